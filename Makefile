@@ -1,0 +1,43 @@
+# Chorus: every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Demo secrets for the shipped connector files (see connectors/). Override in the environment.
+export TYPEFORM_SECRET       ?= demo-typeform-secret
+export X_CONSUMER_SECRET     ?= demo-x-consumer-secret
+export HUBSPOT_CLIENT_SECRET ?= demo-hubspot-client-secret
+export HUBSPOT_ACCESS_TOKEN  ?= demo-hubspot-access-token
+export CHORUS_ADMIN_TOKEN    ?= demo-admin-token
+
+.PHONY: install run test bench package validate schema clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	touch $(STAMP)
+
+run: install
+	$(BIN)/chorus serve --config-dir connectors
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench
+
+validate: install
+	$(BIN)/chorus validate connectors
+
+schema: install
+	$(BIN)/chorus schema
+
+package: install
+	$(BIN)/chorus package --stage $(or $(STAGE),dev) --out build/package
+
+clean:
+	rm -rf $(VENV) build .chorus .pytest_cache

@@ -1,0 +1,89 @@
+"""Chorus entry points: webhook ingest, admin API, and the queue workers.
+
+Thin on purpose: each handler translates and calls into chalicelib. Nothing heavy is
+imported here, so a cold start pays only for what the invoked handler uses.
+"""
+from chalice import Chalice, NotFoundError
+
+from chalicelib import web
+from chalicelib.runtime.aws import get_hub
+from chalicelib.runtime.resources import ResourceNames
+
+app = Chalice(app_name="chorus")
+app.api.binary_types.extend(web.BINARY_TYPES)
+NAMES = ResourceNames.from_env()
+
+
+@app.route("/webhooks/{connector_id}", methods=["GET", "HEAD", "POST"],
+           content_types=web.WEBHOOK_CONTENT_TYPES)
+def webhook(connector_id):
+    from chalicelib.pipeline.ingest import receive_webhook
+
+    request = app.current_request
+    answer = receive_webhook(get_hub(), connector_id, web.inbound_request(request))
+    return web.chalice_response(answer, request.method)
+
+
+@app.route("/health", methods=["GET"])
+def health():
+    return {"status": "ok"}
+
+
+@app.route("/admin/interactions", methods=["GET"])
+def admin_interactions():
+    from chalicelib.admin import list_interactions
+
+    return list_interactions(get_hub(), _admin_query())
+
+
+@app.route("/admin/advocates", methods=["GET"])
+def admin_advocates():
+    from chalicelib.admin import list_advocates
+
+    return list_advocates(get_hub(), _admin_query())
+
+
+@app.route("/admin/people/{person_id}", methods=["GET"])
+def admin_person(person_id):
+    from chalicelib.admin import get_person
+
+    _admin_query()
+    person = get_person(get_hub(), person_id)
+    if person is None:
+        raise NotFoundError(f"no person {person_id}")
+    return person
+
+
+def _admin_query() -> dict:
+    """401 unless the bearer token is right; then the query parameters."""
+    web.require_admin(app.current_request)
+    return dict(app.current_request.query_params or {})
+
+
+@app.on_sqs_message(queue=NAMES.ingest_queue, batch_size=10)
+def process_ingest(event):
+    from chalicelib.runtime.batch import handle_ingest_batch
+
+    return handle_ingest_batch(get_hub(), event.to_dict()["Records"])
+
+
+@app.on_sqs_message(queue=NAMES.sync_queue, batch_size=100, maximum_batching_window_in_seconds=5)
+def process_sync(event):
+    from chalicelib.runtime.batch import handle_sync_batch
+
+    return handle_sync_batch(get_hub(), event.to_dict()["Records"])
+
+
+@app.on_sqs_message(queue=NAMES.ingest_dlq, batch_size=10)
+def ingest_dead_letters(event):
+    from chalicelib.runtime.batch import handle_dead_letter_batch
+
+    return handle_dead_letter_batch(get_hub(), "ingest", event.to_dict()["Records"])
+
+
+@app.on_sqs_message(queue=NAMES.sync_dlq, batch_size=10)
+def sync_dead_letters(event):
+    from chalicelib.runtime.batch import handle_dead_letter_batch
+
+    return handle_dead_letter_batch(get_hub(), "sync", event.to_dict()["Records"])
+

@@ -1,0 +1,1 @@
+"""Chorus runtime code (everything Chalice packages besides app.py)."""

@@ -1,0 +1,111 @@
+"""The `chorus` command: run the local hub, validate connector files, write schemas, bundle."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    from .errors import ConfigError
+    from .runtime.local import LocalHub
+
+    logging.basicConfig(level=logging.WARNING)
+    hub = LocalHub(args.config_dir, args.host, args.port)
+    try:
+        hub.start()
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        hub.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        hub.stop()
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .config.loader import read_documents, validate_documents
+
+    docs, settings_doc, problems = read_documents(Path(args.dir))
+    valid, _, more = validate_documents(docs, settings_doc)
+    problems += more
+    if problems:
+        _print_problems(problems)
+        return 1
+    print(f"{len(valid)} connector file(s) in {args.dir} are valid")
+    return 0
+
+
+def _print_problems(problems) -> None:
+    for file, field, message in problems:
+        print(f"{file}: {field}: {message}", file=sys.stderr)
+    print(f"{len(problems)} problem(s) found", file=sys.stderr)
+
+
+def schema_documents() -> dict[str, dict]:
+    """File name -> JSON Schema, for every model that crosses a boundary."""
+    from .config.models import ConnectorConfig, Settings
+    from .schema import AdvocateRecord, Envelope, Interaction, Person, SyncJob
+
+    models = {"interaction": Interaction, "person": Person, "advocate_record": AdvocateRecord,
+              "envelope": Envelope, "sync_job": SyncJob, "connector": ConnectorConfig, "settings": Settings}
+    return {f"{name}.schema.json": model.model_json_schema() for name, model in models.items()}
+
+
+def _schema(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, document in schema_documents().items():
+        (out / name).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {len(schema_documents())} schemas to {out}")
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from .config.loader import write_bundle
+    from .errors import ConfigError
+
+    try:
+        path = write_bundle(args.config_dir)
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return 1
+    print(f"bundled {args.config_dir} into {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chorus", description="Chorus Social-CRM hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the hub locally (embedded store and queues)")
+    serve.add_argument("--config-dir", default="connectors")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=_serve)
+    validate = sub.add_parser("validate", help="check connector files; exit 1 listing each problem")
+    validate.add_argument("dir", nargs="?", default="connectors")
+    validate.set_defaults(func=_validate)
+    schema = sub.add_parser("schema", help="write schemas/*.json from the pydantic models")
+    schema.add_argument("--out", default="schemas")
+    schema.set_defaults(func=_schema)
+    bundle = sub.add_parser("bundle", help="validate connectors/ and bundle them into chalicelib for Lambda")
+    bundle.add_argument("--config-dir", default="connectors")
+    bundle.set_defaults(func=_bundle)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

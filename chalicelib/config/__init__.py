@@ -1,0 +1,1 @@
+"""Connector files and settings: pydantic models, loading, validation, secrets."""

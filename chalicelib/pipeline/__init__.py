@@ -1,0 +1,1 @@
+"""Pipeline steps: ingest (HTTP), process (ingest queue), sync (sync queue)."""

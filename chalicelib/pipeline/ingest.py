@@ -1,0 +1,99 @@
+"""Webhook ingest: the only work done while a provider waits for its answer.
+
+Look up the connector, answer a handshake, check size and content type, verify the
+signature on the raw bytes, check the body is well-formed, write one queue message,
+acknowledge in the provider's form. Nothing else: X and Slack give up after ~3 s.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import time
+import uuid
+
+from ..errors import (ChorusError, MethodNotAllowed, PayloadTooLarge,
+                      UnknownConnector, UnsupportedContentType)
+from ..hub import Hub
+from ..providers import get_provider
+from ..providers.base import InboundRequest, WebResponse
+from ..schema import Envelope
+
+log = logging.getLogger("chorus_hub.ingest")
+
+# An SQS message holds 256 KiB; leave room for the envelope's own fields and base64 growth.
+INLINE_BODY_MAX = 150 * 1024
+# Headers never written to the queue: credentials some providers send instead of a signature.
+SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
+
+
+def receive_webhook(hub: Hub, connector_id: str, request: InboundRequest) -> WebResponse:
+    """Answer one webhook request. Errors become honest statuses, counted by reason."""
+    try:
+        return _receive(hub, connector_id, request)
+    except ChorusError as exc:
+        if not isinstance(exc, UnknownConnector):
+            _count(hub, connector_id, exc.reason)
+        log.info("webhook rejected", extra={"connector_id": connector_id, "reason": exc.reason,
+                                            "status": exc.status})
+        return WebResponse(exc.status, {"error": exc.reason, "message": str(exc)})
+
+
+def _receive(hub: Hub, connector_id: str, request: InboundRequest) -> WebResponse:
+    connector = hub.connectors.get(connector_id)
+    if connector is None or not connector.config.is_source:
+        raise UnknownConnector(f"no source connector '{connector_id}'")
+    provider = get_provider(connector.provider)
+    if request.method in ("GET", "HEAD"):
+        if request.method in provider.handshake_methods:
+            answer = provider.handshake(request, connector)
+            if answer is not None:
+                return answer
+        raise MethodNotAllowed(f"{request.method} is not a handshake this provider uses; deliveries are POSTed")
+    if request.method != "POST":
+        raise MethodNotAllowed(f"{request.method} is not accepted")
+    if len(request.body) > hub.settings.max_body_bytes:
+        raise PayloadTooLarge(f"body is {len(request.body)} bytes; the limit is {hub.settings.max_body_bytes}")
+    if request.content_type not in provider.content_types:
+        raise UnsupportedContentType(
+            f"content type '{request.content_type or '(none)'}' is not one of {', '.join(provider.content_types)}")
+    provider.verify(request, connector, time.time())
+    if "POST" in provider.handshake_methods:
+        answer = provider.handshake(request, connector)
+        if answer is not None:
+            return answer
+    provider.check_body(request)
+    hub.ingest_queue.send(build_envelope(hub, connector_id, connector.provider, request, provider.kept_headers))
+    return provider.acknowledge(request, connector)
+
+
+def build_envelope(hub: Hub, connector_id: str, provider: str, request: InboundRequest,
+                   kept_headers: tuple[str, ...]) -> dict:
+    envelope_id = uuid.uuid4().hex
+    headers = {k: v for k, v in request.headers.items()
+               if k in kept_headers or (k.startswith("content-") and k not in SECRET_HEADERS)}
+    envelope = Envelope(envelope_id=envelope_id, connector_id=connector_id, provider=provider,
+                        received_at=hub.clock(), method=request.method, url=request.url,
+                        content_type=request.content_type, headers=headers, query=dict(request.query))
+    if len(request.body) <= INLINE_BODY_MAX:
+        envelope.body_b64 = base64.b64encode(request.body).decode("ascii")
+    else:
+        envelope.body_ref = hub.blobs.put(f"deliveries/{connector_id}/{envelope_id}", request.body)
+    return envelope.model_dump(mode="json")
+
+
+def envelope_body(hub: Hub, envelope: Envelope) -> bytes:
+    if envelope.body_ref:
+        return hub.blobs.get(envelope.body_ref)
+    return base64.b64decode(envelope.body_b64 or "")
+
+
+def _count(hub: Hub, connector_id: str, reason: str) -> None:
+    """Rejections are counted per connector for the admin API; counting never fails a request."""
+    if hub.connectors.get(connector_id) is None:
+        return
+    try:
+        hub.store.count_event(connector_id, reason)
+    except Exception:  # a counter is not worth a 500 on the provider's retry budget
+        log.warning("could not count rejected webhook", extra={"connector_id": connector_id})
+
+

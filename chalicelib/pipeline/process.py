@@ -1,0 +1,154 @@
+"""Process one queued delivery: parse, de-duplicate, resolve, enrich, store, score, enqueue sync.
+
+Every step is idempotent, so a redelivered message (SQS is at-least-once) lands on the
+same stored state: interaction ids are stable, aggregates are recomputed from the
+timeline, the de-dup marker is written last, and Person writes use optimistic locking.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ..config.connector import Connector
+from ..errors import MalformedPayload
+from ..hub import Hub
+from ..providers import get_provider
+from ..providers.base import Delivery, ParseContext, Skipped
+from ..schema import Envelope, IdentityRef, Interaction, Person, SyncJob
+from ..store.base import VersionConflict
+from .advocate import sync_worthy
+from .enrich import enrich
+from .identity import author_identities, resolve_person
+from .ingest import envelope_body
+from .scoring import advocate_score, person_stats
+
+log = logging.getLogger("chorus_hub.process")
+PERSON_WRITE_ATTEMPTS = 8
+
+
+class PermanentFailure(Exception):
+    """The message can never succeed as it is (malformed, connector removed): dead-letter it."""
+
+
+@dataclass
+class ProcessOutcome:
+    stored: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    sync_jobs: int = 0
+
+
+def process_message(hub: Hub, message: dict) -> ProcessOutcome:
+    envelope = Envelope.model_validate(message)
+    connector = hub.connectors.get(envelope.connector_id)
+    if connector is None:
+        raise PermanentFailure(f"connector '{envelope.connector_id}' is no longer configured")
+    provider = get_provider(connector.provider)
+    delivery = Delivery(connector=connector, body=envelope_body(hub, envelope), headers=envelope.headers,
+                        query=envelope.query, content_type=envelope.content_type, url=envelope.url,
+                        received_at=envelope.received_at)
+    try:
+        items = list(provider.parse(delivery, ParseContext(now=hub.clock(), http=hub.http)))
+    except MalformedPayload as exc:
+        raise PermanentFailure(f"cannot parse delivery: {exc}") from None
+    outcome = ProcessOutcome()
+    for item in items:
+        if isinstance(item, Skipped):
+            outcome.skipped.append(item)
+            hub.store.count_event(connector.id, f"skipped_{item.reason}")
+            continue
+        if hub.store.is_processed(connector.id, item.event_id):
+            outcome.duplicates += 1
+            continue
+        item.received_at = envelope.received_at
+        stored = apply_interaction(hub, connector, item, outcome)
+        if stored:
+            outcome.stored.append(item.interaction_id)
+        hub.store.mark_processed(connector.id, item.event_id, hub.settings.dedup_ttl_days)
+    log.info("delivery processed", extra={
+        "connector_id": connector.id, "stored": len(outcome.stored), "duplicates": outcome.duplicates,
+        "skipped": [s.reason for s in outcome.skipped], "sync_jobs": outcome.sync_jobs})
+    return outcome
+
+
+def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
+                      outcome: ProcessOutcome) -> bool:
+    """Store one interaction on its person and refresh the person. False when skipped."""
+    store = hub.store
+    enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
+    refs = author_identities(interaction)
+    person_id = resolve_person(store, refs, anonymous_key=interaction.interaction_id)
+    interaction.person_id = person_id
+    if interaction.crm_change is not None and is_echo(hub, person_id, interaction):
+        outcome.skipped.append(Skipped("echo", "change written by Chorus itself", interaction.event_id))
+        store.count_event(connector.id, "skipped_echo")
+        return False
+    if interaction.deleted:
+        interaction = tombstone(store.get_interaction(person_id, interaction.interaction_id), interaction)
+    if not store.put_interaction(interaction):
+        outcome.skipped.append(Skipped("stale", "a newer version is stored", interaction.event_id))
+        return False
+    refresh_person(hub, person_id, refs, interaction, outcome)
+    return True
+
+
+def tombstone(existing: Interaction | None, deletion: Interaction) -> Interaction:
+    """A deleted post keeps its place in the timeline but none of what it said."""
+    base = existing or deletion
+    return base.model_copy(update={
+        "deleted": True, "text": None, "sentiment": None, "brand_matches": [], "language": None,
+        "event_id": deletion.event_id, "updated_at": deletion.updated_at or deletion.occurred_at})
+
+
+def is_echo(hub: Hub, person_id: str, interaction: Interaction) -> bool:
+    """A CRM change notification for a value Chorus itself last wrote to that CRM."""
+    change = interaction.crm_change
+    if change is None or change.property is None:
+        return False
+    sinks = [c for c in hub.connectors.sinks() if c.provider == interaction.provider]
+    states = hub.store.get_sync_states([(person_id, c.id) for c in sinks])
+    for state in states.values():
+        if change.property in state.written and str(state.written[change.property]) == (change.value or ""):
+            return True
+    return False
+
+
+def refresh_person(hub: Hub, person_id: str, refs: list[IdentityRef], interaction: Interaction,
+                   outcome: ProcessOutcome) -> None:
+    """Recompute the person from their timeline and write it with optimistic locking."""
+    store = hub.store
+    for _ in range(PERSON_WRITE_ATTEMPTS):
+        before, version = store.get_person_versioned(person_id)
+        now = hub.clock()
+        after = (before.model_copy(deep=True) if before else
+                 Person(person_id=person_id, created_at=now, updated_at=now))
+        _merge_identity_facts(after, refs, interaction)
+        after.stats = person_stats(store.person_interactions(person_id))
+        after.advocate = advocate_score(after.stats, hub.settings.scoring, now)
+        after.updated_at = now
+        try:
+            store.put_person(after, version)
+        except VersionConflict:
+            continue
+        crm_namespaces = {c.provider for c in hub.connectors.sinks()}
+        if sync_worthy(before, after, hub.settings.scoring, crm_namespaces):
+            jobs = [SyncJob(person_id=person_id, connector_id=c.id, requested_at=now).model_dump(mode="json")
+                    for c in hub.connectors.sinks()]
+            if jobs:
+                hub.sync_queue.send_many(jobs)
+                outcome.sync_jobs += len(jobs)
+        return
+    raise VersionConflict(f"person {person_id} kept changing; the message will be retried")
+
+
+def _merge_identity_facts(person: Person, refs: list[IdentityRef], interaction: Interaction) -> None:
+    known = {r.key for r in person.identities}
+    person.identities += [r for r in refs if r.key not in known]
+    email = next((r.value for r in refs if r.namespace == "email"), None)
+    if email and not person.email:
+        person.email = email
+    if interaction.author.display_name and not person.display_name:
+        person.display_name = interaction.author.display_name
+    for ref in refs:
+        if ref.namespace.endswith("_handle"):
+            person.handles[ref.namespace.removesuffix("_handle")] = ref.value

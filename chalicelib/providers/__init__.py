@@ -1,0 +1,31 @@
+"""Provider registry: name -> class, imported lazily so a cold start loads only what it uses.
+
+Adding a provider is one module, one fixture folder and one line here.
+"""
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import Provider
+
+REGISTRY: dict[str, str] = {
+    "typeform": "chalicelib.providers.typeform:TypeformProvider",
+    "x": "chalicelib.providers.x:XProvider",
+    "hubspot": "chalicelib.providers.hubspot:HubSpotProvider",
+    "file": "chalicelib.providers.file_sink:FileSinkProvider",
+}
+
+
+def known_providers() -> list[str]:
+    return sorted(REGISTRY)
+
+
+@lru_cache(maxsize=None)
+def get_provider(name: str) -> "Provider":
+    """The provider instance for `name`; KeyError when no such provider is registered."""
+    target = REGISTRY[name]
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)()

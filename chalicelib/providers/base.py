@@ -1,0 +1,185 @@
+"""The provider contract. A provider module fills in this form; the pipeline does the rest.
+
+Source side: content types, handshake, signature check, acknowledgement, parse.
+Sink side: batch maximum and `upsert`. A provider may be both (HubSpot).
+Providers import the schema and these shared helpers, never the store or the queues.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Iterable, Mapping
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict
+
+from ..config.connector import Connector
+from ..errors import MalformedPayload
+from ..schema import AdvocateRecord, Interaction
+
+JSON_TYPES = ("application/json",)
+FORM_TYPE = "application/x-www-form-urlencoded"
+MULTIPART_TYPE = "multipart/form-data"
+XML_TYPES = ("application/xml", "text/xml", "application/soap+xml", "application/atom+xml")
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_json_type(mtype: str) -> bool:
+    return mtype == "application/json" or mtype.endswith("+json")
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """An HTTP request as received: exact body bytes, lower-cased header names."""
+
+    method: str
+    url: str
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return media_type(self.headers.get("content-type"))
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class WebResponse:
+    status: int = 200
+    body: bytes | str | dict | list | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified delivery handed to `parse`, rebuilt from the queue envelope."""
+
+    connector: Connector
+    body: bytes
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    content_type: str
+    url: str
+    received_at: datetime
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedPayload(f"body is not valid JSON: {exc.__class__.__name__}") from None
+
+    def form(self) -> dict[str, str]:
+        try:
+            return dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            raise MalformedPayload("form body is not UTF-8") from None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry of a delivery that yields no interaction, and why. Recorded, never silent."""
+
+    reason: str
+    detail: str = ""
+    event_id: str | None = None
+
+
+@dataclass
+class ParseContext:
+    """What a parser may use beyond the delivery: the clock and an HTTP session for
+    notifications that carry only an id (the provider fetches the object)."""
+
+    now: datetime
+    http: Any = None
+
+
+@dataclass
+class SinkResult:
+    """One record's outcome in a CRM batch call."""
+
+    person_id: str
+    ok: bool
+    crm_id: str | None = None
+    created: bool = False
+    error: str | None = None
+    retryable: bool = False
+    written: dict[str, Any] = field(default_factory=dict)
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def interaction_id(connector_id: str, external_id: str) -> str:
+    """Stable id: the same provider object through the same connector is one interaction."""
+    return hashlib.sha256(f"{connector_id}\x1f{external_id}".encode()).hexdigest()[:32]
+
+
+def utc_from_epoch(value: float | int | str, unit: str = "s") -> datetime:
+    number = float(value)
+    return datetime.fromtimestamp(number / 1000.0 if unit == "ms" else number, tz=timezone.utc)
+
+
+def parse_iso(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class Provider:
+    """Base of every provider. Override only what is special about yours."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    # secret name -> "source" | "sink" | "both": which directions require it
+    required_secrets: ClassVar[dict[str, str]] = {}
+    # --- source side ---
+    is_source: ClassVar[bool] = False
+    content_types: ClassVar[tuple[str, ...]] = JSON_TYPES
+    handshake_methods: ClassVar[tuple[str, ...]] = ()
+    # headers worth keeping on the queue message for parse (lower-case); others are dropped
+    kept_headers: ClassVar[tuple[str, ...]] = ()
+    # --- sink side ---
+    is_sink: ClassVar[bool] = False
+    batch_max: ClassVar[int] = 1
+    default_mapping: ClassVar[dict[str, str]] = {}
+
+    def handshake(self, request: InboundRequest, connector: Connector) -> WebResponse | None:
+        """Answer a GET/HEAD verification request, or a POST challenge (called after verify)."""
+        return None
+
+    def verify(self, request: InboundRequest, connector: Connector, now: float) -> None:
+        raise NotImplementedError
+
+    def check_body(self, request: InboundRequest) -> None:
+        """Cheap well-formedness check at ingest, so a malformed body gets 400 right away."""
+        if is_json_type(request.content_type):
+            try:
+                json.loads(request.body)
+            except (ValueError, UnicodeDecodeError):
+                raise MalformedPayload("body is not valid JSON") from None
+
+    def acknowledge(self, request: InboundRequest, connector: Connector) -> WebResponse:
+        return WebResponse(200, {"status": "accepted"})
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        raise NotImplementedError
+
+    def properties_for(self, record: AdvocateRecord, connector: Connector) -> dict[str, Any]:
+        """CRM property -> value for one record: the provider's default mapping, overridden by
+        the connector file's `mapping` (Chorus field -> CRM property; an empty name drops it)."""
+        mapping = {**self.default_mapping, **connector.config.mapping}
+        values = record.model_dump(mode="json")
+        return {prop: values[name] for name, prop in mapping.items()
+                if prop and values.get(name) is not None}
+
+    def upsert(self, records: list[AdvocateRecord], connector: Connector, http: Any) -> list[SinkResult]:
+        raise NotImplementedError

@@ -1,0 +1,42 @@
+"""File sink: advocate records as JSON lines, for the local demo and for audits.
+
+Idempotent like a CRM: the sync engine only calls it for records that changed.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from ..schema import AdvocateRecord
+from .base import Provider, SinkResult
+
+_lock = threading.Lock()
+
+
+class FileSinkOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = ".chorus/crm-sync.jsonl"
+
+
+class FileSinkProvider(Provider):
+    name = "file"
+    Options = FileSinkOptions
+    is_sink = True
+    batch_max = 100
+    default_mapping = {field: field for field in AdvocateRecord.model_fields
+                       if field not in ("person_id", "crm_ids", "changed_at")}
+
+    def upsert(self, records, connector, http) -> list[SinkResult]:
+        path = Path(connector.options.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        results = []
+        with _lock, path.open("a", encoding="utf-8") as out:
+            for record in records:
+                properties = self.properties_for(record, connector)
+                out.write(json.dumps({"person_id": record.person_id, "properties": properties}) + "\n")
+                results.append(SinkResult(record.person_id, ok=True, crm_id=f"file:{record.person_id}",
+                                          written=properties))
+        return results

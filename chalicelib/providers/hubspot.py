@@ -1,0 +1,161 @@
+"""HubSpot: contact change webhooks in, advocate records out.
+
+Source: a JSON array of events, signed with v3: base64(HMAC-SHA256(client_secret,
+method + URI + body + timestamp)), `X-HubSpot-Request-Timestamp` in ms, at most 5 minutes
+old. The URI is the one HubSpot called: `options.public_url` when a proxy or API stage
+sits in between. https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests
+Sink: POST /crm/v3/objects/contacts/batch/upsert with idProperty=email, 100 inputs a call.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import MalformedPayload
+from ..schema import AdvocateRecord, Author, CrmChange, Interaction
+from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id,
+                   utc_from_epoch)
+from .http import call_api, raise_for_permanent
+from .signatures import check_timestamp, parse_timestamp, verify_hmac
+
+MAX_AGE_SECONDS = 300
+# HubSpot's doc: decode these percent-encodings in the URI before signing.
+URI_DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'",
+              "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
+CONTACT_EVENTS = ("contact.creation", "contact.propertyChange", "contact.deletion", "contact.restore",
+                  "contact.merge", "contact.privacyDeletion", "contact.associationChange")
+
+
+class HubSpotOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base_url: str = Field(default="https://api.hubapi.com", pattern=r"^https?://")
+    public_url: str | None = Field(default=None, pattern=r"^https?://",
+                                   description="The webhook URL as HubSpot calls it, if a proxy rewrites it.")
+
+
+def signed_uri(request, public_url: str | None) -> str:
+    uri = request.url
+    if public_url:
+        query = urlencode(request.query) if request.query else ""
+        uri = public_url + (f"?{query}" if query else "")
+    for encoded, char in URI_DECODE.items():
+        uri = uri.replace(encoded, char).replace(encoded.lower(), char)
+    return uri
+
+
+class HubSpotProvider(Provider):
+    name = "hubspot"
+    Options = HubSpotOptions
+    is_source = True
+    is_sink = True
+    batch_max = 100
+    required_secrets = {"signing": "source", "access_token": "sink"}
+    default_mapping = {
+        "advocate_score": "chorus_advocate_score",
+        "advocate_tier": "chorus_advocate_tier",
+        "latest_nps": "chorus_latest_nps",
+        "sentiment": "chorus_sentiment",
+        "x_handle": "chorus_x_handle",
+        "last_mention_url": "chorus_last_mention_url",
+        "last_interaction_at": "chorus_last_interaction_at",
+    }
+
+    # ---- source -------------------------------------------------------------------------
+    def verify(self, request, connector, now) -> None:
+        raw_timestamp = request.header("x-hubspot-request-timestamp")
+        check_timestamp(parse_timestamp(raw_timestamp, "ms"), now, MAX_AGE_SECONDS)
+        signature = request.header("x-hubspot-signature-v3")
+        message = (request.method.upper() + signed_uri(request, connector.options.public_url)
+                   + request.body.decode("utf-8", errors="replace") + (raw_timestamp or "").strip())
+        verify_hmac(signature, key=connector.secret("signing"), message=message, encoding="base64")
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        events = delivery.json()
+        if not isinstance(events, list):
+            raise MalformedPayload("a HubSpot delivery is a JSON array of events")
+        return [self._event(event, delivery.connector) for event in events]
+
+    def _event(self, event: Any, connector) -> Interaction | Skipped:
+        if not isinstance(event, dict) or "eventId" not in event or "objectId" not in event:
+            return Skipped("malformed_entry", "event without eventId/objectId")
+        kind = str(event.get("subscriptionType", ""))
+        if kind not in CONTACT_EVENTS:
+            return Skipped("unsupported_event", kind, str(event["eventId"]))
+        try:
+            object_id = str(event["objectId"])
+            # HubSpot does not promise eventId is unique on its own; with the object and time it is.
+            event_id = f"{event['eventId']}:{object_id}:{event.get('occurredAt')}"
+            prop, value = event.get("propertyName"), event.get("propertyValue")
+            return Interaction(
+                interaction_id=interaction_id(connector.id, f"event:{event_id}"), connector_id=connector.id,
+                provider=self.name, kind="crm_update", external_id=f"event:{event_id}", event_id=event_id,
+                event_type=kind, occurred_at=utc_from_epoch(event["occurredAt"], "ms"),
+                author=Author(provider_user_id=object_id,
+                              email=value if prop == "email" and value else None),
+                crm_change=CrmChange(object_id=object_id, change_type=kind, property=prop,
+                                     value=None if value is None else str(value),
+                                     source=event.get("changeSource")),
+                public=False)
+        except (TypeError, ValueError) as exc:
+            return Skipped("malformed_entry", f"{type(exc).__name__}: {exc}", str(event.get("eventId")))
+
+    # ---- sink ---------------------------------------------------------------------------
+    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
+        """Batch upsert by email. A 400 for a batch is split so one bad record fails alone."""
+        keyed = [r for r in records if r.email]
+        results = [SinkResult(r.person_id, ok=False, error="no email to upsert on") for r in records
+                   if not r.email]
+        if not keyed:
+            return results
+        inputs = [{"idProperty": "email", "id": r.email, "objectWriteTraceId": r.person_id,
+                   "properties": self._properties(r, connector)} for r in keyed]
+        response = call_api(http, "POST", f"{connector.options.base_url}/crm/v3/objects/contacts/batch/upsert",
+                            headers={"Authorization": f"Bearer {connector.secret('access_token')}",
+                                     "Content-Type": "application/json"},
+                            json={"inputs": inputs})
+        if response.status_code == 400 and len(keyed) > 1:
+            for record in keyed:  # isolate the record(s) HubSpot rejects
+                results += self.upsert([record], connector, http)
+            return results
+        if response.status_code in (400, 409, 422):
+            return results + [SinkResult(r.person_id, ok=False, error=_message(response)) for r in keyed]
+        raise_for_permanent(response, "HubSpot batch upsert")
+        return results + self._read_results(response.json(), keyed, connector)
+
+    def _properties(self, record: AdvocateRecord, connector) -> dict[str, str]:
+        return {k: str(v) for k, v in self.properties_for(record, connector).items()}
+
+    def _read_results(self, body: dict[str, Any], records: list[AdvocateRecord], connector) -> list[SinkResult]:
+        by_email = {r.email.lower(): r for r in records if r.email}
+        by_trace = {r.person_id: r for r in records}
+        out: dict[str, SinkResult] = {}
+        for result in body.get("results") or []:
+            email = str((result.get("properties") or {}).get("email") or "").lower()
+            record = by_email.get(email) or by_trace.get(str(result.get("objectWriteTraceId", "")))
+            if record is None:
+                continue
+            out[record.person_id] = SinkResult(record.person_id, ok=True, crm_id=str(result.get("id")),
+                                               created=bool(result.get("new")),
+                                               written=self._properties(record, connector))
+        for error in body.get("errors") or []:
+            context = error.get("context") or {}
+            traces = context.get("objectWriteTraceId") or []
+            ids = [str(v).lower() for v in (context.get("ids") or context.get("id") or [])]
+            for record in [by_trace[t] for t in traces if t in by_trace] + [by_email[i] for i in ids if i in by_email]:
+                status = int(error.get("status") or 0) if str(error.get("status", "")).isdigit() else 0
+                out[record.person_id] = SinkResult(
+                    record.person_id, ok=False, error=error.get("message") or error.get("category"),
+                    retryable=status in (429, 500, 502, 503, 504) or error.get("category") == "RATE_LIMITS")
+        return list(out.values())
+
+
+def _message(response) -> str:
+    try:
+        return str(response.json().get("message") or response.text[:300])
+    except ValueError:
+        return response.text[:300]
+
+
+

@@ -1,0 +1,80 @@
+"""Typeform: survey responses (`form_response` webhooks).
+
+Signature: `Typeform-Signature: sha256=` + base64(HMAC-SHA256(secret, raw body)).
+https://www.typeform.com/developers/webhooks/secure-your-webhooks/
+Answers sit under the key named by their `type`; question titles come from
+`definition.fields`, joined by field id. NPS is the answer to a field of type `nps`.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import MalformedPayload
+from ..schema import Author, IdentityRef, Interaction, Rating
+from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
+from .signatures import verify_hmac
+
+SCALES = {"rating": 5.0, "opinion_scale": 10.0}
+
+
+class TypeformOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hidden_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Hidden field name -> identity namespace (email, x_handle, hubspot...).")
+
+
+class TypeformProvider(Provider):
+    name = "typeform"
+    is_source = True
+    Options = TypeformOptions
+    required_secrets = {"signing": "source"}
+
+    def verify(self, request, connector, now) -> None:
+        verify_hmac(request.header("typeform-signature"), key=connector.secret("signing"),
+                    message=request.body, encoding="base64", prefix="sha256=")
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        data = delivery.json()
+        if not isinstance(data, dict) or not isinstance(data.get("form_response"), dict):
+            raise MalformedPayload("no form_response object")
+        if data.get("event_type") not in ("form_response", None):
+            return [Skipped("unsupported_event", str(data.get("event_type")), data.get("event_id"))]
+        try:
+            return [self._response(data, delivery.connector)]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedPayload(f"form_response is not in Typeform's shape: {exc!r}") from None
+
+    def _response(self, data: dict[str, Any], connector) -> Interaction:
+        response = data["form_response"]
+        titles = {f["id"]: f.get("title") or f.get("ref") or f["id"]
+                  for f in (response.get("definition") or {}).get("fields", [])}
+        email, nps, rating, texts = None, None, None, []
+        for answer in response.get("answers") or []:
+            field = answer["field"]
+            value = answer.get(answer["type"])
+            title = titles.get(field["id"], field.get("ref") or field["id"])
+            if field.get("type") == "nps" and value is not None:
+                nps = int(value)
+            elif field.get("type") in SCALES and value is not None:
+                rating = Rating(value=float(value), scale=SCALES[field["type"]])
+            elif answer["type"] == "email":
+                email = value
+            elif answer["type"] == "text" and value:
+                texts.append(f"{title}: {value}")
+            elif answer["type"] == "choice" and value:
+                texts.append(f"{title}: {value.get('label') or value.get('other')}")
+            elif answer["type"] == "choices" and value:
+                texts.append(f"{title}: {', '.join(value.get('labels') or [])}")
+        hidden = response.get("hidden") or {}
+        links = [IdentityRef(namespace=ns, value=str(hidden[name]))
+                 for name, ns in connector.options.hidden_fields.items() if hidden.get(name)]
+        token = response["token"]
+        return Interaction(
+            interaction_id=interaction_id(connector.id, token), connector_id=connector.id,
+            provider=self.name, kind="survey_response", external_id=token, event_id=data["event_id"],
+            event_type="form_response", occurred_at=parse_iso(response["submitted_at"]),
+            text="\n".join(texts) or None, author=Author(email=email), links=links, nps=nps,
+            rating=rating, thread_id=response.get("form_id"), public=False)

@@ -1,0 +1,1 @@
+"""Wiring: real clients into the pipeline (AWS or the local embedded hub)."""

@@ -1,0 +1,77 @@
+"""SQS batch handling with partial failure, shared by the Lambda handlers and the local hub.
+
+Each record is handled alone; the ones that fail are reported in `batchItemFailures` so
+SQS retries only them (the packaged template turns on ReportBatchItemFailures, which
+Chalice does not). A record that can never succeed goes to the dead-letter store at once.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from ..hub import Hub
+from ..pipeline.process import PermanentFailure, process_message
+from ..store.base import DeadLetter
+from ..sync.engine import run_sync
+
+log = logging.getLogger("chorus_hub.batch")
+
+
+def handle_ingest_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    failures = []
+    for record in records:
+        message_id = record["messageId"]
+        try:
+            message = json.loads(record["body"])
+            process_message(hub, message)
+        except PermanentFailure as exc:
+            _dead_letter(hub, "ingest", message, str(exc), record)
+        except (ValueError, KeyError) as exc:
+            _dead_letter(hub, "ingest", {"raw": record.get("body", "")[:1000]},
+                         f"unreadable queue message: {type(exc).__name__}", record)
+        except Exception as exc:  # retried by SQS, then its DLQ; the type is enough for the log
+            log.warning("delivery failed, will be retried",
+                        extra={"message_id": message_id, "error": type(exc).__name__})
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def handle_sync_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    messages: dict[str, dict] = {}
+    failures = []
+    for record in records:
+        try:
+            messages[record["messageId"]] = json.loads(record["body"])
+        except ValueError:
+            _dead_letter(hub, "sync", {"raw": record.get("body", "")[:1000]}, "unreadable sync message", record)
+    try:
+        outcome = run_sync(hub, messages)
+        failures = [{"itemIdentifier": m} for m in sorted(outcome.failed_messages)]
+    except Exception as exc:
+        log.warning("sync batch failed, will be retried", extra={"error": type(exc).__name__})
+        failures = [{"itemIdentifier": m} for m in messages]
+    return {"batchItemFailures": failures}
+
+
+def handle_dead_letter_batch(hub: Hub, stage: str, records: list[dict[str, Any]]) -> dict[str, list]:
+    """Messages SQS gave up on (maxReceiveCount reached) become visible, replayable dead letters."""
+    for record in records:
+        try:
+            message = json.loads(record["body"])
+        except ValueError:
+            message = {"raw": record.get("body", "")[:1000]}
+        _dead_letter(hub, stage, message, "retries exhausted", record)
+    return {"batchItemFailures": []}
+
+
+def _dead_letter(hub: Hub, stage: str, message: dict, reason: str, record: dict[str, Any]) -> None:
+    attempts = int((record.get("attributes") or {}).get("ApproximateReceiveCount", "0") or 0)
+    connector_id = str(message.get("connector_id") or "unknown")
+    hub.store.put_dead_letter(DeadLetter(dead_letter_id=uuid.uuid4().hex, stage=stage,
+                                         connector_id=connector_id, reason=reason, message=message,
+                                         created_at=hub.clock(), attempts=attempts))
+    log.warning("dead-lettered", extra={"stage": stage, "connector_id": connector_id, "reason": reason})
+
+

@@ -1,0 +1,146 @@
+"""The local hub: the same app and pipeline on one machine, no AWS account, no Docker.
+
+An embedded moto server (in-process thread) stands in for DynamoDB, SQS and S3; boto3
+reaches it over HTTP through AWS_ENDPOINT_URL, the same code path as on AWS. Queue
+pollers feed the very handlers Lambda would run, with the same partial-failure contract:
+failed messages stay on the queue, come back after the visibility timeout, and after
+five receives land in the dead-letter queue and from there in the dead-letter store.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from .resources import ResourceNames, create_resources
+
+log = logging.getLogger("chorus_hub.local")
+LOCAL_VISIBILITY_SECONDS = 5
+STATE_FILE = Path(".chorus") / "local.json"
+
+
+class QueuePoller(threading.Thread):
+    """Receives from one SQS queue and hands batches to a Lambda-shaped handler."""
+
+    def __init__(self, sqs: Any, queue_url: str, handle: Callable[[list[dict]], dict], name: str):
+        super().__init__(name=f"poller-{name}", daemon=True)
+        self._sqs, self._url, self._handle = sqs, queue_url, handle
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once(wait_seconds=1)
+            except Exception as exc:  # keep the local hub alive; the message stays on its queue
+                log.warning("poller error", extra={"queue": self.name, "error": type(exc).__name__})
+                self._stop.wait(1)
+
+    def poll_once(self, wait_seconds: int = 0) -> int:
+        reply = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10,
+                                          WaitTimeSeconds=wait_seconds, AttributeNames=["All"])
+        messages = reply.get("Messages", [])
+        if not messages:
+            return 0
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": m.get("Attributes", {}), "eventSource": "aws:sqs"} for m in messages]
+        failed = {f["itemIdentifier"] for f in self._handle(records).get("batchItemFailures", [])}
+        done = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages) if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(QueueUrl=self._url, Entries=done)
+        return len(messages)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def local_environment(endpoint: str, config_dir: str) -> None:
+    """Point boto3 at the embedded server with throwaway credentials."""
+    os.environ.update({
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "CHORUS_CONFIG_DIR": str(Path(config_dir).resolve()),
+    })
+
+
+def make_pollers(hub: Any, sqs: Any, names: ResourceNames) -> list[QueuePoller]:
+    from .batch import handle_dead_letter_batch, handle_ingest_batch, handle_sync_batch
+
+    def url(name: str) -> str:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+
+    return [
+        QueuePoller(sqs, url(names.ingest_queue), lambda r: handle_ingest_batch(hub, r), "ingest"),
+        QueuePoller(sqs, url(names.sync_queue), lambda r: handle_sync_batch(hub, r), "sync"),
+        QueuePoller(sqs, url(names.ingest_dlq), lambda r: handle_dead_letter_batch(hub, "ingest", r), "ingest-dlq"),
+        QueuePoller(sqs, url(names.sync_dlq), lambda r: handle_dead_letter_batch(hub, "sync", r), "sync-dlq"),
+    ]
+
+
+class LocalHub:
+    """Start with `start()`, serve with `serve_forever()`, stop with `stop()`."""
+
+    def __init__(self, config_dir: str, host: str = "127.0.0.1", port: int = 8000):
+        self.config_dir, self.host, self.port = config_dir, host, port
+        self._moto = None
+        self._server = None
+        self._serving = False
+        self.pollers: list[QueuePoller] = []
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the embedded server's access log
+
+        from ..config.loader import load_directory
+        load_directory(self.config_dir)  # fail fast, with every problem listed, before starting anything
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        endpoint = f"http://{moto_host}:{moto_port}"
+        local_environment(endpoint, self.config_dir)
+
+        import boto3
+
+        from .aws import get_hub, reset_hub
+        names = ResourceNames.from_env()
+        create_resources(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("s3"), names,
+                         visibility_seconds=LOCAL_VISIBILITY_SECONDS)
+        reset_hub()
+        hub = get_hub()
+        self.pollers = make_pollers(hub, boto3.client("sqs"), names)
+        for poller in self.pollers:
+            poller.start()
+
+        from chalice.config import Config
+        from chalice.local import create_local_server
+
+        import app as chalice_app
+        self._server = create_local_server(chalice_app.app, Config.create(app_name="chorus"), self.host, self.port)
+        self.port = self._server.server.server_address[1]
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.write_text(json.dumps({"endpoint": endpoint, "url": f"http://{self.host}:{self.port}",
+                                          "pid": os.getpid()}))
+
+    def serve_forever(self) -> None:
+        print(f"Chorus hub on http://{self.host}:{self.port}  (embedded store and queues; Ctrl-C stops)",
+              flush=True)
+        self._serving = True
+        try:
+            self._server.server.serve_forever()
+        finally:
+            self._serving = False
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        if self._server is not None:
+            if self._serving:
+                self._server.server.shutdown()  # blocks unless serve_forever is running
+            self._server.server.server_close()
+        if self._moto is not None:
+            self._moto.stop()

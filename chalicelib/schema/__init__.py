@@ -1,0 +1,14 @@
+"""The conversation schema: pydantic v2 models, the single source of truth.
+
+This package imports nothing else of Chorus.
+"""
+from .common import SCHEMA_VERSION, IdentityRef, utcnow
+from .interaction import Author, CrmChange, Interaction, InteractionKind, Rating, Sentiment
+from .person import AdvocateRecord, AdvocateScore, Person, PersonStats, ScoreComponent
+from .envelope import Envelope, SyncJob
+
+__all__ = [
+    "SCHEMA_VERSION", "IdentityRef", "utcnow", "Author", "CrmChange", "Interaction",
+    "InteractionKind", "Rating", "Sentiment", "AdvocateRecord", "AdvocateScore", "Person",
+    "PersonStats", "ScoreComponent", "Envelope", "SyncJob",
+]

@@ -1,0 +1,30 @@
+"""Queue messages: a raw delivery waiting to be processed, and a CRM sync job."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from .common import Model, UtcDatetime
+
+
+class Envelope(Model):
+    """A verified delivery, exactly as received. The body travels inline (base64) or,
+    when too big for a queue message, as a pointer to the blob store (claim check)."""
+
+    envelope_id: str
+    connector_id: str
+    provider: str
+    received_at: UtcDatetime
+    method: str
+    url: str
+    content_type: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)
+    body_b64: str | None = None
+    body_ref: str | None = None
+
+
+class SyncJob(Model):
+    person_id: str
+    connector_id: str
+    requested_at: UtcDatetime
+    attempt: int = 0

@@ -1,0 +1,78 @@
+"""Interaction: one thing a person said or did, on any channel."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .common import SCHEMA_VERSION, IdentityRef, Model, UtcDatetime
+
+InteractionKind = Literal[
+    "survey_response", "post", "comment", "mention", "direct_message", "review", "crm_update",
+]
+
+
+class Author(Model):
+    email: str | None = None
+    handle: str | None = None
+    provider_user_id: str | None = None
+    display_name: str | None = None
+    followers: int | None = Field(default=None, ge=0)
+
+
+class Sentiment(Model):
+    score: float = Field(ge=-1, le=1)
+    label: Literal["positive", "neutral", "negative"]
+    model: str = "vader"
+
+
+class Rating(Model):
+    value: float
+    scale: float = Field(gt=0)
+
+
+class CrmChange(Model):
+    """What a CRM change notification said, so the pipeline can spot its own echo."""
+
+    object_id: str
+    change_type: str
+    property: str | None = None
+    value: str | None = None
+    source: str | None = None
+
+
+class Interaction(Model):
+    schema_version: int = SCHEMA_VERSION
+    interaction_id: str = Field(description="Stable id: same provider object, same id.")
+    connector_id: str
+    provider: str
+    kind: InteractionKind
+    external_id: str = Field(description="The provider's id of the object (response, tweet...).")
+    event_id: str = Field(description="The provider's id of the delivery event, for de-duplication.")
+    event_type: str | None = None
+    occurred_at: UtcDatetime
+    updated_at: UtcDatetime | None = Field(
+        default=None, description="Provider's last-modified time; later versions win.")
+    received_at: UtcDatetime | None = None
+    text: str | None = None
+    url: str | None = None
+    author: Author = Field(default_factory=Author)
+    links: list[IdentityRef] = Field(
+        default_factory=list,
+        description="Further identities of the author the delivery vouches for (hidden fields...).")
+    nps: int | None = Field(default=None, ge=0, le=10)
+    nps_category: Literal["promoter", "passive", "detractor"] | None = None
+    rating: Rating | None = None
+    sentiment: Sentiment | None = None
+    language: str | None = None
+    thread_id: str | None = None
+    parent_id: str | None = None
+    public: bool = True
+    brand_matches: list[str] = Field(default_factory=list)
+    deleted: bool = False
+    crm_change: CrmChange | None = None
+    person_id: str | None = None
+
+    @property
+    def version_time(self):
+        return self.updated_at or self.occurred_at

@@ -1,0 +1,66 @@
+"""Person: everyone Chorus heard from, with their identities and advocate score."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .common import SCHEMA_VERSION, IdentityRef, Model, UtcDatetime
+
+Tier = Literal["advocate", "promoter", "neutral", "detractor", "at_risk"]
+
+
+class ScoreComponent(Model):
+    name: str
+    points: float = Field(description="What this component adds to the score.")
+    weight: float
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class AdvocateScore(Model):
+    score: float = 0.0
+    tier: Tier = "neutral"
+    components: list[ScoreComponent] = Field(default_factory=list)
+    computed_at: UtcDatetime | None = None
+
+
+class PersonStats(Model):
+    interaction_count: int = 0
+    public_positive_mentions: int = 0
+    sentiment_avg: float | None = None
+    latest_nps: int | None = None
+    latest_nps_at: UtcDatetime | None = None
+    max_followers: int | None = None
+    first_interaction_at: UtcDatetime | None = None
+    last_interaction_at: UtcDatetime | None = None
+    last_mention_url: str | None = None
+
+
+class Person(Model):
+    schema_version: int = SCHEMA_VERSION
+    person_id: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    identities: list[IdentityRef] = Field(default_factory=list)
+    email: str | None = None
+    display_name: str | None = None
+    handles: dict[str, str] = Field(default_factory=dict, description="provider -> handle")
+    stats: PersonStats = Field(default_factory=PersonStats)
+    advocate: AdvocateScore = Field(default_factory=AdvocateScore)
+
+
+class AdvocateRecord(Model):
+    """What Chorus writes into a CRM for one person. Sinks map these fields to CRM properties."""
+
+    person_id: str
+    email: str | None = None
+    display_name: str | None = None
+    advocate_score: int
+    advocate_tier: Tier
+    latest_nps: int | None = None
+    sentiment: float | None = None
+    x_handle: str | None = None
+    last_mention_url: str | None = None
+    last_interaction_at: UtcDatetime | None = None
+    crm_ids: dict[str, str] = Field(default_factory=dict, description="connector id -> CRM record id")
+    changed_at: UtcDatetime = Field(description="Event time of the newest input, for last-write-wins.")

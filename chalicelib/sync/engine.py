@@ -1,0 +1,131 @@
+"""The sync engine shared by every sink.
+
+A batch of sync-queue messages is coalesced (many changes to one person become one
+write), compared with what was last written (no-op writes skipped), chunked to the
+sink's batch maximum and upserted. Per-record results decide each message's fate:
+written, retried (retryable failure: the message is reported failed and SQS redelivers
+it), or dead-lettered with the CRM's own error message (permanent failure).
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..errors import UpstreamError
+from ..hub import Hub
+from ..pipeline.advocate import advocate_record, record_hash
+from ..providers import get_provider
+from ..providers.base import SinkResult
+from ..schema import AdvocateRecord, IdentityRef, SyncJob
+from ..store.base import DeadLetter, SyncState
+
+log = logging.getLogger("chorus_hub.sync")
+
+
+@dataclass
+class SyncOutcome:
+    written: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    failed_messages: set[str] = field(default_factory=set)
+    calls: int = 0
+
+
+def run_sync(hub: Hub, messages: dict[str, dict]) -> SyncOutcome:
+    """`messages`: queue message id -> SyncJob dict. Returns which message ids failed."""
+    outcome = SyncOutcome()
+    by_connector: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    jobs: dict[str, SyncJob] = {}
+    for message_id, body in messages.items():
+        job = SyncJob.model_validate(body)
+        jobs[message_id] = job
+        by_connector[job.connector_id][job.person_id].append(message_id)
+    for connector_id, people in by_connector.items():
+        connector = hub.connectors.get(connector_id)
+        if connector is None or not connector.config.is_sink:
+            for ids in people.values():
+                for message_id in ids:
+                    _dead_letter(hub, connector_id, jobs[message_id], "sink connector is not configured")
+                    outcome.dead_lettered += 1
+            continue
+        _sync_connector(hub, connector, people, jobs, outcome)
+    return outcome
+
+
+def _sync_connector(hub, connector, people: dict[str, list[str]], jobs: dict[str, SyncJob],
+                    outcome: SyncOutcome) -> None:
+    provider = get_provider(connector.provider)
+    store = hub.store
+    states = store.get_sync_states([(p, connector.id) for p in people])
+    pending: list[tuple[AdvocateRecord, str, SyncState]] = []
+    for person_id in people:
+        person = store.get_person(person_id)
+        state = states.get((person_id, connector.id)) or SyncState(person_id, connector.id)
+        if person is None:
+            outcome.skipped += 1
+            continue
+        crm_ids = {connector.id: state.crm_id} if state.crm_id else {}
+        record = advocate_record(person, crm_ids)
+        if not record.email and not state.crm_id:
+            state.skipped_reason = "no email or CRM id to match a contact on"
+            store.put_sync_state(state)
+            outcome.skipped += 1
+            continue
+        if state.changed_at and record.changed_at < state.changed_at:
+            outcome.unchanged += 1  # an older state arriving late never overwrites newer data
+            continue
+        digest = record_hash(provider.properties_for(record, connector))
+        if digest == state.record_hash:
+            outcome.unchanged += 1
+            continue
+        pending.append((record, digest, state))
+
+    for start in range(0, len(pending), provider.batch_max):
+        chunk = pending[start:start + provider.batch_max]
+        try:
+            outcome.calls += 1
+            results = provider.upsert([r for r, _, _ in chunk], connector, hub.http)
+        except UpstreamError as exc:
+            log.warning("sink call failed", extra={"connector_id": connector.id, "retryable": exc.retryable,
+                                                   "status": exc.http_status, "records": len(chunk)})
+            for record, _, _ in chunk:
+                if exc.retryable:
+                    outcome.failed_messages.update(people[record.person_id])
+                else:
+                    for message_id in people[record.person_id]:
+                        _dead_letter(hub, connector.id, jobs[message_id], str(exc))
+                    outcome.dead_lettered += 1
+            continue
+        by_person = {r.person_id: r for r in results}
+        for record, digest, state in chunk:
+            result = by_person.get(record.person_id) or SinkResult(
+                record.person_id, ok=False, error="no result returned for this record", retryable=True)
+            _apply_result(hub, connector, record, digest, state, result, people, jobs, outcome)
+
+
+def _apply_result(hub, connector, record: AdvocateRecord, digest: str, state: SyncState,
+                  result: SinkResult, people, jobs, outcome: SyncOutcome) -> None:
+    if result.ok:
+        state.record_hash, state.written = digest, result.written
+        state.crm_id = result.crm_id or state.crm_id
+        state.changed_at, state.synced_at, state.skipped_reason = record.changed_at, hub.clock(), None
+        hub.store.put_sync_state(state)
+        if state.crm_id:
+            hub.store.claim_identity(IdentityRef(namespace=connector.provider, value=state.crm_id),
+                                     record.person_id)
+        outcome.written += 1
+    elif result.retryable:
+        outcome.failed_messages.update(people[record.person_id])
+    else:
+        for message_id in people[record.person_id]:
+            _dead_letter(hub, connector.id, jobs[message_id], result.error or "rejected by the CRM")
+        outcome.dead_lettered += 1
+
+
+def _dead_letter(hub: Hub, connector_id: str, job: SyncJob, reason: str) -> None:
+    hub.store.put_dead_letter(DeadLetter(
+        dead_letter_id=uuid.uuid4().hex, stage="sync", connector_id=connector_id, reason=reason,
+        message=job.model_dump(mode="json"), created_at=hub.clock(), attempts=job.attempt))

@@ -1,0 +1,68 @@
+"""Translate between Chalice requests/responses and the framework-free pipeline types."""
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from urllib.parse import urlencode
+
+from chalice import Response, UnauthorizedError
+
+from .providers.base import InboundRequest, WebResponse
+
+# Media types the webhook route accepts; anything else gets 415 (from Chalice, before our code).
+WEBHOOK_CONTENT_TYPES = [
+    "application/json", "application/x-www-form-urlencoded", "multipart/form-data",
+    "application/xml", "text/xml", "application/soap+xml", "application/atom+xml", "text/plain",
+    "application/vnd.surveymonkey.response.v1+json",
+]
+# Bodies API Gateway must pass as bytes (base64) so signatures see exactly what was sent.
+BINARY_TYPES = ["multipart/form-data", "application/x-www-form-urlencoded", "application/xml",
+                "text/xml", "application/soap+xml", "application/atom+xml"]
+
+
+def inbound_request(request) -> InboundRequest:
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    query = {k: v for k, v in (request.query_params or {}).items()}
+    path = (request.context or {}).get("path") or request.path
+    scheme = headers.get("x-forwarded-proto", "http").split(",")[0].strip()
+    url = f"{scheme}://{headers.get('host', 'localhost')}{path}"
+    if query:
+        url += "?" + urlencode(query)
+    body = request.raw_body if request.method == "POST" else b""
+    return InboundRequest(method=request.method, url=url, path=path, headers=headers, query=query,
+                          body=body if isinstance(body, bytes) else (body or "").encode("utf-8"))
+
+
+def chalice_response(answer: WebResponse, method: str) -> Response:
+    headers = dict(answer.headers)
+    body = answer.body
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+        headers.setdefault("Content-Type", "application/json")
+    elif isinstance(body, str):
+        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+    if method == "HEAD" or body is None:
+        body = ""
+    return Response(body=body, status_code=answer.status, headers=headers)
+
+
+_resolver = None
+
+
+def require_admin(request) -> None:
+    """Bearer token check for the admin API (constant-time); 401 without a valid token.
+    The token is a secret reference: CHORUS_ADMIN_TOKEN_REF, by default env:CHORUS_ADMIN_TOKEN."""
+    global _resolver
+    from .config.secrets import SecretResolver
+
+    _resolver = _resolver or SecretResolver()
+    ref = os.environ.get("CHORUS_ADMIN_TOKEN_REF", "env:CHORUS_ADMIN_TOKEN")
+    try:
+        expected = _resolver.resolve(ref)
+    except Exception:
+        raise UnauthorizedError("admin API is disabled: no admin token is configured") from None
+    given = (request.headers or {}).get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise UnauthorizedError("a valid bearer token is required")
