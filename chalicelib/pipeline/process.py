@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ..config.connector import Connector
-from ..errors import MalformedPayload
+from ..errors import MalformedPayload, UpstreamError
 from ..hub import Hub
 from ..providers import get_provider
 from ..providers.base import Delivery, ParseContext, Skipped
@@ -51,6 +51,10 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
         items = list(provider.parse(delivery, ParseContext(now=hub.clock(), http=hub.http)))
     except MalformedPayload as exc:
         raise PermanentFailure(f"cannot parse delivery: {exc}") from None
+    except UpstreamError as exc:
+        if not exc.retryable:  # e.g. the provider API refused our token: retrying cannot help
+            raise PermanentFailure(f"cannot fetch the delivery's object: {exc}") from None
+        raise
     outcome = ProcessOutcome()
     for item in items:
         if isinstance(item, Skipped):

@@ -1,0 +1,50 @@
+"""Sign deliveries the way each provider documents it, independently of chalicelib's code,
+so a wrong scheme in production cannot pass the tests by symmetry."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SECRETS = {
+    "TEST_TYPEFORM_SECRET": "tf-secret-0123",
+    "TEST_X_CONSUMER_SECRET": "x-consumer-secret-4567",
+    "TEST_HUBSPOT_CLIENT_SECRET": "hs-client-secret-89ab",
+    "TEST_HUBSPOT_ACCESS_TOKEN": "pat-na1-test-token",
+    "CHORUS_ADMIN_TOKEN": "admin-token-cdef",
+}
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_json(name: str):
+    return json.loads(fixture_bytes(name))
+
+
+def b64_hmac(secret: str, message: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+
+
+def typeform_headers(body: bytes, secret: str = SECRETS["TEST_TYPEFORM_SECRET"]) -> dict[str, str]:
+    """Typeform: Typeform-Signature: sha256=base64(HMAC-SHA256(secret, body))."""
+    return {"Content-Type": "application/json", "Typeform-Signature": "sha256=" + b64_hmac(secret, body)}
+
+
+def x_headers(body: bytes, secret: str = SECRETS["TEST_X_CONSUMER_SECRET"]) -> dict[str, str]:
+    """X: x-twitter-webhooks-signature: sha256=base64(HMAC-SHA256(consumer secret, body))."""
+    return {"Content-Type": "application/json", "x-twitter-webhooks-signature": "sha256=" + b64_hmac(secret, body)}
+
+
+def hubspot_headers(body: bytes, uri: str, *, method: str = "POST", timestamp_ms: int | None = None,
+                    secret: str = SECRETS["TEST_HUBSPOT_CLIENT_SECRET"]) -> dict[str, str]:
+    """HubSpot v3: base64(HMAC-SHA256(client secret, method + uri + body + timestamp))."""
+    ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
+    message = method.encode() + uri.encode() + body + ts.encode()
+    return {"Content-Type": "application/json", "X-HubSpot-Signature-v3": b64_hmac(secret, message),
+            "X-HubSpot-Request-Timestamp": ts}
