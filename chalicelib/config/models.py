@@ -27,6 +27,11 @@ class ConnectorConfig(BaseModel):
     mapping: dict[str, str] = Field(
         default_factory=dict, description="Sinks: Chorus field -> CRM property name.")
     brand_terms: list[str] = Field(default_factory=list)
+    keep_only_brand_matches: bool = Field(
+        default=False,
+        description="Sources whose traffic is not already about the brand (a whole community, a "
+                    "Slack workspace): skip interactions that match no brand term (settings' or this "
+                    "connector's). Edits and deletions of an interaction already stored still apply.")
 
     @field_validator("secrets")
     @classmethod

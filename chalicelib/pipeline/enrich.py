@@ -1,4 +1,11 @@
-"""Enrichment: sentiment (VADER, tuned for social-media text), NPS category, brand matches."""
+"""Enrichment: language, sentiment (VADER, tuned for social-media text), NPS category, brand matches.
+
+Language: the provider's own tag wins; otherwise `langdetect` (seeded, so the same text always
+gets the same answer) runs on texts with at least LANGUAGE_MIN_LETTERS letters: shorter texts
+("love it", "ok") are misdetected too often, so they keep `language` null. VADER is an English
+lexicon: a text in another language gets `sentiment` null rather than a meaningless 0.0; a text
+too short to detect is scored (VADER is built for short social posts and emoji).
+"""
 from __future__ import annotations
 
 import re
@@ -10,8 +17,11 @@ from ..schema import Interaction, Sentiment
 
 TEXT_MAX_CHARS = 20_000  # keeps an Interaction far below DynamoDB's 400 KB item limit
 POSITIVE, NEGATIVE = 0.05, -0.05  # VADER's documented thresholds on the compound score
+SENTIMENT_LANGUAGES = frozenset({"en"})  # what the VADER lexicon covers
+LANGUAGE_MIN_LETTERS = 20
 _lock = threading.Lock()
 _analyzer = None
+_detect = None
 
 
 def _vader():
@@ -28,6 +38,33 @@ def sentiment_of(text: str) -> Sentiment:
     compound = float(_vader().polarity_scores(text)["compound"])
     label = "positive" if compound >= POSITIVE else "negative" if compound <= NEGATIVE else "neutral"
     return Sentiment(score=round(compound, 4), label=label)
+
+
+def _langdetect():
+    global _detect
+    if _detect is None:
+        with _lock:
+            if _detect is None:
+                from langdetect import DetectorFactory, detect
+                DetectorFactory.seed = 0  # langdetect samples at random: fix it for determinism
+                _detect = detect
+    return _detect
+
+
+def detect_language(text: str | None) -> str | None:
+    """ISO 639-1 code of the text's language, or None when the text is too short to tell."""
+    if not text or sum(ch.isalpha() for ch in text) < LANGUAGE_MIN_LETTERS:
+        return None
+    from langdetect.lang_detect_exception import LangDetectException
+    try:
+        return _langdetect()(text)
+    except LangDetectException:
+        return None
+
+
+def sentiment_supported(language: str | None) -> bool:
+    """Unknown language (short text) is scored; a known language only if VADER covers it."""
+    return language is None or language.split("-", 1)[0].lower() in SENTIMENT_LANGUAGES
 
 
 def nps_category(nps: int | None) -> str | None:
@@ -59,7 +96,9 @@ def enrich(interaction: Interaction, brand_terms: Iterable[str] = ()) -> Interac
     if interaction.text and len(interaction.text) > TEXT_MAX_CHARS:
         interaction.text = interaction.text[:TEXT_MAX_CHARS]
     if interaction.text and not interaction.deleted and interaction.kind != "crm_update":
-        interaction.sentiment = sentiment_of(interaction.text)
+        interaction.language = interaction.language or detect_language(interaction.text)
+        interaction.sentiment = (sentiment_of(interaction.text)
+                                 if sentiment_supported(interaction.language) else None)
     interaction.nps_category = nps_category(interaction.nps)
     interaction.brand_matches = brand_matches(interaction.text, brand_terms)
     return interaction

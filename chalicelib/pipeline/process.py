@@ -81,6 +81,11 @@ def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
     store = hub.store
     enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
     refs = author_identities(interaction)
+    if connector.config.keep_only_brand_matches and not interaction.brand_matches \
+            and not _already_stored(store, refs, interaction):
+        outcome.skipped.append(Skipped("no_brand_match", "mentions no brand term", interaction.event_id))
+        store.count_event(connector.id, "skipped_no_brand_match")
+        return False
     person_id = resolve_person(store, refs, anonymous_key=interaction.interaction_id)
     interaction.person_id = person_id
     if interaction.crm_change is not None and is_echo(hub, person_id, interaction):
@@ -94,6 +99,13 @@ def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
         return False
     refresh_person(hub, person_id, refs, interaction, outcome)
     return True
+
+
+def _already_stored(store, refs: list[IdentityRef], interaction: Interaction) -> bool:
+    """An edit or deletion of something kept must still apply, brand term or not (read-only)."""
+    found = store.find_identities(refs) if refs else {}
+    person_id = next((found[r.key] for r in refs if r.key in found), None)
+    return person_id is not None and store.get_interaction(person_id, interaction.interaction_id) is not None
 
 
 def tombstone(existing: Interaction | None, deletion: Interaction) -> Interaction:
