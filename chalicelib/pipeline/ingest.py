@@ -24,6 +24,8 @@ log = logging.getLogger("chorus_hub.ingest")
 INLINE_BODY_MAX = 150 * 1024
 # Headers never written to the queue: credentials some providers send instead of a signature.
 SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
+# Query parameters never written to the queue: URL tokens of providers that sign nothing.
+SECRET_QUERY_PARAMS = frozenset({"token"})
 
 
 def receive_webhook(hub: Hub, connector_id: str, request: InboundRequest) -> WebResponse:
@@ -71,9 +73,14 @@ def build_envelope(hub: Hub, connector_id: str, provider: str, request: InboundR
     envelope_id = uuid.uuid4().hex
     headers = {k: v for k, v in request.headers.items()
                if k in kept_headers or (k.startswith("content-") and k not in SECRET_HEADERS)}
+    query, url = dict(request.query), request.url
+    if SECRET_QUERY_PARAMS & query.keys():
+        from urllib.parse import urlencode
+        query = {k: v for k, v in query.items() if k not in SECRET_QUERY_PARAMS}
+        url = url.split("?", 1)[0] + ("?" + urlencode(query) if query else "")
     envelope = Envelope(envelope_id=envelope_id, connector_id=connector_id, provider=provider,
-                        received_at=hub.clock(), method=request.method, url=request.url,
-                        content_type=request.content_type, headers=headers, query=dict(request.query))
+                        received_at=hub.clock(), method=request.method, url=url,
+                        content_type=request.content_type, headers=headers, query=query)
     if len(request.body) <= INLINE_BODY_MAX:
         envelope.body_b64 = base64.b64encode(request.body).decode("ascii")
     else:

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from ..errors import MalformedPayload
-from ..schema import Author, IdentityRef, Interaction, Rating
+from ..schema import Author, Interaction, Rating
 from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
 from .signatures import verify_hmac
+from .survey import SurveyOptions, hidden_links, labelled_text
 
 SCALES = {"rating": 5.0, "opinion_scale": 10.0}
 
 
-class TypeformOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hidden_fields: dict[str, str] = Field(
-        default_factory=dict,
-        description="Hidden field name -> identity namespace (email, x_handle, hubspot...).")
+class TypeformOptions(SurveyOptions):
+    """hidden_fields: hidden field name -> identity namespace (email, x_handle, hubspot...)."""
 
 
 class TypeformProvider(Provider):
@@ -63,18 +59,16 @@ class TypeformProvider(Provider):
             elif answer["type"] == "email":
                 email = value
             elif answer["type"] == "text" and value:
-                texts.append(f"{title}: {value}")
+                texts.append((title, value))
             elif answer["type"] == "choice" and value:
-                texts.append(f"{title}: {value.get('label') or value.get('other')}")
+                texts.append((title, value.get("label") or value.get("other")))
             elif answer["type"] == "choices" and value:
-                texts.append(f"{title}: {', '.join(value.get('labels') or [])}")
-        hidden = response.get("hidden") or {}
-        links = [IdentityRef(namespace=ns, value=str(hidden[name]))
-                 for name, ns in connector.options.hidden_fields.items() if hidden.get(name)]
+                texts.append((title, ", ".join(value.get("labels") or [])))
+        links = hidden_links(response.get("hidden"), connector.options.hidden_fields)
         token = response["token"]
         return Interaction(
             interaction_id=interaction_id(connector.id, token), connector_id=connector.id,
             provider=self.name, kind="survey_response", external_id=token, event_id=data["event_id"],
             event_type="form_response", occurred_at=parse_iso(response["submitted_at"]),
-            text="\n".join(texts) or None, author=Author(email=email), links=links, nps=nps,
+            text=labelled_text(texts), author=Author(email=email), links=links, nps=nps,
             rating=rating, thread_id=response.get("form_id"), public=False)

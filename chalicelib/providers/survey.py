@@ -1,0 +1,90 @@
+"""What every survey source does the same way: hidden fields become identity links, free-text
+answers are joined as text labelled by question, NPS is a whole number 0-10, and a response
+becomes one `survey_response` Interaction whose id is stable across later edits.
+
+Used by Typeform, SurveyMonkey, Qualtrics, Delighted, Jotform and the generic source.
+"""
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import SignatureMismatch, SignatureMissing
+from ..schema import Author, IdentityRef, Interaction, Rating
+from .base import interaction_id
+
+
+class SurveyOptions(BaseModel):
+    """Options every survey source accepts. Providers subclass it to add their own."""
+
+    model_config = ConfigDict(extra="forbid")
+    hidden_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Hidden field (or person property) name -> identity namespace "
+                    "(email, x_handle, hubspot...). The respondent is linked to those identities.")
+
+
+def hidden_links(values: Mapping[str, Any] | None, hidden_fields: Mapping[str, str]) -> list[IdentityRef]:
+    """IdentityRefs for the hidden fields the connector file names, skipping empty ones.
+
+    >>> hidden_links({"uid": "42", "x": ""}, {"uid": "hubspot", "x": "x_handle"})
+    [IdentityRef(namespace='hubspot', value='42')]
+    """
+    values = values or {}
+    return [IdentityRef(namespace=namespace, value=str(values[name]).strip())
+            for name, namespace in hidden_fields.items()
+            if values.get(name) is not None and str(values[name]).strip()]
+
+
+def labelled_text(answers: Iterable[tuple[str, Any]]) -> str | None:
+    """Free-text answers as "Question: answer" lines; empty answers are left out.
+
+    >>> labelled_text([("Why?", "Fast support"), ("Else?", "")])
+    'Why?: Fast support'
+    """
+    lines = [f"{label}: {str(value).strip()}" for label, value in answers
+             if value is not None and str(value).strip()]
+    return "\n".join(lines) or None
+
+
+def nps_value(value: Any) -> int | None:
+    """An NPS answer as 0-10, or None when absent. A value outside the scale is a ValueError."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    number = int(float(value))
+    if not 0 <= number <= 10:
+        raise ValueError(f"NPS answer {number} is outside 0-10")
+    return number
+
+
+def survey_response(provider: str, connector: Any, *, external_id: str, event_id: str,
+                    event_type: str | None, occurred_at: datetime, updated_at: datetime | None = None,
+                    email: str | None = None, display_name: str | None = None,
+                    answers: Iterable[tuple[str, Any]] = (), nps: Any = None,
+                    rating: Rating | None = None, hidden: Mapping[str, Any] | None = None,
+                    links: Iterable[IdentityRef] = (), thread_id: str | None = None,
+                    url: str | None = None) -> Interaction:
+    """One response as one Interaction. The id depends only on (connector, external_id), so an
+    edited response replaces the stored one; `updated_at` decides which version is newer."""
+    hidden_fields = getattr(connector.options, "hidden_fields", {}) or {}
+    return Interaction(
+        interaction_id=interaction_id(connector.id, external_id), connector_id=connector.id,
+        provider=provider, kind="survey_response", external_id=external_id, event_id=event_id,
+        event_type=event_type, occurred_at=occurred_at, updated_at=updated_at,
+        text=labelled_text(answers), url=url,
+        author=Author(email=email or None, display_name=display_name or None),
+        links=[*links, *hidden_links(hidden, hidden_fields)], nps=nps_value(nps), rating=rating,
+        thread_id=thread_id, public=False)
+
+
+def verify_url_token(query: Mapping[str, str], secret: str, name: str = "token") -> None:
+    """For providers that sign nothing (Jotform, Qualtrics): the webhook URL carries an
+    unguessable `?token=`, compared in constant time with the connector's signing secret."""
+    received = query.get(name)
+    if not received:
+        raise SignatureMissing(f"the webhook URL has no '{name}' query parameter")
+    if not hmac.compare_digest(received.encode("utf-8"), secret.encode("utf-8")):
+        raise SignatureMismatch(f"the '{name}' query parameter does not match")
