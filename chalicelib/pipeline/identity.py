@@ -51,3 +51,24 @@ def resolve_person(store: Store, refs: list[IdentityRef], anonymous_key: str) ->
             candidate = owner  # lost the race for a new person: join the winner
         person_id = candidate
     return person_id or candidate
+
+
+def link_identity(store: Store, person_id: str, ref: IdentityRef, attempts: int = 5) -> str:
+    """Claim `ref` for the person and list it on their profile. Returns the identity's owner:
+    another person when it was already theirs (a merge candidate, left to the identity graph)."""
+    from ..store.base import VersionConflict
+
+    owner = store.claim_identity(ref, person_id)
+    if owner != person_id:
+        return owner
+    for _ in range(attempts):
+        person, version = store.get_person_versioned(person_id)
+        if person is None or any(r.key == ref.key for r in person.identities):
+            return owner
+        person.identities.append(ref)
+        try:
+            store.put_person(person, version)
+            return owner
+        except VersionConflict:
+            continue
+    raise VersionConflict(person_id)

@@ -9,6 +9,13 @@ from typing import Any, Callable
 
 from ..errors import UpstreamError
 
+
+
+def _sleep(seconds: float) -> None:
+    """Waiting between attempts; patchable on its own, and follows a patched time.sleep too."""
+    time.sleep(seconds)
+
+
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT = (3.05, 20)
 
@@ -34,7 +41,7 @@ def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 20.0) -> float
 
 
 def call_api(http: Any, method: str, url: str, *, attempts: int = 4, max_wait: float = 10.0,
-             sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> Any:
+             sleep: Callable[[float], None] | None = None, **kwargs: Any) -> Any:
     """Send a request, retrying what is retryable. Returns the response for any other status.
 
     Raises UpstreamError(retryable=True) when retries run out or the server asks to wait
@@ -58,7 +65,7 @@ def call_api(http: Any, method: str, url: str, *, attempts: int = 4, max_wait: f
             if wait is not None and wait > max_wait:
                 raise UpstreamError(last, retryable=True, retry_after=wait, status=response.status_code)
         if attempt + 1 < attempts:
-            sleep(wait if wait is not None else backoff_seconds(attempt))
+            (sleep or _sleep)(wait if wait is not None else backoff_seconds(attempt))
     raise UpstreamError(f"{last} after {attempts} attempts", retryable=True)
 
 

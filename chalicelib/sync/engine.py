@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ..errors import UpstreamError
 from ..hub import Hub
 from ..pipeline.advocate import advocate_record, record_hash
+from ..pipeline.identity import link_identity
 from ..providers import get_provider
 from ..providers.base import SinkResult
 from ..schema import AdvocateRecord, IdentityRef, SyncJob
@@ -114,8 +115,11 @@ def _apply_result(hub, connector, record: AdvocateRecord, digest: str, state: Sy
         state.changed_at, state.synced_at, state.skipped_reason = record.changed_at, hub.clock(), None
         hub.store.put_sync_state(state)
         if state.crm_id:
-            hub.store.claim_identity(IdentityRef(namespace=connector.provider, value=state.crm_id),
-                                     record.person_id)
+            owner = link_identity(hub.store, record.person_id,
+                                  IdentityRef(namespace=connector.provider, value=state.crm_id))
+            if owner != record.person_id:
+                log.warning("CRM record already linked to another person",
+                            extra={"connector_id": connector.id, "person_id": record.person_id, "owner": owner})
         outcome.written += 1
     elif result.retryable:
         outcome.failed_messages.update(people[record.person_id])
