@@ -16,6 +16,12 @@ REGISTRY: dict[str, str] = {
     "x": "chalicelib.providers.x:XProvider",
     "hubspot": "chalicelib.providers.hubspot:HubSpotProvider",
     "file": "chalicelib.providers.file_sink:FileSinkProvider",
+    "facebook": "chalicelib.providers.meta:FacebookProvider",
+    "instagram": "chalicelib.providers.meta:InstagramProvider",
+    "discourse": "chalicelib.providers.discourse:DiscourseProvider",
+    "slack": "chalicelib.providers.slack:SlackProvider",
+    "youtube": "chalicelib.providers.youtube:YouTubeProvider",
+    "intercom": "chalicelib.providers.intercom:IntercomProvider",
 }
 
 

@@ -1,13 +1,21 @@
-"""X (Twitter) Account Activity API: tweets that mention, reply to or quote the account.
+"""X (Twitter) Account Activity API: tweets that mention, reply to or quote the account,
+likes of its posts, and direct messages to it.
 
 CRC: GET ?crc_token=T -> {"response_token": "sha256=" + base64(HMAC-SHA256(consumer_secret, T))}.
 Signature: `x-twitter-webhooks-signature: sha256=` + base64(HMAC-SHA256(consumer_secret, body)).
+Apps with an OAuth 2.0 client secret are signed with it in `X-Twitter-Webhooks-Signature-OAuth2`
+(same format; CRC uses it too): set options.oauth2_signature and put that secret in secrets.signing.
 A delivery holds event arrays keyed by type (`tweet_create_events`, ...) for `for_user_id`.
+Kinds: reply -> comment, quote -> mention (parent = the quoted post), @mention -> mention,
+like of the account's post (favorite_events) -> mention without text (a public endorsement:
+counts for frequency, recency and reach, never for sentiment), direct message -> direct_message.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import HandshakeRejected, MalformedPayload
 from ..schema import Author, Interaction
@@ -18,9 +26,17 @@ from .signatures import sign, verify_hmac
 X_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 
 
+class XOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    oauth2_signature: bool = Field(
+        default=False, description="The app has an OAuth 2.0 client secret (in secrets.signing): verify "
+                                   "X-Twitter-Webhooks-Signature-OAuth2 instead of the consumer-secret header.")
+
+
 class XProvider(Provider):
     name = "x"
     is_source = True
+    Options = XOptions
     handshake_methods = ("GET",)
     required_secrets = {"signing": "source"}
 
@@ -32,7 +48,9 @@ class XProvider(Provider):
         return WebResponse(200, {"response_token": digest})
 
     def verify(self, request, connector, now) -> None:
-        verify_hmac(request.header("x-twitter-webhooks-signature"), key=connector.secret("signing"),
+        header = ("x-twitter-webhooks-signature-oauth2" if connector.options.oauth2_signature
+                  else "x-twitter-webhooks-signature")
+        verify_hmac(request.header(header), key=connector.secret("signing"),
                     message=request.body, encoding="base64", prefix="sha256=")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
@@ -46,6 +64,12 @@ class XProvider(Provider):
                 results += [self._guard(self._tweet, event, account, delivery) for event in events]
             elif key == "tweet_delete_events" and isinstance(events, list):
                 results += [self._guard(self._deletion, event, account, delivery) for event in events]
+            elif key == "favorite_events" and isinstance(events, list):
+                results += [self._guard(self._favorite, event, account, delivery) for event in events]
+            elif key == "direct_message_events" and isinstance(events, list):
+                users = data.get("users") if isinstance(data.get("users"), dict) else {}
+                results += [self._guard(lambda e, a, c: self._direct_message(e, a, c, users), event, account,
+                                        delivery) for event in events]
             elif key.endswith("_events"):
                 results.append(Skipped("unsupported_event", key))
         return results
@@ -56,7 +80,7 @@ class XProvider(Provider):
         try:
             return parse_one(event, account, delivery.connector)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            event_id = event.get("id_str") if isinstance(event, dict) else None
+            event_id = (event.get("id_str") or event.get("id")) if isinstance(event, dict) else None
             return Skipped("malformed_entry", f"{type(exc).__name__}: {exc}", event_id)
 
     def _tweet(self, tweet: dict[str, Any], account: str, connector) -> Interaction | Skipped:
@@ -68,8 +92,11 @@ class XProvider(Provider):
         text = extended.get("full_text") if tweet.get("truncated") and extended else tweet.get("text")
         mentions = (extended.get("entities") or tweet.get("entities") or {}).get("user_mentions") or []
         parent = tweet.get("in_reply_to_status_id_str")
+        quoted = tweet.get("quoted_status_id_str") or (tweet.get("quoted_status") or {}).get("id_str")
         if parent:
             kind = "comment"
+        elif quoted:
+            kind, parent = "mention", str(quoted)
         elif account and any(str(m.get("id_str")) == account for m in mentions):
             kind = "mention"
         else:
@@ -95,6 +122,43 @@ class XProvider(Provider):
             provider=self.name, kind="post", external_id=tweet_id, event_id=f"tweet_delete:{tweet_id}",
             event_type="tweet_delete", occurred_at=deleted_at, updated_at=deleted_at,
             author=Author(provider_user_id=str(status["user_id"])), deleted=True, public=True)
+
+
+    def _favorite(self, event: dict[str, Any], account: str, connector) -> Interaction | Skipped:
+        user, liked = event["user"], event["favorited_status"]
+        user_id, liked_id = str(user["id_str"]), str(liked["id_str"])
+        if user_id == account:
+            return Skipped("own_account", "a like by the subscribed account itself", str(event["id"]))
+        external = f"favorite:{user_id}:{liked_id}"  # one like per user and post, whatever the event id
+        return Interaction(
+            interaction_id=interaction_id(connector.id, external), connector_id=connector.id,
+            provider=self.name, kind="mention", external_id=external, event_id=f"favorite:{event['id']}",
+            event_type="favorite", occurred_at=utc_from_epoch(event["timestamp_ms"], "ms"),
+            url=f"https://x.com/i/web/status/{liked_id}", author=_author(user),
+            thread_id=liked_id, parent_id=liked_id, public=True)
+
+    def _direct_message(self, event: dict[str, Any], account: str, connector,
+                        users: dict[str, Any]) -> Interaction | Skipped:
+        if event.get("type") != "message_create":
+            return Skipped("unsupported_event", f"direct message event {event.get('type')}", event.get("id"))
+        created = event["message_create"]
+        message_id, sender = str(event["id"]), str(created["sender_id"])
+        if sender == account:
+            return Skipped("own_account", "a message sent by the subscribed account", message_id)
+        user = users.get(sender) or {"id": sender}
+        return Interaction(
+            interaction_id=interaction_id(connector.id, f"dm:{message_id}"), connector_id=connector.id,
+            provider=self.name, kind="direct_message", external_id=f"dm:{message_id}",
+            event_id=f"direct_message:{message_id}", event_type="direct_message",
+            occurred_at=utc_from_epoch(event["created_timestamp"], "ms"),
+            text=(created.get("message_data") or {}).get("text"),
+            author=_author({**user, "id_str": str(user.get("id_str") or user.get("id") or sender)}),
+            thread_id=f"dm:{sender}", public=False)
+
+
+def _author(user: dict[str, Any]) -> Author:
+    return Author(handle=user.get("screen_name"), provider_user_id=str(user["id_str"]),
+                  display_name=user.get("name"), followers=user.get("followers_count"))
 
 
 def _tweet_time(tweet: dict[str, Any]) -> datetime:

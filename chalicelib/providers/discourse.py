@@ -1,0 +1,80 @@
+"""Discourse: posts and topics of a community forum (admin > API > Webhooks).
+
+Signature: `X-Discourse-Event-Signature: sha256=` + hex(HMAC-SHA256(webhook secret, raw body)).
+`X-Discourse-Event` names the event (post_created, post_edited, post_destroyed, topic_created,
+ping); `X-Discourse-Instance` is the forum's base URL. Body: {"post": {...}} or {"topic": {...}}.
+`X-Discourse-Event-Id` changes on every retry, so the de-dup key is post id + event + updated_at.
+Source: discourse/discourse app/jobs/regular/emit_web_hook_event.rb, web_hook_post_serializer.rb.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import MalformedPayload
+from ..schema import Author, Interaction
+from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
+from .signatures import verify_hmac
+
+POST_EVENTS = ("post_created", "post_edited", "post_destroyed")
+REGULAR_POST = 1  # post_type: 2 moderator action, 3 small action, 4 whisper
+
+
+class DiscourseOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    skip_staff: bool = Field(default=True, description="Posts by staff are the brand's own voice: skip them.")
+
+
+class DiscourseProvider(Provider):
+    name = "discourse"
+    is_source = True
+    Options = DiscourseOptions
+    required_secrets = {"signing": "source"}
+    kept_headers = ("x-discourse-event", "x-discourse-event-type", "x-discourse-instance")
+
+    def verify(self, request, connector, now) -> None:
+        verify_hmac(request.header("x-discourse-event-signature"), key=connector.secret("signing"),
+                    message=request.body, prefix="sha256=")
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        data = delivery.json()
+        if not isinstance(data, dict):
+            raise MalformedPayload("a Discourse delivery is a JSON object")
+        event = delivery.headers.get("x-discourse-event") or ""
+        if event == "ping" or "ping" in data:
+            return [Skipped("ping", "Discourse webhook ping")]
+        if event == "topic_created":
+            return [Skipped("covered_by_post", "a new topic's text arrives as its first post_created")]
+        if event not in POST_EVENTS or not isinstance(data.get("post"), dict):
+            return [Skipped("unsupported_event", event or "no X-Discourse-Event header")]
+        try:
+            return [self._post(data["post"], event, delivery)]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedPayload(f"post is not in Discourse's shape: {exc!r}") from None
+
+    def _post(self, post: dict[str, Any], event: str, delivery: Delivery) -> Interaction | Skipped:
+        connector = delivery.connector
+        post_id = str(post["id"])
+        if post.get("post_type", REGULAR_POST) != REGULAR_POST:
+            return Skipped("unsupported_event", f"post_type {post.get('post_type')}", post_id)
+        if connector.options.skip_staff and post.get("staff"):
+            return Skipped("own_account", "post by forum staff", post_id)
+        private = post.get("topic_archetype") == "private_message"
+        topic_id, number = str(post["topic_id"]), post["post_number"]
+        reply_to = post.get("reply_to_post_number")
+        instance = (delivery.headers.get("x-discourse-instance") or "").rstrip("/")
+        deleted = event == "post_destroyed"
+        updated = parse_iso(post.get("deleted_at") or post["updated_at"]) if deleted or event == "post_edited" else None
+        return Interaction(
+            interaction_id=interaction_id(connector.id, post_id), connector_id=connector.id,
+            provider=self.name, external_id=post_id,
+            kind="direct_message" if private else "post" if number == 1 else "comment",
+            event_id=f"{post_id}:{event}:{post['updated_at']}", event_type=event,
+            occurred_at=parse_iso(post["created_at"]), updated_at=updated,
+            text=None if deleted else post.get("raw"),
+            url=f"{instance}/t/{post.get('topic_slug') or '-'}/{topic_id}/{number}" if instance else None,
+            author=Author(handle=post.get("username"), provider_user_id=str(post["user_id"]),
+                          display_name=post.get("name") or None),
+            thread_id=topic_id, parent_id=f"{topic_id}#{reply_to}" if reply_to else None,
+            public=not private, deleted=deleted)

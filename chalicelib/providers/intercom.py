@@ -1,0 +1,74 @@
+"""Intercom: what customers write in conversations (Developer Hub app webhooks).
+
+Signature: `X-Hub-Signature: sha1=` + hex(HMAC-SHA1(the app's client secret, raw body)).
+Envelope: {type: "notification_event", id: "notif_...", topic, data: {item: <conversation>}}.
+Topics used: conversation.user.created (the opening message, `item.source`) and
+conversation.user.replied (new `item.conversation_parts.conversation_parts[]`). Admin replies
+and bots are the brand's voice, not the customer's: skipped. `ping` is skipped.
+Bodies are HTML: stored as plain text. Conversations are private: kind direct_message.
+https://developers.intercom.com/docs/webhooks/setting-up-webhooks
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..errors import MalformedPayload
+from ..schema import Author, Interaction
+from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, utc_from_epoch
+from .entries import guarded, html_to_text
+from .signatures import verify_hmac
+
+CUSTOMER_TYPES = ("user", "lead", "contact")
+CUSTOMER_TOPICS = ("conversation.user.created", "conversation.user.replied")
+
+
+class IntercomProvider(Provider):
+    name = "intercom"
+    is_source = True
+    required_secrets = {"signing": "source"}
+
+    def verify(self, request, connector, now) -> None:
+        verify_hmac(request.header("x-hub-signature"), key=connector.secret("signing"),
+                    message=request.body, algorithm="sha1", prefix="sha1=")
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        data = delivery.json()
+        if not isinstance(data, dict) or data.get("type") != "notification_event":
+            raise MalformedPayload("an Intercom delivery is a notification_event object")
+        topic, notification = data.get("topic"), str(data.get("id"))
+        if topic == "ping":
+            return [Skipped("ping", "Intercom webhook ping", notification)]
+        if topic and topic.startswith("conversation.admin."):
+            return [Skipped("admin_reply", f"{topic}: the brand's own voice", notification)]
+        if topic not in CUSTOMER_TOPICS:
+            return [Skipped("unsupported_event", str(topic), notification)]
+        item = (data.get("data") or {}).get("item")
+        if not isinstance(item, dict) or "id" not in item:
+            raise MalformedPayload("notification has no conversation item")
+        conversation = str(item["id"])
+        if topic == "conversation.user.created":
+            return [guarded(lambda s: self._part(s, conversation, "conversation.user.created",
+                                                 item.get("created_at"), delivery.connector),
+                            item.get("source"), notification)]
+        parts = ((item.get("conversation_parts") or {}).get("conversation_parts")) or []
+        return [guarded(lambda p: self._part(p, conversation, topic, None, delivery.connector), part, notification)
+                for part in parts] or [Skipped("unsupported_event", "reply without conversation parts", notification)]
+
+    def _part(self, part: dict[str, Any], conversation: str, topic: str, created_at: Any,
+              connector) -> Interaction | Skipped:
+        author = part["author"]
+        part_id = str(part["id"])
+        if author.get("type") not in CUSTOMER_TYPES:
+            return Skipped("admin_reply", f"part by {author.get('type')}", part_id)
+        if part.get("part_type", "comment") != "comment" and topic != "conversation.user.created":
+            return Skipped("unsupported_event", f"part_type {part.get('part_type')}", part_id)
+        external = f"{conversation}:{part_id}"
+        opening = topic == "conversation.user.created"
+        return Interaction(
+            interaction_id=interaction_id(connector.id, external), connector_id=connector.id,
+            provider=self.name, kind="direct_message", external_id=external, event_id=f"{external}:{topic}",
+            event_type=topic, occurred_at=utc_from_epoch(part.get("created_at") or created_at),
+            text=html_to_text(part.get("body")),
+            author=Author(provider_user_id=str(author["id"]), email=author.get("email") or None,
+                          display_name=author.get("name") or None),
+            thread_id=conversation, parent_id=None if opening else conversation, public=False)

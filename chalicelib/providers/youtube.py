@@ -1,0 +1,110 @@
+"""YouTube push notifications (WebSub / PubSubHubbub): new or updated videos of subscribed channels.
+
+Subscribe at https://pubsubhubbub.appspot.com with hub.callback = /webhooks/{id} and
+hub.topic = https://www.youtube.com/xml/feeds/videos.xml?channel_id=CHANNEL_ID (add hub.secret).
+Handshake: GET ?hub.mode=subscribe|unsubscribe&hub.topic=..&hub.challenge=C&hub.lease_seconds=N
+-> C as text/plain; refused when options.channel_id is set and hub.topic is another feed.
+Signature (WebSub): `X-Hub-Signature: sha1=` + hex(HMAC-SHA1(hub.secret, raw body)), required
+when the connector has secrets.signing. Body: Atom XML, parsed with defusedxml.
+Deletions arrive as <at:deleted-entry ref="yt:video:ID" when="...">.
+https://developers.google.com/youtube/v3/guides/push_notifications
+"""
+from __future__ import annotations
+
+from typing import Iterable
+from xml.etree.ElementTree import Element
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import HandshakeRejected, MalformedPayload
+from ..schema import Author, Interaction
+from .base import XML_TYPES, Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id, parse_iso
+from .entries import guarded
+from .signatures import verify_hmac
+
+NS = {"atom": "http://www.w3.org/2005/Atom", "yt": "http://www.youtube.com/xml/schemas/2015",
+      "at": "http://purl.org/atompub/tombstones/1.0"}
+FEED_URLS = ("https://www.youtube.com/xml/feeds/videos.xml?channel_id=",
+             "https://www.youtube.com/feeds/videos.xml?channel_id=")
+
+
+class YouTubeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel_id: str | None = Field(
+        default=None, description="Only accept subscriptions (hub.topic) for this channel's feed.")
+
+
+def _xml(body: bytes) -> Element:
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+    try:
+        return ElementTree.fromstring(body)
+    except (ElementTree.ParseError, DefusedXmlException) as exc:
+        raise MalformedPayload(f"body is not a safe, well-formed Atom document: {type(exc).__name__}") from None
+
+
+class YouTubeProvider(Provider):
+    name = "youtube"
+    is_source = True
+    Options = YouTubeOptions
+    content_types = XML_TYPES
+    handshake_methods = ("GET",)
+    required_secrets: dict[str, str] = {}  # signing is optional: set it when you pass hub.secret
+
+    def handshake(self, request, connector) -> WebResponse | None:
+        query = request.query
+        if query.get("hub.mode") not in ("subscribe", "unsubscribe") or not query.get("hub.challenge"):
+            raise HandshakeRejected("GET needs hub.mode=subscribe|unsubscribe and a hub.challenge")
+        channel = connector.options.channel_id
+        if channel and query.get("hub.topic") not in tuple(url + channel for url in FEED_URLS):
+            raise HandshakeRejected("hub.topic is not the configured channel's feed")
+        return WebResponse(200, query["hub.challenge"])
+
+    def verify(self, request, connector, now) -> None:
+        if connector.has_secret("signing"):
+            verify_hmac(request.header("x-hub-signature"), key=connector.secret("signing"),
+                        message=request.body, algorithm="sha1", prefix="sha1=")
+
+    def check_body(self, request) -> None:
+        _xml(request.body)
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        feed = _xml(delivery.body)
+        connector = delivery.connector
+        results: list[Interaction | Skipped] = [
+            guarded(lambda e: self._video(e, connector), entry) for entry in feed.findall("atom:entry", NS)]
+        results += [guarded(lambda e: self._deletion(e, connector), entry)
+                    for entry in feed.findall("at:deleted-entry", NS)]
+        return results or [Skipped("unsupported_event", "feed without entries")]
+
+    def _video(self, entry: Element, connector) -> Interaction:
+        video_id = _text(entry, "yt:videoId")
+        channel_id = _text(entry, "yt:channelId")
+        updated = _text(entry, "atom:updated")
+        link = entry.find("atom:link[@rel='alternate']", NS)
+        return Interaction(
+            interaction_id=interaction_id(connector.id, video_id), connector_id=connector.id,
+            provider=self.name, kind="post", external_id=video_id, event_id=f"{video_id}:{updated}",
+            event_type="video", occurred_at=parse_iso(_text(entry, "atom:published")),
+            updated_at=parse_iso(updated), text=entry.findtext("atom:title", None, NS),
+            url=link.get("href") if link is not None else f"https://www.youtube.com/watch?v={video_id}",
+            author=Author(provider_user_id=channel_id, display_name=entry.findtext("atom:author/atom:name", None, NS)),
+            thread_id=video_id, public=True)
+
+    def _deletion(self, entry: Element, connector) -> Interaction:
+        ref, when = entry.attrib["ref"], entry.attrib["when"]
+        video_id = ref.rsplit(":", 1)[-1]
+        channel_uri = entry.findtext("at:by/atom:uri", "", NS)
+        channel_id = channel_uri.rstrip("/").rsplit("/", 1)[-1] if "/channel/" in channel_uri else None
+        return Interaction(
+            interaction_id=interaction_id(connector.id, video_id), connector_id=connector.id,
+            provider=self.name, kind="post", external_id=video_id, event_id=f"{video_id}:deleted:{when}",
+            event_type="video_deleted", occurred_at=parse_iso(when), updated_at=parse_iso(when),
+            author=Author(provider_user_id=channel_id), thread_id=video_id, deleted=True, public=True)
+
+
+def _text(entry: Element, path: str) -> str:
+    value = entry.findtext(path, None, NS)
+    if not value or not value.strip():
+        raise ValueError(f"entry has no {path}")
+    return value.strip()
