@@ -13,6 +13,12 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, str] = {
     "typeform": "chalicelib.providers.typeform:TypeformProvider",
+    "surveymonkey": "chalicelib.providers.surveymonkey:SurveyMonkeyProvider",
+    "qualtrics": "chalicelib.providers.qualtrics:QualtricsProvider",
+    "delighted": "chalicelib.providers.delighted:DelightedProvider",
+    "jotform": "chalicelib.providers.jotform:JotformProvider",
+    "zendesk": "chalicelib.providers.zendesk:ZendeskProvider",
+    "generic": "chalicelib.providers.generic_source:GenericSourceProvider",
     "x": "chalicelib.providers.x:XProvider",
     "hubspot": "chalicelib.providers.hubspot:HubSpotProvider",
     "file": "chalicelib.providers.file_sink:FileSinkProvider",

@@ -12,9 +12,10 @@ from typing import Any, Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import SignatureMismatch, SignatureMissing
+from ..errors import SignatureMismatch, SignatureMissing, UpstreamError
 from ..schema import Author, IdentityRef, Interaction, Rating
 from .base import interaction_id
+from .http import call_api, raise_for_permanent
 
 
 class SurveyOptions(BaseModel):
@@ -88,3 +89,15 @@ def verify_url_token(query: Mapping[str, str], secret: str, name: str = "token")
         raise SignatureMissing(f"the webhook URL has no '{name}' query parameter")
     if not hmac.compare_digest(received.encode("utf-8"), secret.encode("utf-8")):
         raise SignatureMismatch(f"the '{name}' query parameter does not match")
+
+
+def fetch_json(http: Any, url: str, headers: Mapping[str, str], what: str) -> Any:
+    """GET a provider's API for a notification that carries only an id. 429/5xx/timeouts raise
+    UpstreamError(retryable=True) so the queue redelivers; 401/403/404 are permanent."""
+    response = call_api(http, "GET", url, headers=dict(headers), attempts=3)
+    raise_for_permanent(response, what)
+    try:
+        return response.json()
+    except ValueError:
+        raise UpstreamError(f"{what}: the API answered {response.status_code} without JSON",
+                            retryable=True, status=response.status_code) from None

@@ -1,0 +1,177 @@
+"""Generic mapped source: any tool that POSTs JSON (Google Forms through Apps Script, an
+in-house form...). The connector file declares how deliveries are signed and where each
+Chorus field sits, as JMESPath expressions (https://jmespath.org):
+
+    provider: generic
+    secrets: {signing: env:ACME_FORMS_SECRET}
+    options:
+      signature: {scheme: hmac, header: X-Acme-Signature, prefix: "sha256=", encoding: hex,
+                  timestamp_header: X-Acme-Timestamp, signed_payload: "{timestamp}.{body}"}
+      fields: {event_id: id, occurred_at: submitted_at, author.email: respondent.email,
+               text: answers.comment, nps: answers.recommend}
+      links: {hubspot: hidden.contact_id}
+
+Schemes: `hmac` (sha256/sha1/sha512, hex or base64, optional prefix, optional timestamp header
+joined into the signed string by `signed_payload`) or `standard-webhooks`. `chorus validate`
+compiles every expression and names the bad one (options.fields.text: invalid JMESPath: ...).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Iterable, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import MalformedPayload
+from ..schema import Author, IdentityRef, Interaction, InteractionKind, Rating
+from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso, utc_from_epoch
+from .signatures import check_timestamp, parse_timestamp, verify_hmac, verify_standard_webhooks
+
+FIELDS = ("event_id", "external_id", "event_type", "kind", "occurred_at", "updated_at", "text",
+          "url", "thread_id", "nps", "rating", "rating_scale", "author.email", "author.handle",
+          "author.display_name", "author.provider_user_id")
+
+
+class SignatureScheme(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scheme: Literal["hmac", "standard-webhooks"] = "hmac"
+    header: str = Field(default="X-Signature", min_length=1)
+    algorithm: Literal["sha256", "sha1", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = Field(default="", description='e.g. "sha256="')
+    timestamp_header: str | None = None
+    timestamp_format: Literal["s", "ms", "iso"] = "s"
+    tolerance_seconds: int = Field(default=300, gt=0)
+    signed_payload: str = Field(default="{body}", pattern=r"\{body\}",
+                                description='How timestamp and body join, e.g. "{timestamp}.{body}".')
+
+
+class GenericOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    signature: SignatureScheme = Field(default_factory=SignatureScheme)
+    items: str | None = Field(default=None, description="JMESPath to a list when one delivery holds many.")
+    fields: dict[str, str] = Field(description="Chorus field -> JMESPath expression on the entry.")
+    links: dict[str, str] = Field(default_factory=dict, description="Identity namespace -> JMESPath.")
+    kind: InteractionKind = "survey_response"
+    rating_scale: float = Field(default=5.0, gt=0)
+    public: bool = False
+
+
+@lru_cache(maxsize=512)
+def _compiled(expression: str):
+    import jmespath
+
+    return jmespath.compile(expression)
+
+
+class GenericSourceProvider(Provider):
+    name = "generic"
+    is_source = True
+    Options = GenericOptions
+    required_secrets = {"signing": "source"}
+
+    def validate_config(self, config, options: GenericOptions) -> list[tuple[str, str]]:
+        """Every expression compiles, every field name is known, event_id is mapped."""
+        from jmespath.exceptions import JMESPathError
+
+        problems: list[tuple[str, str]] = []
+        if "event_id" not in options.fields:
+            problems.append(("options.fields.event_id", "required: the JMESPath to the delivery's unique id"))
+        expressions = [("options.items", options.items)] if options.items else []
+        for name, expression in options.fields.items():
+            if name not in FIELDS:
+                problems.append((f"options.fields.{name}", f"unknown field (known: {', '.join(FIELDS)})"))
+            expressions.append((f"options.fields.{name}", expression))
+        expressions += [(f"options.links.{ns}", expr) for ns, expr in options.links.items()]
+        for where, expression in expressions:
+            try:
+                _compiled(expression)
+            except JMESPathError as exc:
+                problems.append((where, f"invalid JMESPath: {str(exc).splitlines()[0]}"))
+        for namespace in options.links:
+            try:
+                IdentityRef(namespace=namespace, value="x")
+            except ValueError:
+                problems.append((f"options.links.{namespace}", "not a valid identity namespace (a-z0-9_:.-)"))
+        payload = options.signature.signed_payload.replace("{body}", "").replace("{timestamp}", "")
+        if "{" in payload or "}" in payload:
+            problems.append(("options.signature.signed_payload", "only {timestamp} and {body} may appear"))
+        if "{timestamp}" in options.signature.signed_payload and not options.signature.timestamp_header:
+            problems.append(("options.signature.timestamp_header", "required when signed_payload uses {timestamp}"))
+        return problems
+
+    def verify(self, request, connector, now) -> None:
+        scheme, secret = connector.options.signature, connector.secret("signing")
+        if scheme.scheme == "standard-webhooks":
+            verify_standard_webhooks(request.headers, request.body, secret, now, scheme.tolerance_seconds)
+            return
+        stamp = ""
+        if scheme.timestamp_header:
+            stamp = request.header(scheme.timestamp_header) or ""
+            check_timestamp(parse_timestamp(stamp, scheme.timestamp_format), now, scheme.tolerance_seconds)
+        before, _, after = scheme.signed_payload.partition("{body}")
+        message = (before.replace("{timestamp}", stamp).encode() + request.body
+                   + after.replace("{timestamp}", stamp).encode())
+        verify_hmac(request.header(scheme.header), key=secret, message=message,
+                    algorithm=scheme.algorithm, encoding=scheme.encoding, prefix=scheme.prefix)
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        from jmespath.exceptions import JMESPathError
+
+        data, options = delivery.json(), delivery.connector.options
+        entries = _compiled(options.items).search(data) if options.items else [data]
+        if not isinstance(entries, list):
+            raise MalformedPayload(f"options.items '{options.items}' did not select a list")
+        results: list[Interaction | Skipped] = []
+        for entry in entries:
+            try:
+                results.append(self._entry(entry, delivery))
+            except (JMESPathError, KeyError, TypeError, ValueError) as exc:
+                results.append(Skipped("malformed_entry", f"{type(exc).__name__}: {exc}"))
+        return results
+
+    def _entry(self, entry: Any, delivery: Delivery) -> Interaction:
+        connector, options = delivery.connector, delivery.connector.options
+        values = {name: _compiled(expr).search(entry) for name, expr in options.fields.items()}
+        if values.get("event_id") in (None, ""):
+            raise ValueError("the event_id expression found nothing")
+        event_id = str(values["event_id"])
+        external_id = str(values.get("external_id") or event_id)
+        kind = values.get("kind") or options.kind
+        if kind not in get_args(InteractionKind):
+            raise ValueError(f"kind '{kind}' is not one of {get_args(InteractionKind)}")
+        rating = None
+        if values.get("rating") not in (None, ""):
+            rating = Rating(value=float(values["rating"]), scale=float(values.get("rating_scale") or options.rating_scale))
+        links = [IdentityRef(namespace=ns, value=str(value).strip()) for ns, expr in options.links.items()
+                 if (value := _compiled(expr).search(entry)) not in (None, "")]
+        occurred = _moment(values.get("occurred_at")) or delivery.received_at
+        return Interaction(
+            interaction_id=interaction_id(connector.id, external_id), connector_id=connector.id,
+            provider=self.name, kind=kind, external_id=external_id, event_id=event_id,
+            event_type=_text(values.get("event_type")), occurred_at=occurred,
+            updated_at=_moment(values.get("updated_at")), text=_text(values.get("text")),
+            url=_text(values.get("url")), thread_id=_text(values.get("thread_id")),
+            author=Author(email=_text(values.get("author.email")), handle=_text(values.get("author.handle")),
+                          display_name=_text(values.get("author.display_name")),
+                          provider_user_id=_text(values.get("author.provider_user_id"))),
+            links=links, nps=None if values.get("nps") in (None, "") else int(float(values["nps"])),
+            rating=rating, public=options.public)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value if v not in (None, "")) or None
+    return str(value)
+
+
+def _moment(value: Any):
+    """ISO-8601 text, or epoch seconds / milliseconds (numbers above 1e11 are milliseconds)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)) or str(value).replace(".", "", 1).isdigit():
+        number = float(value)
+        return utc_from_epoch(number, "ms" if number > 1e11 else "s")
+    return parse_iso(str(value))

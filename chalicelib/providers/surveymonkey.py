@@ -1,0 +1,135 @@
+"""SurveyMonkey: `response_completed` / `response_updated` webhooks (API v3).
+
+https://github.com/SurveyMonkey/public_api_docs (includes/_webhooks.md, _responses.md, _surveys.md)
+- Handshake: creating the webhook sends HEAD to the subscription_url, which "must accept a HEAD
+  request and return a 200".
+- Signature: `Sm-Apikey` is the app's API key / Client ID; `Sm-Signature` is
+  base64(HMAC-SHA1(key="{api_key}&{api_secret}", msg=raw body)). The API key is not secret
+  (it travels in a header), so it is `options.api_key`; the API secret (the app's Secret /
+  client secret) is `secrets.signing`.
+- Deliveries carry ids, not answers (`object_id` is the response, `resources.survey_id`).
+  parse() fetches GET /v3/surveys/{survey_id}/responses/{id}/details (answers by choice id)
+  and GET /v3/surveys/{survey_id}/details (headings, family/subtype, choice texts) with
+  `secrets.access_token`. Both events upsert one Interaction per response id; the newer
+  `date_modified` wins.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pydantic import Field
+
+from ..errors import MalformedPayload, SignatureMismatch
+from ..schema import Interaction
+from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, parse_iso
+from .signatures import constant_time_equals, verify_hmac
+from .survey import SurveyOptions, fetch_json, survey_response
+
+EVENTS = ("response_completed", "response_updated")
+
+
+class SurveyMonkeyOptions(SurveyOptions):
+    """hidden_fields: custom variable name (survey link ?name=value) -> identity namespace."""
+
+    api_key: str = Field(min_length=1, description="The app's API key / Client ID (Sm-Apikey).")
+    base_url: str = Field(default="https://api.surveymonkey.com", pattern=r"^https?://")
+    nps_question_id: str | None = Field(
+        default=None, description="Default: the question with family 'matrix', subtype 'nps'.")
+    email_variable: str | None = Field(
+        default=None, description="Custom variable holding the email; default: the contact's "
+                                  "email in metadata, else an answer validated as an email.")
+
+
+class SurveyMonkeyProvider(Provider):
+    name = "surveymonkey"
+    is_source = True
+    Options = SurveyMonkeyOptions
+    handshake_methods = ("HEAD",)
+    required_secrets = {"signing": "source", "access_token": "source"}
+
+    def handshake(self, request, connector) -> WebResponse | None:
+        return WebResponse(200, b"")
+
+    def verify(self, request, connector, now) -> None:
+        api_key = connector.options.api_key
+        sent_key = request.header("sm-apikey")
+        if sent_key is not None and not constant_time_equals(sent_key.strip(), api_key):
+            raise SignatureMismatch("Sm-Apikey is not this connector's API key")
+        verify_hmac(request.header("sm-signature"), key=f"{api_key}&{connector.secret('signing')}",
+                    message=request.body, algorithm="sha1", encoding="base64")
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        event = delivery.json()
+        if not isinstance(event, dict) or not event.get("event_type"):
+            raise MalformedPayload("a SurveyMonkey callback is a JSON object with event_type")
+        if event["event_type"] not in EVENTS or event.get("object_type") != "response":
+            return [Skipped("unsupported_event", str(event["event_type"]), event.get("event_id"))]
+        survey_id = (event.get("resources") or {}).get("survey_id")
+        if not survey_id or not event.get("object_id") or not event.get("event_id"):
+            raise MalformedPayload("callback without event_id, object_id or resources.survey_id")
+        connector = delivery.connector
+        base, headers = f"{connector.options.base_url}/v3/surveys/{survey_id}", {
+            "Authorization": f"Bearer {connector.secret('access_token')}"}
+        response = fetch_json(ctx.http, f"{base}/responses/{event['object_id']}/details", headers,
+                              "SurveyMonkey response details")
+        survey = fetch_json(ctx.http, f"{base}/details", headers, "SurveyMonkey survey details")
+        try:
+            return [self._response(event, response, survey, connector)]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedPayload(f"SurveyMonkey response is not in the documented shape: {exc!r}") from None
+
+    def _response(self, event, response: dict[str, Any], survey: dict[str, Any], connector) -> Interaction:
+        questions = {q["id"]: q for page in survey.get("pages") or [] for q in page.get("questions") or []}
+        options, nps, email, answers = connector.options, None, None, []
+        for page in response.get("pages") or []:
+            for answered in page.get("questions") or []:
+                question = questions.get(answered["id"], {})
+                heading = ((question.get("headings") or [{}])[0].get("heading")) or answered["id"]
+                choices = _choices(question)
+                if answered["id"] == options.nps_question_id or (
+                        not options.nps_question_id and _is_nps(question)):
+                    picked = next((choices[a["choice_id"]] for a in answered["answers"]
+                                   if a.get("choice_id") in choices), None)
+                    nps = _choice_number(picked) if picked else nps
+                    continue
+                values = [a["text"] if a.get("text") else choices.get(a.get("choice_id"), {}).get("text")
+                          for a in answered.get("answers") or []]
+                values = [v for v in values if v]
+                if (question.get("validation") or {}).get("type") == "email" and values:
+                    email = email or values[0]
+                    continue
+                answers.append((heading, ", ".join(values)))
+        variables = response.get("custom_variables") or {}
+        contact_email = (((response.get("metadata") or {}).get("contact") or {}).get("email") or {})
+        email = (variables.get(options.email_variable) if options.email_variable else None) or (
+            contact_email.get("value") if isinstance(contact_email, dict) else None) or email
+        return survey_response(
+            self.name, connector, external_id=str(response["id"]), event_id=str(event["event_id"]),
+            event_type=event["event_type"], occurred_at=parse_iso(response["date_created"]),
+            updated_at=parse_iso(response.get("date_modified") or response["date_created"]),
+            email=email, answers=answers, nps=nps, hidden=variables,
+            thread_id=str(response.get("survey_id") or event["resources"]["survey_id"]),
+            url=response.get("analyze_url"))
+
+
+def _is_nps(question: dict[str, Any]) -> bool:
+    return question.get("family") == "matrix" and question.get("subtype") == "nps"
+
+
+def _choices(question: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    answers = question.get("answers") or {}
+    found = {c["id"]: c for c in answers.get("choices") or [] if "id" in c}
+    other = answers.get("other")
+    if isinstance(other, dict) and "id" in other:
+        found[other["id"]] = other
+    return found
+
+
+def _choice_number(choice: dict[str, Any]) -> int:
+    """An NPS choice's score: its text ("0".."10"), else its weight, else position - 1."""
+    text = str(choice.get("text", "")).strip()
+    if text.isdigit():
+        return int(text)
+    if choice.get("weight") is not None:
+        return int(choice["weight"])
+    return int(choice["position"]) - 1

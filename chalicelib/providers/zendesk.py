@@ -1,0 +1,114 @@
+"""Zendesk: ticket comments (event-subscribed webhooks) and CSAT ratings (trigger webhooks).
+
+Signature (https://developer.zendesk.com/documentation/webhooks/verifying/):
+`X-Zendesk-Webhook-Signature` = base64(HMAC-SHA256(signing secret, TIMESTAMP + BODY)) with the
+ISO-8601 `X-Zendesk-Webhook-Signature-Timestamp`; we refuse timestamps over 5 minutes off.
+
+1. Comments: a webhook subscribed to `zen:event-type:ticket.comment_added` sends the standard
+   envelope `{type, account_id, id, time, subject: "zen:ticket:<id>", detail{ticket}, event{comment}}`.
+   Comments by agents (`author.is_staff`) are the company's own voice and are skipped.
+2. CSAT: Zendesk has no satisfaction event type, so a trigger ("Satisfaction changed") sends
+   this JSON body, which the admin pastes as the webhook request body:
+   {"type": "satisfaction_rating", "ticket_id": "{{ticket.id}}",
+    "rating": "{{satisfaction.current_rating}}", "comment": "{{satisfaction.current_comment}}",
+    "requester": {"id": "{{ticket.requester.id}}", "email": "{{ticket.requester.email}}",
+                  "name": "{{ticket.requester.name}}"},
+    "updated_at": "{{ticket.updated_at_with_timestamp}}"}
+   A changed rating updates the same Interaction (one per ticket).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import MalformedPayload
+from ..schema import Author, Interaction, Rating
+from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
+from .signatures import check_timestamp, parse_timestamp, verify_hmac
+
+SIGNATURE = "x-zendesk-webhook-signature"
+TIMESTAMP = "x-zendesk-webhook-signature-timestamp"
+COMMENT_ADDED = "zen:event-type:ticket.comment_added"
+SATISFACTION = "satisfaction_rating"
+BINARY_RATINGS = {"good": 1.0, "bad": 0.0}
+
+
+class ZendeskOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tolerance_seconds: int = Field(default=300, gt=0, description="Replay window for the timestamp.")
+    csat_scale: float = Field(default=5.0, gt=0, description="Top of a numeric CSAT scale.")
+
+
+class ZendeskProvider(Provider):
+    name = "zendesk"
+    is_source = True
+    Options = ZendeskOptions
+    required_secrets = {"signing": "source"}
+    kept_headers = (TIMESTAMP,)
+
+    def verify(self, request, connector, now) -> None:
+        stamp = request.header(TIMESTAMP)
+        check_timestamp(parse_timestamp(stamp, "iso"), now, connector.options.tolerance_seconds)
+        verify_hmac(request.header(SIGNATURE), key=connector.secret("signing"),
+                    message=stamp.encode() + request.body, encoding="base64")
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        data = delivery.json()
+        if not isinstance(data, dict) or not data.get("type"):
+            raise MalformedPayload("a Zendesk webhook body is a JSON object with a type")
+        parse_one = {COMMENT_ADDED: self._comment, SATISFACTION: self._rating}.get(data["type"])
+        if parse_one is None:
+            return [Skipped("unsupported_event", str(data["type"]), data.get("id"))]
+        try:
+            return [parse_one(data, delivery)]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedPayload(f"{data['type']} is not in Zendesk's shape: {exc!r}") from None
+
+    def _comment(self, data: dict[str, Any], delivery: Delivery) -> Interaction | Skipped:
+        comment, ticket = data["event"]["comment"], data["detail"]
+        author = comment.get("author") or {}
+        if author.get("is_staff"):
+            return Skipped("own_account", "comment by an agent", data["id"])
+        connector, comment_id = delivery.connector, f"comment:{comment['id']}"
+        return Interaction(
+            interaction_id=interaction_id(connector.id, comment_id), connector_id=connector.id,
+            provider=self.name, kind="comment", external_id=comment_id, event_id=str(data["id"]),
+            event_type=data["type"], occurred_at=parse_iso(data["time"]), text=comment.get("body"),
+            author=Author(provider_user_id=str(author["id"]) if author.get("id") else None,
+                          display_name=author.get("name")),
+            thread_id=f"ticket:{ticket['id']}", public=bool(comment.get("is_public")))
+
+    def _rating(self, data: dict[str, Any], delivery: Delivery) -> Interaction | Skipped:
+        connector, ticket_id = delivery.connector, str(data["ticket_id"])
+        raw = str(data.get("rating") or "").strip().lower()
+        if raw in BINARY_RATINGS:
+            rating = Rating(value=BINARY_RATINGS[raw], scale=1.0)
+        elif raw.replace(".", "", 1).isdigit():
+            rating = Rating(value=float(raw), scale=connector.options.csat_scale)
+        else:  # "offered", "unoffered" or empty: nothing rated yet
+            return Skipped("no_rating", f"satisfaction is '{raw or 'empty'}'", ticket_id)
+        requester = data.get("requester") or {}
+        moment = _moment(data.get("updated_at"), delivery)
+        external_id = f"ticket:{ticket_id}:satisfaction"
+        return Interaction(
+            interaction_id=interaction_id(connector.id, external_id), connector_id=connector.id,
+            provider=self.name, kind="survey_response", external_id=external_id,
+            event_id="csat:" + hashlib.sha256(delivery.body).hexdigest()[:32], event_type=SATISFACTION,
+            occurred_at=moment, updated_at=moment, rating=rating,
+            text=f"Comment: {data['comment'].strip()}" if (data.get("comment") or "").strip() else None,
+            author=Author(email=requester.get("email") or None, display_name=requester.get("name") or None,
+                          provider_user_id=str(requester["id"]) if requester.get("id") else None),
+            thread_id=f"ticket:{ticket_id}", public=False)
+
+
+def _moment(value: str | None, delivery: Delivery):
+    """The template's updated_at, else the signed timestamp, else when we received it."""
+    for candidate in (value, delivery.headers.get(TIMESTAMP)):
+        if candidate and candidate.strip():
+            try:
+                return parse_iso(candidate.strip())
+            except ValueError:
+                continue
+    return delivery.received_at
