@@ -1,0 +1,99 @@
+"""The real local hub over HTTP: `chorus serve` on a free port, signed deliveries, admin API."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.senders import SECRETS, fixture_bytes, hubspot_headers, typeform_headers, x_headers
+
+pytestmark = pytest.mark.slow
+CONNECTORS = Path(__file__).parent / "connectors"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    chorus = Path(sys.executable).parent / "chorus"
+    command = [str(chorus)] if chorus.exists() else [sys.executable, "-m", "chalicelib.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.pop("CHORUS_CONFIG_DIR", None)
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([*command, "serve", "--config-dir", str(CONNECTORS), "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("chorus serve did not start:\n" + (tmp_path / "serve.log").read_text())
+    yield base, tmp_path
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def wait_for(fetch, predicate, seconds=20.0):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = fetch()
+        if predicate(value):
+            return value
+        time.sleep(0.2)
+    return value
+
+
+def test_signed_deliveries_over_http_end_up_in_the_admin_api(server):
+    base, workdir = server
+    admin = {"Authorization": f"Bearer {SECRETS['CHORUS_ADMIN_TOKEN']}"}
+    survey = fixture_bytes("typeform/form_response.json")
+    assert requests.post(f"{base}/webhooks/typeform-nps", data=survey, headers=typeform_headers(survey)).status_code == 200
+    tweets = fixture_bytes("x/tweet_create_events.json")
+    assert requests.post(f"{base}/webhooks/x-brand", data=tweets, headers=x_headers(tweets)).status_code == 200
+    crc = requests.get(f"{base}/webhooks/x-brand", params={"crc_token": "abc"})
+    assert crc.json()["response_token"].startswith("sha256=")
+    events = fixture_bytes("hubspot/contact_events.json")
+    port = base.rsplit(":", 1)[1]
+    uri = f"http://127.0.0.1:{port}/webhooks/hubspot"
+    assert requests.post(f"{base}/webhooks/hubspot", data=events, headers=hubspot_headers(events, uri)).status_code == 200
+    assert requests.post(f"{base}/webhooks/typeform-nps", data=survey,
+                         headers=typeform_headers(b"tampered")).status_code == 401
+
+    def people():
+        return requests.get(f"{base}/admin/advocates", params={"min_score": -1000}, headers=admin).json()["items"]
+    everyone = wait_for(people, lambda items: len(items) >= 2 and any(
+        "x_handle#maya_builds" in {f"{r['namespace']}#{r['value']}" for r in p["identities"]} for p in items))
+    maya = next(p for p in everyone if p["email"] == "maya.chen@example.com")
+    # the survey's hidden x_handle, the tweet's author and the HubSpot email all resolve to one person
+    keys = {f"{r['namespace']}#{r['value']}" for r in maya["identities"]}
+    assert {"email#maya.chen@example.com", "x_handle#maya_builds", "x#1420873350012977153", "hubspot#98765432101"} <= keys
+    timeline = requests.get(f"{base}/admin/interactions", params={"person_id": maya["person_id"]}, headers=admin).json()
+    assert {i["provider"] for i in timeline["items"]} == {"typeform", "x", "hubspot"}
+    assert requests.get(f"{base}/admin/advocates", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+    sync_file = workdir / "crm-sync.jsonl"
+    lines = wait_for(lambda: sync_file.read_text().splitlines() if sync_file.exists() else [], bool)
+    assert any(json.loads(line)["properties"].get("email") == "maya.chen@example.com" for line in lines)
+
+    log_text = (workdir / "serve.log").read_text()
+    for secret in SECRETS.values():
+        assert secret not in log_text
+    assert "maya.chen@example.com" not in log_text
+    assert "Traceback" not in log_text
