@@ -25,7 +25,7 @@ INLINE_BODY_MAX = 150 * 1024
 # Headers never written to the queue: credentials some providers send instead of a signature.
 SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
 # Query parameters never written to the queue: URL tokens of providers that sign nothing.
-SECRET_QUERY_PARAMS = frozenset({"token"})
+SECRET_QUERY_PARAMS = frozenset({"token", "code"})  # code: Dataverse WebhookKey
 
 
 def receive_webhook(hub: Hub, connector_id: str, request: InboundRequest) -> WebResponse:

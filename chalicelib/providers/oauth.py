@@ -1,0 +1,158 @@
+"""OAuth 2.0 for CRM sinks: get a token, cache it per connector, refresh once on a 401.
+
+Grants (RFC 6749 / RFC 7523), each a pure function returning the token request:
+- `client_credentials`: Salesforce (My Domain), Dynamics / Entra ID (with `scope`).
+- `refresh_token_grant`: Zoho (accounts server of the data centre).
+- `jwt_bearer`: Salesforce, an RS256 assertion signed with the connected app's private key
+  (needs the `cryptography` package, imported only when this grant is used).
+A connector with only `secrets.access_token` uses that token as is (no refresh possible).
+
+`authorized_call` sends one API request with the cached token; on a 401 it drops the token,
+fetches a new one and retries once. Tokens never reach a log line or an error message.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import UpstreamError
+from .http import call_api
+
+EXPIRY_MARGIN_SECONDS = 60
+DEFAULT_LIFETIME_SECONDS = 900  # Salesforce's client-credentials answer carries no expires_in
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """Where and what to POST (form-encoded) to get an access token. `static` skips the POST."""
+
+    token_url: str
+    form: dict[str, str] = field(default_factory=dict)
+    static: str | None = None
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.token_url}|{self.form.get('client_id', '')}|{self.form.get('grant_type', '')}"
+
+
+@dataclass
+class Token:
+    access_token: str
+    expires_at: float
+    extras: dict[str, Any] = field(default_factory=dict)  # instance_url, api_domain, ...
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"Token(expires_at={self.expires_at:.0f}, extras={sorted(self.extras)})"
+
+
+_cache: dict[tuple[str, str], Token] = {}
+_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def client_credentials(token_url: str, client_id: str, client_secret: str,
+                       scope: str | None = None) -> TokenRequest:
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+    if scope:
+        form["scope"] = scope
+    return TokenRequest(token_url, form)
+
+
+def refresh_token_grant(token_url: str, client_id: str, client_secret: str, refresh_token: str) -> TokenRequest:
+    return TokenRequest(token_url, {"grant_type": "refresh_token", "client_id": client_id,
+                                    "client_secret": client_secret, "refresh_token": refresh_token})
+
+
+def jwt_bearer(token_url: str, client_id: str, subject: str, audience: str, private_key_pem: str,
+               now: float | None = None, lifetime: int = 180) -> TokenRequest:
+    """RFC 7523 assertion: iss=client id, sub=user name, aud=login URL, exp within 3 minutes."""
+    claims = {"iss": client_id, "sub": subject, "aud": audience, "exp": int((now or time.time()) + lifetime)}
+    return TokenRequest(token_url, {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                    "assertion": sign_rs256(claims, private_key_pem), "client_id": client_id})
+
+
+def sign_rs256(claims: dict[str, Any], private_key_pem: str) -> str:
+    try:
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+    except ImportError:  # pragma: no cover - depends on the deployment package
+        raise UpstreamError("JWT bearer needs the 'cryptography' package in the deployment",
+                            retryable=False) from None
+
+    def b64url(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    signing_input = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}, separators=(",", ":")).encode()) + "." + \
+        b64url(json.dumps(claims, separators=(",", ":")).encode())
+    try:
+        key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+        signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    except (ValueError, TypeError):
+        raise UpstreamError("private_key is not a usable RSA PEM key", retryable=False) from None
+    return signing_input + "." + b64url(signature)
+
+
+def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: bool = False) -> Token:
+    """The cached token for this connector and grant, fetched when missing, expired or forced."""
+    if request.static is not None:
+        return Token(request.static, float("inf"))
+    key = (connector_id, request.cache_key)
+    with _lock:
+        cached = _cache.get(key)
+    if cached and not force and cached.expires_at > time.time():
+        return cached
+    response = call_api(http, "POST", request.token_url, data=request.form,
+                        headers={"Accept": "application/json"}, sleep=lambda s: time.sleep(s))
+    body = _json(response)
+    if response.status_code >= 400 or not body.get("access_token"):
+        # OAuth errors are {"error", "error_description"}; Zoho answers 200 with {"error": ...}
+        reason = body.get("error_description") or body.get("error") or f"HTTP {response.status_code}"
+        raise UpstreamError(f"token request to {_host(request.token_url)} rejected: {reason}",
+                            retryable=False, status=response.status_code)
+    lifetime = float(body.get("expires_in") or DEFAULT_LIFETIME_SECONDS)
+    token = Token(str(body["access_token"]), time.time() + max(lifetime - EXPIRY_MARGIN_SECONDS, 30),
+                  {k: v for k, v in body.items() if k not in ("access_token", "refresh_token", "id_token")})
+    with _lock:
+        _cache[key] = token
+    return token
+
+
+def authorized_call(http: Any, method: str, url: str | Callable[[Token], str], *, connector_id: str,
+                    grant: TokenRequest, scheme: str = "Bearer", **kwargs: Any) -> Any:
+    """One API call with `Authorization: <scheme> <token>`; a 401 refreshes the token once.
+
+    `url` may be built from the token (Salesforce `instance_url`, Zoho `api_domain`).
+    Retries for 429/5xx/timeouts happen in call_api; a 401 after the refresh is returned."""
+    headers = dict(kwargs.pop("headers", None) or {})
+    response = None
+    for attempt in range(2):
+        token = get_token(connector_id, http, grant, force=attempt > 0)
+        target = url(token) if callable(url) else url
+        headers["Authorization"] = f"{scheme} {token.access_token}"
+        response = call_api(http, method, target, headers=headers, sleep=lambda s: time.sleep(s), **kwargs)
+        if response.status_code != 401 or grant.static is not None:
+            return response
+        with _lock:
+            _cache.pop((connector_id, grant.cache_key), None)
+    return response
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+    return urlsplit(url).netloc

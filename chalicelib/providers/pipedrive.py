@@ -1,0 +1,191 @@
+"""Pipedrive: webhooks v2 in, persons out (search by email, then update or create).
+
+Source: POST /v1/webhooks with version "2.0", event_object person, http_auth_user /
+http_auth_password. Pipedrive does not sign; it sends `Authorization: Basic` with those
+credentials: user = options.username, password = secrets.signing (constant time, 401 when
+missing or wrong). Body {meta{action, entity, id, entity_id, timestamp, change_source, ...},
+data, previous}; `previous` holds only the changed fields, so each becomes one crm_change.
+https://pipedrive.readme.io/docs/guide-for-webhooks-v2
+Sink: persons have no upsert. The sync engine passes the person id it stored
+(record.crm_ids) and it is used first; otherwise GET /api/v2/persons/search?term=<email>
+&fields=email&exact_match=true, then PATCH /api/v2/persons/{id} or POST /api/v2/persons.
+Chorus fields are Pipedrive custom fields, keyed by their 40-character field key.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import MalformedPayload, SignatureMissing, UpstreamError
+from ..schema import AdvocateRecord, Author, CrmChange, Interaction
+from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
+from .crm_common import canonical, canonical_map, check_shared_secret, mapped_properties
+from .http import call_api
+
+SYSTEM_FIELDS = {"id", "update_time", "add_time", "owner_id", "org_id", "label_ids", "picture_id", "visible_to"}
+
+
+class PipedriveOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base_url: str = Field(default="https://api.pipedrive.com", pattern=r"^https://",
+                          description="https://<company>.pipedrive.com")
+    username: str | None = Field(default=None, description="The webhook's http_auth_user.")
+
+
+class PipedriveProvider(Provider):
+    name = "pipedrive"
+    Options = PipedriveOptions
+    is_source = True
+    is_sink = True
+    batch_max = 20  # one to three calls per person: Pipedrive has no batch write for persons
+    required_secrets = {"signing": "source", "access_token": "sink"}
+    # Chorus field -> custom field key (Settings > Data fields > person field > API key)
+    default_mapping: dict[str, str] = {}
+
+    def validate_config(self, config, options) -> list[tuple[str, str]]:
+        problems = []
+        if config.is_source and not options.username:
+            problems.append(("options.username", "the webhook's basic-auth user name is required"))
+        mapping = {**self.default_mapping, **config.mapping}
+        if config.is_sink and not any(mapping.values()):
+            problems.append(("mapping", "map Chorus fields to person custom field keys"))
+        return problems
+
+    # ---- source -------------------------------------------------------------------------
+    def verify(self, request, connector, now) -> None:
+        scheme, _, encoded = (request.header("authorization") or "").partition(" ")
+        if scheme.lower() != "basic" or not encoded:
+            raise SignatureMissing("HTTP basic authorization is missing")
+        try:
+            user, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise SignatureMissing("HTTP basic authorization is not base64(user:password)") from None
+        check_shared_secret(user, connector.options.username or "", "basic-auth user")
+        check_shared_secret(password, connector.secret("signing"), "basic-auth password")
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        body = delivery.json()
+        meta = body.get("meta") if isinstance(body, dict) else None
+        if not isinstance(meta, dict) or not meta.get("id"):
+            raise MalformedPayload("a Pipedrive webhook v2 has a meta block with an id")
+        event_id, action, entity = str(meta["id"]), str(meta.get("action")), str(meta.get("entity"))
+        if entity != "person" or action not in ("create", "change"):
+            return [Skipped("unsupported_event", f"{entity}.{action}", event_id)]
+        data = body.get("data")
+        if not isinstance(data, dict) or not data.get("id"):
+            return [Skipped("malformed_entry", "person event without data.id", event_id)]
+        current, previous = _flatten(data), _flatten(body.get("previous") or {})
+        mapped = mapped_properties(self, delivery.connector)
+        if action == "change":
+            changed = [k for k in previous if k not in SYSTEM_FIELDS] or [None]
+        else:  # a create: echo-checkable on the first Chorus field it carries
+            changed = [next((p for p in mapped if current.get(p) not in (None, "")), None)]
+        return [self._change(meta, data, current, prop, delivery) for prop in changed]
+
+    def _change(self, meta, data, current, prop, delivery) -> Interaction:
+        connector = delivery.connector
+        event_id = f"{meta['id']}:{prop or '-'}"
+        try:
+            stamp = meta.get("timestamp")
+            occurred = utc_from_epoch(stamp) if str(stamp).isdigit() else parse_iso(str(stamp))
+        except (TypeError, ValueError):
+            occurred = delivery.received_at
+        return Interaction(
+            interaction_id=interaction_id(connector.id, f"event:{event_id}"), connector_id=connector.id,
+            provider=self.name, kind="crm_update", external_id=f"event:{event_id}", event_id=event_id,
+            event_type=f"person.{meta.get('action')}", occurred_at=occurred,
+            author=Author(provider_user_id=str(data["id"]), email=_primary_email(data),
+                          display_name=data.get("name") or None),
+            crm_change=CrmChange(object_id=str(data["id"]), change_type=str(meta.get("action")), property=prop,
+                                 value=canonical(current.get(prop)) if prop else None,
+                                 source=meta.get("change_source")),
+            public=False)
+
+    # ---- sink ---------------------------------------------------------------------------
+    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
+        results = []
+        for record in records:
+            try:
+                results.append(self._sync_person(record, connector, http))
+            except UpstreamError as exc:  # one person's failure does not fail the others
+                results.append(SinkResult(record.person_id, ok=False, error=str(exc), retryable=exc.retryable))
+        return results
+
+    def _sync_person(self, record: AdvocateRecord, connector, http) -> SinkResult:
+        fields = self.properties_for(record, connector)
+        written = canonical_map(fields)
+        person_id = record.crm_ids.get(connector.id)
+        if person_id:
+            response = self._call(connector, http, "PATCH", f"/api/v2/persons/{person_id}",
+                                  json={"custom_fields": fields})
+            if response.status_code != 404:  # a deleted or merged person is looked up again
+                return self._result(record, response, written, created=False)
+        if not record.email:
+            return SinkResult(record.person_id, ok=False, error="no email to find or create the person")
+        found = self._search(record.email, connector, http)
+        if found:
+            response = self._call(connector, http, "PATCH", f"/api/v2/persons/{found}", json={"custom_fields": fields})
+            return self._result(record, response, written, created=False)
+        response = self._call(connector, http, "POST", "/api/v2/persons", json={
+            "name": record.display_name or record.email,
+            "emails": [{"value": record.email, "primary": True, "label": "work"}], "custom_fields": fields})
+        return self._result(record, response, written, created=True)
+
+    def _search(self, email: str, connector, http) -> str | None:
+        response = self._call(connector, http, "GET", "/api/v2/persons/search",
+                              params={"term": email, "fields": "email", "exact_match": "true", "limit": 2})
+        if response.status_code >= 400:
+            raise UpstreamError(f"Pipedrive person search: HTTP {response.status_code} {_error(response)}",
+                                retryable=response.status_code >= 500, status=response.status_code)
+        items = ((_json(response).get("data") or {}).get("items")) or []
+        ids = sorted(int(i["item"]["id"]) for i in items if isinstance(i, dict) and (i.get("item") or {}).get("id"))
+        return str(ids[0]) if ids else None  # several matches: the oldest person wins, every time
+
+    def _call(self, connector, http, method: str, path: str, **kwargs) -> Any:
+        return call_api(http, method, connector.options.base_url.rstrip("/") + path,
+                        headers={"x-api-token": connector.secret("access_token"), "Accept": "application/json"},
+                        sleep=lambda s: time.sleep(s), **kwargs)
+
+    def _result(self, record, response, written, *, created: bool) -> SinkResult:
+        if response.status_code < 300:
+            person = _json(response).get("data") or {}
+            return SinkResult(record.person_id, ok=True, crm_id=str(person.get("id")), created=created,
+                              written=written)
+        if response.status_code == 401:
+            raise UpstreamError("Pipedrive rejected the API token", retryable=False, status=401)
+        return SinkResult(record.person_id, ok=False, retryable=response.status_code >= 500,
+                          error=f"HTTP {response.status_code} {_error(response)}")
+
+
+def _flatten(person: dict[str, Any]) -> dict[str, Any]:
+    """Top-level fields plus custom_fields by key; typed custom values {type, value} unwrapped."""
+    out = {k: v for k, v in person.items() if k != "custom_fields"}
+    for key, value in (person.get("custom_fields") or {}).items():
+        out[key] = value.get("value") if isinstance(value, dict) and "value" in value else value
+    return out
+
+
+def _primary_email(person: dict[str, Any]) -> str | None:
+    emails = person.get("emails") or person.get("email") or []
+    if isinstance(emails, str):
+        return emails or None
+    chosen = next((e for e in emails if isinstance(e, dict) and e.get("primary")), emails[0] if emails else None)
+    value = chosen.get("value") if isinstance(chosen, dict) else chosen
+    return str(value) if value else None
+
+
+def _json(response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _error(response) -> str:
+    body = _json(response)
+    return str(body.get("error") or body.get("message") or response.text[:200])

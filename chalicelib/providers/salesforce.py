@@ -1,0 +1,255 @@
+"""Salesforce: Outbound Messages in, sObject Collections upsert out.
+
+Source: a workflow/flow Outbound Message is a SOAP `notifications` call (text/xml) with
+OrganizationId and up to 100 Notification{Id, sObject}; Salesforce re-sends until it gets the
+`notificationsResponse` Ack. https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_wsdl.htm
+There is no signature. Authenticity: the endpoint URL carries an unguessable `?token=`
+(compared in constant time with secrets.signing: 401 when missing or wrong), and the
+OrganizationId must equal options.organization_id (403 otherwise).
+Sink: OAuth 2.0 (client credentials at the My Domain, or JWT bearer), then
+PATCH /services/data/vXX.X/composite/sobjects/Contact/{external id field}, allOrNone=false,
+200 records a call, one UpsertResult {id, success, errors[], created} per record, in order.
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import ChorusError, MalformedPayload, UpstreamError
+from ..schema import AdvocateRecord, Author, CrmChange, Interaction
+from .base import (XML_TYPES, Delivery, ParseContext, Provider, SinkResult, Skipped, WebResponse,
+                   interaction_id, parse_iso)
+from .crm_common import canonical, canonical_map, check_shared_secret, mapped_properties
+from .oauth import TokenRequest, authorized_call, client_credentials, jwt_bearer
+
+log = logging.getLogger("chorus_hub.salesforce")
+OUTBOUND_NS = "{http://soap.sforce.com/2005/09/outbound}"
+ACK = ('<?xml version="1.0" encoding="UTF-8"?>'
+       '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+       '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack>'
+       '</notificationsResponse></soapenv:Body></soapenv:Envelope>')
+SYSTEM_FIELDS = {"Id", "LastModifiedById", "LastModifiedDate", "SystemModstamp", "CreatedDate", "CreatedById"}
+RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
+
+
+class OrganizationMismatch(ChorusError):
+    status = 403
+    reason = "wrong_organization"
+
+
+class SalesforceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base_url: str = Field(pattern=r"^https://", description="My Domain, e.g. https://acme.my.salesforce.com")
+    organization_id: str | None = Field(default=None, pattern=r"^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$")
+    api_version: str = Field(default="62.0", pattern=r"^\d{2,3}\.0$")
+    external_id_field: str = "Chorus_Email__c"
+    auth: Literal["client_credentials", "jwt_bearer"] = "client_credentials"
+    username: str | None = Field(default=None, description="JWT bearer: the integration user (sub).")
+    login_url: str = Field(default="https://login.salesforce.com", pattern=r"^https://")
+    integration_user_id: str | None = Field(
+        default=None, description="Changes last made by this user are Chorus's own: skipped as echo.")
+    limit_retry_after: int = Field(default=3600, gt=0, description="Wait after REQUEST_LIMIT_EXCEEDED.")
+
+
+class SalesforceProvider(Provider):
+    name = "salesforce"
+    Options = SalesforceOptions
+    is_source = True
+    is_sink = True
+    content_types = ("text/xml", "application/xml")
+    batch_max = 200
+    required_secrets = {"signing": "source", "client_id": "sink"}
+    default_mapping = {
+        "advocate_score": "Chorus_Advocate_Score__c",
+        "advocate_tier": "Chorus_Advocate_Tier__c",
+        "latest_nps": "Chorus_Latest_NPS__c",
+        "sentiment": "Chorus_Sentiment__c",
+        "x_handle": "Chorus_X_Handle__c",
+        "last_mention_url": "Chorus_Last_Mention_URL__c",
+        "last_interaction_at": "Chorus_Last_Interaction_At__c",
+    }
+
+    def __init__(self) -> None:
+        self.api_usage: dict[str, tuple[int, int]] = {}  # connector id -> (used, limit), Sforce-Limit-Info
+
+    def validate_config(self, config, options) -> list[tuple[str, str]]:
+        problems = []
+        if config.is_source and not options.organization_id:
+            problems.append(("options.organization_id", "required to check where Outbound Messages come from"))
+        if config.is_sink and options.auth == "jwt_bearer":
+            if not options.username:
+                problems.append(("options.username", "JWT bearer needs the integration user's name"))
+            if "private_key" not in config.secrets:
+                problems.append(("secrets.private_key", "JWT bearer needs the connected app's private key"))
+        elif config.is_sink and "client_secret" not in config.secrets and "access_token" not in config.secrets:
+            problems.append(("secrets.client_secret", "client credentials need the consumer secret"))
+        return problems
+
+    # ---- source -------------------------------------------------------------------------
+    def verify(self, request, connector, now) -> None:
+        opts = connector.options
+        check_shared_secret(request.query.get("token"), connector.secret("signing"), "query parameter 'token'")
+        org = _text(_notifications(request.body).find(f"{OUTBOUND_NS}OrganizationId"))
+        if not org or org[:15] != (opts.organization_id or "")[:15]:
+            raise OrganizationMismatch("OrganizationId is not the one this connector expects")
+
+    def check_body(self, request) -> None:
+        _notifications(request.body)
+
+    def acknowledge(self, request, connector) -> WebResponse:
+        return WebResponse(200, ACK, {"Content-Type": "text/xml; charset=utf-8"})
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        root = _notifications(delivery.body)
+        return [self._notification(n, delivery, ctx) for n in root.findall(f"{OUTBOUND_NS}Notification")]
+
+    def _notification(self, node, delivery: Delivery, ctx: ParseContext) -> Interaction | Skipped:
+        connector = delivery.connector
+        notification_id = _text(node.find(f"{OUTBOUND_NS}Id"))
+        sobject = node.find(f"{OUTBOUND_NS}sObject")
+        if not notification_id or sobject is None:
+            return Skipped("malformed_entry", "Notification without Id or sObject")
+        fields = {child.tag.rsplit("}", 1)[-1]: _text(child) for child in sobject}
+        record_id = fields.get("Id")
+        if not record_id:
+            return Skipped("malformed_entry", "sObject without Id", notification_id)
+        user = connector.options.integration_user_id
+        if user and fields.get("LastModifiedById", "")[:15] == user[:15]:
+            return Skipped("echo", "last modified by the Chorus integration user", notification_id)
+        # The echo check compares one property: the first Chorus-written field in the message.
+        prop = next((p for p in mapped_properties(self, connector) if p in fields), None)
+        try:
+            occurred = parse_iso(fields["LastModifiedDate"]) if fields.get("LastModifiedDate") else ctx.now
+        except ValueError:
+            occurred = ctx.now
+        sobject_type = sobject.get("{http://www.w3.org/2001/XMLSchema-instance}type", "sf:sObject")
+        return Interaction(
+            interaction_id=interaction_id(connector.id, f"notification:{notification_id}"),
+            connector_id=connector.id, provider=self.name, kind="crm_update",
+            external_id=f"notification:{notification_id}", event_id=notification_id,
+            event_type=f"outbound_message.{sobject_type.split(':')[-1]}", occurred_at=occurred,
+            author=Author(provider_user_id=record_id, email=fields.get("Email") or None,
+                          display_name=" ".join(filter(None, [fields.get("FirstName"), fields.get("LastName")])) or None),
+            crm_change=CrmChange(object_id=record_id, change_type="outbound_message", property=prop,
+                                 value=canonical(fields.get(prop)) if prop else None,
+                                 source=fields.get("LastModifiedById")),
+            public=False)
+
+    # ---- sink ---------------------------------------------------------------------------
+    def grant(self, connector) -> TokenRequest:
+        opts = connector.options
+        if connector.has_secret("access_token") and not connector.has_secret("client_secret") \
+                and opts.auth == "client_credentials":
+            return TokenRequest("static", static=connector.secret("access_token"))
+        if opts.auth == "jwt_bearer":
+            return jwt_bearer(f"{opts.login_url}/services/oauth2/token", connector.secret("client_id"),
+                              opts.username or "", opts.login_url, connector.secret("private_key"))
+        return client_credentials(f"{opts.base_url}/services/oauth2/token", connector.secret("client_id"),
+                                  connector.secret("client_secret"))
+
+    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
+        keyed = [r for r in records if r.email]
+        results = [SinkResult(r.person_id, ok=False, error="no email for the external id field")
+                   for r in records if not r.email]
+        if not keyed:
+            return results
+        outcome = self._upsert(keyed, connector, http, with_last_name=False)
+        # A new contact needs LastName; Chorus only sets it when Salesforce says the create lacks it,
+        # so an existing contact's name is never overwritten.
+        missing = [r for r in keyed if _needs_last_name(outcome[r.person_id])]
+        if missing:
+            outcome.update(self._upsert(missing, connector, http, with_last_name=True))
+        return results + [outcome[r.person_id] for r in keyed]
+
+    def _upsert(self, records, connector, http, *, with_last_name: bool) -> dict[str, SinkResult]:
+        opts = connector.options
+        path = f"/services/data/v{opts.api_version}/composite/sobjects/Contact/{opts.external_id_field}"
+        sobjects = [self._sobject(r, connector, with_last_name) for r in records]
+        response = authorized_call(
+            http, "PATCH", lambda token: str(token.extras.get("instance_url") or opts.base_url) + path,
+            connector_id=connector.id, grant=self.grant(connector),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            json={"allOrNone": False, "records": sobjects})
+        self._note_usage(connector, response)
+        body = _json(response)
+        if response.status_code == 200 and isinstance(body, list):
+            return {r.person_id: self._result(r, item, sobject, connector)
+                    for r, item, sobject in zip(records, body, sobjects)}
+        code, message = _first_error(body, response)
+        if response.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+            raise UpstreamError(f"Salesforce API limit exceeded: {message}", retryable=True,
+                                retry_after=opts.limit_retry_after, status=403)
+        if response.status_code == 400:
+            return {r.person_id: SinkResult(r.person_id, ok=False, error=f"{code}: {message}") for r in records}
+        raise UpstreamError(f"Salesforce upsert: HTTP {response.status_code} {code}: {message}",
+                            retryable=response.status_code >= 500, status=response.status_code)
+
+    def _sobject(self, record: AdvocateRecord, connector, with_last_name: bool) -> dict[str, Any]:
+        sobject: dict[str, Any] = {"attributes": {"type": "Contact"},
+                                   connector.options.external_id_field: record.email.lower(), "Email": record.email}
+        sobject.update(self.properties_for(record, connector))
+        if with_last_name:
+            sobject["LastName"] = (record.display_name or record.email.split("@")[0])[:80]
+        return sobject
+
+    def _result(self, record, item: dict[str, Any], sobject, connector) -> SinkResult:
+        if item.get("success"):
+            return SinkResult(record.person_id, ok=True, crm_id=item.get("id"), created=bool(item.get("created")),
+                              written=canonical_map(self.properties_for(record, connector)))
+        errors = item.get("errors") or [{}]
+        codes = {e.get("statusCode") for e in errors}
+        return SinkResult(record.person_id, ok=False, retryable=bool(codes & RETRYABLE_CODES),
+                          error="; ".join(f"{e.get('statusCode')}: {e.get('message')} {e.get('fields') or ''}".strip()
+                                          for e in errors))
+
+    def _note_usage(self, connector, response) -> None:
+        """Sforce-Limit-Info: api-usage=used/limit (the org's 24 h allocation)."""
+        info = response.headers.get("Sforce-Limit-Info", "")
+        for part in info.split(","):
+            name, _, value = part.strip().partition("=")
+            if name == "api-usage" and "/" in value:
+                used, _, limit = value.partition("/")
+                if used.isdigit() and limit.isdigit():
+                    self.api_usage[connector.id] = (int(used), int(limit))
+                    if int(limit) and int(used) / int(limit) > 0.9:
+                        log.warning("Salesforce API allocation above 90%",
+                                    extra={"connector_id": connector.id, "used": int(used), "limit": int(limit)})
+
+
+def _notifications(body: bytes):
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        root = ElementTree.fromstring(body)
+    except (ElementTree.ParseError, DefusedXmlException, ValueError):
+        raise MalformedPayload("body is not a well-formed (and safe) XML document") from None
+    node = root if root.tag == f"{OUTBOUND_NS}notifications" else root.find(f".//{OUTBOUND_NS}notifications")
+    if node is None:
+        raise MalformedPayload("no Outbound Message notifications element in the SOAP body")
+    return node
+
+
+def _text(node) -> str:
+    return (node.text or "").strip() if node is not None else ""
+
+
+def _needs_last_name(result: SinkResult) -> bool:
+    return not result.ok and "REQUIRED_FIELD_MISSING" in (result.error or "") and "LastName" in (result.error or "")
+
+
+def _json(response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _first_error(body: Any, response) -> tuple[str, str]:
+    """Salesforce REST errors are a list of {errorCode, message}."""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return str(body[0].get("errorCode", "")), str(body[0].get("message", ""))
+    return "", (response.text or "")[:200]

@@ -1,0 +1,200 @@
+"""Zoho CRM: Notification API callbacks in, Contacts upsert out.
+
+Source: a channel created with POST {api-domain}/crm/v8/actions/watch (events Contacts.all,
+a `token` of up to 50 characters, notify_url = /webhooks/<connector id>). Each callback is JSON
+{server_time, module, resource_uri, ids[], operation, channel_id, token[, affected_fields]}: ids
+only, so parse fetches the records. There is no signature: `token` must equal secrets.signing
+(constant time; 401 when missing or wrong) and `channel_id` options.channel_id when set.
+https://www.zoho.com/crm/developer/docs/api/v8/notifications/enable.html
+Sink: POST {api-domain}/crm/v8/Contacts/upsert with duplicate_check_fields ["Email"], 100
+records a call, one {code, action, details{id}, message, status} per record, in order.
+https://www.zoho.com/crm/developer/docs/api/v8/upsert-records.html
+Auth: `Authorization: Zoho-oauthtoken <token>`, refreshed at the data centre's accounts server.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import MalformedPayload, UpstreamError
+from ..schema import AdvocateRecord, Author, CrmChange, Interaction
+from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso,
+                   utc_from_epoch)
+from .crm_common import canonical, canonical_map, check_shared_secret, mapped_properties
+from .oauth import TokenRequest, authorized_call, refresh_token_grant
+
+IDENTITY_FIELDS = ["Email", "First_Name", "Last_Name", "Modified_Time"]
+
+
+class ZohoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    api_domain: str = Field(default="https://www.zohoapis.com", pattern=r"^https://",
+                            description="Data centre API domain: zohoapis.com, .eu, .in, .com.au, .jp, ...")
+    accounts_url: str = Field(default="https://accounts.zoho.com", pattern=r"^https://",
+                              description="Data centre accounts server for OAuth: accounts.zoho.eu, ...")
+    api_version: str = Field(default="v8", pattern=r"^v\d+$")
+    module: str = "Contacts"
+    channel_id: str | None = Field(default=None, description="When set, callbacks of other channels are refused.")
+
+
+class ZohoProvider(Provider):
+    name = "zoho"
+    Options = ZohoOptions
+    is_source = True
+    is_sink = True
+    batch_max = 100
+    required_secrets = {"signing": "source", "client_id": "both", "client_secret": "both", "refresh_token": "both"}
+    default_mapping = {
+        "advocate_score": "Chorus_Advocate_Score",
+        "advocate_tier": "Chorus_Advocate_Tier",
+        "latest_nps": "Chorus_Latest_NPS",
+        "sentiment": "Chorus_Sentiment",
+        "x_handle": "Chorus_X_Handle",
+        "last_mention_url": "Chorus_Last_Mention_URL",
+        "last_interaction_at": "Chorus_Last_Interaction_At",
+    }
+
+    # ---- source -------------------------------------------------------------------------
+    def verify(self, request, connector, now) -> None:
+        body = _callback(request.body)
+        check_shared_secret(str(body.get("token") or ""), connector.secret("signing"), "callback token")
+        channel = connector.options.channel_id
+        if channel and str(body.get("channel_id")) != channel:
+            check_shared_secret(str(body.get("channel_id")), channel, "channel_id")
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        body = _callback(delivery.body)
+        operation, ids = str(body.get("operation") or ""), [str(i) for i in body.get("ids") or []]
+        key = f"{body.get('channel_id')}:{body.get('server_time')}"
+        if str(body.get("module")) != delivery.connector.options.module or operation not in ("insert", "update"):
+            return [Skipped("unsupported_event", f"{body.get('module')}.{operation}", f"{key}:{i}") for i in ids or [""]]
+        if not ids:
+            return [Skipped("malformed_entry", "callback without ids", key)]
+        records = self._fetch(ids, delivery.connector, ctx.http)
+        affected = _affected_fields(body.get("affected_fields"))
+        return [self._record(records.get(i), i, f"{key}:{i}", operation, affected.get(i), body, delivery)
+                for i in ids]
+
+    def _record(self, record, record_id, event_id, operation, changed, body, delivery) -> Interaction | Skipped:
+        if record is None:
+            return Skipped("not_found", f"{delivery.connector.options.module} record is gone", event_id)
+        connector = delivery.connector
+        mapped = mapped_properties(self, connector)
+        prop = next((p for p in (changed or []) if p in mapped), None) or (
+            None if changed else next((p for p in mapped if p in record), None))
+        try:
+            occurred = parse_iso(record["Modified_Time"]) if record.get("Modified_Time") else \
+                utc_from_epoch(body["server_time"], "ms")
+        except (KeyError, TypeError, ValueError):
+            occurred = delivery.received_at
+        name = " ".join(filter(None, [record.get("First_Name"), record.get("Last_Name")])) or None
+        return Interaction(
+            interaction_id=interaction_id(connector.id, f"notification:{event_id}"), connector_id=connector.id,
+            provider=self.name, kind="crm_update", external_id=f"notification:{event_id}", event_id=event_id,
+            event_type=f"{connector.options.module}.{operation}", occurred_at=occurred,
+            author=Author(provider_user_id=record_id, email=record.get("Email") or None, display_name=name),
+            crm_change=CrmChange(object_id=record_id, change_type=operation, property=prop,
+                                 value=canonical(record.get(prop)) if prop else None, source="zoho"),
+            public=False)
+
+    def _fetch(self, ids: list[str], connector, http) -> dict[str, dict[str, Any]]:
+        """GET {api-domain}/crm/v8/Contacts?ids=...&fields=... (fields is mandatory since v3)."""
+        opts = connector.options
+        fields = ",".join(dict.fromkeys(IDENTITY_FIELDS + mapped_properties(self, connector)))
+        response = authorized_call(
+            http, "GET", lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/{opts.module}",
+            connector_id=connector.id, grant=self.grant(connector), scheme="Zoho-oauthtoken",
+            params={"ids": ",".join(ids), "fields": fields})
+        if response.status_code == 204:  # Zoho answers 204 when none of the ids exist any more
+            return {}
+        if response.status_code >= 400:
+            raise UpstreamError(f"Zoho record fetch: HTTP {response.status_code} {_code(response)}",
+                                retryable=response.status_code >= 500, status=response.status_code)
+        return {str(r.get("id")): r for r in (_json(response).get("data") or []) if isinstance(r, dict)}
+
+    # ---- sink ---------------------------------------------------------------------------
+    def grant(self, connector) -> TokenRequest:
+        return refresh_token_grant(f"{connector.options.accounts_url}/oauth/v2/token", connector.secret("client_id"),
+                                   connector.secret("client_secret"), connector.secret("refresh_token"))
+
+    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
+        keyed = [r for r in records if r.email]
+        results = [SinkResult(r.person_id, ok=False, error="no email for duplicate_check_fields")
+                   for r in records if not r.email]
+        if not keyed:
+            return results
+        outcome = self._upsert(keyed, connector, http, with_last_name=False)
+        # Last_Name is mandatory on create only: send it just for the records Zoho says lack it.
+        missing = [r for r in keyed if "MANDATORY_NOT_FOUND" in (outcome[r.person_id].error or "")]
+        if missing:
+            outcome.update(self._upsert(missing, connector, http, with_last_name=True))
+        return results + [outcome[r.person_id] for r in keyed]
+
+    def _upsert(self, records, connector, http, *, with_last_name: bool) -> dict[str, SinkResult]:
+        opts = connector.options
+        data = []
+        for record in records:
+            row = {"Email": record.email, **self.properties_for(record, connector)}
+            if with_last_name:
+                row["Last_Name"] = (record.display_name or record.email.split("@")[0])[:80]
+            data.append(row)
+        response = authorized_call(
+            http, "POST", lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/{opts.module}/upsert",
+            connector_id=connector.id, grant=self.grant(connector), scheme="Zoho-oauthtoken",
+            headers={"Content-Type": "application/json"},
+            json={"data": data, "duplicate_check_fields": ["Email"]})
+        body = _json(response)
+        if response.status_code in (200, 201, 202, 207) and isinstance(body.get("data"), list):
+            return {r.person_id: self._result(r, item, connector) for r, item in zip(records, body["data"])}
+        if response.status_code == 400:
+            return {r.person_id: SinkResult(r.person_id, ok=False, error=_code(response)) for r in records}
+        raise UpstreamError(f"Zoho upsert: HTTP {response.status_code} {_code(response)}",
+                            retryable=response.status_code >= 500, status=response.status_code)
+
+    def _result(self, record, item: dict[str, Any], connector) -> SinkResult:
+        details = item.get("details") or {}
+        if item.get("status") == "success" or item.get("code") == "SUCCESS":
+            return SinkResult(record.person_id, ok=True, crm_id=str(details.get("id")),
+                              created=item.get("action") == "insert",
+                              written=canonical_map(self.properties_for(record, connector)))
+        return SinkResult(record.person_id, ok=False, retryable=item.get("code") in ("INTERNAL_ERROR",),
+                          error=f"{item.get('code')}: {item.get('message')} {details.get('api_name') or ''}".strip())
+
+
+def _callback(body: bytes) -> dict[str, Any]:
+    import json
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedPayload("body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedPayload("a Zoho notification is a JSON object")
+    return data
+
+
+def _affected_fields(value: Any) -> dict[str, list[str]]:
+    """affected_fields: [{"<record id>": ["Field", ...]}, ...] when return_affected_field_values is on."""
+    out: dict[str, list[str]] = {}
+    for entry in value or []:
+        if isinstance(entry, dict):
+            for record_id, fields in entry.items():
+                out[str(record_id)] = [str(f) for f in fields or []]
+    return out
+
+
+def _api_domain(token, opts) -> str:
+    return str(token.extras.get("api_domain") or opts.api_domain).rstrip("/")
+
+
+def _json(response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _code(response) -> str:
+    body = _json(response)
+    return f"{body.get('code', '')}: {body.get('message', '')}".strip(": ") or response.text[:200]
