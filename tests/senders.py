@@ -16,6 +16,9 @@ SECRETS = {
     "TEST_HUBSPOT_CLIENT_SECRET": "hs-client-secret-89ab",
     "TEST_HUBSPOT_ACCESS_TOKEN": "pat-na1-test-token",
     "CHORUS_ADMIN_TOKEN": "admin-token-cdef",
+    "TEST_META_APP_SECRET": "meta-app-secret-1357", "TEST_META_VERIFY_TOKEN": "meta-verify-token-2468",
+    "TEST_DISCOURSE_SECRET": "discourse-secret-97531", "TEST_SLACK_SIGNING_SECRET": "slack-signing-8642",
+    "TEST_YOUTUBE_HUB_SECRET": "yt-hub-secret-1122", "TEST_INTERCOM_CLIENT_SECRET": "ic-client-secret-3344",
 }
 
 
