@@ -1,0 +1,87 @@
+"""Slack Events API deliveries through the real route, queue, worker and store.
+The test connector keeps only messages that mention a brand term (a whole workspace)."""
+import time
+
+from tests.senders import fixture_bytes
+from tests.social_senders import slack_headers
+
+URL = "/webhooks/slack-community"
+KEY = "C2147483705:1795533700.000200"
+
+
+def post(client, name_or_body, headers=None):
+    body = fixture_bytes(f"slack/{name_or_body}.json") if isinstance(name_or_body, str) else name_or_body
+    return client.http.post(URL, body=body, headers=headers if headers is not None else slack_headers(body))
+
+
+def stored(hub):
+    return {i.external_id: i for i in hub.store.connector_interactions("slack-community", 20)}
+
+
+def test_url_verification_is_answered_after_the_signature_check(client):
+    body = fixture_bytes("slack/url_verification.json")
+    response = post(client, "url_verification")
+    assert response.status_code == 200
+    assert response.body == b"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    assert post(client, body, {"Content-Type": "application/json"}).status_code == 401
+
+
+def test_message_is_stored_with_author_id_thread_and_permalink(client, workers, hub):
+    assert post(client, "message").status_code == 200
+    workers.drain()
+    item = stored(hub)[KEY]
+    assert item.kind == "post" and item.author.provider_user_id == "U2147483697"
+    assert item.author.handle is None and item.author.display_name is None  # Slack sends an id only
+    assert item.thread_id == KEY and item.parent_id is None
+    assert item.url == "https://chorus-community.slack.com/archives/C2147483705/p1795533700000200"
+    assert item.brand_matches == ["Chorus"] and item.language == "en"
+
+
+def test_off_topic_messages_are_skipped_by_brand_listening(client, workers, hub):
+    assert post(client, "thread_reply_off_topic").status_code == 200
+    workers.drain()
+    assert stored(hub) == {}
+    assert hub.store.event_counts("slack-community").get("skipped_no_brand_match") == 1
+
+
+def test_edit_updates_the_same_interaction_and_delete_removes_its_text(client, workers, hub):
+    assert post(client, "message").status_code == 200
+    assert post(client, "message_changed").status_code == 200
+    workers.drain()
+    [item] = stored(hub).values()
+    assert "HubSpot sync too" in item.text and item.updated_at.timestamp() == 1795533900
+    assert post(client, "message_deleted").status_code == 200
+    workers.drain()
+    [gone] = stored(hub).values()
+    assert gone.deleted and gone.text is None and gone.sentiment is None
+    assert int(gone.updated_at.timestamp()) == 1795534000
+    assert all("standup" not in (i.text or "") for i in hub.store.person_interactions(gone.person_id))
+
+
+def test_retries_with_x_slack_retry_num_are_stored_once(client, workers, hub):
+    body = fixture_bytes("slack/message.json")
+    for retry in (None, 1, 2):
+        assert post(client, body, slack_headers(body, retry=retry)).status_code == 200
+    workers.drain()
+    [item] = stored(hub).values()
+    assert hub.store.get_person(item.person_id).stats.interaction_count == 1
+
+
+def test_bot_messages_are_skipped(client, workers, hub):
+    assert post(client, "bot_message").status_code == 200
+    workers.drain()
+    assert stored(hub) == {}
+    assert hub.store.event_counts("slack-community").get("skipped_bot_message") == 1
+
+
+def test_signature_cases(client):
+    body = fixture_bytes("slack/message.json")
+    good = slack_headers(body)
+    assert post(client, body.replace(b"Love it", b"Hate it"), good).status_code == 401
+    assert post(client, body, {"Content-Type": "application/json"}).status_code == 401
+    assert post(client, body, slack_headers(body, secret="wrong")).status_code == 401
+    stale = slack_headers(body, timestamp=int(time.time()) - 301)
+    response = post(client, body, stale)
+    assert response.status_code == 401 and b"stale_timestamp" in response.body
+    no_ts = {k: v for k, v in good.items() if k != "X-Slack-Request-Timestamp"}
+    assert post(client, body, no_ts).status_code == 401
