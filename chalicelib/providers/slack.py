@@ -67,6 +67,8 @@ class SlackProvider(Provider):
 
     def _message(self, data: dict[str, Any], event: dict[str, Any], connector) -> Interaction | Skipped:
         subtype, event_id, channel = event.get("subtype"), str(data["event_id"]), event["channel"]
+        if subtype == "bot_message" or event.get("bot_id"):
+            return Skipped("bot_message", "messages by bots are not a customer's voice", event_id)
         if subtype == "message_changed":
             message, deleted = event["message"], False
             changed_at = (message.get("edited") or {}).get("ts") or event.get("event_ts") or event["ts"]
@@ -77,7 +79,7 @@ class SlackProvider(Provider):
             message, deleted, changed_at = event, False, None
         else:
             return Skipped("unsupported_event", f"message subtype {subtype}", event_id)
-        if message.get("subtype") == "bot_message" or message.get("bot_id") or subtype == "bot_message":
+        if message.get("subtype") == "bot_message" or message.get("bot_id"):
             return Skipped("bot_message", "messages by bots are not a customer's voice", event_id)
         ts = message["ts"]
         thread_ts = message.get("thread_ts")
