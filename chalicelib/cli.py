@@ -82,6 +82,59 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _package(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .packaging import PackagingError, package
+
+    try:
+        result = package(args.stage, args.out, pkg_format=args.pkg_format, config_dir=args.config_dir,
+                         work_dir=args.work_dir)
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return 1
+    except PackagingError as exc:
+        print(f"chorus package: {exc}", file=sys.stderr)
+        return 1
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"packaged stage {args.stage} ({args.pkg_format}) into {result.out}: deployment.zip "
+          f"{result.zip_bytes / 2**20:.1f} MiB, {result.seconds:.0f} s")
+    return 0
+
+
+def connect_to_running_hub() -> None:
+    """Point boto3 at the local hub's embedded store when one is running here; on AWS the
+    default credentials and the CHORUS_* environment apply."""
+    import os
+
+    from .runtime.local import STATE_FILE, local_environment
+    if os.environ.get("AWS_ENDPOINT_URL") or not STATE_FILE.exists():
+        return
+    state = json.loads(STATE_FILE.read_text())
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return
+    local_environment(state["endpoint"], state.get("config_dir", "connectors"))
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    from .deadletters import list_dead_letters, replay
+    from .runtime.aws import get_hub
+
+    connect_to_running_hub()
+    hub = get_hub()
+    if args.action == "list":
+        letters = list_dead_letters(hub, args.connector, args.limit)
+        for d in letters:
+            print(f"{d.created_at.isoformat()}  {d.stage:6}  {d.connector_id:20}  {d.dead_letter_id}  {d.reason}")
+        print(f"{len(letters)} dead letter(s)")
+    else:
+        result = replay(hub, args.connector, args.limit)
+        print(f"replayed {result.replayed}, kept {result.kept} that cannot be replayed")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chorus", description="Chorus Social-CRM hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     bundle = sub.add_parser("bundle", help="validate connectors/ and bundle them into chalicelib for Lambda")
     bundle.add_argument("--config-dir", default="connectors")
     bundle.set_defaults(func=_bundle)
+    pack = sub.add_parser("package", help="validate, bundle connectors and build the Chalice package + template")
+    pack.add_argument("--stage", default="dev")
+    pack.add_argument("--out", default="build/package")
+    pack.add_argument("--pkg-format", choices=["cloudformation", "terraform"], default="cloudformation")
+    pack.add_argument("--config-dir", default="connectors", help="the connector files to deploy")
+    pack.add_argument("--work-dir", default=None, help="project copy + pip cache (default build/.chalice-STAGE)")
+    pack.set_defaults(func=_package)
+    dlq = sub.add_parser("dlq", help="list or replay dead letters (local hub, or AWS with credentials)")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("--connector", default=None)
+    dlq.add_argument("--limit", type=int, default=1000)
+    dlq.set_defaults(func=_dlq)
     return parser
 
 

@@ -124,7 +124,7 @@ class LocalHub:
         self.port = self._server.server.server_address[1]
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps({"endpoint": endpoint, "url": f"http://{self.host}:{self.port}",
-                                          "pid": os.getpid()}))
+                                          "pid": os.getpid(), "config_dir": str(Path(self.config_dir).resolve())}))
 
     def serve_forever(self) -> None:
         print(f"Chorus hub on http://{self.host}:{self.port}  (embedded store and queues; Ctrl-C stops)",
