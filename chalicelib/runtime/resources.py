@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Mapping
 
 MAX_RECEIVE_COUNT = 5
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: time to fix and replay
 
 
 @dataclass(frozen=True)
@@ -21,15 +23,17 @@ class ResourceNames:
     bucket: str
 
     @classmethod
-    def from_env(cls) -> "ResourceNames":
-        prefix = os.environ.get("CHORUS_PREFIX", "chorus")
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ResourceNames":
+        """Names from the environment (or from a stage's variables, for `chorus package`)."""
+        env = os.environ if environ is None else environ
+        prefix = env.get("CHORUS_PREFIX", "chorus")
         return cls(
-            table=os.environ.get("CHORUS_TABLE", f"{prefix}-table"),
-            ingest_queue=os.environ.get("CHORUS_INGEST_QUEUE", f"{prefix}-ingest"),
-            sync_queue=os.environ.get("CHORUS_SYNC_QUEUE", f"{prefix}-sync"),
-            ingest_dlq=os.environ.get("CHORUS_INGEST_DLQ", f"{prefix}-ingest-dlq"),
-            sync_dlq=os.environ.get("CHORUS_SYNC_DLQ", f"{prefix}-sync-dlq"),
-            bucket=os.environ.get("CHORUS_BUCKET", f"{prefix}-deliveries"),
+            table=env.get("CHORUS_TABLE", f"{prefix}-table"),
+            ingest_queue=env.get("CHORUS_INGEST_QUEUE", f"{prefix}-ingest"),
+            sync_queue=env.get("CHORUS_SYNC_QUEUE", f"{prefix}-sync"),
+            ingest_dlq=env.get("CHORUS_INGEST_DLQ", f"{prefix}-ingest-dlq"),
+            sync_dlq=env.get("CHORUS_SYNC_DLQ", f"{prefix}-sync-dlq"),
+            bucket=env.get("CHORUS_BUCKET", f"{prefix}-deliveries"),
         )
 
 
@@ -72,7 +76,7 @@ def create_resources(dynamodb, sqs, s3, names: ResourceNames, *, visibility_seco
             "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
     visibility = str(visibility_seconds or QUEUE_VISIBILITY_SECONDS)
     for queue, dlq in ((names.ingest_queue, names.ingest_dlq), (names.sync_queue, names.sync_dlq)):
-        dlq_url = sqs.create_queue(QueueName=dlq, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+        dlq_url = sqs.create_queue(QueueName=dlq, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sqs.create_queue(QueueName=queue, Attributes={
             "VisibilityTimeout": visibility,
