@@ -35,6 +35,7 @@ SECRETS = {
     "TEST_META_APP_SECRET": "meta-app-secret-1357", "TEST_META_VERIFY_TOKEN": "meta-verify-token-2468",
     "TEST_DISCOURSE_SECRET": "discourse-secret-97531", "TEST_SLACK_SIGNING_SECRET": "slack-signing-8642",
     "TEST_YOUTUBE_HUB_SECRET": "yt-hub-secret-1122", "TEST_INTERCOM_CLIENT_SECRET": "ic-client-secret-3344",
+    "TEST_X_OAUTH2_CLIENT_SECRET": "x-oauth2-client-secret-5566",
 }
 
 
