@@ -87,7 +87,7 @@ class GenericSourceProvider(Provider):
             try:
                 _compiled(expression)
             except JMESPathError as exc:
-                problems.append((where, f"invalid JMESPath: {str(exc).splitlines()[0]}"))
+                problems.append((where, f"invalid JMESPath: {_describe(exc)}"))
         for namespace in options.links:
             try:
                 IdentityRef(namespace=namespace, value="x")
@@ -157,6 +157,18 @@ class GenericSourceProvider(Provider):
                           provider_user_id=_text(values.get("author.provider_user_id"))),
             links=links, nps=None if values.get("nps") in (None, "") else int(float(values["nps"])),
             rating=rating, public=options.public)
+
+
+def _describe(exc: Exception) -> str:
+    """A one-line reason from jmespath's ParseError / LexerError (their str() spans lines)."""
+    from jmespath.exceptions import IncompleteExpressionError
+
+    if isinstance(exc, IncompleteExpressionError):
+        reason = "incomplete expression"
+    else:
+        reason = getattr(exc, "message", None) or getattr(exc, "msg", None) or str(exc).splitlines()[0]
+    position = getattr(exc, "lex_position", None)
+    return f"{reason} at character {position}" if position is not None else reason
 
 
 def _text(value: Any) -> str | None:

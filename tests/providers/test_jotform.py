@@ -1,0 +1,65 @@
+"""Jotform multipart submissions through the real route, queue, worker and store."""
+import json
+
+from chalicelib.providers.multipart import parse_multipart
+from tests.senders import SECRETS, fixture_bytes
+
+TOKEN = SECRETS["TEST_JOTFORM_URL_TOKEN"]
+URL = "/webhooks/jotform-feedback"
+CONTENT_TYPE = fixture_bytes("jotform/submission.content-type").decode().strip()
+
+
+def post(client, body=None, token=TOKEN, content_type=CONTENT_TYPE):
+    body = body if body is not None else fixture_bytes("jotform/submission.multipart")
+    url = f"{URL}?token={token}" if token is not None else URL
+    return client.http.post(url, body=body, headers={"Content-Type": content_type})
+
+
+def test_submission_becomes_a_survey_response(client, workers, hub):
+    assert post(client).status_code == 200
+    workers.drain()
+    [item] = hub.store.connector_interactions("jotform-feedback", 10)
+    assert item.kind == "survey_response" and item.external_id == "5812345678901234567"
+    assert item.nps == 8 and item.thread_id == "233045511009037"
+    assert item.author.email == "noor.haddad@example.com" and item.author.display_name == "Noor Haddad"
+    assert item.text == "What did you like most?: The weekly digest keeps my team aligned."
+    assert item.occurred_at.timestamp() == 1795003200
+    person = hub.store.get_person(item.person_id)
+    assert {"email#noor.haddad@example.com", "hubspot#99001122"} <= {r.key for r in person.identities}
+
+
+def test_url_token_is_required_and_never_queued(client, workers, hub, caplog):
+    import boto3
+
+    from chalicelib.runtime.resources import ResourceNames
+
+    assert post(client, token=None).status_code == 401
+    assert post(client, token="guess").status_code == 401
+    assert post(client).status_code == 200
+    sqs = boto3.client("sqs")
+    queue = sqs.get_queue_url(QueueName=ResourceNames.from_env().ingest_queue)["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"]
+    envelope = json.loads(message["Body"])
+    assert TOKEN not in message["Body"] and envelope["query"] == {} and "token" not in envelope["url"]
+    workers.drain()
+    [item] = hub.store.connector_interactions("jotform-feedback", 10)
+    assert TOKEN not in caplog.text and TOKEN not in item.model_dump_json()
+
+
+def test_duplicates_are_stored_once(client, workers, hub):
+    for _ in range(3):
+        assert post(client).status_code == 200
+    workers.drain()
+    assert len(hub.store.connector_interactions("jotform-feedback", 10)) == 1
+
+
+def test_malformed_multipart_and_wrong_type_are_refused(client):
+    assert post(client, body=b"not multipart at all").status_code == 400
+    assert post(client, content_type="multipart/form-data").status_code == 400  # no boundary
+    assert post(client, content_type="application/json").status_code == 415
+
+
+def test_parse_multipart_reads_every_text_field():
+    fields = parse_multipart(fixture_bytes("jotform/submission.multipart"), CONTENT_TYPE)
+    assert fields["submissionID"] == "5812345678901234567" and fields["formID"] == "233045511009037"
+    assert json.loads(fields["rawRequest"])["q3_fullName"] == {"first": "Noor", "last": "Haddad"}
