@@ -100,7 +100,7 @@ class SalesforceProvider(Provider):
         _notifications(request.body)
 
     def acknowledge(self, request, connector) -> WebResponse:
-        return WebResponse(200, ACK, {"Content-Type": "text/xml; charset=utf-8"})
+        return WebResponse(200, ACK.encode(), {"Content-Type": "text/xml"})  # Salesforce sends Accept: text/xml
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         root = _notifications(delivery.body)
