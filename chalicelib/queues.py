@@ -13,6 +13,7 @@ SQS_MESSAGE_MAX_BYTES = 256 * 1024
 class Queue(Protocol):
     def send(self, message: dict[str, Any]) -> None: ...
     def send_many(self, messages: list[dict[str, Any]]) -> None: ...
+    def retry_later(self, receipt_handle: str, seconds: float) -> None: ...
 
 
 class BlobStore(Protocol):
@@ -54,6 +55,12 @@ class SqsQueue:
                 raise QueueSendError(f"{len(reply['Failed'])} of {len(chunk)} messages refused by {self.name}")
 
 
+    def retry_later(self, receipt_handle: str, seconds: float) -> None:
+        """Make a received message visible again after `seconds` (SQS allows up to 12 hours)."""
+        self._sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle,
+                                            VisibilityTimeout=max(1, min(43200, int(seconds + 0.999))))
+
+
 class S3Blobs:
     """Raw deliveries too big for a queue message (the claim-check pattern)."""
 
@@ -68,3 +75,8 @@ class S3Blobs:
     def get(self, ref: str) -> bytes:
         bucket, _, key = ref.removeprefix("s3://").partition("/")
         return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def delete(self, ref: str) -> None:
+        """Erase a stored delivery (privacy erasure); deleting a missing key is not an error."""
+        bucket, _, key = ref.removeprefix("s3://").partition("/")
+        self._s3.delete_object(Bucket=bucket, Key=key)

@@ -9,6 +9,12 @@ SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|ssm:/[A-Za-z0-9_.\-/]+|secre
 SecretRef = str
 
 
+class RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requests: int = Field(gt=0)
+    per_seconds: float = Field(gt=0)
+
+
 class ConnectorConfig(BaseModel):
     """One connector instance. `options` are checked against the provider's own Options model."""
 
@@ -32,6 +38,8 @@ class ConnectorConfig(BaseModel):
         description="Sources whose traffic is not already about the brand (a whole community, a "
                     "Slack workspace): skip interactions that match no brand term (settings' or this "
                     "connector's). Edits and deletions of an interaction already stored still apply.")
+    rate_limit: RateLimit | None = Field(
+        default=None, description="Sinks: the CRM account's request budget, if lower than the provider's default.")
 
     @field_validator("secrets")
     @classmethod
@@ -85,11 +93,68 @@ class ScoringSettings(BaseModel):
         default=5.0, ge=0, description="Score moves smaller than this, inside a tier, are not synced.")
 
 
+class LoopRule(BaseModel):
+    """One closed-loop rule: whether it runs, and how often it may act for one person."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    cooldown_days: float | None = Field(
+        default=None, ge=0, description="At most one action per person per this many days (default: the loop's).")
+
+
+class LoopSettings(BaseModel):
+    """Closed loop: moments that become CRM actions (see pipeline/loop.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    detractor_max_nps: int = Field(default=6, ge=0, le=10,
+                                   description="An NPS answer at or below this opens a follow-up task.")
+    angry_max_sentiment: float = Field(default=-0.5, ge=-1, le=1,
+                                       description="A public post at or below this sentiment opens a follow-up task.")
+    promoter_min_nps: int = Field(default=9, ge=0, le=10,
+                                  description="A promoter who also posted publicly (positively, naming the "
+                                              "brand) becomes an advocate candidate.")
+    cooldown_days: float = Field(default=30.0, ge=0,
+                                 description="Per person and rule: at most one action in this many days.")
+    do_not_contact_properties: list[str] = Field(
+        default_factory=lambda: ["hs_email_optout", "HasOptedOutOfEmail", "DoNotCall", "do_not_contact",
+                                 "Email_Opt_Out", "donotemail", "donotbulkemail"],
+        description="CRM properties that, when a change notification sets them true, mark the person "
+                    "do-not-contact (and false clears it). The loop never creates actions for them.")
+    detractor_answer: LoopRule = Field(default_factory=LoopRule)
+    angry_public_post: LoopRule = Field(default_factory=LoopRule)
+    promoter_posted_publicly: LoopRule = Field(default_factory=LoopRule)
+
+
+class EvidenceConfidence(BaseModel):
+    """How sure each kind of evidence makes Chorus that an identity is the author's (0..1)."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider_verified: float = Field(default=1.0, ge=0, le=1, description="User id/handle a provider reports.")
+    crm_property: float = Field(default=1.0, ge=0, le=1, description="A CRM record id.")
+    same_email: float = Field(default=0.95, ge=0, le=1)
+    same_phone: float = Field(default=0.9, ge=0, le=1)
+    hidden_field: float = Field(default=0.7, ge=0, le=1, description="A handle or id in a survey hidden field.")
+
+
+class IdentitySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    merge_threshold: float = Field(
+        default=0.8, ge=0, le=1,
+        description="Evidence tying two persons at or above this merges them; below, it is a suggestion.")
+    confidence: EvidenceConfidence = Field(default_factory=EvidenceConfidence)
+    default_phone_region: str | None = Field(
+        default=None, pattern=r"^[A-Z]{2}$",
+        description="ISO country for phone numbers written without +country code; none: such numbers are ignored.")
+
+
 class Settings(BaseModel):
     """settings.yaml beside the connector files. Every field has a default."""
 
     model_config = ConfigDict(extra="forbid")
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
     brand_terms: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=6 * 1024 * 1024, gt=0,
                                 description="Deliveries above this get 413 (Lambda's payload limit).")

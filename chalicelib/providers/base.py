@@ -150,6 +150,9 @@ class Provider:
     # --- sink side ---
     is_sink: ClassVar[bool] = False
     batch_max: ClassVar[int] = 1
+    # requests per window of seconds, per CRM account (shared by all workers); a connector file
+    # can lower it with `rate_limit: {requests: N, per_seconds: S}`
+    rate_limit: ClassVar[tuple[int, float]] = (10, 1.0)
     default_mapping: ClassVar[dict[str, str]] = {}
 
     def handshake(self, request: InboundRequest, connector: Connector) -> WebResponse | None:

@@ -51,6 +51,7 @@ class HubSpotProvider(Provider):
     is_source = True
     is_sink = True
     batch_max = 100
+    rate_limit = (100, 10.0)  # private apps: 100 requests per 10 s per account (higher tiers allow more)
     required_secrets = {"signing": "source", "access_token": "sink"}
     default_mapping = {
         "advocate_score": "chorus_advocate_score",

@@ -49,10 +49,24 @@ def handle_sync_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, list
     try:
         outcome = run_sync(hub, messages)
         failures = [{"itemIdentifier": m} for m in sorted(outcome.failed_messages)]
+        handles = {r["messageId"]: r.get("receiptHandle") for r in records}
+        for message_id, delay in outcome.retry_after.items():
+            _retry_later(hub, handles.get(message_id), delay)
     except Exception as exc:
         log.warning("sync batch failed, will be retried", extra={"error": type(exc).__name__})
         failures = [{"itemIdentifier": m} for m in messages]
     return {"batchItemFailures": failures}
+
+
+def _retry_later(hub: Hub, receipt_handle: str | None, delay: float) -> None:
+    """Hold a failed message back for `delay` seconds (a CRM's Retry-After) instead of the
+    queue's visibility timeout. Best effort: without it SQS still redelivers the message."""
+    if not receipt_handle:
+        return
+    try:
+        hub.sync_queue.retry_later(receipt_handle, delay)
+    except Exception as exc:
+        log.warning("could not delay a throttled message", extra={"error": type(exc).__name__})
 
 
 def handle_dead_letter_batch(hub: Hub, stage: str, records: list[dict[str, Any]]) -> dict[str, list]:

@@ -7,17 +7,21 @@ Items (pk / sk):
   ID#{ns}#{v}  ID               Identity -> person, claimed with a conditional put
   D#{conn}#{e} D                De-dup marker for a processed delivery event, with TTL
   DLQ#{conn}   {created}#{id}   Dead letter
-  C#{conn}     STATS            Counters of rejected or skipped deliveries by reason
+  C#{conn}     STATS            Counters of rejected or skipped deliveries by reason; last_delivery_at
+  P#{person}   A#{action}       Closed-loop Action; gsi1 ACTIONS / {created_at}#{action} (newest first)
+  P#{person}   L#{rule}         The loop's per-person, per-rule cap (last time it acted)
+  ERASED#{h}   E                An erased identity or interaction: HMAC(salt, key), never the value
+  ERASURE      SALT             The random salt of those hashes (made once per table)
 Model data is kept as one JSON attribute; only keys and index attributes are typed.
 """
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from ..schema import IdentityRef, Interaction, Person
+from ..schema import Action, IdentityRef, Interaction, Person
 from .base import DeadLetter, SyncState, VersionConflict
 
 BATCH_GET_MAX = 100
@@ -205,6 +209,207 @@ class DynamoStore:
         item = self._db.get_item(TableName=self._table, Key=self._key(f"C#{connector_id}", "STATS")).get("Item")
         return {k: int(v["N"]) for k, v in (item or {}).items() if "N" in v}
 
+    # ---- shared API budgets (see sync/budget.py) --------------------------------------------
+    def budget_take(self, key: str, window: int, limit: int, ttl: int) -> bool:
+        """Count one request in the window unless the window is full."""
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._key(f"BUDGET#{key}", f"W#{window}"),
+                UpdateExpression="ADD used :one SET #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(used) OR used < :limit",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":one": _n(1), ":limit": _n(limit), ":ttl": _n(ttl)})
+            return True
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def budget_blocked_until(self, key: str) -> float:
+        item = self._db.get_item(TableName=self._table, Key=self._key(f"BUDGET#{key}", "BLOCK"),
+                                 ConsistentRead=True).get("Item")
+        return float(item["until"]["N"]) if item else 0.0
+
+    def budget_block(self, key: str, until: float) -> None:
+        """Push the block forward, never back (a later, shorter Retry-After does not unblock)."""
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._key(f"BUDGET#{key}", "BLOCK"),
+                UpdateExpression="SET #u = :u, #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(#u) OR #u < :u",
+                ExpressionAttributeNames={"#u": "until", "#ttl": "ttl"},
+                ExpressionAttributeValues={":u": _n(round(until, 3)), ":ttl": _n(int(until) + 3600)})
+        except self._db.exceptions.ConditionalCheckFailedException:
+            pass
+
+    # ---- admin pages: one Query each, resumable from DynamoDB's LastEvaluatedKey -----------
+    def page(self, limit: int, start: dict | None, **kwargs: Any) -> tuple[list[dict[str, Any]], dict | None]:
+        """One page of a Query: (items, the key to resume from, or None at the end)."""
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        reply = self._db.query(TableName=self._table, Limit=limit, **kwargs)
+        return reply["Items"], reply.get("LastEvaluatedKey")
+
+    def advocates_page(self, min_score: float, limit: int, start: dict | None = None):
+        items, last = self.page(limit, start, IndexName="gsi2", ScanIndexForward=False,
+                                KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :m",
+                                ExpressionAttributeValues={":p": _s("ADVOCATES"), ":m": _n(float(min_score))})
+        return [Person.model_validate_json(i["data"]["S"]) for i in items], last
+
+    def connector_interactions_page(self, connector_id: str, limit: int, start: dict | None = None):
+        items, last = self.page(limit, start, IndexName="gsi1", ScanIndexForward=False,
+                                KeyConditionExpression="gsi1pk = :c",
+                                ExpressionAttributeValues={":c": _s(f"C#{connector_id}")})
+        return [Interaction.model_validate_json(i["data"]["S"]) for i in items], last
+
+    def person_interactions_page(self, person_id: str, limit: int, start: dict | None = None):
+        """A person's interactions in key (interaction id) order."""
+        items, last = self.page(limit, start, KeyConditionExpression="pk = :p AND begins_with(sk, :i)",
+                                ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":i": _s("I#")})
+        return [Interaction.model_validate_json(i["data"]["S"]) for i in items], last
+
+    def dead_letters_page(self, connector_id: str, limit: int, start: dict | None = None):
+        """Oldest first (the sort key starts with the time the letter was written)."""
+        items, last = self.page(limit, start, KeyConditionExpression="pk = :p",
+                                ExpressionAttributeValues={":p": _s(f"DLQ#{connector_id}")})
+        return [_dead_letter_from(json.loads(i["data"]["S"])) for i in items], last
+
+    def actions_page(self, person_id: str | None, limit: int, start: dict | None = None):
+        """Every action newest first (gsi1 ACTIONS), or one person's (their partition, by action id)."""
+        if person_id:
+            items, last = self.page(limit, start, KeyConditionExpression="pk = :p AND begins_with(sk, :a)",
+                                    ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":a": _s("A#")})
+        else:
+            items, last = self.page(limit, start, IndexName="gsi1", ScanIndexForward=False,
+                                    KeyConditionExpression="gsi1pk = :a",
+                                    ExpressionAttributeValues={":a": _s("ACTIONS")})
+        return [Action.model_validate_json(i["data"]["S"]) for i in items], last
+
+    # ---- connector health -----------------------------------------------------------------
+    def touch_connector(self, connector_id: str, received_at: datetime) -> None:
+        """Remember the newest delivery time of a connector (kept only if newer: redeliveries and
+        replays of old deliveries do not move it back). One write per processed queue message."""
+        stamp = received_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._key(f"C#{connector_id}", "STATS"),
+                UpdateExpression="SET last_delivery_at = :t",
+                ConditionExpression="attribute_not_exists(last_delivery_at) OR last_delivery_at < :t",
+                ExpressionAttributeValues={":t": _s(stamp)})
+        except self._db.exceptions.ConditionalCheckFailedException:
+            pass
+
+    def connector_stats(self, connector_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """connector id -> {"counts": {reason: n}, "last_delivery_at": ISO text or None}."""
+        found: dict[str, dict[str, Any]] = {c: {"counts": {}, "last_delivery_at": None} for c in connector_ids}
+        keys = [self._key(f"C#{c}", "STATS") for c in dict.fromkeys(connector_ids)]
+        for item in self._batch_get(keys):
+            cid = item["pk"]["S"][2:]
+            found[cid] = {"counts": {k: int(v["N"]) for k, v in item.items() if "N" in v},
+                          "last_delivery_at": item.get("last_delivery_at", {}).get("S")}
+        return found
+
+    # ---- privacy: erase a person, and remember the erasure (salted hashes only) -----------
+    def person_items(self, person_id: str) -> list[tuple[str, dict[str, Any] | None]]:
+        """Everything in a person's partition: (sort key, its data as JSON, if any)."""
+        items = self._query_all(KeyConditionExpression="pk = :p",
+                                ExpressionAttributeValues={":p": _s(f"P#{person_id}")}, ConsistentRead=True)
+        return [(i["sk"]["S"], json.loads(i["data"]["S"]) if "data" in i else None) for i in items]
+
+    def delete_person_items(self, person_id: str) -> int:
+        keys = [self._key(f"P#{person_id}", sk) for sk, _ in self.person_items(person_id)]
+        self._batch_delete(keys)
+        return len(keys)
+
+    def delete_identity(self, ref_key: str, person_id: str) -> bool:
+        """Delete an identity pointer if it still points at `person_id` (not one since re-linked)."""
+        try:
+            self._db.delete_item(TableName=self._table, Key=self._key(f"ID#{ref_key}", "ID"),
+                                 ConditionExpression="person_id = :p",
+                                 ExpressionAttributeValues={":p": _s(person_id)})
+            return True
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def delete_processed_markers(self, markers: list[tuple[str, str]]) -> None:
+        self._batch_delete([self._key(f"D#{c}#{e}", "D") for c, e in dict.fromkeys(markers)])
+
+    def erasure_salt(self) -> str:
+        """A random salt made once per table, so erasure hashes match nothing outside it."""
+        if getattr(self, "_salt", None):
+            return self._salt
+        key = self._key("ERASURE", "SALT")
+        item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        if item is None:
+            import secrets
+            try:
+                self._db.put_item(TableName=self._table, Item={**key, "salt": _s(secrets.token_hex(32))},
+                                  ConditionExpression="attribute_not_exists(pk)")
+            except self._db.exceptions.ConditionalCheckFailedException:
+                pass  # another worker made it first: use theirs
+            item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)["Item"]
+        self._salt = item["salt"]["S"]
+        return self._salt
+
+    def put_erasures(self, hashes: list[str], erased_at: datetime) -> None:
+        self._batch_write([{"PutRequest": {"Item": {**self._key(f"ERASED#{h}", "E"),
+                                                    "erased_at": _s(erased_at.isoformat())}}}
+                           for h in dict.fromkeys(hashes)])
+
+    def any_erased(self, hashes: list[str]) -> bool:
+        return bool(hashes) and bool(self._batch_get(
+            [self._key(f"ERASED#{h}", "E") for h in dict.fromkeys(hashes)], projection="pk"))
+
+    # ---- closed loop ----------------------------------------------------------------------
+    def claim_loop_slot(self, person_id: str, rule: str, interaction_id: str, now: datetime,
+                        cooldown_seconds: float) -> bool:
+        """The per-person, per-rule cap: take the slot unless another interaction took it less
+        than `cooldown_seconds` ago. The same interaction may take it again (a retry)."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={**self._key(f"P#{person_id}", f"L#{rule}"), "last_at": _n(now.timestamp()),
+                      "interaction_id": _s(interaction_id)},
+                ConditionExpression="attribute_not_exists(pk) OR last_at <= :cutoff OR interaction_id = :i",
+                ExpressionAttributeValues={":cutoff": _n(now.timestamp() - cooldown_seconds),
+                                           ":i": _s(interaction_id)})
+            return True
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def put_action(self, action: Action) -> bool:
+        """Store an action once (its id is stable per person, rule and interaction)."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={**self._key(f"P#{action.person_id}", f"A#{action.action_id}"),
+                      "data": _s(action.model_dump_json()), "gsi1pk": _s("ACTIONS"),
+                      "gsi1sk": _s(f"{action.created_at.isoformat()}#{action.action_id}")},
+                ConditionExpression="attribute_not_exists(pk)")
+            return True
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def _batch_get(self, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET_MAX):
+            request: dict[str, Any] = {"Keys": keys[start:start + BATCH_GET_MAX], "ConsistentRead": True}
+            if projection:
+                request["ProjectionExpression"] = projection
+            pending: dict[str, Any] | None = {self._table: request}
+            while pending:
+                reply = self._db.batch_get_item(RequestItems=pending)
+                found += reply["Responses"].get(self._table, [])
+                pending = reply.get("UnprocessedKeys") or None
+        return found
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] | None = {self._table: requests[start:start + 25]}
+            while pending:
+                pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or None
+
+    def _batch_delete(self, keys: list[dict[str, Any]]) -> None:
+        self._batch_write([{"DeleteRequest": {"Key": k}} for k in keys])
+
     # ---- helpers --------------------------------------------------------------------------
     @staticmethod
     def _key(pk: str, sk: str) -> dict[str, dict[str, str]]:
@@ -218,6 +423,11 @@ class DynamoStore:
             if "LastEvaluatedKey" not in reply:
                 return items
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+
+
+def _dead_letter_from(data: dict[str, Any]) -> DeadLetter:
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
+    return DeadLetter(**data)
 
 
 def _sync_state_from(data: dict[str, Any]) -> SyncState:

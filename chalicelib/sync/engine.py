@@ -9,6 +9,7 @@ it), or dead-lettered with the CRM's own error message (permanent failure).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,8 +22,14 @@ from ..providers import get_provider
 from ..providers.base import SinkResult
 from ..schema import AdvocateRecord, IdentityRef, SyncJob
 from ..store.base import DeadLetter, SyncState
+from .budget import ApiBudget, budget_key
 
 log = logging.getLogger("chorus_hub.sync")
+BUDGET_WAIT_IN_PROCESS = 1.0  # waits longer than this go back to the queue instead of idling Lambda
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 @dataclass
@@ -32,7 +39,14 @@ class SyncOutcome:
     skipped: int = 0
     dead_lettered: int = 0
     failed_messages: set[str] = field(default_factory=set)
+    retry_after: dict[str, float] = field(default_factory=dict)  # message id -> seconds to wait
     calls: int = 0
+
+    def fail(self, message_ids, delay: float | None = None) -> None:
+        self.failed_messages.update(message_ids)
+        if delay:
+            for message_id in message_ids:
+                self.retry_after[message_id] = max(delay, self.retry_after.get(message_id, 0.0))
 
 
 def run_sync(hub: Hub, messages: dict[str, dict]) -> SyncOutcome:
@@ -84,17 +98,30 @@ def _sync_connector(hub, connector, people: dict[str, list[str]], jobs: dict[str
             continue
         pending.append((record, digest, state))
 
+    budget, key = ApiBudget(store), budget_key(connector)
+    limit = connector.config.rate_limit
+    requests, per_seconds = (limit.requests, limit.per_seconds) if limit else provider.rate_limit
     for start in range(0, len(pending), provider.batch_max):
         chunk = pending[start:start + provider.batch_max]
+        wait = budget.acquire(key, requests, per_seconds)
+        if 0 < wait <= BUDGET_WAIT_IN_PROCESS:
+            _sleep(wait)
+            wait = budget.acquire(key, requests, per_seconds)
+        if wait > 0:  # back to the queue for as long as the account needs; other CRMs go on
+            for record, _, _ in chunk:
+                outcome.fail(people[record.person_id], wait)
+            continue
         try:
             outcome.calls += 1
             results = provider.upsert([r for r, _, _ in chunk], connector, hub.http)
         except UpstreamError as exc:
             log.warning("sink call failed", extra={"connector_id": connector.id, "retryable": exc.retryable,
                                                    "status": exc.http_status, "records": len(chunk)})
+            if exc.retryable and exc.retry_after:
+                budget.block(key, exc.retry_after)
             for record, _, _ in chunk:
                 if exc.retryable:
-                    outcome.failed_messages.update(people[record.person_id])
+                    outcome.fail(people[record.person_id], exc.retry_after)
                 else:
                     for message_id in people[record.person_id]:
                         _dead_letter(hub, connector.id, jobs[message_id], str(exc))
@@ -122,7 +149,7 @@ def _apply_result(hub, connector, record: AdvocateRecord, digest: str, state: Sy
                             extra={"connector_id": connector.id, "person_id": record.person_id, "owner": owner})
         outcome.written += 1
     elif result.retryable:
-        outcome.failed_messages.update(people[record.person_id])
+        outcome.fail(people[record.person_id])
     else:
         for message_id in people[record.person_id]:
             _dead_letter(hub, connector.id, jobs[message_id], result.error or "rejected by the CRM")

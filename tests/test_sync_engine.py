@@ -1,0 +1,166 @@
+"""The sync engine: shared budgets, throttling isolation, coalescing under load, ordering."""
+import json
+import math
+import random
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+import responses
+
+from chalicelib.runtime.batch import handle_ingest_batch, handle_sync_batch
+from chalicelib.sync.budget import ApiBudget
+from tests.senders import fixture_json, typeform_headers
+from tests.test_sync_hubspot import SINK_CONNECTORS, UPSERT, sink_client, sink_hub  # noqa: F401 (fixtures)
+
+
+class Clock:
+    def __init__(self, now=1_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def test_budget_is_shared_by_workers_and_refills_per_window(hub):
+    clock = Clock()
+    worker_a, worker_b = ApiBudget(hub.store, clock), ApiBudget(hub.store, clock)
+    granted = [w.acquire("hubspot:acct", 3, 10.0) for w in (worker_a, worker_b, worker_a, worker_b)]
+    assert granted[:3] == [0.0, 0.0, 0.0] and granted[3] == pytest.approx(10.0)
+    clock.now += 10
+    assert worker_b.acquire("hubspot:acct", 3, 10.0) == 0.0
+    assert worker_a.acquire("other:acct", 3, 10.0) == 0.0  # accounts are independent
+
+
+def test_429_blocks_the_account_for_every_worker(hub):
+    clock = Clock()
+    ApiBudget(hub.store, clock).block("hubspot:acct", 120)
+    assert ApiBudget(hub.store, clock).acquire("hubspot:acct", 100, 10.0) == pytest.approx(120)
+    ApiBudget(hub.store, clock).block("hubspot:acct", 5)  # a shorter wait never unblocks early
+    assert ApiBudget(hub.store, clock).acquire("hubspot:acct", 100, 10.0) == pytest.approx(120)
+
+
+def queue_url(name):
+    sqs = boto3.client("sqs")
+    return sqs, sqs.get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def receive(name, up_to):
+    """Up to `up_to` messages as Lambda records (SQS hands out 10 per call)."""
+    sqs, url = queue_url(name)
+    records = []
+    while len(records) < up_to:
+        reply = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        if not reply.get("Messages"):
+            break
+        records += [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                     "attributes": m["Attributes"]} for m in reply["Messages"]]
+    return records
+
+
+def run_lambda(name, handler, hub, batch_size):
+    """Drain a queue the way the Lambda event source would: batches, partial failure, deletes."""
+    sqs, url = queue_url(name)
+    batches = 0
+    while records := receive(name, batch_size):
+        batches += 1
+        failed = {f["itemIdentifier"] for f in handler(hub, records)["batchItemFailures"]}
+        done = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(records)
+                if r["messageId"] not in failed]
+        for start in range(0, len(done), 10):
+            sqs.delete_message_batch(QueueUrl=url, Entries=done[start:start + 10])
+    return batches
+
+
+class FakeHubSpot:
+    """Keeps contacts by email like HubSpot's upsert does; counts calls and creations."""
+
+    def __init__(self):
+        self.contacts, self.calls, self.created, self.throttle = {}, 0, 0, 0
+
+    def __call__(self, request):
+        self.calls += 1
+        if self.throttle:
+            self.throttle -= 1
+            return 429, {"Retry-After": "120"}, json.dumps({"status": "error", "errorType": "RATE_LIMIT",
+                                                           "message": "You have reached your ten_secondly_rolling limit."})
+        inputs = json.loads(request.body)["inputs"]
+        assert len(inputs) <= 100
+        results = []
+        for entry in inputs:
+            new = entry["id"] not in self.contacts
+            self.created += new
+            contact = self.contacts.setdefault(entry["id"], {"id": str(500 + len(self.contacts))})
+            contact.update(entry["properties"])
+            results.append({"id": contact["id"], "new": new, "properties": {**entry["properties"], "email": entry["id"]},
+                            "createdAt": "2026-11-24T15:20:05.112Z", "updatedAt": "2026-11-24T15:20:05.112Z",
+                            "archived": False})
+        return 200, {}, json.dumps({"status": "COMPLETE", "results": results})
+
+
+def survey(email: str, nps: int, token: str, when: datetime) -> bytes:
+    data = fixture_json("typeform/form_response.json")
+    response = data["form_response"]
+    data["event_id"], response["token"] = f"ev-{token}", token
+    response["submitted_at"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    response["hidden"] = {}
+    for answer in response["answers"]:
+        if answer["type"] == "email":
+            answer["email"] = email
+        if answer["field"]["type"] == "nps":
+            answer["number"] = nps
+    return json.dumps(data).encode()
+
+
+@pytest.mark.slow
+@responses.activate
+def test_1000_changes_coalesce_into_few_calls_without_duplicates_even_shuffled(sink_client, sink_hub):
+    crm = FakeHubSpot()
+    responses.add_callback(responses.POST, UPSERT, callback=crm, content_type="application/json")
+    rng = random.Random(7)
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    people = [f"person{i}@example.com" for i in range(150)]
+    changes = [(rng.choice(people), rng.randint(0, 10), f"t{n}", start + timedelta(minutes=n)) for n in range(1000)]
+    latest = {}
+    for email, nps, _, when in changes:  # the truth: each person's NPS of their latest response
+        latest[email] = nps
+    deliveries = changes + rng.sample(changes, 300)  # 30% delivered twice
+    rng.shuffle(deliveries)  # and out of order
+
+    sync_batches = 0
+    for index, (email, nps, token, when) in enumerate(deliveries, 1):
+        body = survey(email, nps, token, when)
+        assert sink_client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code == 200
+        if index % 100 == 0:  # workers run while deliveries still arrive
+            run_lambda(sink_hub.ingest_queue.name, handle_ingest_batch, sink_hub, 10)
+            sync_batches += run_lambda(sink_hub.sync_queue.name, handle_sync_batch, sink_hub, 100)
+    run_lambda(sink_hub.ingest_queue.name, handle_ingest_batch, sink_hub, 10)
+    sync_batches += run_lambda(sink_hub.sync_queue.name, handle_sync_batch, sink_hub, 100)
+
+    assert crm.created == len(set(latest)) == len(crm.contacts)  # one contact per person, never two
+    for email, nps in latest.items():
+        assert crm.contacts[email]["chorus_latest_nps"] == str(nps), email
+    # each Lambda batch of up to 100 sync jobs costs at most ceil(changed people / 100) calls
+    assert crm.calls <= sync_batches * math.ceil(100 / 100)
+    assert crm.calls < 1300 / 10  # far fewer calls than changes
+    assert len(sink_hub.store.connector_interactions("typeform-nps", 500)) == 500  # the newest page, all distinct
+
+
+@responses.activate
+def test_throttled_crm_holds_its_messages_back_but_not_other_crms(sink_client, sink_hub, tmp_path):
+    crm = FakeHubSpot()
+    crm.throttle = 1
+    responses.add_callback(responses.POST, UPSERT, callback=crm, content_type="application/json")
+    body = survey("ada@example.com", 10, "tok-1", datetime(2026, 11, 2, tzinfo=timezone.utc))
+    sink_client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body))
+    run_lambda(sink_hub.ingest_queue.name, handle_ingest_batch, sink_hub, 10)
+    run_lambda(sink_hub.sync_queue.name, handle_sync_batch, sink_hub, 100)
+    assert crm.calls == 1 and crm.contacts == {}  # throttled, and the message is held back ~120 s
+    assert receive(sink_hub.sync_queue.name, 10) == []
+    # a second person's change meanwhile: the account is blocked, so no call is spent on it
+    body = survey("bob@example.com", 9, "tok-2", datetime(2026, 11, 3, tzinfo=timezone.utc))
+    sink_client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body))
+    run_lambda(sink_hub.ingest_queue.name, handle_ingest_batch, sink_hub, 10)
+    run_lambda(sink_hub.sync_queue.name, handle_sync_batch, sink_hub, 100)
+    assert crm.calls == 1
+    assert sink_hub.store.dead_letters("hubspot", 10) == []  # held, not lost
