@@ -4,6 +4,7 @@ Only text fields are returned; file parts are skipped (Chorus keeps answers, not
 """
 from __future__ import annotations
 
+import re
 from email.parser import BytesParser
 from email.policy import HTTP
 
@@ -20,6 +21,9 @@ def parse_multipart(body: bytes, content_type_header: str) -> dict[str, str]:
     """
     if "boundary=" not in (content_type_header or ""):
         raise MalformedPayload("multipart/form-data without a boundary in Content-Type")
+    simple = _simple_form_data(body, content_type_header)
+    if simple is not None:
+        return simple
     head = f"Content-Type: {content_type_header}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = BytesParser(policy=HTTP).parsebytes(head + body)
     if not message.is_multipart() or message.defects:
@@ -35,4 +39,36 @@ def parse_multipart(body: bytes, content_type_header: str) -> dict[str, str]:
             fields[str(name)] = payload.decode(charset)
         except (LookupError, UnicodeDecodeError):
             raise MalformedPayload(f"field '{name}' is not valid {charset}") from None
+    return fields
+
+
+_BOUNDARY = re.compile(r';\s*boundary=(?:"([0-9A-Za-z\'()+_,./:=?-]{1,70})"|([0-9A-Za-z\'()+_,./:=?-]{1,70}))\s*(?:;|$)')
+_PLAIN_PART_HEAD = re.compile(
+    rb'Content-Disposition:[ \t]*form-data;[ \t]*name="([\x20\x21\x23-\x5b\x5d-\x7e]*)"[ \t]*'
+    rb'(?:\r\nContent-Type:[ \t]*text/plain(?:;[ \t]*charset="?utf-8"?)?[ \t]*)?', re.IGNORECASE)
+
+
+def _simple_form_data(body: bytes, content_type_header: str) -> dict[str, str] | None:
+    """The common case (CRLF parts, plain ASCII names, UTF-8 text, no files) without the
+    email parser, which costs ~10 ms for a 20-field form; None for anything else, which
+    then takes the email parser's path. Both paths give the same fields (tested)."""
+    found = _BOUNDARY.search(content_type_header)
+    if found is None:
+        return None
+    delimiter = b"--" + (found.group(1) or found.group(2)).encode("ascii")
+    closing = body.rfind(b"\r\n" + delimiter + b"--")
+    if not body.startswith(delimiter + b"\r\n") or closing < 0 \
+            or body[closing + len(delimiter) + 4:] not in (b"", b"\r\n"):
+        return None
+    fields: dict[str, str] = {}
+    for part in body[len(delimiter) + 2:closing].split(b"\r\n" + delimiter + b"\r\n"):
+        head, blank, value = part.partition(b"\r\n\r\n")
+        named = _PLAIN_PART_HEAD.fullmatch(head) if blank else None
+        if named is None or delimiter in value:
+            return None
+        try:
+            if named.group(1):
+                fields[named.group(1).decode("ascii")] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     return fields
