@@ -135,6 +135,25 @@ def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crm_setup(args: argparse.Namespace) -> int:
+    from .errors import ChorusError
+    from .providers import get_provider
+    from .runtime.aws import get_hub
+
+    hub = get_hub()
+    connector = hub.connectors.get(args.connector_id)
+    if connector is None or not connector.config.is_sink:
+        print(f"no sink connector '{args.connector_id}'", file=sys.stderr)
+        return 1
+    try:
+        for line in get_provider(connector.provider).setup(connector, hub.http):
+            print(line)
+    except ChorusError as exc:
+        print(f"set-up failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chorus", description="Chorus Social-CRM hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--connector", default=None)
     dlq.add_argument("--limit", type=int, default=1000)
     dlq.set_defaults(func=_dlq)
+    crm = sub.add_parser("crm", help="CRM set-up: `chorus crm setup ID` creates the custom fields Chorus writes")
+    crm.add_argument("action", choices=["setup"])
+    crm.add_argument("connector_id")
+    crm.set_defaults(func=_crm_setup)
     return parser
 
 

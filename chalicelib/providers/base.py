@@ -186,3 +186,13 @@ class Provider:
 
     def upsert(self, records: list[AdvocateRecord], connector: Connector, http: Any) -> list[SinkResult]:
         raise NotImplementedError
+
+    def setup(self, connector: Connector, http: Any) -> list[str]:
+        """`chorus crm setup`: create what the CRM needs (custom fields) where its API allows it,
+        and return what was done or the manual steps where it does not."""
+        fields = ", ".join(sorted(set(self.properties_for_all_fields(connector))))
+        return [f"{self.name}: no automatic set-up; create these fields in the CRM if missing: {fields}"]
+
+    def properties_for_all_fields(self, connector: Connector) -> list[str]:
+        mapping = {**self.default_mapping, **connector.config.mapping}
+        return [prop for prop in mapping.values() if prop]

@@ -28,6 +28,10 @@ CONTACT_EVENTS = ("contact.creation", "contact.propertyChange", "contact.deletio
                   "contact.merge", "contact.privacyDeletion", "contact.associationChange")
 
 
+PROPERTY_TYPES = {"advocate_score": ("number", "number"), "latest_nps": ("number", "number"),
+                  "sentiment": ("number", "number"), "last_interaction_at": ("datetime", "date")}
+
+
 class HubSpotOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base_url: str = Field(default="https://api.hubapi.com", pattern=r"^https?://")
@@ -124,6 +128,30 @@ class HubSpotProvider(Provider):
             return results + [SinkResult(r.person_id, ok=False, error=_message(response)) for r in keyed]
         raise_for_permanent(response, "HubSpot batch upsert")
         return results + self._read_results(response.json(), keyed, connector)
+
+    def setup(self, connector, http) -> list[str]:
+        """Create the `chorus` property group and one contact property per mapped field (409: exists)."""
+        base = f"{connector.options.base_url}/crm/v3/properties/contacts"
+        headers = {"Authorization": f"Bearer {connector.secret('access_token')}"}
+        done = []
+        group = call_api(http, "POST", f"{base}/groups", headers=headers,
+                         json={"name": "chorus", "label": "Chorus advocacy", "displayOrder": -1})
+        if group.status_code not in (200, 201, 409):
+            raise_for_permanent(group, "HubSpot property group")
+        mapping = {**self.default_mapping, **connector.config.mapping}
+        for field, name in mapping.items():
+            if not name:
+                continue
+            kind, field_type = PROPERTY_TYPES.get(field, ("string", "text"))
+            response = call_api(http, "POST", base, headers=headers, json={
+                "name": name, "label": name.replace("_", " ").capitalize(), "type": kind,
+                "fieldType": field_type, "groupName": "chorus", "description": f"Chorus: {field}"})
+            if response.status_code == 409:
+                done.append(f"{name}: already exists")
+            else:
+                raise_for_permanent(response, f"HubSpot property {name}")
+                done.append(f"{name}: created")
+        return done
 
     def _properties(self, record: AdvocateRecord, connector) -> dict[str, str]:
         return {k: str(v) for k, v in self.properties_for(record, connector).items()}
