@@ -126,7 +126,7 @@ class DynamicsProvider(Provider):
         if not record.email:
             return SinkResult(record.person_id, ok=False, error="no email for the alternate key")
         opts = connector.options
-        key = quote(record.email.lower().replace("'", "''"), safe="@")
+        key = quote(record.email.lower().replace("'", "''"), safe="@'")  # OData literal: ' doubled
         fields = self.properties_for(record, connector)
         response = authorized_call(
             http, "PATCH", f"{opts.base_url.rstrip('/')}/api/data/v9.2/contacts({opts.alternate_key}='{key}')",
