@@ -134,6 +134,7 @@ class MemoryStore:
     def __init__(self):
         self.processed: set[tuple[str, str]] = set()
         self.identities: dict[str, str] = {}
+        self.confidence: dict[str, float] = {}
         self.people: dict[str, tuple[Any, int]] = {}
         self.interactions: dict[str, dict[str, Any]] = {}
         self.sync_states: dict[tuple[str, str], Any] = {}
@@ -206,6 +207,48 @@ class MemoryStore:
 
     def count_event(self, connector_id, reason):
         self.counts[(connector_id, reason)] = self.counts.get((connector_id, reason), 0) + 1
+
+    def touch_connector(self, connector_id, received_at):
+        self.counts[(connector_id, "touched")] = 1
+
+    def erasure_salt(self):
+        return "memory-store-salt"
+
+    def put_erasures(self, hashes, erased_at):
+        self.erased = getattr(self, "erased", set()) | set(hashes)
+
+    def any_erased(self, hashes):
+        return bool(getattr(self, "erased", set()) & set(hashes))
+
+    def claim_loop_slot(self, person_id, rule, interaction_id, now, cooldown_seconds):
+        slots = self.__dict__.setdefault("loop_slots", {})
+        return slots.setdefault((person_id, rule), interaction_id) == interaction_id
+
+    def put_action(self, action):
+        self.__dict__.setdefault("actions", []).append(action)
+        return True
+
+    def find_identity_links(self, refs):
+        return {r.key: (self.identities[r.key], self.confidence.get(r.key, 1.0))
+                for r in refs if r.key in self.identities}
+
+    def claim_identity_link(self, link, person_id):
+        owner = self.identities.setdefault(link.key, person_id)
+        if owner == person_id:
+            self.confidence[link.key] = getattr(link, "confidence", 1.0)
+        return owner
+
+    def repoint_identity(self, ref, from_person, to_person):
+        if self.identities.get(ref.key) != from_person:
+            return False
+        self.identities[ref.key] = to_person
+        return True
+
+    def delete_interaction(self, person_id, interaction_id):
+        self.interactions.get(person_id, {}).pop(interaction_id, None)
+
+    def delete_sync_state(self, person_id, connector_id):
+        self.sync_states.pop((person_id, connector_id), None)
 
 
 @dataclass
