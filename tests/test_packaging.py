@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -330,3 +331,13 @@ def test_invalid_connectors_or_unknown_stage_fail_before_building(tmp_path):
                    str(tmp_path / "work"))
     assert done.returncode == 1 and "stage 'staging'" in done.stderr
     assert not (tmp_path / "out" / "deployment.zip").exists()
+
+
+@pytest.mark.skipif(not shutil.which("terraform"), reason="terraform is not installed")
+def test_terraform_loads_the_configuration_and_every_override_has_its_target(builds):
+    """No provider registry here, so `terraform validate` stops at the providers; everything it
+    checks before that (file syntax, override targets) must pass."""
+    done = subprocess.run(["terraform", "validate", "-no-color"], cwd=builds["terraform"], env=_clean_env(),
+                          capture_output=True, text=True, timeout=120, check=False)
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error:")]
+    assert errors and set(errors) <= {"Error: Missing required provider"}, done.stdout + done.stderr
