@@ -5,6 +5,7 @@ imported here, so a cold start pays only for what the invoked handler uses.
 """
 from chalice import Chalice, NotFoundError
 
+from chalice import Rate
 from chalicelib import web
 from chalicelib.runtime.aws import get_hub
 from chalicelib.runtime.resources import ResourceNames
@@ -58,6 +59,16 @@ def _admin_query() -> dict:
     """401 unless the bearer token is right; then the query parameters."""
     web.require_admin(app.current_request)
     return dict(app.current_request.query_params or {})
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def decay_scores(event):
+    """Recency decay: rescore the people it has moved across a tier or by sync_score_delta."""
+    from chalicelib.pipeline.decay import decay_due_people
+
+    outcome = decay_due_people(get_hub())
+    return {"rescored": len(outcome.rescored), "tier_changes": outcome.tier_changes,
+            "sync_jobs": outcome.sync_jobs}
 
 
 @app.on_sqs_message(queue=NAMES.ingest_queue, batch_size=10)

@@ -43,5 +43,16 @@ def list_advocates(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
 
 
 def get_person(hub: Hub, person_id: str) -> dict[str, Any] | None:
+    """The person, plus `explanation` (each score component, its inputs and the interactions
+    behind it) and `merge_records` (what each merge they took part in moved)."""
+    from .pipeline.scoring import explain_score
+
     person = hub.store.get_person(person_id)
-    return person.model_dump(mode="json") if person else None
+    if person is None:
+        return None
+    document = person.model_dump(mode="json")
+    document["explanation"] = explain_score(person, hub.store.person_interactions(person_id))
+    records = [hub.store.get_merge(merge_id) for merge_id in person.merges]
+    document["merge_records"] = [r.model_dump(mode="json", exclude={"moved_identities", "evidence"})
+                                 for r in records if r is not None]
+    return document

@@ -154,6 +154,45 @@ def _crm_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _people(args: argparse.Namespace) -> int:
+    """chorus people show|merge|unmerge|decay (local hub, or AWS with credentials)."""
+    from .pipeline.merge import CannotUnmerge, UnknownMerge, merge_people, unmerge
+    from .runtime.aws import get_hub
+
+    wanted = {"show": 1, "merge": 2, "unmerge": 1, "decay": 0}[args.action]
+    if len(args.ids) != wanted:
+        print(f"chorus people {args.action} takes {wanted} id(s)", file=sys.stderr)
+        return 2
+    connect_to_running_hub()
+    hub = get_hub()
+    try:
+        if args.action == "show":
+            from .admin import get_person
+
+            person = get_person(hub, args.ids[0])
+            if person is None:
+                print(f"no person {args.ids[0]}", file=sys.stderr)
+                return 1
+            print(json.dumps(person, indent=2))
+        elif args.action == "merge":
+            record = merge_people(hub, args.ids[0], args.ids[1], reason="merged by an admin (chorus people merge)")
+            print(f"merge {record.merge_id}: {record.merged_id} into {record.survivor_id}, "
+                  f"{len(record.moved_interactions)} interaction(s) moved")
+        elif args.action == "unmerge":
+            record = unmerge(hub, args.ids[0])
+            print(f"merge {record.merge_id} undone: {record.merged_id} is separate from {record.survivor_id} again")
+        else:
+            from .pipeline.decay import decay_due_people
+
+            outcome = decay_due_people(hub)
+            print(f"rescored {len(outcome.rescored)} person(s), {outcome.tier_changes} tier change(s), "
+                  f"{outcome.sync_jobs} sync job(s)")
+    except (UnknownMerge, CannotUnmerge) as exc:
+        print(f"chorus people {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chorus", description="Chorus Social-CRM hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--connector", default=None)
     dlq.add_argument("--limit", type=int, default=1000)
     dlq.set_defaults(func=_dlq)
+    people = sub.add_parser("people", help="show a person's score explanation, merge, unmerge, run decay")
+    people.add_argument("action", choices=["show", "merge", "unmerge", "decay"])
+    people.add_argument("ids", nargs="*", help="show PERSON_ID | merge SURVIVOR_ID MERGED_ID | unmerge MERGE_ID")
+    people.set_defaults(func=_people)
     crm = sub.add_parser("crm", help="CRM set-up: `chorus crm setup ID` creates the custom fields Chorus writes")
     crm.add_argument("action", choices=["setup"])
     crm.add_argument("connector_id")

@@ -1,64 +1,224 @@
 """Identity resolution: find or create the Person who owns an author's identities.
 
-Identities are claimed with conditional puts, so two concurrent deliveries for one new
-email end up on one Person: the loser of the race adopts the winner's person id.
+Every identity a delivery vouches for becomes an IdentityLink with its evidence and a
+confidence (settings.yaml `identity.confidence`). Identities are claimed with conditional
+puts, so concurrent deliveries for one new email end up on one Person: a loser of the race
+resolves again and joins the winner. When a delivery's identities belong to two different
+Persons, the Resolution names the other ones as ties; pipeline/merge.py merges those tied
+at or above `identity.merge_threshold` and keeps the rest as suggestions.
+
+Emails and phones are normalised before matching (`normalise_email`, `normalise_phone`).
 """
 from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from ..schema import IdentityRef, Interaction
+from ..config.models import IdentitySettings
+from ..schema import IdentityLink, IdentityRef, Interaction, utcnow
 from ..store.base import Store
 
+# Mailbox providers that document address equivalence. Keep this table small and sourced:
+# Google Mail Help "Dots don't matter in Gmail addresses" (answer 7436150) and
+# "Create task-specific email addresses" (+ tags, answer 12096); googlemail.com is Gmail.
+EMAIL_RULES: dict[str, dict] = {
+    "gmail.com": {"drop_dots": True, "drop_plus_tag": True, "domain": "gmail.com"},
+    "googlemail.com": {"drop_dots": True, "drop_plus_tag": True, "domain": "gmail.com"},
+}
+RESOLVE_ATTEMPTS = 5
+MERGE_CHAIN_MAX = 10
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
+
+def normalise_email(email: str) -> str | None:
+    """The address to match on, or None when it is not a valid address.
+
+    >>> normalise_email(" Maya.Chen+news@GoogleMail.com ")
+    'mayachen@gmail.com'
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        valid = validate_email(email.strip(), check_deliverability=False, test_environment=True)
+    except EmailNotValidError:
+        return None
+    local, domain = valid.local_part.lower(), valid.domain.lower()
+    rule = EMAIL_RULES.get(domain)
+    if rule:
+        if rule["drop_plus_tag"]:
+            local = local.split("+", 1)[0]
+        if rule["drop_dots"]:
+            local = local.replace(".", "")
+        domain = rule["domain"]
+    return f"{local}@{domain}" if local else None
 
 
-def author_identities(interaction: Interaction) -> list[IdentityRef]:
-    """Every identity the delivery vouches for: email, provider user id, handle, links."""
+def normalise_phone(phone: str, default_region: str | None) -> str | None:
+    """E.164 (`+14155552671`), or None when it is not a possible number. Numbers without a
+    +country code need `identity.default_phone_region`."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(phone, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _normalise(namespace: str, value: str, settings: IdentitySettings) -> str | None:
+    value = str(value).strip()
+    if namespace == "email":
+        return normalise_email(value)
+    if namespace == "phone":
+        return normalise_phone(value, settings.default_phone_region)
+    if namespace.endswith("_handle"):
+        value = value.lstrip("@").lower()
+    return value or None
+
+
+def author_links(interaction: Interaction, settings: IdentitySettings | None = None,
+                 crm_namespaces: set[str] = frozenset(), now: datetime | None = None) -> list[IdentityLink]:
+    """Every identity the delivery vouches for, with evidence and confidence.
+
+    crm_namespaces: identity namespaces that are CRM record ids (the sink providers'), so a
+    hidden field carrying one is `crm_property` evidence rather than `hidden_field`.
+    """
+    settings = settings or IdentitySettings()
+    confidence = settings.confidence
+    seen = now or interaction.received_at or utcnow()
     author = interaction.author
-    refs: list[IdentityRef] = []
-    if author.email and "@" in author.email:
-        refs.append(IdentityRef(namespace="email", value=normalise_email(author.email)))
-    if author.provider_user_id:
-        refs.append(IdentityRef(namespace=interaction.provider, value=str(author.provider_user_id)))
-    if author.handle:
-        refs.append(IdentityRef(namespace=f"{interaction.provider}_handle",
-                                value=author.handle.lstrip("@").lower()))
+    candidates: list[tuple[str, str | None, str]] = [
+        ("email", author.email, "same_email"),
+        ("phone", author.phone, "same_phone"),
+        (interaction.provider, author.provider_user_id, "provider_verified"),
+        (f"{interaction.provider}_handle", author.handle, "provider_verified"),
+    ]
     for link in interaction.links:
-        value = normalise_email(link.value) if link.namespace == "email" else link.value
-        if link.namespace.endswith("_handle"):
-            value = value.lstrip("@").lower()
-        refs.append(IdentityRef(namespace=link.namespace, value=value))
-    return list({r.key: r for r in refs}.values())
+        evidence = ("same_email" if link.namespace == "email" else "same_phone" if link.namespace == "phone"
+                    else "crm_property" if link.namespace in crm_namespaces else "hidden_field")
+        candidates.append((link.namespace, link.value, evidence))
+    links: dict[str, IdentityLink] = {}
+    for namespace, raw, evidence in candidates:
+        if not raw:
+            continue
+        value = _normalise(namespace, raw, settings)
+        if value is None or len(value) > 512:
+            continue
+        link = IdentityLink(namespace=namespace, value=value, evidence=evidence,
+                            confidence=getattr(confidence, evidence), source_connector=interaction.connector_id,
+                            first_seen=seen)
+        if link.key not in links or links[link.key].confidence < link.confidence:
+            links[link.key] = link
+    return list(links.values())
+
+
+def crm_namespaces(connectors) -> set[str]:
+    """Identity namespaces that are CRM record ids: the configured providers that can be sinks."""
+    from ..providers import get_provider
+
+    return {c.provider for c in connectors.connectors.values() if get_provider(c.provider).is_sink}
+
+
+def author_identities(interaction: Interaction, settings: IdentitySettings | None = None) -> list[IdentityRef]:
+    """The identities alone (namespace and normalised value)."""
+    return [link.ref() for link in author_links(interaction, settings)]
+
+
+@dataclass
+class Tie:
+    """Another person this delivery's identities point at, and how strongly."""
+
+    person_id: str
+    confidence: float
+    evidence: list[IdentityLink] = field(default_factory=list)
+
+
+@dataclass
+class Resolution:
+    person_id: str
+    owned: list[IdentityLink]  # the links that are now this person's (claimed or found)
+    ties: list[Tie] = field(default_factory=list)
+    strength: float = 1.0  # how strongly the delivery is this person's (weakest link of the path)
+    new: bool = False
+
+
+def current_owner(store: Store, person_id: str) -> str:
+    """Follow merged_into pointers to the person who owns everything now."""
+    for _ in range(MERGE_CHAIN_MAX):
+        person = store.get_person(person_id)
+        if person is None or not person.merged_into:
+            return person_id
+        person_id = person.merged_into
+    return person_id
+
+
+def resolve_links(store: Store, links: list[IdentityLink], anonymous_key: str) -> Resolution:
+    """The person owning `links`, claiming the ones nobody owns yet; other owners become ties.
+
+    The person is the owner reached with the highest confidence (a link's confidence capped by
+    the stored claim's), the oldest-claimed first on a tie; new identities are claimed for it
+    with the confidence of that path. Nobody owns any: a new person (a uuid; a race for the same
+    new identity is lost by all but one, and the losers resolve again and join the winner).
+    """
+    if not links:
+        # No identity at all (an anonymous survey): a person of its own, stable across retries.
+        return Resolution("anon-" + hashlib.sha256(anonymous_key.encode()).hexdigest()[:24], [], new=True)
+    for _ in range(RESOLVE_ATTEMPTS):
+        found = store.find_identity_links(links)
+        owners: dict[str, Tie] = {}
+        for link in links:
+            if link.key not in found:
+                continue
+            owner_id, stored_confidence = found[link.key]
+            owner_id = current_owner(store, owner_id)
+            strength = min(link.confidence, stored_confidence)
+            tie = owners.setdefault(owner_id, Tie(owner_id, 0.0))
+            tie.confidence = max(tie.confidence, strength)
+            tie.evidence.append(link.model_copy(update={"confidence": strength}))
+        unclaimed = [link for link in links if link.key not in found]
+        if owners:
+            best = max(owners.values(), key=lambda t: t.confidence)  # dicts keep order: first wins ties
+            person_id, strength, new = best.person_id, best.confidence, False
+        else:
+            person_id, strength, new = uuid.uuid4().hex, 1.0, True
+        owned = [link for tie in owners.values() if tie.person_id == person_id for link in tie.evidence]
+        lost = False
+        for link in unclaimed:
+            claim = link.model_copy(update={
+                "confidence": min(link.confidence, strength),
+                "via": None if new else next((o.key for o in owned), None)})
+            if store.claim_identity_link(claim, person_id) != person_id:
+                lost = True  # someone claimed it meanwhile: resolve again with the new facts
+                break
+            owned.append(claim)
+        if lost:
+            continue
+        ties = [t for t in owners.values() if t.person_id != person_id]
+        return Resolution(person_id, owned, ties, strength, new)
+    raise RuntimeError("identities kept changing while resolving; the message will be retried")
 
 
 def resolve_person(store: Store, refs: list[IdentityRef], anonymous_key: str) -> str:
-    """The person id owning `refs`; claims the ones nobody owns yet."""
-    if not refs:
-        # No identity at all (an anonymous survey): a person of its own, stable across retries.
-        return "anon-" + hashlib.sha256(anonymous_key.encode()).hexdigest()[:24]
-    found = store.find_identities(refs)
-    person_id = next((found[r.key] for r in refs if r.key in found), None)
-    candidate = person_id or uuid.uuid4().hex
-    for ref in refs:
-        if ref.key in found:
-            continue
-        owner = store.claim_identity(ref, candidate)
-        if owner != candidate and person_id is None:
-            candidate = owner  # lost the race for a new person: join the winner
-        person_id = candidate
-    return person_id or candidate
+    """The person id owning `refs` (provider-verified evidence); see resolve_links."""
+    now = utcnow()
+    links = [IdentityLink(namespace=r.namespace, value=r.value, evidence="provider_verified", confidence=1.0,
+                          first_seen=now) for r in refs]
+    return resolve_links(store, links, anonymous_key).person_id
 
 
-def link_identity(store: Store, person_id: str, ref: IdentityRef, attempts: int = 5) -> str:
+def link_identity(store: Store, person_id: str, ref: IdentityRef, attempts: int = 5,
+                  evidence: str = "crm_property", confidence: float = 1.0,
+                  source_connector: str | None = None) -> str:
     """Claim `ref` for the person and list it on their profile. Returns the identity's owner:
     another person when it was already theirs (a merge candidate, left to the identity graph)."""
     from ..store.base import VersionConflict
 
-    owner = store.claim_identity(ref, person_id)
+    link = IdentityLink(namespace=ref.namespace, value=ref.value, evidence=evidence, confidence=confidence,
+                        source_connector=source_connector, first_seen=utcnow())
+    owner = store.claim_identity_link(link, person_id)
     if owner != person_id:
         return owner
     for _ in range(attempts):
@@ -66,6 +226,7 @@ def link_identity(store: Store, person_id: str, ref: IdentityRef, attempts: int 
         if person is None or any(r.key == ref.key for r in person.identities):
             return owner
         person.identities.append(ref)
+        person.links.append(link)
         try:
             store.put_person(person, version)
             return owner

@@ -3,11 +3,17 @@
 score = nps + sentiment + reach + frequency + recency + public_advocacy, each a weight
 (settings.yaml) times a factor in [-1, 1] or [0, 1]. The tier is the first threshold the
 score reaches. Everything is recomputed from the person's timeline, so it is idempotent.
+
+Explainable: each component's inputs carry `interaction_ids`, the latest interactions behind
+it (at most EXPLAIN_LIMIT, newest first), kept in PersonStats.evidence so a decay run can
+rescore from the stored stats without reading the timeline. `decay_due_at` says when recency
+decay will next cross a tier boundary or move the score by `sync_score_delta` (or settle at
+zero points): the decay schedule (pipeline/decay.py) rescores only the people due.
 """
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..config.models import ScoringSettings
 from ..schema import AdvocateScore, Interaction, PersonStats, ScoreComponent
@@ -15,6 +21,13 @@ from ..schema import AdvocateScore, Interaction, PersonStats, ScoreComponent
 BEHAVIOUR_KINDS = {"survey_response", "post", "comment", "mention", "direct_message", "review"}
 PUBLIC_KINDS = {"post", "comment", "mention", "review"}
 NPS_FACTOR = {"promoter": 1.0, "passive": 0.0, "detractor": -1.0}
+EXPLAIN_LIMIT = 10
+SETTLED_POINTS = 0.005  # recency below this rounds to 0.00 points: nothing left to decay
+MIN_DECAY_INTERVAL = timedelta(hours=1)
+
+
+def _latest_ids(interactions: list[Interaction]) -> list[str]:
+    return [i.interaction_id for i in reversed(interactions[-EXPLAIN_LIMIT:])]
 
 
 def person_stats(interactions: list[Interaction]) -> PersonStats:
@@ -24,19 +37,25 @@ def person_stats(interactions: list[Interaction]) -> PersonStats:
     if not said:
         return stats
     stats.first_interaction_at, stats.last_interaction_at = said[0].occurred_at, said[-1].occurred_at
-    scored = [i.sentiment.score for i in said if i.sentiment is not None]
+    with_sentiment = [i for i in said if i.sentiment is not None]
+    scored = [i.sentiment.score for i in with_sentiment]
     stats.sentiment_avg = round(sum(scored) / len(scored), 4) if scored else None
     with_nps = [i for i in said if i.nps is not None]
     if with_nps:
         stats.latest_nps, stats.latest_nps_at = with_nps[-1].nps, with_nps[-1].occurred_at
-    followers = [i.author.followers for i in said if i.author.followers is not None]
-    stats.max_followers = max(followers) if followers else None
+    with_followers = [i for i in said if i.author.followers is not None]
+    stats.max_followers = max(i.author.followers for i in with_followers) if with_followers else None
     public = [i for i in said if i.kind in PUBLIC_KINDS and i.public]
-    stats.public_positive_mentions = sum(
-        1 for i in public if i.sentiment and i.sentiment.label == "positive"
-        and (i.brand_matches or i.kind == "mention"))
+    advocacy = [i for i in public if i.sentiment and i.sentiment.label == "positive"
+                and (i.brand_matches or i.kind == "mention")]
+    stats.public_positive_mentions = len(advocacy)
     urls = [i.url for i in public if i.url]
     stats.last_mention_url = urls[-1] if urls else None
+    widest = [i for i in with_followers if i.author.followers == stats.max_followers]
+    stats.evidence = {
+        "nps": _latest_ids(with_nps[-1:]), "sentiment": _latest_ids(with_sentiment),
+        "reach": _latest_ids(widest[-1:]), "frequency": _latest_ids(said), "recency": _latest_ids(said[-1:]),
+        "public_advocacy": _latest_ids(advocacy)}
     return stats
 
 
@@ -81,8 +100,35 @@ def advocate_score(stats: PersonStats, settings: ScoringSettings, now: datetime)
 
     for component in components:
         component.points = round(component.points, 2)
+        component.inputs["interaction_ids"] = list(stats.evidence.get(component.name, []))
     score = round(sum(c.points for c in components), 2)
-    return AdvocateScore(score=score, tier=tier_for(score, settings), components=components, computed_at=now)
+    tier = tier_for(score, settings)
+    other_points = sum(c.points for c in components if c.name != "recency")
+    due = decay_due_at(stats, settings, now, other_points, tier)
+    return AdvocateScore(score=score, tier=tier, components=components, computed_at=now, decay_due_at=due)
+
+
+def decay_due_at(stats: PersonStats, settings: ScoringSettings, now: datetime, other_points: float,
+                 tier: str) -> datetime | None:
+    """When recency decay next matters: the score leaves its tier, has lost `sync_score_delta`
+    points since `now`, or recency settles at zero. None: decay cannot change the score any more.
+
+    recency(d) = w * 0.5 ** (d / h), so it falls to r points at d = h * log2(w / r) days.
+    """
+    weight, half_life = settings.weights.recency, settings.recency_half_life_days
+    if stats.last_interaction_at is None or weight <= 0:
+        return None
+    days = max(0.0, (now - stats.last_interaction_at).total_seconds() / 86400)
+    points = weight * 0.5 ** (days / half_life)
+    if points <= SETTLED_POINTS:
+        return None
+    targets = [SETTLED_POINTS, points - max(settings.sync_score_delta, 0.01)]
+    if tier != "at_risk":
+        targets.append(getattr(settings.tiers, tier) - other_points)  # where the score leaves this tier
+    target = max(t for t in targets if 0 < t < points)  # the first of them to happen
+    due_days = half_life * math.log2(weight / target)
+    due = stats.last_interaction_at + timedelta(days=due_days, minutes=1)
+    return max(due, now + MIN_DECAY_INTERVAL)
 
 
 def tier_for(score: float, settings: ScoringSettings) -> str:
@@ -92,3 +138,28 @@ def tier_for(score: float, settings: ScoringSettings) -> str:
         if score >= minimum:
             return name
     return "at_risk"
+
+
+def explain_score(person, interactions: list[Interaction]) -> dict:
+    """The score as a reader wants it: each component with its inputs and the interactions
+    behind it (newest first), for GET /admin/people/{id}."""
+    by_id = {i.interaction_id: i for i in interactions}
+    score = person.advocate
+    components = []
+    for component in score.components:
+        ids = component.inputs.get("interaction_ids", [])
+        components.append({
+            "name": component.name, "points": component.points, "weight": component.weight,
+            "inputs": {k: v for k, v in component.inputs.items() if k != "interaction_ids"},
+            "interactions": [_summary(by_id[i]) for i in ids if i in by_id]})
+    return {"score": score.score, "tier": score.tier, "computed_at": score.computed_at and score.computed_at.isoformat(),
+            "decay_due_at": score.decay_due_at and score.decay_due_at.isoformat(), "components": components}
+
+
+def _summary(interaction: Interaction) -> dict:
+    return {"interaction_id": interaction.interaction_id, "connector_id": interaction.connector_id,
+            "provider": interaction.provider, "kind": interaction.kind,
+            "occurred_at": interaction.occurred_at.isoformat(), "url": interaction.url, "nps": interaction.nps,
+            "sentiment": interaction.sentiment.model_dump() if interaction.sentiment else None,
+            "followers": interaction.author.followers, "brand_matches": interaction.brand_matches,
+            "public": interaction.public}

@@ -57,6 +57,32 @@ class QueuePoller(threading.Thread):
         self._stop.set()
 
 
+class DecayTimer(threading.Thread):
+    """The local stand-in for the `decay_scores` schedule: runs a decay pass every
+    CHORUS_DECAY_INTERVAL_SECONDS (default 3600; 0 turns it off)."""
+
+    def __init__(self, hub: Any, interval_seconds: float):
+        super().__init__(name="decay-timer", daemon=True)
+        self._hub, self._interval = hub, interval_seconds
+        self._stop = threading.Event()
+
+    @staticmethod
+    def interval_from_env() -> float:
+        return float(os.environ.get("CHORUS_DECAY_INTERVAL_SECONDS", "3600"))
+
+    def run(self) -> None:
+        from ..pipeline.decay import decay_due_people
+
+        while not self._stop.wait(self._interval):
+            try:
+                decay_due_people(self._hub)
+            except Exception as exc:  # keep the local hub alive; the next tick tries again
+                log.warning("decay run failed", extra={"error": type(exc).__name__})
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def local_environment(endpoint: str, config_dir: str) -> None:
     """Point boto3 at the embedded server with throwaway credentials."""
     os.environ.update({
@@ -89,6 +115,7 @@ class LocalHub:
         self._server = None
         self._serving = False
         self.pollers: list[QueuePoller] = []
+        self.decay_timer: DecayTimer | None = None
 
     def start(self) -> None:
         from moto.server import ThreadedMotoServer
@@ -115,6 +142,9 @@ class LocalHub:
         self.pollers = make_pollers(hub, boto3.client("sqs"), names)
         for poller in self.pollers:
             poller.start()
+        if DecayTimer.interval_from_env() > 0:
+            self.decay_timer = DecayTimer(hub, DecayTimer.interval_from_env())
+            self.decay_timer.start()
 
         from chalice.config import Config
         from chalice.local import create_local_server
@@ -138,6 +168,8 @@ class LocalHub:
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
+        if self.decay_timer is not None:
+            self.decay_timer.stop()
         if self._server is not None:
             if self._serving:
                 self._server.server.shutdown()  # blocks unless serve_forever is running

@@ -12,6 +12,9 @@ Items (pk / sk):
   P#{person}   L#{rule}         The loop's per-person, per-rule cap (last time it acted)
   ERASED#{h}   E                An erased identity or interaction: HMAC(salt, key), never the value
   ERASURE      SALT             The random salt of those hashes (made once per table)
+  M#{merge}    MERGE            MergeRecord: what a merge moved, so it can be undone
+Profiles also sit in gsi1 under DECAY / {decay_due_at} while recency decay can still move their
+score (sparse: only people with a due time), so the decay schedule reads only the people due.
 Model data is kept as one JSON attribute; only keys and index attributes are typed.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..schema import Action, IdentityRef, Interaction, Person
+from ..schema import IdentityLink, MergeRecord
 from .base import DeadLetter, SyncState, VersionConflict
 
 BATCH_GET_MAX = 100
@@ -98,6 +102,10 @@ class DynamoStore:
         item = {**self._key(f"P#{person.person_id}", "PROFILE"), "data": _s(person.model_dump_json()),
                 "version": _n(new_version), "gsi2pk": _s("ADVOCATES"),
                 "gsi2sk": _n(round(person.advocate.score, 4))}
+        if person.merged_into:  # merged away: neither an advocate nor due for decay any more
+            del item["gsi2pk"], item["gsi2sk"]
+        elif person.advocate.decay_due_at is not None:
+            item.update(gsi1pk=_s("DECAY"), gsi1sk=_s(person.advocate.decay_due_at.isoformat()))
         if expected_version is None:
             condition, values = "attribute_not_exists(pk)", None
         else:
@@ -409,6 +417,82 @@ class DynamoStore:
 
     def _batch_delete(self, keys: list[dict[str, Any]]) -> None:
         self._batch_write([{"DeleteRequest": {"Key": k}} for k in keys])
+
+    # ---- identity graph (pipeline/identity.py, pipeline/merge.py) --------------------------
+    def find_identity_links(self, refs: list[IdentityRef]) -> dict[str, tuple[str, float]]:
+        """identity key -> (person id, confidence of that claim), strongly consistent. Claims
+        written before confidences existed count as certain (1.0)."""
+        found: dict[str, tuple[str, float]] = {}
+        unique = list({r.key: r for r in refs}.values())
+        for start in range(0, len(unique), BATCH_GET_MAX):
+            keys = [self._key(f"ID#{r.key}", "ID") for r in unique[start:start + BATCH_GET_MAX]]
+            request = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                reply = self._db.batch_get_item(RequestItems=request)
+                for item in reply["Responses"].get(self._table, []):
+                    confidence = float(item["confidence"]["N"]) if "confidence" in item else 1.0
+                    found[item["pk"]["S"][3:]] = (item["person_id"]["S"], confidence)
+                request = reply.get("UnprocessedKeys") or None
+        return found
+
+    def claim_identity_link(self, link: IdentityLink, person_id: str) -> str:
+        """claim_identity, keeping the link's evidence and confidence on the identity item."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={**self._key(f"ID#{link.key}", "ID"), "person_id": _s(person_id),
+                      "namespace": _s(link.namespace), "confidence": _n(float(link.confidence)),
+                      "data": _s(link.model_dump_json())},
+                ConditionExpression="attribute_not_exists(pk)")
+            return person_id
+        except self._db.exceptions.ConditionalCheckFailedException:
+            item = self._db.get_item(TableName=self._table, Key=self._key(f"ID#{link.key}", "ID"),
+                                     ConsistentRead=True)["Item"]
+            return item["person_id"]["S"]
+
+    def repoint_identity(self, ref: IdentityRef, from_person: str, to_person: str) -> bool:
+        """Move an identity to another person if it still points at `from_person`."""
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._key(f"ID#{ref.key}", "ID"),
+                UpdateExpression="SET person_id = :to", ConditionExpression="person_id = :from",
+                ExpressionAttributeValues={":to": _s(to_person), ":from": _s(from_person)})
+            return True
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def delete_interaction(self, person_id: str, interaction_id: str) -> None:
+        self._db.delete_item(TableName=self._table, Key=self._key(f"P#{person_id}", f"I#{interaction_id}"))
+
+    def delete_sync_state(self, person_id: str, connector_id: str) -> None:
+        self._db.delete_item(TableName=self._table, Key=self._key(f"P#{person_id}", f"S#{connector_id}"))
+
+    def put_merge(self, merge: MergeRecord) -> None:
+        self._db.put_item(TableName=self._table, Item={
+            **self._key(f"M#{merge.merge_id}", "MERGE"), "data": _s(merge.model_dump_json())})
+
+    def get_merge(self, merge_id: str) -> MergeRecord | None:
+        item = self._db.get_item(TableName=self._table, Key=self._key(f"M#{merge_id}", "MERGE"),
+                                 ConsistentRead=True).get("Item")
+        return MergeRecord.model_validate_json(item["data"]["S"]) if item else None
+
+    def delete_merge(self, merge_id: str) -> None:
+        self._db.delete_item(TableName=self._table, Key=self._key(f"M#{merge_id}", "MERGE"))
+
+    def people_due_for_decay(self, now: datetime, limit: int) -> list[str]:
+        """Ids of people whose decay_due_at has passed (gsi1 DECAY: only they are read)."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {}
+        while len(ids) < limit:
+            reply = self._db.query(TableName=self._table, IndexName="gsi1",
+                                   KeyConditionExpression="gsi1pk = :d AND gsi1sk <= :now",
+                                   ExpressionAttributeValues={":d": _s("DECAY"), ":now": _s(now.isoformat())},
+                                   ProjectionExpression="pk", Limit=limit - len(ids), **kwargs)
+            ids += [item["pk"]["S"][2:] for item in reply["Items"]]
+            if "LastEvaluatedKey" not in reply:
+                break
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+        return ids
 
     # ---- helpers --------------------------------------------------------------------------
     @staticmethod
