@@ -3,7 +3,7 @@
 Thin on purpose: each handler translates and calls into chalicelib. Nothing heavy is
 imported here, so a cold start pays only for what the invoked handler uses.
 """
-from chalice import Chalice, NotFoundError
+from chalice import Chalice, IAMAuthorizer, NotFoundError
 
 from chalice import Rate
 from chalicelib import web
@@ -30,35 +30,98 @@ def health():
     return {"status": "ok"}
 
 
-@app.route("/admin/interactions", methods=["GET"])
+# Admin API (chalicelib/admin.py). A bearer token by default; CHORUS_ADMIN_AUTH=iam puts API
+# Gateway's IAM authorization (SigV4) on these routes instead, decided here at import time.
+ADMIN_AUTH = IAMAuthorizer() if web.admin_auth_mode() == "iam" else None
+
+
+def admin_route(path: str, methods: tuple[str, ...] = ("GET",)):
+    return app.route(path, methods=list(methods), authorizer=ADMIN_AUTH)
+
+
+@admin_route("/admin/people")
+def admin_find_people():
+    from chalicelib.admin import find_people
+
+    return find_people(get_hub(), _admin_query())
+
+
+@admin_route("/admin/people/{person_id}")
+def admin_person(person_id):
+    from chalicelib.admin import get_person
+
+    _admin_query()
+    return _found(get_person(get_hub(), person_id), f"no person {person_id}")
+
+
+@admin_route("/admin/people/{person_id}", methods=("DELETE",))
+def admin_erase_person(person_id):
+    from chalicelib.admin import erase_person
+
+    _admin_query()
+    return _found(erase_person(get_hub(), person_id), f"no person {person_id}")
+
+
+@admin_route("/admin/people/{person_id}/export")
+def admin_export_person(person_id):
+    from chalicelib.admin import export_person
+
+    _admin_query()
+    return _found(export_person(get_hub(), person_id), f"no person {person_id}")
+
+
+@admin_route("/admin/interactions")
 def admin_interactions():
     from chalicelib.admin import list_interactions
 
     return list_interactions(get_hub(), _admin_query())
 
 
-@app.route("/admin/advocates", methods=["GET"])
+@admin_route("/admin/advocates")
 def admin_advocates():
     from chalicelib.admin import list_advocates
 
     return list_advocates(get_hub(), _admin_query())
 
 
-@app.route("/admin/people/{person_id}", methods=["GET"])
-def admin_person(person_id):
-    from chalicelib.admin import get_person
+@admin_route("/admin/actions")
+def admin_actions():
+    from chalicelib.admin import list_actions
 
-    _admin_query()
-    person = get_person(get_hub(), person_id)
-    if person is None:
-        raise NotFoundError(f"no person {person_id}")
-    return person
+    return list_actions(get_hub(), _admin_query())
+
+
+@admin_route("/admin/connectors")
+def admin_connectors():
+    from chalicelib.admin import list_connectors
+
+    return list_connectors(get_hub(), _admin_query())
+
+
+@admin_route("/admin/dead-letters")
+def admin_dead_letters():
+    from chalicelib.admin import list_dead_letters
+
+    return list_dead_letters(get_hub(), _admin_query())
+
+
+@admin_route("/admin/dead-letters/replay", methods=("POST",))
+def admin_replay_dead_letters():
+    from chalicelib.admin import replay_dead_letters
+
+    return replay_dead_letters(get_hub(), _admin_query())
 
 
 def _admin_query() -> dict:
-    """401 unless the bearer token is right; then the query parameters."""
+    """401 unless the caller is an admin (token, or IAM); then the query parameters."""
     web.require_admin(app.current_request)
     return dict(app.current_request.query_params or {})
+
+
+def _found(value, message: str):
+    if value is None:
+        raise NotFoundError(message)
+    return value
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

@@ -1,13 +1,21 @@
-"""Admin API queries. Every list is served by a key or an index, never a Scan."""
+"""Admin API queries. Every list is served by a key or an index, never a Scan, and pages:
+`limit` (1-500, default 50) and `next`, an opaque cursor (base64 JSON of DynamoDB's
+LastEvaluatedKey) to pass back for the following page; `next` is null on the last page.
+"""
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+import json
+from dataclasses import asdict
+from typing import Any, Callable
 
 from chalice import BadRequestError
 
 from .hub import Hub
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+KEY_ATTRIBUTES = {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"}
 
 
 def _limit(query: dict[str, str]) -> int:
@@ -17,19 +25,75 @@ def _limit(query: dict[str, str]) -> int:
     return int(raw)
 
 
+# ---- cursors ----------------------------------------------------------------------------------
+def encode_cursor(value: dict[str, Any] | None) -> str | None:
+    if not value:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadRequestError("next is not a cursor this API returned") from None
+    if not isinstance(value, dict):
+        raise BadRequestError("next is not a cursor this API returned")
+    return value
+
+
+def _start_key(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A LastEvaluatedKey as given back: key attributes only, each a DynamoDB S or N value."""
+    if raw is None:
+        return None
+    ok = raw and all(name in KEY_ATTRIBUTES and isinstance(v, dict) and len(v) == 1
+                     and next(iter(v)) in ("S", "N") and isinstance(next(iter(v.values())), str)
+                     for name, v in raw.items())
+    if not ok:
+        raise BadRequestError("next is not a cursor this API returned")
+    return raw
+
+
+def _page(fetch: Callable[[dict | None], tuple[list, dict | None]], query: dict[str, str],
+          scope: str) -> tuple[list, str | None]:
+    """Run one page query. The cursor names the list it belongs to (`scope`), so a cursor given
+    to another list (or another connector's) is a 400 rather than a wrong page or a 500."""
+    from botocore.exceptions import ClientError
+
+    cursor = decode_cursor(query.get("next"))
+    if cursor is not None and cursor.get("l") != scope:
+        raise BadRequestError("next is not a cursor for this list")
+    try:
+        items, last = fetch(_start_key(cursor.get("k") if cursor else None))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ValidationException":
+            raise BadRequestError("next is not a cursor for this list") from None
+        raise
+    return items, encode_cursor({"l": scope, "k": last} if last else None)
+
+
+def _dump(items: list) -> list[dict[str, Any]]:
+    return [i.model_dump(mode="json") for i in items]
+
+
+# ---- people, interactions, advocates ----------------------------------------------------------
 def list_interactions(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
+    """A connector's interactions newest first (gsi1), or a person's (their partition, by id)."""
     limit = _limit(query)
     person_id, connector_id = query.get("person_id"), query.get("connector_id")
     if person_id:
-        items = hub.store.person_interactions(person_id)
-        if connector_id:
+        items, nxt = _page(lambda start: hub.store.person_interactions_page(person_id, limit, start), query,
+                           f"interactions:P#{person_id}")
+        if connector_id:  # a filter on one page: pages may be shorter than limit, follow `next`
             items = [i for i in items if i.connector_id == connector_id]
-        items = sorted(items, key=lambda i: i.occurred_at, reverse=True)[:limit]
     elif connector_id:
-        items = hub.store.connector_interactions(connector_id, limit)
+        items, nxt = _page(lambda start: hub.store.connector_interactions_page(connector_id, limit, start),
+                           query, f"interactions:C#{connector_id}")
     else:
         raise BadRequestError("give connector_id or person_id")
-    return {"items": [i.model_dump(mode="json") for i in items]}
+    return {"items": _dump(items), "next": nxt}
 
 
 def list_advocates(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
@@ -38,21 +102,142 @@ def list_advocates(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
         min_score = float(raw)
     except ValueError:
         raise BadRequestError("min_score must be a number") from None
-    people = hub.store.advocates(min_score, _limit(query))
-    return {"items": [p.model_dump(mode="json") for p in people]}
+    limit = _limit(query)
+    people, nxt = _page(lambda start: hub.store.advocates_page(min_score, limit, start), query,
+                        f"advocates:{min_score}")
+    return {"items": _dump(people), "next": nxt}
 
 
 def get_person(hub: Hub, person_id: str) -> dict[str, Any] | None:
-    """The person, plus `explanation` (each score component, its inputs and the interactions
-    behind it) and `merge_records` (what each merge they took part in moved)."""
-    from .pipeline.scoring import explain_score
-
     person = hub.store.get_person(person_id)
-    if person is None:
-        return None
-    document = person.model_dump(mode="json")
-    document["explanation"] = explain_score(person, hub.store.person_interactions(person_id))
-    records = [hub.store.get_merge(merge_id) for merge_id in person.merges]
-    document["merge_records"] = [r.model_dump(mode="json", exclude={"moved_identities", "evidence"})
-                                 for r in records if r is not None]
-    return document
+    return person.model_dump(mode="json") if person else None
+
+
+def find_people(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
+    """People by identity: ?email=a@b.c, ?handle=x:maya_builds or ?identity=namespace:value.
+    One BatchGetItem on the identity pointers ID#{namespace}#{value}, then the profile."""
+    from .pipeline.identity import normalise_email
+    from .schema import IdentityRef
+
+    refs: list[IdentityRef] = []
+    try:
+        if query.get("email"):
+            email = normalise_email(query["email"]) if "@" in query["email"] else None
+            if not email:
+                raise BadRequestError("email is not an email address")
+            refs.append(IdentityRef(namespace="email", value=email))
+        if query.get("handle"):
+            provider, sep, handle = query["handle"].partition(":")
+            if not sep or not provider or not handle:
+                raise BadRequestError("handle must be provider:handle, e.g. x:maya_builds")
+            refs.append(IdentityRef(namespace=f"{provider.lower()}_handle", value=handle.lstrip("@").lower()))
+        if query.get("identity"):
+            namespace, sep, value = query["identity"].partition(":")
+            if not sep:
+                raise BadRequestError("identity must be namespace:value, e.g. hubspot:1234")
+            refs.append(IdentityRef(namespace=namespace, value=value))
+    except ValueError as exc:  # pydantic: a namespace or value out of shape
+        raise BadRequestError(f"not an identity: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
+    if not refs:
+        raise BadRequestError("give email, handle (provider:handle) or identity (namespace:value)")
+    _limit(query)
+    found = hub.store.find_identities(refs)
+    people = []
+    for person_id in dict.fromkeys(found[r.key] for r in refs if r.key in found):
+        person = hub.store.get_person(person_id)
+        if person is not None:
+            people.append(person)
+    return {"items": _dump(people), "next": None}
+
+
+# ---- connectors and dead letters --------------------------------------------------------------
+def list_connectors(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
+    """Configured connectors by id, with their last delivery and rejections/skips by reason
+    (one BatchGetItem on the C#{connector} STATS items of the page)."""
+    limit = _limit(query)
+    cursor = decode_cursor(query.get("next")) or {}
+    after = cursor.get("after", "")
+    if not isinstance(after, str):
+        raise BadRequestError("next is not a cursor this API returned")
+    ids = [c for c in sorted(hub.connectors.connectors) if c > after]
+    page = ids[:limit]
+    stats = hub.store.connector_stats(page)
+    items = []
+    for cid in page:
+        config = hub.connectors.get(cid).config
+        counts = stats[cid]["counts"]
+        items.append({"id": cid, "provider": config.provider, "direction": config.direction,
+                      "last_delivery_at": stats[cid]["last_delivery_at"],
+                      "errors": {k: v for k, v in counts.items() if not k.startswith("skipped_")},
+                      "skipped": {k.removeprefix("skipped_"): v for k, v in counts.items()
+                                  if k.startswith("skipped_")}})
+    nxt = encode_cursor({"after": page[-1]}) if len(ids) > limit else None
+    return {"items": items, "next": nxt}
+
+
+def list_dead_letters(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
+    """Dead letters oldest first, one connector's (?connector_id=) or every connector's in turn.
+    Raw bodies are not listed (their size is); GET /admin/people/{id}/export shows a person's."""
+    from .deadletters import connector_ids
+
+    limit = _limit(query)
+    cursor = decode_cursor(query.get("next")) or {}
+    order = connector_ids(hub, query.get("connector_id"))
+    current = cursor.get("c", order[0])
+    if current not in order:
+        raise BadRequestError("next is not a cursor for this list")
+    start = _start_key(cursor.get("k"))
+    items: list[dict[str, Any]] = []
+    nxt = None
+    for cid in order[order.index(current):]:
+        letters, last = hub.store.dead_letters_page(cid, limit - len(items), start)
+        items += [_letter_summary(d) for d in letters]
+        start = None
+        if last:
+            nxt = {"c": cid, "k": last}
+            break
+        if len(items) >= limit:
+            following = order[order.index(cid) + 1:]
+            nxt = {"c": following[0], "k": None} if following else None
+            break
+    return {"items": items, "next": encode_cursor(nxt)}
+
+
+def _letter_summary(letter) -> dict[str, Any]:
+    message = dict(letter.message)
+    body = message.pop("body_b64", None)
+    if body is not None:
+        message["body_bytes"] = len(base64.b64decode(body))
+    message.pop("raw", None)
+    return {**asdict(letter), "created_at": letter.created_at.isoformat(), "message": message}
+
+
+def replay_dead_letters(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
+    from .deadletters import replay
+
+    result = replay(hub, query.get("connector_id") or None, _limit(query) if "limit" in query else 1000)
+    return {"replayed": result.replayed, "kept": result.kept}
+
+
+# ---- closed loop ------------------------------------------------------------------------------
+def list_actions(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
+    """Every closed-loop action newest first, or one person's (?person_id=)."""
+    limit = _limit(query)
+    person_id = query.get("person_id") or None
+    actions, nxt = _page(lambda start: hub.store.actions_page(person_id, limit, start), query,
+                         f"actions:{person_id or '*'}")
+    return {"items": _dump(actions), "next": nxt}
+
+
+# ---- privacy ----------------------------------------------------------------------------------
+def erase_person(hub: Hub, person_id: str) -> dict[str, Any] | None:
+    from .privacy import erase_person as erase
+
+    report = erase(hub, person_id)
+    return asdict(report) if report else None
+
+
+def export_person(hub: Hub, person_id: str) -> dict[str, Any] | None:
+    from .privacy import export_person as export
+
+    return export(hub, person_id)

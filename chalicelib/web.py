@@ -50,10 +50,26 @@ def chalice_response(answer: WebResponse, method: str) -> Response:
 _resolver = None
 
 
+def admin_auth_mode() -> str:
+    """"token" (default: a bearer token) or "iam" (API Gateway IAM authorization, on AWS)."""
+    mode = os.environ.get("CHORUS_ADMIN_AUTH", "token").strip().lower()
+    if mode not in ("token", "iam"):
+        raise ValueError(f"CHORUS_ADMIN_AUTH must be token or iam, not {mode!r}")
+    return mode
+
+
 def require_admin(request) -> None:
     """Bearer token check for the admin API (constant-time); 401 without a valid token.
-    The token is a secret reference: CHORUS_ADMIN_TOKEN_REF, by default env:CHORUS_ADMIN_TOKEN."""
+    The token is a secret reference: CHORUS_ADMIN_TOKEN_REF, by default env:CHORUS_ADMIN_TOKEN.
+    With CHORUS_ADMIN_AUTH=iam API Gateway has already checked the caller's SigV4 signature and
+    IAM policy; the request must then carry the caller API Gateway put in its context (so a
+    server without that authorizer, e.g. `chalice local`, does not fall open)."""
     global _resolver
+    if admin_auth_mode() == "iam":
+        identity = ((request.context or {}).get("identity") or {})
+        if not (identity.get("userArn") or identity.get("caller")):
+            raise UnauthorizedError("IAM-authorized request expected (CHORUS_ADMIN_AUTH=iam)")
+        return
     from .config.secrets import SecretResolver
 
     _resolver = _resolver or SecretResolver()

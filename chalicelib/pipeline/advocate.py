@@ -9,7 +9,7 @@ from ..schema import AdvocateRecord, Person
 
 # Fields whose change always warrants a sync; the score alone only when it moves enough.
 _RECORD_FIELDS = ("email", "advocate_tier", "latest_nps", "sentiment", "x_handle", "last_mention_url",
-                  "display_name")
+                  "display_name", "latest_action", "latest_action_at")
 
 
 def advocate_record(person: Person, crm_ids: dict[str, str] | None = None) -> AdvocateRecord:
@@ -21,7 +21,17 @@ def advocate_record(person: Person, crm_ids: dict[str, str] | None = None) -> Ad
         latest_nps=stats.latest_nps,
         sentiment=round(stats.sentiment_avg, 1) if stats.sentiment_avg is not None else None,
         x_handle=person.handles.get("x"), last_mention_url=stats.last_mention_url,
-        last_interaction_at=stats.last_interaction_at, crm_ids=crm_ids or {}, changed_at=changed_at)
+        last_interaction_at=stats.last_interaction_at, crm_ids=crm_ids or {}, changed_at=changed_at,
+        **_latest_action(person))
+
+
+def _latest_action(person: Person) -> dict:
+    """The closed loop's newest action (pipeline/loop.py), for CRM workflows to act on."""
+    action = person.latest_action
+    if action is None:
+        return {}
+    return {"latest_action": action.kind, "latest_action_reason": action.reason,
+            "latest_action_at": action.created_at}
 
 
 def record_hash(values: dict) -> str:

@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from ..config.connector import Connector
 from ..errors import MalformedPayload, UpstreamError
 from ..hub import Hub
+from ..privacy import is_erased
 from ..providers import get_provider
 from ..providers.base import Delivery, ParseContext, Skipped
-from ..schema import Envelope, IdentityLink, IdentityRef, Interaction, Person, SyncJob
+from ..schema import Envelope, IdentityRef, Interaction, Person, SyncJob
 from ..store.base import VersionConflict
 from .advocate import sync_worthy
 from .enrich import enrich
-from .identity import author_identities, author_links, crm_namespaces, resolve_links
+from .identity import author_identities, resolve_person
 from .ingest import envelope_body
-from .merge import note_suggestions, redirect_if_merged, settle_ties
+from .loop import apply_loop
 from .scoring import advocate_score, person_stats
 
 log = logging.getLogger("chorus_hub.process")
@@ -65,11 +66,12 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
         if hub.store.is_processed(connector.id, item.event_id):
             outcome.duplicates += 1
             continue
-        item.received_at = envelope.received_at
+        item.received_at, item.delivery_ref = envelope.received_at, envelope.body_ref
         stored = apply_interaction(hub, connector, item, outcome)
         if stored:
             outcome.stored.append(item.interaction_id)
         hub.store.mark_processed(connector.id, item.event_id, hub.settings.dedup_ttl_days)
+    hub.store.touch_connector(connector.id, envelope.received_at)  # for GET /admin/connectors
     log.info("delivery processed", extra={
         "connector_id": connector.id, "stored": len(outcome.stored), "duplicates": outcome.duplicates,
         "skipped": [s.reason for s in outcome.skipped], "sync_jobs": outcome.sync_jobs})
@@ -82,15 +84,17 @@ def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
     store = hub.store
     enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
     refs = author_identities(interaction)
+    if is_erased(store, refs, interaction):  # erased people stay erased (privacy.py)
+        outcome.skipped.append(Skipped("erased", "the person was erased", interaction.event_id))
+        store.count_event(connector.id, "skipped_erased")
+        return False
     if connector.config.keep_only_brand_matches and not interaction.brand_matches \
             and not _already_stored(store, refs, interaction):
         outcome.skipped.append(Skipped("no_brand_match", "mentions no brand term", interaction.event_id))
         store.count_event(connector.id, "skipped_no_brand_match")
         return False
-    links = author_links(interaction, hub.settings.identity, crm_namespaces(hub.connectors), hub.clock())
-    resolution = resolve_links(store, links, anonymous_key=interaction.interaction_id)
-    settlement = settle_ties(hub, resolution, interaction.interaction_id)  # merges strongly tied persons
-    person_id = interaction.person_id = settlement.person_id
+    person_id = resolve_person(store, refs, anonymous_key=interaction.interaction_id)
+    interaction.person_id = person_id
     if interaction.crm_change is not None and is_echo(hub, person_id, interaction):
         outcome.skipped.append(Skipped("echo", "change written by Chorus itself", interaction.event_id))
         store.count_event(connector.id, "skipped_echo")
@@ -100,8 +104,7 @@ def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
     if not store.put_interaction(interaction):
         outcome.skipped.append(Skipped("stale", "a newer version is stored", interaction.event_id))
         return False
-    refresh_person(hub, person_id, resolution.owned, interaction, outcome)
-    note_suggestions(hub, settlement, interaction.interaction_id)  # weak ties, listed on both persons
+    refresh_person(hub, person_id, refs, interaction, outcome)
     return True
 
 
@@ -139,15 +142,14 @@ def refresh_person(hub: Hub, person_id: str, refs: list[IdentityRef], interactio
     store = hub.store
     for _ in range(PERSON_WRITE_ATTEMPTS):
         before, version = store.get_person_versioned(person_id)
-        if before is not None and before.merged_into:  # merged meanwhile: the survivor takes it
-            person_id = redirect_if_merged(hub, person_id)
-            continue
         now = hub.clock()
         after = (before.model_copy(deep=True) if before else
                  Person(person_id=person_id, created_at=now, updated_at=now))
         _merge_identity_facts(after, refs, interaction)
-        after.stats = person_stats(store.person_interactions(person_id))
+        timeline = store.person_interactions(person_id)
+        after.stats = person_stats(timeline)
         after.advocate = advocate_score(after.stats, hub.settings.scoring, now)
+        apply_loop(hub, after, interaction, timeline, now)  # consent flags and closed-loop actions
         after.updated_at = now
         try:
             store.put_person(after, version)
@@ -166,9 +168,7 @@ def refresh_person(hub: Hub, person_id: str, refs: list[IdentityRef], interactio
 
 def _merge_identity_facts(person: Person, refs: list[IdentityRef], interaction: Interaction) -> None:
     known = {r.key for r in person.identities}
-    person.identities += [IdentityRef(namespace=r.namespace, value=r.value) for r in refs if r.key not in known]
-    known_links = {link.key for link in person.links}
-    person.links += [r for r in refs if isinstance(r, IdentityLink) and r.key not in known_links]
+    person.identities += [r for r in refs if r.key not in known]
     email = next((r.value for r in refs if r.namespace == "email"), None)
     if email and not person.email:
         person.email = email

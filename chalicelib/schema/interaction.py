@@ -15,7 +15,6 @@ InteractionKind = Literal[
 class Author(Model):
     email: str | None = None
     handle: str | None = None
-    phone: str | None = Field(default=None, description="As given; normalised to E.164 for matching.")
     provider_user_id: str | None = None
     display_name: str | None = None
     followers: int | None = Field(default=None, ge=0)
@@ -73,6 +72,8 @@ class Interaction(Model):
     deleted: bool = False
     crm_change: CrmChange | None = None
     person_id: str | None = None
+    delivery_ref: str | None = Field(
+        default=None, description="Claim-check pointer to the raw delivery when it was too big for the queue.")
 
     @property
     def version_time(self):
