@@ -70,6 +70,14 @@ def admin_export_person(person_id):
     return _found(export_person(get_hub(), person_id), f"no person {person_id}")
 
 
+@admin_route("/admin/merges/{merge_id}/undo", methods=("POST",))
+def admin_unmerge(merge_id):
+    from chalicelib.admin import undo_merge
+
+    _admin_query()
+    return undo_merge(get_hub(), merge_id)
+
+
 @admin_route("/admin/interactions")
 def admin_interactions():
     from chalicelib.admin import list_interactions

@@ -109,8 +109,19 @@ def list_advocates(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
 
 
 def get_person(hub: Hub, person_id: str) -> dict[str, Any] | None:
+    """The person, plus `explanation` (each score component, its inputs and the interactions
+    behind it) and `merge_records` (what each merge they took part in moved)."""
+    from .pipeline.scoring import explain_score
+
     person = hub.store.get_person(person_id)
-    return person.model_dump(mode="json") if person else None
+    if person is None:
+        return None
+    document = person.model_dump(mode="json")
+    document["explanation"] = explain_score(person, hub.store.person_interactions(person_id))
+    records = [hub.store.get_merge(merge_id) for merge_id in person.merges]
+    document["merge_records"] = [r.model_dump(mode="json", exclude={"moved_identities", "evidence"})
+                                 for r in records if r is not None]
+    return document
 
 
 def find_people(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
@@ -227,6 +238,19 @@ def list_actions(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     actions, nxt = _page(lambda start: hub.store.actions_page(person_id, limit, start), query,
                          f"actions:{person_id or '*'}")
     return {"items": _dump(actions), "next": nxt}
+
+
+# ---- identity graph -------------------------------------------------------------------------
+def undo_merge(hub: Hub, merge_id: str):
+    """POST /admin/merges/{id}/undo: pipeline/merge.py's unmerge; 404 unknown, 409 cannot."""
+    from chalice import Response
+
+    from .pipeline.merge import CannotUnmerge, UnknownMerge, unmerge
+
+    try:
+        return unmerge(hub, merge_id).model_dump(mode="json")
+    except (UnknownMerge, CannotUnmerge) as exc:
+        return Response(body={"error": exc.reason, "message": str(exc)}, status_code=exc.status)
 
 
 # ---- privacy ----------------------------------------------------------------------------------

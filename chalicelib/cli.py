@@ -159,7 +159,7 @@ def _people(args: argparse.Namespace) -> int:
     from .pipeline.merge import CannotUnmerge, UnknownMerge, merge_people, unmerge
     from .runtime.aws import get_hub
 
-    wanted = {"show": 1, "merge": 2, "unmerge": 1, "decay": 0}[args.action]
+    wanted = {"show": 1, "merge": 2, "unmerge": 1, "decay": 0, "export": 1, "erase": 1}[args.action]
     if len(args.ids) != wanted:
         print(f"chorus people {args.action} takes {wanted} id(s)", file=sys.stderr)
         return 2
@@ -178,6 +178,8 @@ def _people(args: argparse.Namespace) -> int:
             record = merge_people(hub, args.ids[0], args.ids[1], reason="merged by an admin (chorus people merge)")
             print(f"merge {record.merge_id}: {record.merged_id} into {record.survivor_id}, "
                   f"{len(record.moved_interactions)} interaction(s) moved")
+        elif args.action in ("export", "erase"):
+            return _privacy(hub, args.action, args.ids[0])
         elif args.action == "unmerge":
             record = unmerge(hub, args.ids[0])
             print(f"merge {record.merge_id} undone: {record.merged_id} is separate from {record.survivor_id} again")
@@ -189,6 +191,28 @@ def _people(args: argparse.Namespace) -> int:
                   f"{outcome.sync_jobs} sync job(s)")
     except (UnknownMerge, CannotUnmerge) as exc:
         print(f"chorus people {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _privacy(hub, action: str, person_id: str) -> int:
+    """chorus people export|erase PERSON_ID: the same as the admin API's export and DELETE."""
+    from dataclasses import asdict
+
+    from .privacy import erase_person, export_person
+
+    if action == "export":
+        result = export_person(hub, person_id)
+        if result is not None:
+            print(json.dumps(result, indent=2))
+    else:
+        report = erase_person(hub, person_id)
+        result = report
+        if report is not None:
+            counts = {k: v for k, v in asdict(report).items() if k != "person_id"}
+            print(f"erased {person_id}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if result is None:
+        print(f"no person {person_id}", file=sys.stderr)
         return 1
     return 0
 
@@ -223,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--limit", type=int, default=1000)
     dlq.set_defaults(func=_dlq)
     people = sub.add_parser("people", help="show a person's score explanation, merge, unmerge, run decay")
-    people.add_argument("action", choices=["show", "merge", "unmerge", "decay"])
-    people.add_argument("ids", nargs="*", help="show PERSON_ID | merge SURVIVOR_ID MERGED_ID | unmerge MERGE_ID")
+    people.add_argument("action", choices=["show", "merge", "unmerge", "decay", "export", "erase"])
+    people.add_argument("ids", nargs="*", help="show PERSON_ID | merge SURVIVOR_ID MERGED_ID | unmerge MERGE_ID | export PERSON_ID | erase PERSON_ID")
     people.set_defaults(func=_people)
     crm = sub.add_parser("crm", help="CRM set-up: `chorus crm setup ID` creates the custom fields Chorus writes")
     crm.add_argument("action", choices=["setup"])

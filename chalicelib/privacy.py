@@ -60,6 +60,7 @@ class PersonData:
     other_items: list[dict[str, Any]] = field(default_factory=list)
     item_count: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    merges: list[Any] = field(default_factory=list)  # MergeRecords of the identity graph
 
     @property
     def identities(self) -> list[IdentityRef]:
@@ -92,7 +93,21 @@ def collect(hub: Hub, person_id: str) -> PersonData | None:
         else:
             data.other_items.append({"sk": sk, "data": body})
     data.dead_letters = dead_letters_mentioning(hub, person_id, data)
+    get_merge = getattr(hub.store, "get_merge", None)
+    if data.person and get_merge:
+        data.merges = [m for m in (get_merge(mid) for mid in data.person.merges) if m is not None]
     return data
+
+
+def merged_into(hub: Hub, person_id: str, data: PersonData) -> list[str]:
+    """Persons merged into this one (their profiles stay behind, pointing here)."""
+    found = []
+    for merge in data.merges:
+        if merge.survivor_id == person_id and merge.merged_id != person_id:
+            other = hub.store.get_person(merge.merged_id)
+            if other is not None and other.merged_into == person_id:
+                found.append(merge.merged_id)
+    return found
 
 
 def dead_letters_mentioning(hub: Hub, person_id: str, data: PersonData) -> list[DeadLetter]:
@@ -155,6 +170,8 @@ def export_person(hub: Hub, person_id: str) -> dict[str, Any] | None:
         "other_items": data.other_items,
         "raw_deliveries": data.delivery_refs,
         "dead_letters": [{**asdict(d), "created_at": d.created_at.isoformat()} for d in data.dead_letters],
+        "merges": [m.model_dump(mode="json") for m in data.merges],
+        "merged_persons": [export_person(hub, other) for other in merged_into(hub, person_id, data)],
     }
 
 
@@ -167,6 +184,8 @@ class ErasureReport:
     raw_deliveries: int = 0
     dedup_markers: int = 0
     erasure_markers: int = 0
+    merges: int = 0
+    merged_persons: list[str] = field(default_factory=list)
 
 
 def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
@@ -195,5 +214,11 @@ def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
     report.dedup_markers = len(set(markers))
     report.identities = sum(store.delete_identity(key, person_id) for key in identity_keys)
     store.delete_person_items(person_id)
+    for other in merged_into(hub, person_id, data):  # what was merged into them is theirs too
+        if erase_person(hub, other) is not None:
+            report.merged_persons.append(other)
+    for merge in data.merges:
+        store.delete_merge(merge.merge_id)
+        report.merges += 1
     log.info("person erased", extra={k: v for k, v in asdict(report).items() if k != "person_id"})
     return report

@@ -13,7 +13,7 @@ ROUTES = [
     ("DELETE", "/admin/people/p1"), ("GET", "/admin/people/p1/export"),
     ("GET", "/admin/interactions?connector_id=typeform-nps"), ("GET", "/admin/advocates"),
     ("GET", "/admin/actions"), ("GET", "/admin/connectors"), ("GET", "/admin/dead-letters"),
-    ("POST", "/admin/dead-letters/replay"),
+    ("POST", "/admin/dead-letters/replay"), ("POST", "/admin/merges/m1/undo"),
 ]
 
 
@@ -141,3 +141,22 @@ def test_limit_is_checked(client, admin_headers):
         assert client.http.get(path, headers=admin_headers).status_code == 400, path
     assert client.http.get("/admin/people/nobody/export", headers=admin_headers).status_code == 404
     assert client.http.delete("/admin/people/nobody", headers=admin_headers).status_code == 404
+
+
+def test_undo_a_merge(client, workers, hub, admin_headers):
+    from chalicelib.pipeline.merge import merge_people
+
+    send_survey(client, survey())
+    send_survey(client, survey("typeform/form_response_detractor.json"))
+    workers.drain()
+    a, b = (hub.store.find_identities([_ref(e)])[f"email#{e}"]
+            for e in ("maya.chen@example.com", "devon.park@example.com"))
+    record = merge_people(hub, a, b, reason="test")
+    assert client.http.post("/admin/merges/nope/undo", headers=admin_headers).status_code == 404
+    undone = body_of(client, f"/admin/merges/{record.merge_id}/undo", admin_headers, method="POST")
+    assert undone["status"] == "undone" and hub.store.get_person(b).merged_into is None
+
+
+def _ref(email):
+    from chalicelib.schema import IdentityRef
+    return IdentityRef(namespace="email", value=email)

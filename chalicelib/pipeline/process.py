@@ -15,13 +15,14 @@ from ..hub import Hub
 from ..privacy import is_erased
 from ..providers import get_provider
 from ..providers.base import Delivery, ParseContext, Skipped
-from ..schema import Envelope, IdentityRef, Interaction, Person, SyncJob
+from ..schema import Envelope, IdentityLink, IdentityRef, Interaction, Person, SyncJob
 from ..store.base import VersionConflict
 from .advocate import sync_worthy
 from .enrich import enrich
-from .identity import author_identities, resolve_person
+from .identity import author_identities, author_links, crm_namespaces, resolve_links
 from .ingest import envelope_body
 from .loop import apply_loop
+from .merge import note_suggestions, redirect_if_merged, settle_ties
 from .scoring import advocate_score, person_stats
 
 log = logging.getLogger("chorus_hub.process")
@@ -93,8 +94,10 @@ def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
         outcome.skipped.append(Skipped("no_brand_match", "mentions no brand term", interaction.event_id))
         store.count_event(connector.id, "skipped_no_brand_match")
         return False
-    person_id = resolve_person(store, refs, anonymous_key=interaction.interaction_id)
-    interaction.person_id = person_id
+    links = author_links(interaction, hub.settings.identity, crm_namespaces(hub.connectors), hub.clock())
+    resolution = resolve_links(store, links, anonymous_key=interaction.interaction_id)
+    settlement = settle_ties(hub, resolution, interaction.interaction_id)  # merges strongly tied persons
+    person_id = interaction.person_id = settlement.person_id
     if interaction.crm_change is not None and is_echo(hub, person_id, interaction):
         outcome.skipped.append(Skipped("echo", "change written by Chorus itself", interaction.event_id))
         store.count_event(connector.id, "skipped_echo")
@@ -104,7 +107,8 @@ def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
     if not store.put_interaction(interaction):
         outcome.skipped.append(Skipped("stale", "a newer version is stored", interaction.event_id))
         return False
-    refresh_person(hub, person_id, refs, interaction, outcome)
+    refresh_person(hub, person_id, resolution.owned, interaction, outcome)
+    note_suggestions(hub, settlement, interaction.interaction_id)  # weak ties, listed on both persons
     return True
 
 
@@ -142,6 +146,9 @@ def refresh_person(hub: Hub, person_id: str, refs: list[IdentityRef], interactio
     store = hub.store
     for _ in range(PERSON_WRITE_ATTEMPTS):
         before, version = store.get_person_versioned(person_id)
+        if before is not None and before.merged_into:  # merged meanwhile: the survivor takes it
+            person_id = redirect_if_merged(hub, person_id)
+            continue
         now = hub.clock()
         after = (before.model_copy(deep=True) if before else
                  Person(person_id=person_id, created_at=now, updated_at=now))
@@ -168,7 +175,9 @@ def refresh_person(hub: Hub, person_id: str, refs: list[IdentityRef], interactio
 
 def _merge_identity_facts(person: Person, refs: list[IdentityRef], interaction: Interaction) -> None:
     known = {r.key for r in person.identities}
-    person.identities += [r for r in refs if r.key not in known]
+    person.identities += [IdentityRef(namespace=r.namespace, value=r.value) for r in refs if r.key not in known]
+    known_links = {link.key for link in person.links}
+    person.links += [r for r in refs if isinstance(r, IdentityLink) and r.key not in known_links]
     email = next((r.value for r in refs if r.namespace == "email"), None)
     if email and not person.email:
         person.email = email

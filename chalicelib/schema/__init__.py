@@ -6,10 +6,12 @@ from .common import SCHEMA_VERSION, IdentityRef, utcnow
 from .interaction import Author, CrmChange, Interaction, InteractionKind, Rating, Sentiment
 from .person import AdvocateRecord, AdvocateScore, Person, PersonStats, ScoreComponent
 from .envelope import Envelope, SyncJob
+from .identity import Evidence, IdentityLink, MergeRecord, MergeSuggestion
 from .action import Action, ActionKind
 
 __all__ = [
     "SCHEMA_VERSION", "IdentityRef", "utcnow", "Author", "CrmChange", "Interaction",
     "InteractionKind", "Rating", "Sentiment", "AdvocateRecord", "AdvocateScore", "Person",
     "PersonStats", "ScoreComponent", "Envelope", "SyncJob", "Action", "ActionKind",
+    "Evidence", "IdentityLink", "MergeRecord", "MergeSuggestion",
 ]

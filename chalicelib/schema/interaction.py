@@ -15,6 +15,7 @@ InteractionKind = Literal[
 class Author(Model):
     email: str | None = None
     handle: str | None = None
+    phone: str | None = Field(default=None, description="As given; normalised to E.164 for matching.")
     provider_user_id: str | None = None
     display_name: str | None = None
     followers: int | None = Field(default=None, ge=0)

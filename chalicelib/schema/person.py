@@ -7,6 +7,7 @@ from pydantic import Field
 
 from .action import Action
 from .common import SCHEMA_VERSION, IdentityRef, Model, UtcDatetime
+from .identity import IdentityLink, MergeSuggestion
 
 Tier = Literal["advocate", "promoter", "neutral", "detractor", "at_risk"]
 
@@ -23,6 +24,8 @@ class AdvocateScore(Model):
     tier: Tier = "neutral"
     components: list[ScoreComponent] = Field(default_factory=list)
     computed_at: UtcDatetime | None = None
+    decay_due_at: UtcDatetime | None = Field(
+        default=None, description="When recency decay next moves the score across a tier or by the sync delta.")
 
 
 class PersonStats(Model):
@@ -35,6 +38,8 @@ class PersonStats(Model):
     first_interaction_at: UtcDatetime | None = None
     last_interaction_at: UtcDatetime | None = None
     last_mention_url: str | None = None
+    evidence: dict[str, list[str]] = Field(
+        default_factory=dict, description="Score component -> ids of the latest interactions behind it.")
 
 
 class Person(Model):
@@ -48,10 +53,17 @@ class Person(Model):
     handles: dict[str, str] = Field(default_factory=dict, description="provider -> handle")
     stats: PersonStats = Field(default_factory=PersonStats)
     advocate: AdvocateScore = Field(default_factory=AdvocateScore)
+    links: list[IdentityLink] = Field(
+        default_factory=list, description="Each identity with its evidence and confidence.")
+    suggestions: list[MergeSuggestion] = Field(
+        default_factory=list, description="Persons tied to this one below the merge threshold.")
+    merged_into: str | None = Field(default=None, description="Set when this person was merged away.")
+    merges: list[str] = Field(default_factory=list, description="Ids of the merges this person took part in.")
+    kept_apart: list[str] = Field(
+        default_factory=list, description="Persons an unmerge separated from this one: never merged again.")
     do_not_contact: bool = Field(
         default=False, description="A CRM said not to contact them (opt-out); the loop never asks.")
     latest_action: Action | None = Field(default=None, description="The closed loop's latest action.")
-
 
 
 class AdvocateRecord(Model):
