@@ -48,7 +48,7 @@ DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem
                     "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]
 SQS_ACTIONS = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                "sqs:GetQueueUrl", "sqs:ChangeMessageVisibility"]
-S3_ACTIONS = ["s3:GetObject", "s3:PutObject"]
+S3_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]  # delete: privacy erasure (S3Blobs.delete)
 
 # (names attribute, CloudFormation logical id, Terraform name); main queues before their DLQs.
 QUEUES = [("ingest_dlq", "IngestDeadLetterQueue", "ingest_dlq"), ("sync_dlq", "SyncDeadLetterQueue", "sync_dlq"),
