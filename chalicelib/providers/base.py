@@ -74,7 +74,7 @@ class Delivery:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurd nesting
             raise MalformedPayload(f"body is not valid JSON: {exc.__class__.__name__}") from None
 
     def form(self) -> dict[str, str]:
@@ -130,6 +130,8 @@ def utc_from_epoch(value: float | int | str, unit: str = "s") -> datetime:
 
 
 def parse_iso(value: str) -> datetime:
+    if not isinstance(value, str):  # a null or a number where a provider documents a string
+        raise ValueError(f"expected an ISO 8601 string, got {type(value).__name__}")
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
@@ -167,7 +169,7 @@ class Provider:
         if is_json_type(request.content_type):
             try:
                 json.loads(request.body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise MalformedPayload("body is not valid JSON") from None
 
     def acknowledge(self, request: InboundRequest, connector: Connector) -> WebResponse:

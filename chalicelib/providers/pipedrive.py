@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload, SignatureMissing, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
+from .entries import guarded
 from .crm_common import canonical, canonical_map, check_shared_secret, mapped_properties
 from .http import call_api
 
@@ -84,7 +85,7 @@ class PipedriveProvider(Provider):
             changed = [k for k in previous if k not in SYSTEM_FIELDS] or [None]
         else:  # a create: echo-checkable on the first Chorus field it carries
             changed = [next((p for p in mapped if current.get(p) not in (None, "")), None)]
-        return [self._change(meta, data, current, prop, delivery) for prop in changed]
+        return [guarded(lambda p: self._change(meta, data, current, p, delivery), prop, event_id) for prop in changed]
 
     def _change(self, meta, data, current, prop, delivery) -> Interaction:
         connector = delivery.connector

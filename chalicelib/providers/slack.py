@@ -48,7 +48,7 @@ class SlackProvider(Provider):
         """Called after verify: a url_verification POST is answered with its challenge."""
         try:
             data = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None  # check_body answers 400
         if isinstance(data, dict) and data.get("type") == "url_verification":
             return WebResponse(200, str(data.get("challenge", "")))

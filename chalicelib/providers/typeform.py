@@ -40,7 +40,7 @@ class TypeformProvider(Provider):
             return [Skipped("unsupported_event", str(data.get("event_type")), data.get("event_id"))]
         try:
             return [self._response(data, delivery.connector)]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MalformedPayload(f"form_response is not in Typeform's shape: {exc!r}") from None
 
     def _response(self, data: dict[str, Any], connector) -> Interaction:

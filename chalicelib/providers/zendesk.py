@@ -56,7 +56,7 @@ class ZendeskProvider(Provider):
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()
-        if not isinstance(data, dict) or not data.get("type"):
+        if not isinstance(data, dict) or not data.get("type") or not isinstance(data["type"], str):
             raise MalformedPayload("a Zendesk webhook body is a JSON object with a type")
         parse_one = {COMMENT_ADDED: self._comment, SATISFACTION: self._rating}.get(data["type"])
         if parse_one is None:

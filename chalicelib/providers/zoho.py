@@ -166,7 +166,7 @@ def _callback(body: bytes) -> dict[str, Any]:
     import json
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedPayload("body is not valid JSON") from None
     if not isinstance(data, dict):
         raise MalformedPayload("a Zoho notification is a JSON object")
