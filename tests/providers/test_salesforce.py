@@ -8,7 +8,9 @@ import responses
 from responses import matchers
 
 from chalicelib.errors import UpstreamError
-from tests.providers.crm_support import crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
+from chalicelib.schema import IdentityRef
+from tests.conftest import TEST_CONNECTORS as CONNECTORS
+from tests.providers.crm_support import CRM_CONNECTORS, crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
 from tests.senders import SECRETS, fixture_bytes, fixture_json
 
 TOKEN = SECRETS["TEST_SALESFORCE_URL_TOKEN"]
@@ -201,3 +203,40 @@ def test_5xx_and_timeouts_end_retryable(crm, sleeps):
 def _provider():
     from chalicelib.providers import get_provider
     return get_provider("salesforce")
+
+
+def test_round_trip_sync_then_its_echo_is_skipped(tmp_path, use_connectors, client):
+    """Typeform response -> person -> sync job -> Collections upsert -> the Outbound Message that
+    Salesforce sends for that very write is recognised as Chorus's own echo."""
+    import shutil
+
+    from chalicelib.runtime.aws import get_hub
+    from tests.senders import typeform_headers
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    shutil.copy(CONNECTORS / "typeform-nps.yaml", folder)
+    shutil.copy(CRM_CONNECTORS / "salesforce.yaml", folder)
+    use_connectors(folder)
+    hub = get_hub()
+    body = fixture_bytes("typeform/form_response.json")
+    with responses.RequestsMock() as rsps:
+        token_ok(rsps)
+        rsps.patch(UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": True}])
+        assert client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code == 200
+        drain(hub)
+        [sent] = json.loads(rsps.calls[1].request.body)["records"]
+    assert sent["Chorus_Email__c"] == "maya.chen@example.com"
+    person_id = hub.store.find_identities([IdentityRef(namespace="email", value="maya.chen@example.com")])[
+        "email#maya.chen@example.com"]
+    state = hub.store.get_sync_states([(person_id, "salesforce")])[(person_id, "salesforce")]
+    assert state.crm_id == "0035e00000XyZ12AAB"
+    import re
+    only_maya = re.sub(rb"<Notification>\s*<Id>04l5e00000AbCdFAAV.*?</Notification>", b"",
+                       fixture_bytes("salesforce/outbound_message.xml"), flags=re.S)
+    echo = only_maya.replace(
+        b"<sf:Chorus_Advocate_Score__c>72.0<", f"<sf:Chorus_Advocate_Score__c>{sent['Chorus_Advocate_Score__c']}.0<".encode())
+    with responses.RequestsMock():  # nothing may be written back: the echo must not sync again
+        assert post(client, echo).status_code == 200
+        drain(hub)
+    assert hub.store.event_counts("salesforce").get("skipped_echo") == 1
+    assert hub.store.connector_interactions("salesforce", 10) == []
