@@ -17,8 +17,11 @@ WEBHOOK_CONTENT_TYPES = [
     "application/vnd.surveymonkey.response.v1+json",
 ]
 # Bodies API Gateway must pass as bytes (base64) so signatures see exactly what was sent.
+# text/xml is left out on purpose: Salesforce's SOAP (unsigned) is text/xml and its Ack reply
+# must be text/xml too; Chalice refuses a binary-typed response unless the caller's Accept
+# header names it, and Salesforce's Accept header is not documented.
 BINARY_TYPES = ["multipart/form-data", "application/x-www-form-urlencoded", "application/xml",
-                "text/xml", "application/soap+xml", "application/atom+xml"]
+                "application/soap+xml", "application/atom+xml"]
 
 
 def inbound_request(request) -> InboundRequest:
@@ -42,6 +45,10 @@ def chalice_response(answer: WebResponse, method: str) -> Response:
         headers.setdefault("Content-Type", "application/json")
     elif isinstance(body, str):
         headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+    elif isinstance(body, bytes):
+        content_type = headers.get("Content-Type", "application/octet-stream").split(";")[0].strip().lower()
+        if content_type not in BINARY_TYPES:  # Chalice sends text types as str, binary ones as bytes
+            body = body.decode("utf-8")
     if method == "HEAD" or body is None:
         body = ""
     return Response(body=body, status_code=answer.status, headers=headers)

@@ -14,7 +14,7 @@ from tests.providers.crm_support import CRM_CONNECTORS, crm, drain, fresh_tokens
 from tests.senders import SECRETS, fixture_bytes, fixture_json
 
 TOKEN = SECRETS["TEST_SALESFORCE_URL_TOKEN"]
-XML = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "\"\"", "Accept": "text/xml"}
+XML = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "\"\""}  # no Accept: the Ack must not need one
 BASE = "https://acme.my.salesforce.com"
 TOKEN_URL = f"{BASE}/services/oauth2/token"
 UPSERT_URL = f"{BASE}/services/data/v62.0/composite/sobjects/Contact/Chorus_Email__c"
