@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,7 +78,10 @@ class PipedriveProvider(Provider):
         data = body.get("data")
         if not isinstance(data, dict) or not data.get("id"):
             return [Skipped("malformed_entry", "person event without data.id", event_id)]
-        current, previous = _flatten(data), _flatten(body.get("previous") or {})
+        try:
+            current, previous = _flatten(data), _flatten(body.get("previous") or {})
+        except (AttributeError, TypeError, ValueError) as exc:  # e.g. custom_fields not an object
+            return [Skipped("malformed_entry", f"person is not in Pipedrive's shape: {exc!r}", event_id)]
         mapped = mapped_properties(self, delivery.connector)
         if action == "change":
             changed = [k for k in previous if k not in SYSTEM_FIELDS] or [None]
@@ -149,7 +151,7 @@ class PipedriveProvider(Provider):
     def _call(self, connector, http, method: str, path: str, **kwargs) -> Any:
         return call_api(http, method, connector.options.base_url.rstrip("/") + path,
                         headers={"x-api-token": connector.secret("access_token"), "Accept": "application/json"},
-                        sleep=lambda s: time.sleep(s), **kwargs)
+                        **kwargs)
 
     def _result(self, record, response, written, *, created: bool) -> SinkResult:
         if response.status_code < 300:
