@@ -87,3 +87,25 @@ def workers(hub):
 @pytest.fixture
 def admin_headers():
     return {"Authorization": f"Bearer {SECRETS['CHORUS_ADMIN_TOKEN']}"}
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Tests never leave the machine: HTTP to anything but loopback fails at once, unless a test
+    mocks it (`responses` patches over this). Retry waits are skipped unless a test measures them."""
+    import requests.adapters
+
+    from chalicelib.providers import http as http_module
+    from chalicelib.sync import engine
+
+    real_send = requests.adapters.HTTPAdapter.send
+
+    def guarded_send(self, request, *args, **kwargs):
+        host = requests.utils.urlparse(request.url).hostname or ""
+        if host in ("127.0.0.1", "localhost", "::1"):
+            return real_send(self, request, *args, **kwargs)
+        raise requests.ConnectionError(f"tests do not reach the network ({host})")
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", guarded_send)
+    monkeypatch.setattr(http_module, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(engine, "_sleep", lambda seconds: None)

@@ -110,7 +110,7 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
     if cached and not force and cached.expires_at > time.time():
         return cached
     response = call_api(http, "POST", request.token_url, data=request.form,
-                        headers={"Accept": "application/json"}, sleep=lambda s: time.sleep(s))
+                        headers={"Accept": "application/json"})
     body = _json(response)
     if response.status_code >= 400 or not body.get("access_token"):
         # OAuth errors are {"error", "error_description"}; Zoho answers 200 with {"error": ...}
@@ -137,7 +137,7 @@ def authorized_call(http: Any, method: str, url: str | Callable[[Token], str], *
         token = get_token(connector_id, http, grant, force=attempt > 0)
         target = url(token) if callable(url) else url
         headers["Authorization"] = f"{scheme} {token.access_token}"
-        response = call_api(http, method, target, headers=headers, sleep=lambda s: time.sleep(s), **kwargs)
+        response = call_api(http, method, target, headers=headers, **kwargs)
         if response.status_code != 401 or grant.static is not None:
             return response
         with _lock:

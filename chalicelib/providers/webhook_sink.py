@@ -68,7 +68,7 @@ class WebhookSinkProvider(Provider):
         body = json.dumps({"type": connector.options.event_type, "timestamp": record.changed_at.isoformat(),
                            "data": data}, separators=(",", ":"), sort_keys=True).encode()
         timestamp = int(time.time())
-        response = call_api(http, "POST", connector.options.url, data=body, sleep=lambda s: time.sleep(s), headers={
+        response = call_api(http, "POST", connector.options.url, data=body, headers={
             "Content-Type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
             "webhook-signature": " ".join(sign_standard_webhooks(msg_id, timestamp, body, s) for s in secrets)})
         if 200 <= response.status_code < 300:

@@ -34,7 +34,7 @@ def fresh_tokens():
 def sleeps(monkeypatch):
     """Retry waits, recorded instead of slept."""
     waited: list[float] = []
-    monkeypatch.setattr("time.sleep", lambda seconds: waited.append(seconds))
+    monkeypatch.setattr("chalicelib.providers.http._sleep", lambda seconds: waited.append(seconds))
     return waited
 
 
