@@ -148,34 +148,11 @@ class IdentitySettings(BaseModel):
         description="ISO country for phone numbers written without +country code; none: such numbers are ignored.")
 
 
-class EvidenceConfidence(BaseModel):
-    """How sure each kind of evidence makes Chorus that an identity is the author's (0..1)."""
-
-    model_config = ConfigDict(extra="forbid")
-    provider_verified: float = Field(default=1.0, ge=0, le=1, description="User id/handle a provider reports.")
-    crm_property: float = Field(default=1.0, ge=0, le=1, description="A CRM record id.")
-    same_email: float = Field(default=0.95, ge=0, le=1)
-    same_phone: float = Field(default=0.9, ge=0, le=1)
-    hidden_field: float = Field(default=0.7, ge=0, le=1, description="A handle or id in a survey hidden field.")
-
-
-class IdentitySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    merge_threshold: float = Field(
-        default=0.8, ge=0, le=1,
-        description="Evidence tying two persons at or above this merges them; below, it is a suggestion.")
-    confidence: EvidenceConfidence = Field(default_factory=EvidenceConfidence)
-    default_phone_region: str | None = Field(
-        default=None, pattern=r"^[A-Z]{2}$",
-        description="ISO country for phone numbers written without +country code; none: such numbers are ignored.")
-
-
 class Settings(BaseModel):
     """settings.yaml beside the connector files. Every field has a default."""
 
     model_config = ConfigDict(extra="forbid")
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
-    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     brand_terms: list[str] = Field(default_factory=list)
