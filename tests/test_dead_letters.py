@@ -51,3 +51,16 @@ def test_cli_lists_and_replays(hub, capsys):
     url = sqs.get_queue_url(QueueName=hub.sync_queue.name)["QueueUrl"]
     [message] = sqs.receive_message(QueueUrl=url)["Messages"]
     assert json.loads(message["Body"])["attempt"] == 1
+
+
+def test_a_parser_bug_dead_letters_the_delivery_instead_of_retrying(client, workers, hub, monkeypatch):
+    from chalicelib.providers.typeform import TypeformProvider
+
+    def buggy(self, delivery, ctx):
+        return {}["missing"]
+    monkeypatch.setattr(TypeformProvider, "parse", buggy)
+    body = fixture_bytes("typeform/form_response.json")
+    assert client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code == 200
+    workers.drain()
+    [letter] = list_dead_letters(hub, "typeform-nps")
+    assert letter.reason == "typeform parser failed: KeyError" and letter.message["body_b64"]

@@ -32,3 +32,21 @@ def test_short_text_keeps_language_unknown_and_is_scored():
 def test_detection_is_deterministic():
     text = "Das ist wirklich ein tolles Produkt, vielen Dank an das ganze Team!"
     assert {detect_language(text) for _ in range(5)} == {"de"}
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("What's the one thing you'd tell a friend about working with us? Chorus took our follow-ups off a spreadsheet.", "en"),
+    ("Ehrlich gesagt bin ich von dem Produkt enttäuscht, der Support antwortet nie rechtzeitig.", "de"),
+    ("Ik ben heel blij met de service, het team was erg behulpzaam en snel.", "nl"),
+    ("Le service client est excellent, je recommande vivement cette entreprise à tous mes amis.", "fr"),
+    ("El servicio es excelente y el equipo respondió muy rápido a todas nuestras preguntas.", "es"),
+])
+def test_english_fast_path_agrees_with_langdetect(text, expected):
+    from langdetect import DetectorFactory, detect
+
+    from chalicelib.pipeline.enrich import detect_language
+    DetectorFactory.seed = 0
+    assert detect_language(text) == expected == detect(text)

@@ -58,6 +58,10 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
         if not exc.retryable:  # e.g. the provider API refused our token: retrying cannot help
             raise PermanentFailure(f"cannot fetch the delivery's object: {exc}") from None
         raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
+        # A shape the parser did not expect: a parser bug that a retry cannot fix. The delivery
+        # is dead-lettered whole, with its raw body, to replay once the parser is fixed.
+        raise PermanentFailure(f"{provider.name} parser failed: {type(exc).__name__}") from None
     outcome = ProcessOutcome()
     for item in items:
         if isinstance(item, Skipped):
