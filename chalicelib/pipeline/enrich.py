@@ -23,10 +23,11 @@ POSITIVE, NEGATIVE = 0.05, -0.05  # VADER's documented thresholds on the compoun
 SENTIMENT_LANGUAGES = frozenset({"en"})  # what the VADER lexicon covers
 LANGUAGE_MIN_LETTERS = 20
 LANGUAGE_SAMPLE_CHARS = 1_000  # langdetect's cost grows with length; the opening is enough to tell
-ENGLISH_SHARE = 0.15
+ENGLISH_SHARE = 0.12
 ENGLISH_MARKERS = frozenset(
     "the and to of you that for with this are not but our my they your just from can what about would "
-    "very really it's i'm don't been has their there were which when how all be have".split())
+    "very really it's i'm don't been has their there were which when how all be have it us could "
+    "should than because if i've we're you're".split())
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _lock = threading.Lock()
 _analyzer = None
