@@ -26,6 +26,8 @@ def use_test_environment() -> None:
     os.environ.update({"CHORUS_CONFIG_DIR": str(TEST_CONNECTORS), "AWS_DEFAULT_REGION": "us-east-1",
                        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", **SECRETS})
     os.environ.setdefault("CHORUS_LOG_LEVEL", "WARNING")
+    import tempfile
+    os.chdir(tempfile.mkdtemp(prefix="chorus-bench-"))  # the file sink writes relative paths
 
 
 def per_op_seconds(fn: Callable[[], Any], loops: int, repeats: int = 5) -> float:
