@@ -1,7 +1,6 @@
 """The real local hub over HTTP: `chorus serve` on a free port, signed deliveries, admin API."""
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys

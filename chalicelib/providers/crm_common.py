@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import SignatureMismatch, SignatureMissing
+from ..errors import SignatureMismatch, SignatureMissing, UpstreamError
 from .signatures import constant_time_equals
 
 
@@ -54,3 +54,16 @@ def mapped_properties(provider: Any, connector: Any) -> list[str]:
     """CRM property names Chorus writes for this connector, in mapping order."""
     mapping = {**provider.default_mapping, **connector.config.mapping}
     return [prop for prop in mapping.values() if prop]
+
+
+def upsert_each(records: list, upsert_one) -> list:
+    """For CRMs without a batch write: one call per record; one record's failure does not fail
+    the others (its SinkResult carries the error and whether it may be retried)."""
+    from .base import SinkResult
+    results = []
+    for record in records:
+        try:
+            results.append(upsert_one(record))
+        except UpstreamError as exc:
+            results.append(SinkResult(record.person_id, ok=False, error=str(exc), retryable=exc.retryable))
+    return results

@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id
-from .crm_common import canonical, canonical_map, check_shared_secret
+from .http import json_object
+from .crm_common import upsert_each, canonical, canonical_map, check_shared_secret
 from .oauth import TokenRequest, authorized_call, client_credentials
 
 WCF_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
@@ -114,13 +115,7 @@ class DynamicsProvider(Provider):
                                   scope=f"{opts.base_url.rstrip('/')}/.default")
 
     def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
-        results = []
-        for record in records:
-            try:
-                results.append(self._upsert_one(record, connector, http))
-            except UpstreamError as exc:  # one contact's failure does not fail the others
-                results.append(SinkResult(record.person_id, ok=False, error=str(exc), retryable=exc.retryable))
-        return results
+        return upsert_each(records, lambda record: self._upsert_one(record, connector, http))
 
     def _upsert_one(self, record: AdvocateRecord, connector, http) -> SinkResult:
         if not record.email:
@@ -135,11 +130,11 @@ class DynamicsProvider(Provider):
                      "OData-Version": "4.0", "Prefer": "return=representation"},
             json=fields)
         if response.status_code in (200, 201, 204):
-            body = _json(response)
+            body = json_object(response)
             crm_id = body.get("contactid") or _entity_id(response.headers.get("OData-EntityId"))
             return SinkResult(record.person_id, ok=True, crm_id=crm_id, created=response.status_code == 201,
                               written=canonical_map(fields))
-        message = str((_json(response).get("error") or {}).get("message") or response.text[:200])
+        message = str((json_object(response).get("error") or {}).get("message") or response.text[:200])
         if response.status_code == 401:
             raise UpstreamError(f"Dataverse rejected the token: {message}", retryable=False, status=401)
         return SinkResult(record.person_id, ok=False, retryable=response.status_code >= 500,
@@ -177,10 +172,3 @@ def _entity_id(header: str | None) -> str | None:
     match = re.search(r"\(([0-9a-fA-F-]{36})\)", header or "")
     return match.group(1) if match else None
 
-
-def _json(response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

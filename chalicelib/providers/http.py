@@ -69,6 +69,15 @@ def call_api(http: Any, method: str, url: str, *, attempts: int = 4, max_wait: f
     raise UpstreamError(f"{last} after {attempts} attempts", retryable=True)
 
 
+def json_object(response: Any) -> dict[str, Any]:
+    """The response body as a JSON object, or {} when it is not one (HTML error pages, lists)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def raise_for_permanent(response: Any, what: str) -> None:
     """4xx other than the retryable ones: a permanent error naming the API's own message."""
     if response.status_code < 400:

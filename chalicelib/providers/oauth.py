@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import UpstreamError
-from .http import call_api
+from .http import call_api, json_object
 
 EXPIRY_MARGIN_SECONDS = 60
 DEFAULT_LIFETIME_SECONDS = 900  # Salesforce's client-credentials answer carries no expires_in
@@ -111,7 +111,7 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
         return cached
     response = call_api(http, "POST", request.token_url, data=request.form,
                         headers={"Accept": "application/json"})
-    body = _json(response)
+    body = json_object(response)
     if response.status_code >= 400 or not body.get("access_token"):
         # OAuth errors are {"error", "error_description"}; Zoho answers 200 with {"error": ...}
         reason = body.get("error_description") or body.get("error") or f"HTTP {response.status_code}"
@@ -145,12 +145,6 @@ def authorized_call(http: Any, method: str, url: str | Callable[[Token], str], *
     return response
 
 
-def _json(response: Any) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _host(url: str) -> str:

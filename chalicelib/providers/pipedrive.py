@@ -23,8 +23,8 @@ from ..errors import MalformedPayload, SignatureMissing, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
 from .entries import guarded
-from .crm_common import canonical, canonical_map, check_shared_secret, mapped_properties
-from .http import call_api
+from .crm_common import upsert_each, canonical, canonical_map, check_shared_secret, mapped_properties
+from .http import call_api, json_object
 
 SYSTEM_FIELDS = {"id", "update_time", "add_time", "owner_id", "org_id", "label_ids", "picture_id", "visible_to"}
 
@@ -110,13 +110,7 @@ class PipedriveProvider(Provider):
 
     # ---- sink ---------------------------------------------------------------------------
     def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
-        results = []
-        for record in records:
-            try:
-                results.append(self._sync_person(record, connector, http))
-            except UpstreamError as exc:  # one person's failure does not fail the others
-                results.append(SinkResult(record.person_id, ok=False, error=str(exc), retryable=exc.retryable))
-        return results
+        return upsert_each(records, lambda record: self._sync_person(record, connector, http))
 
     def _sync_person(self, record: AdvocateRecord, connector, http) -> SinkResult:
         fields = self.properties_for(record, connector)
@@ -144,7 +138,7 @@ class PipedriveProvider(Provider):
         if response.status_code >= 400:
             raise UpstreamError(f"Pipedrive person search: HTTP {response.status_code} {_error(response)}",
                                 retryable=response.status_code >= 500, status=response.status_code)
-        items = ((_json(response).get("data") or {}).get("items")) or []
+        items = ((json_object(response).get("data") or {}).get("items")) or []
         ids = sorted(int(i["item"]["id"]) for i in items if isinstance(i, dict) and (i.get("item") or {}).get("id"))
         return str(ids[0]) if ids else None  # several matches: the oldest person wins, every time
 
@@ -155,7 +149,7 @@ class PipedriveProvider(Provider):
 
     def _result(self, record, response, written, *, created: bool) -> SinkResult:
         if response.status_code < 300:
-            person = _json(response).get("data") or {}
+            person = json_object(response).get("data") or {}
             return SinkResult(record.person_id, ok=True, crm_id=str(person.get("id")), created=created,
                               written=written)
         if response.status_code == 401:
@@ -181,14 +175,7 @@ def _primary_email(person: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
-def _json(response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
 
 def _error(response) -> str:
-    body = _json(response)
+    body = json_object(response)
     return str(body.get("error") or body.get("message") or response.text[:200])

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ChorusError, MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import (XML_TYPES, Delivery, ParseContext, Provider, SinkResult, Skipped, WebResponse,
+from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, WebResponse,
                    interaction_id, parse_iso)
 from .crm_common import canonical, canonical_map, check_shared_secret, mapped_properties
 from .oauth import TokenRequest, authorized_call, client_credentials, jwt_bearer

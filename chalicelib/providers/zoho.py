@@ -21,6 +21,7 @@ from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso,
                    utc_from_epoch)
+from .http import json_object
 from .crm_common import canonical, canonical_map, check_shared_secret, mapped_properties
 from .oauth import TokenRequest, authorized_call, refresh_token_grant
 
@@ -111,7 +112,7 @@ class ZohoProvider(Provider):
         if response.status_code >= 400:
             raise UpstreamError(f"Zoho record fetch: HTTP {response.status_code} {_code(response)}",
                                 retryable=response.status_code >= 500, status=response.status_code)
-        return {str(r.get("id")): r for r in (_json(response).get("data") or []) if isinstance(r, dict)}
+        return {str(r.get("id")): r for r in (json_object(response).get("data") or []) if isinstance(r, dict)}
 
     # ---- sink ---------------------------------------------------------------------------
     def grant(self, connector) -> TokenRequest:
@@ -144,7 +145,7 @@ class ZohoProvider(Provider):
             connector_id=connector.id, grant=self.grant(connector), scheme="Zoho-oauthtoken",
             headers={"Content-Type": "application/json"},
             json={"data": data, "duplicate_check_fields": ["Email"]})
-        body = _json(response)
+        body = json_object(response)
         if response.status_code in (200, 201, 202, 207) and isinstance(body.get("data"), list):
             return {r.person_id: self._result(r, item, connector) for r, item in zip(records, body["data"])}
         if response.status_code == 400:
@@ -187,14 +188,7 @@ def _api_domain(token, opts) -> str:
     return str(token.extras.get("api_domain") or opts.api_domain).rstrip("/")
 
 
-def _json(response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
 
 def _code(response) -> str:
-    body = _json(response)
+    body = json_object(response)
     return f"{body.get('code', '')}: {body.get('message', '')}".strip(": ") or response.text[:200]
