@@ -83,7 +83,10 @@ def test_signed_deliveries_over_http_end_up_in_the_admin_api(server):
     # the survey's hidden x_handle, the tweet's author and the HubSpot email all resolve to one person
     keys = {f"{r['namespace']}#{r['value']}" for r in maya["identities"]}
     assert {"email#maya.chen@example.com", "x_handle#maya_builds", "x#1420873350012977153", "hubspot#98765432101"} <= keys
-    timeline = requests.get(f"{base}/admin/interactions", params={"person_id": maya["person_id"]}, headers=admin).json()
+    # the workers run beside the HTTP server: an identity link can be read before its interaction
+    timeline = wait_for(lambda: requests.get(f"{base}/admin/interactions", params={"person_id": maya["person_id"]},
+                                             headers=admin).json(),
+                        lambda t: {i["provider"] for i in t["items"]} == {"typeform", "x", "hubspot"})
     assert {i["provider"] for i in timeline["items"]} == {"typeform", "x", "hubspot"}
     assert requests.get(f"{base}/admin/advocates", headers={"Authorization": "Bearer nope"}).status_code == 401
 

@@ -1,16 +1,19 @@
 """The local hub: the same app and pipeline on one machine, no AWS account, no Docker.
 
-An embedded moto server (in-process thread) stands in for DynamoDB, SQS and S3; boto3
+An embedded moto server (a child process) stands in for DynamoDB, SQS and S3; boto3
 reaches it over HTTP through AWS_ENDPOINT_URL, the same code path as on AWS. Queue
-pollers feed the very handlers Lambda would run, with the same partial-failure contract:
-failed messages stay on the queue, come back after the visibility timeout, and after
-five receives land in the dead-letter queue and from there in the dead-letter store.
+pollers (in a second child process) feed the very handlers Lambda would run, with the
+same partial-failure contract: failed messages stay on the queue, come back after the
+visibility timeout, and after five receives land in the dead-letter queue and from there
+in the dead-letter store. The parent process serves HTTP only.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -107,28 +110,32 @@ def make_pollers(hub: Any, sqs: Any, names: ResourceNames) -> list[QueuePoller]:
 
 
 class LocalHub:
-    """Start with `start()`, serve with `serve_forever()`, stop with `stop()`."""
+    """Start with `start()`, serve with `serve_forever()`, stop with `stop()`.
+
+    Three processes: this one serves HTTP only; the embedded store and the queue workers
+    are child processes (see local_children.py) that exit with it."""
 
     def __init__(self, config_dir: str, host: str = "127.0.0.1", port: int = 8000):
         self.config_dir, self.host, self.port = config_dir, host, port
-        self._moto = None
         self._server = None
         self._serving = False
-        self.pollers: list[QueuePoller] = []
-        self.decay_timer: DecayTimer | None = None
+        self._children: list[subprocess.Popen] = []
+
+    def _spawn(self, *args: str) -> tuple[subprocess.Popen, str]:
+        """Start a child and wait for its `ready` line; returns the child and the line's detail."""
+        child = subprocess.Popen([sys.executable, "-m", "chalicelib.runtime.local_children", *args,
+                                  "--parent", str(os.getpid())], stdout=subprocess.PIPE, text=True)
+        self._children.append(child)
+        line = child.stdout.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"local hub: {args[0]} process did not start (exit {child.poll()})")
+        return child, line[len("ready"):].strip()
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the embedded server's access log
-
         from ..config.loader import load_directory
         load_directory(self.config_dir)  # fail fast, with every problem listed, before starting anything
 
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        moto_host, moto_port = self._moto.get_host_and_port()
-        endpoint = f"http://{moto_host}:{moto_port}"
+        _, endpoint = self._spawn("store")
         local_environment(endpoint, self.config_dir)
 
         import boto3
@@ -138,13 +145,8 @@ class LocalHub:
         create_resources(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("s3"), names,
                          visibility_seconds=LOCAL_VISIBILITY_SECONDS)
         reset_hub()
-        hub = get_hub()
-        self.pollers = make_pollers(hub, boto3.client("sqs"), names)
-        for poller in self.pollers:
-            poller.start()
-        if DecayTimer.interval_from_env() > 0:
-            self.decay_timer = DecayTimer(hub, DecayTimer.interval_from_env())
-            self.decay_timer.start()
+        get_hub()  # built now, not on the first delivery
+        self._spawn("workers", "--endpoint", endpoint, "--config-dir", os.environ["CHORUS_CONFIG_DIR"])
 
         from chalice.config import Config
         from chalice.local import create_local_server
@@ -166,13 +168,16 @@ class LocalHub:
             self._serving = False
 
     def stop(self) -> None:
-        for poller in self.pollers:
-            poller.stop()
-        if self.decay_timer is not None:
-            self.decay_timer.stop()
         if self._server is not None:
             if self._serving:
                 self._server.server.shutdown()  # blocks unless serve_forever is running
             self._server.server.server_close()
-        if self._moto is not None:
-            self._moto.stop()
+        for child in reversed(self._children):  # workers first, then the store they use
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+        self._children = []

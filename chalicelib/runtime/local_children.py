@@ -1,0 +1,107 @@
+"""The local hub's child processes: the embedded store (a moto server) and the queue workers.
+
+`chorus serve` keeps only the HTTP server in its own process so that a webhook's ack never
+waits for the GIL behind a worker enriching text or behind the store answering the
+workers. Each child is `python -m chalicelib.runtime.local_children <role> --parent <pid>`,
+prints one line `ready <detail>` on stdout when it can be used, and exits on SIGTERM/SIGINT
+or as soon as its parent is gone (a watchdog; the hub never leaves orphans behind).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+log = logging.getLogger("chorus_hub.local")
+# Workers run at a lower CPU priority than the HTTP server and the store it writes to: with
+# a backlog they take the idle CPU, never the time a provider is waiting for its ack.
+WORKER_NICENESS = 10
+
+
+def watch_parent(parent_pid: int, stopped: threading.Event) -> None:
+    """Exit (hard) once the parent process is gone: re-parenting changes getppid()."""
+    def watch() -> None:
+        while not stopped.wait(0.5):
+            if os.getppid() != parent_pid:
+                os._exit(0)
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _stop_on_signals(stopped: threading.Event) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+
+
+def serve_store(stopped: threading.Event) -> None:
+    """DynamoDB, SQS and S3 on a free loopback port (moto's server without its access log)."""
+    from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
+                                               create_backend_app)
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True,
+                         request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, name="store", daemon=True).start()
+    print(f"ready http://127.0.0.1:{server.server_address[1]}", flush=True)
+    while not stopped.wait(0.5):
+        pass
+    server.shutdown()
+
+
+def run_workers(stopped: threading.Event, endpoint: str, config_dir: str) -> None:
+    """The four queue pollers and the decay timer, on a Hub of this process's own."""
+    import boto3
+
+    from .aws import get_hub
+    from .local import DecayTimer, local_environment, make_pollers
+    from .resources import ResourceNames
+
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
+    local_environment(endpoint, config_dir)
+    hub = get_hub()
+    pollers = make_pollers(hub, boto3.client("sqs"), ResourceNames.from_env())
+    for poller in pollers:
+        poller.start()
+    timer = None
+    if DecayTimer.interval_from_env() > 0:
+        timer = DecayTimer(hub, DecayTimer.interval_from_env())
+        timer.start()
+    print("ready", flush=True)
+    while not stopped.wait(0.5):
+        pass
+    for poller in pollers:
+        poller.stop()
+    if timer is not None:
+        timer.stop()
+    deadline = time.monotonic() + 5  # let a batch in hand finish; what is left stays on its queue
+    for poller in pollers:
+        poller.join(max(0.0, deadline - time.monotonic()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.runtime.local_children")
+    parser.add_argument("role", choices=["store", "workers"])
+    parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--endpoint")
+    parser.add_argument("--config-dir")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    stopped = threading.Event()
+    _stop_on_signals(stopped)
+    watch_parent(args.parent, stopped)
+    if args.role == "store":
+        serve_store(stopped)
+    else:
+        run_workers(stopped, args.endpoint, args.config_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
