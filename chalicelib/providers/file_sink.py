@@ -37,6 +37,6 @@ class FileSinkProvider(Provider):
             for record in records:
                 properties = self.properties_for(record, connector)
                 out.write(json.dumps({"person_id": record.person_id, "properties": properties}) + "\n")
-                results.append(SinkResult(record.person_id, ok=True, crm_id=f"file:{record.person_id}",
+                results.append(SinkResult(record.person_id, ok=True, crm_id=None,  # a file has no record ids
                                           written=properties))
         return results
