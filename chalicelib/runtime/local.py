@@ -1,7 +1,7 @@
 """The local hub: the same app and pipeline on one machine, no AWS account, no Docker.
 
-An embedded moto server (a child process) stands in for DynamoDB, SQS and S3; boto3
-reaches it over HTTP through AWS_ENDPOINT_URL, the same code path as on AWS. Queue
+Embedded moto servers (child processes) stand in for DynamoDB, SQS and S3; boto3
+reaches them over HTTP through AWS_ENDPOINT_URL(_SQS/_S3), the same code path as on AWS. Queue
 pollers (in a second child process) feed the very handlers Lambda would run, with the
 same partial-failure contract: failed messages stay on the queue, come back after the
 visibility timeout, and after five receives land in the dead-letter queue and from there
@@ -22,6 +22,9 @@ from .resources import ResourceNames, create_resources
 
 log = logging.getLogger("chorus_hub.local")
 LOCAL_VISIBILITY_SECONDS = 5
+# The workers and their store run at a lower CPU priority than the HTTP server and the queue
+# it writes to: with a backlog they take the idle CPU, never a waiting provider's.
+WORKER_NICENESS = 10
 STATE_FILE = Path(".chorus") / "local.json"
 
 
@@ -31,15 +34,15 @@ class QueuePoller(threading.Thread):
     def __init__(self, sqs: Any, queue_url: str, handle: Callable[[list[dict]], dict], name: str):
         super().__init__(name=f"poller-{name}", daemon=True)
         self._sqs, self._url, self._handle = sqs, queue_url, handle
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self.poll_once(wait_seconds=1)
             except Exception as exc:  # keep the local hub alive; the message stays on its queue
                 log.warning("poller error", extra={"queue": self.name, "error": type(exc).__name__})
-                self._stop.wait(1)
+                self._halt.wait(1)
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         reply = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10,
@@ -57,7 +60,7 @@ class QueuePoller(threading.Thread):
         return len(messages)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 class DecayTimer(threading.Thread):
@@ -67,7 +70,7 @@ class DecayTimer(threading.Thread):
     def __init__(self, hub: Any, interval_seconds: float):
         super().__init__(name="decay-timer", daemon=True)
         self._hub, self._interval = hub, interval_seconds
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     @staticmethod
     def interval_from_env() -> float:
@@ -76,18 +79,21 @@ class DecayTimer(threading.Thread):
     def run(self) -> None:
         from ..pipeline.decay import decay_due_people
 
-        while not self._stop.wait(self._interval):
+        while not self._halt.wait(self._interval):
             try:
                 decay_due_people(self._hub)
             except Exception as exc:  # keep the local hub alive; the next tick tries again
                 log.warning("decay run failed", extra={"error": type(exc).__name__})
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
-def local_environment(endpoint: str, config_dir: str) -> None:
-    """Point boto3 at the embedded server with throwaway credentials."""
+def local_environment(endpoint: str, config_dir: str, queue_endpoint: str | None = None) -> None:
+    """Point boto3 at the embedded servers with throwaway credentials: `endpoint` for the
+    store (DynamoDB), `queue_endpoint` (when given) for SQS and S3."""
+    if queue_endpoint:
+        os.environ.update({"AWS_ENDPOINT_URL_SQS": queue_endpoint, "AWS_ENDPOINT_URL_S3": queue_endpoint})
     os.environ.update({
         "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
@@ -135,8 +141,12 @@ class LocalHub:
         from ..config.loader import load_directory
         load_directory(self.config_dir)  # fail fast, with every problem listed, before starting anything
 
-        _, endpoint = self._spawn("store")
-        local_environment(endpoint, self.config_dir)
+        # two moto servers: the queues (and blobs) a webhook's ack writes to, at normal priority,
+        # and the table the workers read and write ~20 times per interaction, at the workers'
+        # lower priority; so the ack path never waits behind the workers' store traffic
+        _, queue_endpoint = self._spawn("store")
+        _, endpoint = self._spawn("store", "--nice", str(WORKER_NICENESS))
+        local_environment(endpoint, self.config_dir, queue_endpoint)
 
         import boto3
 
@@ -146,7 +156,8 @@ class LocalHub:
                          visibility_seconds=LOCAL_VISIBILITY_SECONDS)
         reset_hub()
         get_hub()  # built now, not on the first delivery
-        self._spawn("workers", "--endpoint", endpoint, "--config-dir", os.environ["CHORUS_CONFIG_DIR"])
+        self._spawn("workers", "--nice", str(WORKER_NICENESS), "--endpoint", endpoint,
+                    "--queue-endpoint", queue_endpoint, "--config-dir", os.environ["CHORUS_CONFIG_DIR"])
 
         from chalice.config import Config
         from chalice.local import create_local_server
@@ -155,7 +166,7 @@ class LocalHub:
         self._server = create_local_server(chalice_app.app, Config.create(app_name="chorus"), self.host, self.port)
         self.port = self._server.server.server_address[1]
         STATE_FILE.parent.mkdir(exist_ok=True)
-        STATE_FILE.write_text(json.dumps({"endpoint": endpoint, "url": f"http://{self.host}:{self.port}",
+        STATE_FILE.write_text(json.dumps({"endpoint": endpoint, "queue_endpoint": queue_endpoint, "url": f"http://{self.host}:{self.port}",
                                           "pid": os.getpid(), "config_dir": str(Path(self.config_dir).resolve())}))
 
     def serve_forever(self) -> None:

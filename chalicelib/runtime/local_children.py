@@ -1,4 +1,4 @@
-"""The local hub's child processes: the embedded store (a moto server) and the queue workers.
+"""The local hub's child processes: the embedded stores (moto servers) and the queue workers.
 
 `chorus serve` keeps only the HTTP server in its own process so that a webhook's ack never
 waits for the GIL behind a worker enriching text or behind the store answering the
@@ -18,9 +18,6 @@ import time
 from typing import Any
 
 log = logging.getLogger("chorus_hub.local")
-# Workers run at a lower CPU priority than the HTTP server and the store it writes to: with
-# a backlog they take the idle CPU, never the time a provider is waiting for its ack.
-WORKER_NICENESS = 10
 
 
 def watch_parent(parent_pid: int, stopped: threading.Event) -> None:
@@ -87,7 +84,7 @@ def serve_store(stopped: threading.Event) -> None:
     server.shutdown()
 
 
-def run_workers(stopped: threading.Event, endpoint: str, config_dir: str) -> None:
+def run_workers(stopped: threading.Event, endpoint: str, queue_endpoint: str, config_dir: str) -> None:
     """The four queue pollers and the decay timer, on a Hub of this process's own."""
     import boto3
 
@@ -95,11 +92,7 @@ def run_workers(stopped: threading.Event, endpoint: str, config_dir: str) -> Non
     from .local import DecayTimer, local_environment, make_pollers
     from .resources import ResourceNames
 
-    try:
-        os.nice(WORKER_NICENESS)
-    except OSError:
-        pass
-    local_environment(endpoint, config_dir)
+    local_environment(endpoint, config_dir, queue_endpoint)
     hub = get_hub()
     pollers = make_pollers(hub, boto3.client("sqs"), ResourceNames.from_env())
     for poller in pollers:
@@ -124,9 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.runtime.local_children")
     parser.add_argument("role", choices=["store", "workers"])
     parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by this much")
     parser.add_argument("--endpoint")
+    parser.add_argument("--queue-endpoint")
     parser.add_argument("--config-dir")
     args = parser.parse_args(argv)
+    if args.nice:
+        try:
+            os.nice(args.nice)
+        except OSError:
+            pass
     logging.basicConfig(level=logging.WARNING)
     stopped = threading.Event()
     _stop_on_signals(stopped)
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "store":
         serve_store(stopped)
     else:
-        run_workers(stopped, args.endpoint, args.config_dir)
+        run_workers(stopped, args.endpoint, args.queue_endpoint, args.config_dir)
     return 0
 
 
