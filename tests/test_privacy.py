@@ -45,15 +45,18 @@ def _letters(hub, person_id: str) -> None:
 
 
 def test_export_returns_everything_held(client, workers, hub, admin_headers):
+    from chalicelib.store.base import SyncState
     person_id = _maya(client, workers, hub)
     _letters(hub, person_id)
+    # what a CRM sink leaves behind: the record id it wrote to (the demo file sink has none)
+    hub.store.put_sync_state(SyncState(person_id, "hubspot", record_hash="h", crm_id="98765432101"))
     export = body_of(client, f"/admin/people/{person_id}/export", admin_headers)
     assert export["profile"]["email"] == MAYA
     assert {"email#" + MAYA, "x_handle#maya_builds", "hubspot#98765432101"} <= \
         {f"{r['namespace']}#{r['value']}" for r in export["identities"]}
     assert {i["provider"] for i in export["interactions"]} == {"typeform", "x"}
-    assert export["crm_ids"] == {"crm-file": f"file:{person_id}"}
-    assert [s["connector_id"] for s in export["sync_states"]] == ["crm-file"]
+    assert export["crm_ids"] == {"hubspot": "98765432101"}
+    assert sorted(s["connector_id"] for s in export["sync_states"]) == ["crm-file", "hubspot"]
     assert sorted(d["dead_letter_id"] for d in export["dead_letters"]) == ["dl-maya", "dl-sync"]
     assert [a["kind"] for a in export["actions"]] == ["advocate_candidate"]  # promoter who posted
 
