@@ -58,17 +58,7 @@ class DynamoStore:
     # ---- identities -----------------------------------------------------------------------
     def find_identities(self, refs: list[IdentityRef]) -> dict[str, str]:
         """identity key -> person id, for those already known (strongly consistent)."""
-        found: dict[str, str] = {}
-        unique = list({r.key: r for r in refs}.values())
-        for start in range(0, len(unique), BATCH_GET_MAX):
-            keys = [self._key(f"ID#{r.key}", "ID") for r in unique[start:start + BATCH_GET_MAX]]
-            request = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                reply = self._db.batch_get_item(RequestItems=request)
-                for item in reply["Responses"].get(self._table, []):
-                    found[item["pk"]["S"][3:]] = item["person_id"]["S"]
-                request = reply.get("UnprocessedKeys") or None
-        return found
+        return {key: owner for key, (owner, _) in self.find_identity_links(refs).items()}
 
     def claim_identity(self, ref: IdentityRef, person_id: str) -> str:
         """Point `ref` at `person_id` unless it already points somewhere; return the owner."""
@@ -166,16 +156,10 @@ class DynamoStore:
     # ---- sync state -----------------------------------------------------------------------
     def get_sync_states(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], SyncState]:
         found: dict[tuple[str, str], SyncState] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), BATCH_GET_MAX):
-            chunk = [self._key(f"P#{p}", f"S#{c}") for p, c in unique[start:start + BATCH_GET_MAX]]
-            request = {self._table: {"Keys": chunk, "ConsistentRead": True}}
-            while request:
-                reply = self._db.batch_get_item(RequestItems=request)
-                for item in reply["Responses"].get(self._table, []):
-                    state = _sync_state_from(json.loads(item["data"]["S"]))
-                    found[(state.person_id, state.connector_id)] = state
-                request = reply.get("UnprocessedKeys") or None
+        items = self._batch_get([self._key(f"P#{p}", f"S#{c}") for p, c in dict.fromkeys(keys)])
+        for item in items:
+            state = _sync_state_from(json.loads(item["data"]["S"]))
+            found[(state.person_id, state.connector_id)] = state
         return found
 
     def put_sync_state(self, state: SyncState) -> None:
@@ -422,18 +406,10 @@ class DynamoStore:
     def find_identity_links(self, refs: list[IdentityRef]) -> dict[str, tuple[str, float]]:
         """identity key -> (person id, confidence of that claim), strongly consistent. Claims
         written before confidences existed count as certain (1.0)."""
-        found: dict[str, tuple[str, float]] = {}
-        unique = list({r.key: r for r in refs}.values())
-        for start in range(0, len(unique), BATCH_GET_MAX):
-            keys = [self._key(f"ID#{r.key}", "ID") for r in unique[start:start + BATCH_GET_MAX]]
-            request = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                reply = self._db.batch_get_item(RequestItems=request)
-                for item in reply["Responses"].get(self._table, []):
-                    confidence = float(item["confidence"]["N"]) if "confidence" in item else 1.0
-                    found[item["pk"]["S"][3:]] = (item["person_id"]["S"], confidence)
-                request = reply.get("UnprocessedKeys") or None
-        return found
+        keys = [self._key(f"ID#{key}", "ID") for key in dict.fromkeys(r.key for r in refs)]
+        return {item["pk"]["S"][3:]: (item["person_id"]["S"],
+                                      float(item["confidence"]["N"]) if "confidence" in item else 1.0)
+                for item in self._batch_get(keys)}
 
     def claim_identity_link(self, link: IdentityLink, person_id: str) -> str:
         """claim_identity, keeping the link's evidence and confidence on the identity item."""
