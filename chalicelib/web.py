@@ -14,7 +14,6 @@ from .providers.base import InboundRequest, WebResponse
 WEBHOOK_CONTENT_TYPES = [
     "application/json", "application/x-www-form-urlencoded", "multipart/form-data",
     "application/xml", "text/xml", "application/soap+xml", "application/atom+xml", "text/plain",
-    "application/vnd.surveymonkey.response.v1+json",
 ]
 # Bodies API Gateway must pass as bytes (base64) so signatures see exactly what was sent.
 # text/xml is left out on purpose: Salesforce's SOAP (unsigned) is text/xml and its Ack reply

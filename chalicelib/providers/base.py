@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from ..config.connector import Connector
 from ..errors import MalformedPayload
 from ..schema import AdvocateRecord, Interaction
+from .signatures import BodySignature
 
 JSON_TYPES = ("application/json",)
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -147,6 +148,8 @@ class Provider:
     is_source: ClassVar[bool] = False
     content_types: ClassVar[tuple[str, ...]] = JSON_TYPES
     handshake_methods: ClassVar[tuple[str, ...]] = ()
+    # the common scheme, declared (header names lower-case); otherwise override verify()
+    body_signature: ClassVar[BodySignature | None] = None
     # headers worth keeping on the queue message for parse (lower-case); others are dropped
     kept_headers: ClassVar[tuple[str, ...]] = ()
     # --- sink side ---
@@ -162,7 +165,9 @@ class Provider:
         return None
 
     def verify(self, request: InboundRequest, connector: Connector, now: float) -> None:
-        raise NotImplementedError
+        if self.body_signature is None:
+            raise NotImplementedError(f"{self.name} declares no body_signature and no verify()")
+        self.body_signature.verify(request.headers, request.body, connector.secret("signing"))
 
     def check_body(self, request: InboundRequest) -> None:
         """Cheap well-formedness check at ingest, so a malformed body gets 400 right away."""

@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import SignatureMismatch, SignatureMissing, UpstreamError
-from .signatures import constant_time_equals
+from ..errors import UpstreamError
 
 
 def canonical(value: Any) -> str:
@@ -40,14 +39,6 @@ def canonical(value: Any) -> str:
 def canonical_map(properties: dict[str, Any]) -> dict[str, str]:
     """What a sink reports as `written`: the same canonical form parse() gives CRM values."""
     return {name: canonical(value) for name, value in properties.items()}
-
-
-def check_shared_secret(received: str | None, expected: str, what: str) -> None:
-    """A static secret the CRM sends back (URL token, header value, basic-auth password)."""
-    if not received:
-        raise SignatureMissing(f"{what} is missing")
-    if not constant_time_equals(received, expected):
-        raise SignatureMismatch(f"{what} does not match")
 
 
 def mapped_properties(provider: Any, connector: Any) -> list[str]:

@@ -19,7 +19,7 @@ from pydantic import Field
 from ..errors import MalformedPayload
 from ..schema import Interaction, Rating
 from .base import Delivery, ParseContext, Provider, Skipped, utc_from_epoch
-from .signatures import verify_hmac
+from .signatures import BodySignature
 from .survey import SurveyOptions, survey_response
 
 EVENTS = ("survey_response.created", "survey_response.updated")
@@ -40,10 +40,7 @@ class DelightedProvider(Provider):
     is_source = True
     Options = DelightedOptions
     required_secrets = {"signing": "source"}
-
-    def verify(self, request, connector, now) -> None:
-        verify_hmac(request.header("x-delighted-webhook-signature"), key=connector.secret("signing"),
-                    message=request.body, encoding="hex", prefix="sha256=")
+    body_signature = BodySignature("x-delighted-webhook-signature", prefix="sha256=")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()

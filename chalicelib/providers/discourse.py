@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
 from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
-from .signatures import verify_hmac
+from .signatures import BodySignature
 
 POST_EVENTS = ("post_created", "post_edited", "post_destroyed")
 REGULAR_POST = 1  # post_type: 2 moderator action, 3 small action, 4 whisper
@@ -31,11 +31,8 @@ class DiscourseProvider(Provider):
     is_source = True
     Options = DiscourseOptions
     required_secrets = {"signing": "source"}
+    body_signature = BodySignature("x-discourse-event-signature", prefix="sha256=")
     kept_headers = ("x-discourse-event", "x-discourse-event-type", "x-discourse-instance")
-
-    def verify(self, request, connector, now) -> None:
-        verify_hmac(request.header("x-discourse-event-signature"), key=connector.secret("signing"),
-                    message=request.body, prefix="sha256=")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()

@@ -25,7 +25,8 @@ from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id
 from .http import json_object
-from .crm_common import upsert_each, canonical, canonical_map, check_shared_secret
+from .signatures import verify_shared_secret
+from .crm_common import upsert_each, canonical, canonical_map
 from .oauth import TokenRequest, authorized_call, client_credentials
 
 WCF_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
@@ -70,9 +71,9 @@ class DynamicsProvider(Provider):
     def verify(self, request, connector, now) -> None:
         opts = connector.options
         if opts.auth == "code":
-            check_shared_secret(request.query.get("code"), connector.secret("signing"), "query parameter 'code'")
+            verify_shared_secret(request.query.get("code"), connector.secret("signing"), "query parameter 'code'")
         else:
-            check_shared_secret(request.header(opts.auth_header), connector.secret("signing"),
+            verify_shared_secret(request.header(opts.auth_header), connector.secret("signing"),
                                 f"header '{opts.auth_header}'")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:

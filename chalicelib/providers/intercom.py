@@ -16,7 +16,7 @@ from ..errors import MalformedPayload
 from ..schema import Author, Interaction
 from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, utc_from_epoch
 from .entries import guarded, html_to_text
-from .signatures import verify_hmac
+from .signatures import BodySignature
 
 CUSTOMER_TYPES = ("user", "lead", "contact")
 CUSTOMER_TOPICS = ("conversation.user.created", "conversation.user.replied")
@@ -26,10 +26,7 @@ class IntercomProvider(Provider):
     name = "intercom"
     is_source = True
     required_secrets = {"signing": "source"}
-
-    def verify(self, request, connector, now) -> None:
-        verify_hmac(request.header("x-hub-signature"), key=connector.secret("signing"),
-                    message=request.body, algorithm="sha1", prefix="sha1=")
+    body_signature = BodySignature("x-hub-signature", algorithm="sha1", prefix="sha1=")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()

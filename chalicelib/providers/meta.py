@@ -17,7 +17,7 @@ from ..schema import Author, Interaction, Rating
 from .base import (Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id,
                    parse_iso, utc_from_epoch)
 from .entries import guarded
-from .signatures import constant_time_equals, verify_hmac
+from .signatures import BodySignature, constant_time_equals
 
 FEED_ITEMS = {"comment": "comment", "post": "post", "status": "post", "photo": "post",
               "video": "post", "share": "post", "rating": "review"}
@@ -37,6 +37,7 @@ class MetaProvider(Provider):
     is_source = True
     handshake_methods = ("GET",)
     required_secrets = {"signing": "source", "verify_token": "source"}
+    body_signature = BodySignature("x-hub-signature-256", prefix="sha256=")
 
     def handshake(self, request, connector) -> WebResponse | None:
         query = request.query
@@ -45,10 +46,6 @@ class MetaProvider(Provider):
         if not constant_time_equals(query.get("hub.verify_token", ""), connector.secret("verify_token")):
             raise HandshakeRejected("hub.verify_token does not match")
         return WebResponse(200, query["hub.challenge"])
-
-    def verify(self, request, connector, now) -> None:
-        verify_hmac(request.header("x-hub-signature-256"), key=connector.secret("signing"),
-                    message=request.body, prefix="sha256=")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()

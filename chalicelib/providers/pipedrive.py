@@ -23,7 +23,8 @@ from ..errors import MalformedPayload, SignatureMissing, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
 from .entries import guarded
-from .crm_common import upsert_each, canonical, canonical_map, check_shared_secret, mapped_properties
+from .signatures import verify_shared_secret
+from .crm_common import upsert_each, canonical, canonical_map, mapped_properties
 from .http import call_api, json_object
 
 SYSTEM_FIELDS = {"id", "update_time", "add_time", "owner_id", "org_id", "label_ids", "picture_id", "visible_to"}
@@ -64,8 +65,8 @@ class PipedriveProvider(Provider):
             user, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
         except (binascii.Error, ValueError, UnicodeDecodeError):
             raise SignatureMissing("HTTP basic authorization is not base64(user:password)") from None
-        check_shared_secret(user, connector.options.username or "", "basic-auth user")
-        check_shared_secret(password, connector.secret("signing"), "basic-auth password")
+        verify_shared_secret(user, connector.options.username or "", "basic-auth user")
+        verify_shared_secret(password, connector.secret("signing"), "basic-auth password")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         body = delivery.json()

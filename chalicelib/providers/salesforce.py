@@ -22,7 +22,8 @@ from ..errors import ChorusError, MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, WebResponse,
                    interaction_id, parse_iso)
-from .crm_common import canonical, canonical_map, check_shared_secret, mapped_properties
+from .signatures import verify_shared_secret
+from .crm_common import canonical, canonical_map, mapped_properties
 from .oauth import TokenRequest, authorized_call, client_credentials, jwt_bearer
 
 log = logging.getLogger("chorus_hub.salesforce")
@@ -91,7 +92,7 @@ class SalesforceProvider(Provider):
     # ---- source -------------------------------------------------------------------------
     def verify(self, request, connector, now) -> None:
         opts = connector.options
-        check_shared_secret(request.query.get("token"), connector.secret("signing"), "query parameter 'token'")
+        verify_shared_secret(request.query.get("token"), connector.secret("signing"), "query parameter 'token'")
         org = _text(_notifications(request.body).find(f"{OUTBOUND_NS}OrganizationId"))
         if not org or org[:15] != (opts.organization_id or "")[:15]:
             raise OrganizationMismatch("OrganizationId is not the one this connector expects")

@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Mapping
 
@@ -55,6 +56,30 @@ def verify_hmac(received: str | None, *, key: str | bytes, message: str | bytes,
         received = received.lower()
     if not constant_time_equals(received, expected):
         raise SignatureMismatch("signature does not match")
+
+
+def verify_shared_secret(received: str | None, expected: str, what: str) -> None:
+    """A static secret the sender echoes back (URL token, header value, basic-auth password),
+    for providers that sign nothing. Constant time."""
+    if not received:
+        raise SignatureMissing(f"{what} is missing")
+    if not constant_time_equals(received, expected):
+        raise SignatureMismatch(f"{what} does not match")
+
+
+@dataclass(frozen=True)
+class BodySignature:
+    """The most common scheme: one header holding HMAC(secret, raw body), e.g.
+    `X-Hub-Signature-256: sha256=<hex>`. A provider declares it instead of writing verify()."""
+
+    header: str
+    algorithm: str = "sha256"
+    encoding: Encoding = "hex"
+    prefix: str = ""
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
+        verify_hmac(headers.get(self.header), key=secret, message=body, algorithm=self.algorithm,
+                    encoding=self.encoding, prefix=self.prefix)
 
 
 def parse_timestamp(value: str | None, unit: Literal["s", "ms", "iso"] = "s") -> float:

@@ -6,14 +6,14 @@ Used by Typeform, SurveyMonkey, Qualtrics, Delighted, Jotform and the generic so
 """
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import SignatureMismatch, SignatureMissing, UpstreamError
+from ..errors import UpstreamError
 from ..schema import Author, IdentityRef, Interaction, Rating
+from .signatures import verify_shared_secret
 from .base import interaction_id
 from .http import call_api, raise_for_permanent
 
@@ -84,11 +84,7 @@ def survey_response(provider: str, connector: Any, *, external_id: str, event_id
 def verify_url_token(query: Mapping[str, str], secret: str, name: str = "token") -> None:
     """For providers that sign nothing (Jotform, Qualtrics): the webhook URL carries an
     unguessable `?token=`, compared in constant time with the connector's signing secret."""
-    received = query.get(name)
-    if not received:
-        raise SignatureMissing(f"the webhook URL has no '{name}' query parameter")
-    if not hmac.compare_digest(received.encode("utf-8"), secret.encode("utf-8")):
-        raise SignatureMismatch(f"the '{name}' query parameter does not match")
+    verify_shared_secret(query.get(name), secret, f"the webhook URL's '{name}' query parameter")
 
 
 def fetch_json(http: Any, url: str, headers: Mapping[str, str], what: str) -> Any:

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction, Rating
 from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
-from .signatures import verify_hmac
+from .signatures import BodySignature
 from .survey import SurveyOptions, hidden_links, labelled_text
 
 SCALES = {"rating": 5.0, "opinion_scale": 10.0}
@@ -27,10 +27,7 @@ class TypeformProvider(Provider):
     is_source = True
     Options = TypeformOptions
     required_secrets = {"signing": "source"}
-
-    def verify(self, request, connector, now) -> None:
-        verify_hmac(request.header("typeform-signature"), key=connector.secret("signing"),
-                    message=request.body, encoding="base64", prefix="sha256=")
+    body_signature = BodySignature("typeform-signature", encoding="base64", prefix="sha256=")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()

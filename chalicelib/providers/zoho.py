@@ -22,7 +22,8 @@ from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso,
                    utc_from_epoch)
 from .http import json_object
-from .crm_common import canonical, canonical_map, check_shared_secret, mapped_properties
+from .signatures import verify_shared_secret
+from .crm_common import canonical, canonical_map, mapped_properties
 from .oauth import TokenRequest, authorized_call, refresh_token_grant
 
 IDENTITY_FIELDS = ["Email", "First_Name", "Last_Name", "Modified_Time"]
@@ -59,10 +60,10 @@ class ZohoProvider(Provider):
     # ---- source -------------------------------------------------------------------------
     def verify(self, request, connector, now) -> None:
         body = _callback(request.body)
-        check_shared_secret(str(body.get("token") or ""), connector.secret("signing"), "callback token")
+        verify_shared_secret(str(body.get("token") or ""), connector.secret("signing"), "callback token")
         channel = connector.options.channel_id
         if channel and str(body.get("channel_id")) != channel:
-            check_shared_secret(str(body.get("channel_id")), channel, "channel_id")
+            verify_shared_secret(str(body.get("channel_id")), channel, "channel_id")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         body = _callback(delivery.body)
