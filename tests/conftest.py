@@ -9,6 +9,7 @@ import pytest
 from tests.senders import SECRETS
 
 TEST_CONNECTORS = Path(__file__).parent / "connectors"
+SINK_CONNECTORS = Path(__file__).parent / "connectors_hubspot_sink"  # HubSpot both ways
 
 # Before anything imports boto3 or the app (Powertools reads these at import).
 os.environ.update({
@@ -109,3 +110,24 @@ def no_network(monkeypatch):
     monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", guarded_send)
     monkeypatch.setattr(http_module, "_sleep", lambda seconds: None)
     monkeypatch.setattr(engine, "_sleep", lambda seconds: None)
+
+
+@pytest.fixture
+def sink_hub(aws, use_connectors, monkeypatch):
+    """The hub with HubSpot as a sink; retry waits are recorded in hub.waits instead of slept."""
+    use_connectors(SINK_CONNECTORS)
+    waits: list[float] = []
+    monkeypatch.setattr("chalicelib.providers.http._sleep", waits.append)
+    from chalicelib.runtime.aws import get_hub
+    hub = get_hub()
+    hub.waits = waits
+    return hub
+
+
+@pytest.fixture
+def sink_client(sink_hub):
+    from chalice.test import Client
+
+    import app as chalice_app
+    with Client(chalice_app.app) as test_client:
+        yield test_client

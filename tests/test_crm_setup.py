@@ -3,7 +3,7 @@ import json
 
 import responses
 
-from tests.test_sync_hubspot import SINK_CONNECTORS
+from tests.conftest import SINK_CONNECTORS
 
 PROPS = "https://api.hubapi.com/crm/v3/properties/contacts"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,7 +16,6 @@ import responses
 
 from tests.senders import fixture_bytes, typeform_headers
 
-SINK_CONNECTORS = Path(__file__).parent / "connectors_hubspot_sink"
 UPSERT = "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
 EMAIL = "maya.chen@example.com"
 CODES = ["ProvisionedThroughputExceededException", "InternalServerError", "ThrottlingException"]
@@ -60,26 +58,6 @@ def upsert_ok(request):
                 "properties": {**i["properties"], "email": i["id"]},
                 "createdAt": "2026-11-24T15:20:05.112Z", "updatedAt": "2026-11-24T15:31:48.904Z"} for i in inputs]
     return 200, {}, json.dumps({"status": "COMPLETE", "results": results})
-
-
-@pytest.fixture
-def sink_hub(aws, use_connectors, monkeypatch):
-    use_connectors(SINK_CONNECTORS)
-    waits: list[float] = []
-    monkeypatch.setattr("chalicelib.providers.http._sleep", waits.append)
-    from chalicelib.runtime.aws import get_hub
-    hub = get_hub()
-    hub.waits = waits
-    return hub
-
-
-@pytest.fixture
-def sink_client(sink_hub):
-    from chalice.test import Client
-
-    import app as chalice_app
-    with Client(chalice_app.app) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import responses
 from chalicelib.runtime.batch import handle_ingest_batch, handle_sync_batch
 from chalicelib.sync.budget import ApiBudget
 from tests.senders import fixture_json, typeform_headers
-from tests.test_sync_hubspot import SINK_CONNECTORS, UPSERT, sink_client, sink_hub  # noqa: F401 (fixtures)
+from tests.test_sync_hubspot import UPSERT
 
 
 class Clock:

@@ -1,15 +1,11 @@
 """The HubSpot sink against fakes that follow HubSpot's documented request and response shapes."""
 import json
-from pathlib import Path
 
-import pytest
 import responses
 
-from chalicelib.providers import http as http_module
 from tests.senders import SECRETS, fixture_bytes, hubspot_headers, typeform_headers
 
 UPSERT = "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
-SINK_CONNECTORS = Path(__file__).parent / "connectors_hubspot_sink"
 URI = "https://hooks.example.com/webhooks/hubspot"
 
 
@@ -25,26 +21,6 @@ def upsert_ok(request):
                 "archived": False, "new": True} for i in inputs]
     return 200, {}, json.dumps({"status": "COMPLETE", "results": results, "requestedAt": "2026-11-24T15:31:48.800Z",
                                 "startedAt": "2026-11-24T15:31:48.810Z", "completedAt": "2026-11-24T15:31:48.950Z"})
-
-
-@pytest.fixture
-def sink_hub(aws, use_connectors, monkeypatch):
-    use_connectors(SINK_CONNECTORS)
-    waits = []
-    monkeypatch.setattr(http_module, "_sleep", waits.append)
-    from chalicelib.runtime.aws import get_hub
-    hub = get_hub()
-    hub.waits = waits
-    return hub
-
-
-@pytest.fixture
-def sink_client(sink_hub):
-    from chalice.test import Client
-
-    import app as chalice_app
-    with Client(chalice_app.app) as test_client:
-        yield test_client
 
 
 def send_surveys(client, *names):
