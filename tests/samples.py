@@ -32,7 +32,7 @@ class Sample:
     provider: str
     fixture: str
     sign: Callable[[bytes, str, float], tuple[dict[str, str], dict[str, str]]]
-    # URL fragment -> fixture, for providers whose parse fetches the object from their API
+    # URL fragment -> fixture, for providers whose parse fetches the object from their API (and its token)
     api: dict[str, str] = field(default_factory=dict)
     timestamped: bool = False  # the scheme signs a timestamp (a replay window applies)
 
@@ -111,7 +111,8 @@ SAMPLES: list[Sample] = [
     Sample("salesforce", "salesforce", "salesforce/outbound_message.xml",
            lambda b, u, n: ({"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "notifications"},
                             {"token": SECRETS["TEST_SALESFORCE_URL_TOKEN"]})),
-    Sample("zoho", "zoho", "zoho/notification.json", lambda b, u, n: (_json({}), {})),
+    Sample("zoho", "zoho", "zoho/notification.json", lambda b, u, n: (_json({}), {}),
+           api={"/oauth/v2/token": "zoho/token_response.json", "/crm/v8/Contacts": "zoho/records.json"}),
     Sample("pipedrive", "pipedrive", "pipedrive/person_change.json",
            lambda b, u, n: (_json({"Authorization": _basic("chorus", SECRETS["TEST_PIPEDRIVE_WEBHOOK_PASSWORD"])}), {})),
     Sample("dynamics", "dynamics", "dynamics/contact_update.json",
