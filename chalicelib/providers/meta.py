@@ -16,7 +16,7 @@ from ..errors import HandshakeRejected, MalformedPayload
 from ..schema import Author, Interaction, Rating
 from .base import (Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id,
                    parse_iso, utc_from_epoch)
-from .entries import guarded
+from .entries import each_entry
 from .signatures import BodySignature, constant_time_equals
 
 FEED_ITEMS = {"comment": "comment", "post": "post", "status": "post", "photo": "post",
@@ -58,10 +58,8 @@ class MetaProvider(Provider):
             if not isinstance(entry, dict):
                 results.append(Skipped("malformed_entry", "entry is not an object"))
                 continue
-            for change in entry.get("changes") or []:
-                results.append(guarded(lambda c: self._change(c, entry, delivery.connector), change))
-            for message in entry.get("messaging") or []:
-                results.append(guarded(lambda m: self._message(m, entry, delivery.connector), message))
+            results += each_entry(lambda c: self._change(c, entry, delivery.connector), entry.get("changes"))
+            results += each_entry(lambda m: self._message(m, entry, delivery.connector), entry.get("messaging"))
         return results
 
     def _change(self, change: dict, entry: dict, connector) -> Interaction | Skipped:
