@@ -115,7 +115,7 @@ def connect_to_running_hub() -> None:
         os.kill(int(state["pid"]), 0)
     except (OSError, ValueError, KeyError):
         return
-    local_environment(state["endpoint"], state.get("config_dir", "connectors"), state.get("queue_endpoint"))
+    local_environment(state["endpoint"], state.get("config_dir", "connectors"), state.get("queue_file"))
 
 
 def _dlq(args: argparse.Namespace) -> int:

@@ -71,12 +71,13 @@ def workers(hub):
     """Run the queue workers in-process until the queues are empty: workers.drain()."""
     import boto3
 
-    from chalicelib.runtime.local import make_pollers
+    from chalicelib.runtime.local import make_pollers, sqs_consumers
     from chalicelib.runtime.resources import ResourceNames
 
     class Workers:
         def __init__(self):
-            self.pollers = make_pollers(hub, boto3.client("sqs"), ResourceNames.from_env())
+            names = ResourceNames.from_env()
+            self.pollers = make_pollers(hub, sqs_consumers(boto3.client("sqs"), names), names)
 
         def drain(self, rounds: int = 20) -> None:
             for _ in range(rounds):

@@ -246,13 +246,13 @@ class DeleteFails:
 def test_crash_between_storing_and_acknowledging(poller, sink_client, sink_hub, workers, crm):
     crm.add_callback(responses.POST, UPSERT, callback=upsert_ok, content_type="application/json")
     crashing = workers.pollers[poller]
-    crashing._sqs = DeleteFails(crashing._sqs)
+    crashing.consumer._sqs = DeleteFails(crashing.consumer._sqs)
     send_survey(sink_client)
-    settle(workers, lambda: synced(sink_hub) and crashing._sqs.failures == 0)
+    settle(workers, lambda: synced(sink_hub) and crashing.consumer._sqs.failures == 0)
     state_before = crm_writes_for(crm)
     time.sleep(1.2)  # the unacknowledged message comes back and is processed again
     workers.drain()
-    assert crashing._sqs.failures == 0
+    assert crashing.consumer._sqs.failures == 0
     assert_one_interaction_and_right_crm_state(sink_hub, crm)
     assert crm_writes_for(crm) == state_before, "processing the redelivered message wrote to the CRM again"
 

@@ -74,6 +74,10 @@ def test_signed_deliveries_over_http_end_up_in_the_admin_api(server):
     assert requests.post(f"{base}/webhooks/hubspot", data=events, headers=hubspot_headers(events, uri)).status_code == 200
     assert requests.post(f"{base}/webhooks/typeform-nps", data=survey,
                          headers=typeform_headers(b"tampered")).status_code == 401
+    # Jotform signs nothing: its URL token travels in the query string, which no log line may show
+    token = SECRETS["TEST_JOTFORM_URL_TOKEN"]
+    assert requests.post(f"{base}/webhooks/jotform-feedback", params={"token": token}, data=b"not multipart",
+                         headers={"Content-Type": "text/plain"}).status_code == 415
 
     def people():
         return requests.get(f"{base}/admin/advocates", params={"min_score": -1000}, headers=admin).json()["items"]
@@ -95,6 +99,9 @@ def test_signed_deliveries_over_http_end_up_in_the_admin_api(server):
     assert any(json.loads(line)["properties"].get("email") == "maya.chen@example.com" for line in lines)
 
     log_text = (workdir / "serve.log").read_text()
+    access = [json.loads(line) for line in log_text.splitlines() if '"message":"request"' in line]
+    assert {"method": "POST", "path": "/webhooks/jotform-feedback", "status": 415} in [
+        {k: line.get(k) for k in ("method", "path", "status")} for line in access]
     for secret in SECRETS.values():
         assert secret not in log_text
     assert "maya.chen@example.com" not in log_text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Callable
 
 from ..config.loader import load_connectors
 from ..hub import Hub
@@ -16,6 +17,7 @@ from ..store.dynamodb import DynamoStore
 from .resources import ResourceNames
 
 _hub: Hub | None = None
+_factory: Callable[[], Hub] | None = None  # None: build_hub
 _lock = threading.Lock()
 
 
@@ -44,8 +46,15 @@ def get_hub() -> Hub:
     if _hub is None:
         with _lock:
             if _hub is None:
-                _hub = build_hub()
+                _hub = (_factory or build_hub)()
     return _hub
+
+
+def use_hub_factory(factory: Callable[[], Hub]) -> None:
+    """Build this process's Hub with `factory` from now on (the local hub's queue wiring)."""
+    global _factory
+    reset_hub()
+    _factory = factory
 
 
 def reset_hub() -> None:

@@ -34,58 +34,32 @@ def _stop_on_signals(stopped: threading.Event) -> None:
         signal.signal(signum, lambda *_: stopped.set())
 
 
-def speed_up_moto_sqs() -> None:
-    """moto's SQS is O(queue length) per call with a heavy constant: every send and receive
-    recomputes the queue's approximate counts, reading the clock through datetime arithmetic
-    (~6 us) for every message, several times per call; with a backlog of 2,000 messages a
-    receive took ~300 ms and a send ~30 ms, holding the GIL of the store process. Here the
-    clock is time.time() (the same value) and the three approximate counts are taken in one
-    pass and kept for 50 ms (SQS documents them as approximate). Written against moto 5.2
-    (pinned in requirements-dev.txt); with other internals it does nothing and moto runs as is."""
-    from moto.sqs import models
+def speed_up_moto_dispatch() -> None:
+    """moto's server lists its own package directory (a listdir and ~200 isdir calls) on every
+    request to route it; the list cannot change while the process runs, so it is read once."""
+    from moto import backends
 
-    needed = ("unix_time", "unix_time_millis", "Queue")
-    if not all(hasattr(models, name) for name in needed) or not all(
-            hasattr(models.Queue, p) for p in ("approximate_number_of_messages",
-                                               "approximate_number_of_messages_not_visible",
-                                               "approximate_number_of_messages_delayed")):
-        log.warning("moto internals differ from 5.2: the local store runs without the SQS speed-up")
+    if not callable(getattr(backends, "list_of_moto_modules", None)):
         return
-
-    unix_time, unix_time_millis = models.unix_time, models.unix_time_millis
-    models.unix_time = lambda dt=None: time.time() if dt is None else unix_time(dt)
-    models.unix_time_millis = lambda dt=None: time.time() * 1000.0 if dt is None else unix_time_millis(dt)
-
-    def counts(queue: Any) -> tuple[int, int, int]:
-        cached = queue.__dict__.get("_chorus_counts")
-        if cached is not None and time.monotonic() - cached[0] < 0.05:
-            return cached[1]
-        now_ms = time.time() * 1000.0
-        available = not_visible = delayed = 0
-        for message in queue._messages:
-            is_visible, is_delayed = now_ms > message.visible_at, now_ms < message.delayed_until
-            available += is_visible and not is_delayed
-            not_visible += not is_visible
-            delayed += is_delayed
-        result = (available, not_visible, delayed)
-        queue.__dict__["_chorus_counts"] = (time.monotonic(), result)
-        return result
-
-    models.Queue.approximate_number_of_messages = property(lambda q: counts(q)[0])
-    models.Queue.approximate_number_of_messages_not_visible = property(lambda q: counts(q)[1])
-    models.Queue.approximate_number_of_messages_delayed = property(lambda q: counts(q)[2])
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
 
 
 def serve_store(stopped: threading.Event) -> None:
-    """DynamoDB, SQS and S3 on a free loopback port (moto's server without its access log)."""
+    """DynamoDB and S3 on a free loopback port (moto's server without its access log)."""
     from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
                                                create_backend_app)
     from werkzeug.serving import make_server
 
+    class NoDelayHandler(MotoRequestHandler):
+        # werkzeug writes headers and body separately: without TCP_NODELAY the body of every
+        # answer can wait for the client's delayed ACK
+        disable_nagle_algorithm = True
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    speed_up_moto_sqs()
+    speed_up_moto_dispatch()
     server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True,
-                         request_handler=MotoRequestHandler)
+                         request_handler=NoDelayHandler)
     threading.Thread(target=server.serve_forever, name="store", daemon=True).start()
     print(f"ready http://127.0.0.1:{server.server_address[1]}", flush=True)
     while not stopped.wait(0.5):
@@ -93,17 +67,16 @@ def serve_store(stopped: threading.Event) -> None:
     server.shutdown()
 
 
-def run_workers(stopped: threading.Event, endpoint: str, queue_endpoint: str, config_dir: str) -> None:
+def run_workers(stopped: threading.Event, endpoint: str, queue_file: str, config_dir: str) -> None:
     """The four queue pollers and the decay timer, on a Hub of this process's own."""
-    import boto3
-
     from .aws import get_hub
-    from .local import DecayTimer, local_environment, make_pollers
+    from .local import DecayTimer, local_environment, local_queues, make_pollers
     from .resources import ResourceNames
 
-    local_environment(endpoint, config_dir, queue_endpoint)
+    local_environment(endpoint, config_dir, queue_file)
     hub = get_hub()
-    pollers = make_pollers(hub, boto3.client("sqs"), ResourceNames.from_env())
+    names = ResourceNames.from_env()
+    pollers = make_pollers(hub, local_queues(names), names)
     for poller in pollers:
         poller.start()
     timer = None
@@ -128,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by this much")
     parser.add_argument("--endpoint")
-    parser.add_argument("--queue-endpoint")
+    parser.add_argument("--queue-file")
     parser.add_argument("--config-dir")
     args = parser.parse_args(argv)
     if args.nice:
@@ -143,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "store":
         serve_store(stopped)
     else:
-        run_workers(stopped, args.endpoint, args.queue_endpoint, args.config_dir)
+        run_workers(stopped, args.endpoint, args.queue_file, args.config_dir)
     return 0
 
 

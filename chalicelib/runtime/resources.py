@@ -65,23 +65,28 @@ QUEUE_VISIBILITY_SECONDS = 360
 
 
 def create_resources(dynamodb, sqs, s3, names: ResourceNames, *, visibility_seconds: int | None = None) -> None:
-    """Create everything (idempotent). Used by the local hub and the tests, never on AWS."""
-    import json
-
+    """Create everything (idempotent). Used by the local hub and the tests, never on AWS.
+    Without an SQS client (the local hub, whose queues are a file) no queue is created."""
     existing = dynamodb.list_tables()["TableNames"]
     if names.table not in existing:
         dynamodb.create_table(TableName=names.table, **TABLE_KEYS,
                               StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
         dynamodb.update_time_to_live(TableName=names.table, TimeToLiveSpecification={
             "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
-    visibility = str(visibility_seconds or QUEUE_VISIBILITY_SECONDS)
+    if sqs is not None:
+        _create_queues(sqs, names, str(visibility_seconds or QUEUE_VISIBILITY_SECONDS))
+    try:
+        s3.create_bucket(Bucket=names.bucket)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+
+
+def _create_queues(sqs, names: ResourceNames, visibility: str) -> None:
+    import json
+
     for queue, dlq in ((names.ingest_queue, names.ingest_dlq), (names.sync_queue, names.sync_dlq)):
         dlq_url = sqs.create_queue(QueueName=dlq, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sqs.create_queue(QueueName=queue, Attributes={
             "VisibilityTimeout": visibility,
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})})
-    try:
-        s3.create_bucket(Bucket=names.bucket)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
