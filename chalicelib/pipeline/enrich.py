@@ -23,6 +23,8 @@ SENTIMENT_LANGUAGES = frozenset({"en"})  # what the VADER lexicon covers
 LANGUAGE_MIN_LETTERS = 10
 LANGUAGE_MIN_CONFIDENCE = 0.5  # the model's probability for its best language
 LANGUAGE_SAMPLE_CHARS = 300  # the cost grows with length; the opening is enough to tell
+# LANGUAGE_MIN_LETTERS letters (word characters that are not digits), matched up to the last one only
+_ENOUGH_LETTERS = re.compile(rf"(?:[\W\d_]*[^\W\d_]){{{LANGUAGE_MIN_LETTERS}}}")
 _lock = threading.Lock()
 _analyzer = None
 _identifier = None
@@ -60,7 +62,7 @@ def _language_identifier():
 def detect_language(text: str | None) -> str | None:
     """ISO 639 code of the text's language, or None when the text is too short or unclear to tell."""
     sample = (text or "")[:LANGUAGE_SAMPLE_CHARS]
-    if sum(ch.isalpha() for ch in sample) < LANGUAGE_MIN_LETTERS:
+    if not _ENOUGH_LETTERS.match(sample):
         return None
     best = _language_identifier().detect(sample.lower(), model="lite", k=1)
     return best[0]["lang"] if best and best[0]["score"] >= LANGUAGE_MIN_CONFIDENCE else None
