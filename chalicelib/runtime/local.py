@@ -22,6 +22,8 @@ from .resources import MAX_RECEIVE_COUNT, ResourceNames, create_resources
 
 log = logging.getLogger("chorus_hub.local")
 LOCAL_VISIBILITY_SECONDS = 5
+# Two ingest pollers: while one waits for the store, the other enriches (two cores in use)
+LOCAL_INGEST_POLLERS = 2
 # The workers and their store run at a lower CPU priority than the HTTP server and the queue
 # it writes to: with a backlog they take the idle CPU, never a waiting provider's.
 WORKER_NICENESS = 10
@@ -157,12 +159,15 @@ def build_local_hub() -> Any:
                                sync_queue=queues[names.sync_queue])
 
 
-def make_pollers(hub: Any, consumers: Mapping[str, Any], names: ResourceNames) -> list[QueuePoller]:
-    """The four pollers, each on the consumer (SqsConsumer or LocalQueue) of its queue name."""
+def make_pollers(hub: Any, consumers: Mapping[str, Any], names: ResourceNames,
+                 ingest_pollers: int = 1) -> list[QueuePoller]:
+    """The pollers, each on the consumer (SqsConsumer or LocalQueue) of its queue name; the
+    ingest queue may have several, as a Lambda has several concurrent invocations."""
     from .batch import handle_dead_letter_batch, handle_ingest_batch, handle_sync_batch
 
     return [
-        QueuePoller(consumers[names.ingest_queue], lambda r: handle_ingest_batch(hub, r), "ingest"),
+        *(QueuePoller(consumers[names.ingest_queue], lambda r: handle_ingest_batch(hub, r), f"ingest-{n}")
+          for n in range(ingest_pollers)),
         QueuePoller(consumers[names.sync_queue], lambda r: handle_sync_batch(hub, r), "sync"),
         QueuePoller(consumers[names.ingest_dlq], lambda r: handle_dead_letter_batch(hub, "ingest", r), "ingest-dlq"),
         QueuePoller(consumers[names.sync_dlq], lambda r: handle_dead_letter_batch(hub, "sync", r), "sync-dlq"),

@@ -45,6 +45,47 @@ def speed_up_moto_dispatch() -> None:
     backends.list_of_moto_modules = lambda: modules
 
 
+def speed_up_moto_query() -> None:
+    """moto answers a Query on the table's own key by sorting every item of the table and then
+    keeping the one partition asked for: O(table) per call, and the workers Query a person's
+    timeline for every interaction. While such a Query runs, its thread sees only that
+    partition (the result, its order and its paging are unchanged). Written against moto
+    5.2 (pinned in requirements-dev.txt); with other internals moto runs as is."""
+    from moto.dynamodb.models.table import Table
+
+    if not (callable(getattr(Table, "query", None)) and callable(getattr(Table, "all_items", None))):
+        log.warning("moto internals differ from 5.2: the local store runs without the Query speed-up")
+        return
+    import inspect
+
+    query, all_items = Table.query, Table.all_items
+    signature = inspect.signature(query)
+    scope = threading.local()
+
+    def partition_query(*args: Any, **kwargs: Any):
+        called = signature.bind(*args, **kwargs).arguments
+        if called.get("index_name") is not None or called.get("hash_key") is None:
+            return query(*args, **kwargs)
+        scope.partition = (called["self"], called["hash_key"])
+        try:
+            return query(*args, **kwargs)
+        finally:
+            scope.partition = None
+
+    def scoped_all_items(self: Any) -> list:
+        table, hash_key = getattr(scope, "partition", None) or (None, None)
+        if table is not self:
+            return all_items(self)
+        partition = self.items.get(hash_key)
+        if partition is None:
+            return []
+        if not self.range_key_attr:
+            return [partition]
+        return sorted(partition.values(), key=lambda item: item.range_key)
+
+    Table.query, Table.all_items = partition_query, scoped_all_items
+
+
 def serve_store(stopped: threading.Event) -> None:
     """DynamoDB and S3 on a free loopback port (moto's server without its access log)."""
     from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
@@ -58,6 +99,7 @@ def serve_store(stopped: threading.Event) -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     speed_up_moto_dispatch()
+    speed_up_moto_query()
     server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True,
                          request_handler=NoDelayHandler)
     threading.Thread(target=server.serve_forever, name="store", daemon=True).start()
@@ -70,13 +112,13 @@ def serve_store(stopped: threading.Event) -> None:
 def run_workers(stopped: threading.Event, endpoint: str, queue_file: str, config_dir: str) -> None:
     """The four queue pollers and the decay timer, on a Hub of this process's own."""
     from .aws import get_hub
-    from .local import DecayTimer, local_environment, local_queues, make_pollers
+    from .local import LOCAL_INGEST_POLLERS, DecayTimer, local_environment, local_queues, make_pollers
     from .resources import ResourceNames
 
     local_environment(endpoint, config_dir, queue_file)
     hub = get_hub()
     names = ResourceNames.from_env()
-    pollers = make_pollers(hub, local_queues(names), names)
+    pollers = make_pollers(hub, local_queues(names), names, LOCAL_INGEST_POLLERS)
     for poller in pollers:
         poller.start()
     timer = None
