@@ -23,6 +23,7 @@ from typing import Any
 from .common import ROOT, percentile, table, write_result
 
 P99_TARGET_MS = 50.0
+DRAIN_CAP_SECONDS = 900
 DEMO_SECRET = "demo-typeform-secret"  # the Makefile's TYPEFORM_SECRET default for connectors/
 CONNECTOR = "typeform-nps"
 
@@ -139,13 +140,19 @@ def run(rate: float = 200.0, seconds: float = 10.0, threads: int = 32, drain_sec
                     pool.submit(send, slot, n)
             elapsed = time.perf_counter() - start
             expected = {interaction_id(CONNECTOR, f"e2e-token-{n}") for n in range(count)}
-            deadline, stored, progress = time.time() + drain_seconds, [], []
-            while time.time() < deadline:
+            # wait while the workers make progress: up to drain_seconds, or longer (to a hard
+            # cap) as long as the count of stored interactions still grew in the last 15 s
+            started_drain, stored, progress = time.time(), [], []
+            while True:
                 stored = stored_interactions(workdir)
                 progress.append(len(set(stored)))
                 if len(set(stored)) >= len(expected):
                     time.sleep(2)  # let a late duplicate show itself
                     stored = stored_interactions(workdir)
+                    break
+                waited = time.time() - started_drain
+                moving = len(progress) > 15 and progress[-1] > progress[-16]
+                if waited > DRAIN_CAP_SECONDS or (waited > drain_seconds and not moving):
                     break
                 time.sleep(1)
             drained = time.perf_counter() - start
