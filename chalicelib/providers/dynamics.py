@@ -4,7 +4,8 @@ Source: a WebHook service endpoint with a step on Create/Update of contact (regi
 asynchronous). The body is the JSON RemoteExecutionContext; Target holds the changed
 attributes. Dataverse does not sign. Authentication is a static value: HttpHeader (the header
 named options.auth_header) or WebhookKey (`?code=`), compared with secrets.signing in
-constant time; 401 when missing or wrong.
+constant time; 401 when missing or wrong. A context whose Target or images have a wrong-typed
+field is skipped as `malformed_entry`.
 https://learn.microsoft.com/power-apps/developer/data-platform/use-webhooks
 Sink: Entra ID client credentials (scope {base_url}/.default), then
 PATCH /api/data/v9.2/contacts(<alternate key>='<email>') without If-Match / If-None-Match:
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id
+from .entries import guarded_all
 from .http import json_object
 from .signatures import verify_shared_secret
 from .crm_common import upsert_each, canonical, canonical_map
@@ -87,6 +89,10 @@ class DynamicsProvider(Provider):
             raise MalformedPayload("no RequestId, OperationId or x-request-id to de-duplicate on")
         if entity != "contact" or message not in ("Create", "Update"):
             return [Skipped("unsupported_event", f"{entity}.{message}", request_id)]
+        return guarded_all(lambda body: self._changes(body, message, request_id, delivery), context, request_id)
+
+    def _changes(self, context: dict[str, Any], message: str, request_id: str,
+                 delivery: Delivery) -> list[Interaction | Skipped]:
         target = _parameter(context.get("InputParameters"), "Target")
         record_id = str(context.get("PrimaryEntityId") or (target or {}).get("Id") or "")
         if not isinstance(target, dict) or not record_id:

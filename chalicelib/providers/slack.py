@@ -5,6 +5,7 @@ with `X-Slack-Request-Timestamp` inside a 5-minute window (replays are refused).
 Handshake: a signed POST {"type": "url_verification", "challenge": C} -> C as text/plain.
 Retries carry `X-Slack-Retry-Num`; they repeat the `event_id`, so the pipeline de-duplicates them.
 Authors are user ids only (names and emails need users.info, not called here).
+A message event with a missing or wrong-typed field is skipped as `malformed_entry`.
 https://api.slack.com/authentication/verifying-requests-from-slack
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..errors import MalformedPayload
 from ..schema import Author, Interaction
 from .base import (Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id,
                    utc_from_epoch)
+from .entries import entry_id, guarded
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
 
 REPLAY_WINDOW_SECONDS = 300
@@ -58,15 +60,15 @@ class SlackProvider(Provider):
         data = delivery.json()
         if not isinstance(data, dict) or not isinstance(data.get("event"), dict):
             raise MalformedPayload("an event_callback carries an event object")
+        event_id = entry_id(data.get("event_id"))
         if data.get("type") != "event_callback" or data["event"].get("type") != "message":
-            return [Skipped("unsupported_event", str(data["event"].get("type")), data.get("event_id"))]
-        try:
-            return [self._message(data, data["event"], delivery.connector)]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedPayload(f"message event is not in Slack's shape: {exc!r}") from None
+            return [Skipped("unsupported_event", str(data["event"].get("type")), event_id)]
+        if event_id is None:
+            return [Skipped("malformed_entry", "no event_id to de-duplicate on")]
+        return [guarded(lambda event: self._message(event, event_id, delivery.connector), data["event"], event_id)]
 
-    def _message(self, data: dict[str, Any], event: dict[str, Any], connector) -> Interaction | Skipped:
-        subtype, event_id, channel = event.get("subtype"), str(data["event_id"]), event["channel"]
+    def _message(self, event: dict[str, Any], event_id: str, connector) -> Interaction | Skipped:
+        subtype, channel = event.get("subtype"), event["channel"]
         if subtype == "bot_message" or event.get("bot_id"):
             return Skipped("bot_message", "messages by bots are not a customer's voice", event_id)
         if subtype == "message_changed":

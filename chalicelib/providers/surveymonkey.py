@@ -11,7 +11,8 @@ https://github.com/SurveyMonkey/public_api_docs (includes/_webhooks.md, _respons
   parse() fetches GET /v3/surveys/{survey_id}/responses/{id}/details (answers by choice id)
   and GET /v3/surveys/{survey_id}/details (headings, family/subtype, choice texts) with
   `secrets.access_token`. Both events upsert one Interaction per response id; the newer
-  `date_modified` wins.
+  `date_modified` wins. A callback with a missing or wrong-typed id is skipped as
+  `malformed_entry`; fetched objects not in the documented shape dead-letter the delivery.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pydantic import Field
 from ..errors import MalformedPayload, SignatureMismatch
 from ..schema import Interaction
 from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, parse_iso
+from .entries import SHAPE_ERRORS, entry_id, guarded
 from .signatures import constant_time_equals, verify_hmac
 from .survey import SurveyOptions, fetch_json, survey_response
 
@@ -62,20 +64,23 @@ class SurveyMonkeyProvider(Provider):
         event = delivery.json()
         if not isinstance(event, dict) or not event.get("event_type"):
             raise MalformedPayload("a SurveyMonkey callback is a JSON object with event_type")
+        event_id = entry_id(event.get("event_id"))
         if event["event_type"] not in EVENTS or event.get("object_type") != "response":
-            return [Skipped("unsupported_event", str(event["event_type"]), event.get("event_id"))]
-        survey_id = (event.get("resources") or {}).get("survey_id")
-        if not survey_id or not event.get("object_id") or not event.get("event_id"):
-            raise MalformedPayload("callback without event_id, object_id or resources.survey_id")
-        connector = delivery.connector
+            return [Skipped("unsupported_event", str(event["event_type"]), event_id)]
+        return [guarded(lambda callback: self._callback(callback, ctx, delivery.connector), event, event_id)]
+
+    def _callback(self, event: dict[str, Any], ctx: ParseContext, connector) -> Interaction:
+        survey_id, response_id = entry_id(event["resources"]["survey_id"]), entry_id(event["object_id"])
+        if not survey_id or not response_id or not entry_id(event["event_id"]):
+            raise ValueError("callback without event_id, object_id or resources.survey_id")
         base, headers = f"{connector.options.base_url}/v3/surveys/{survey_id}", {
             "Authorization": f"Bearer {connector.secret('access_token')}"}
-        response = fetch_json(ctx.http, f"{base}/responses/{event['object_id']}/details", headers,
+        response = fetch_json(ctx.http, f"{base}/responses/{response_id}/details", headers,
                               "SurveyMonkey response details")
         survey = fetch_json(ctx.http, f"{base}/details", headers, "SurveyMonkey survey details")
         try:
-            return [self._response(event, response, survey, connector)]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return self._response(event, response, survey, connector)
+        except SHAPE_ERRORS as exc:  # the API's answer, not the callback: dead-letter to replay once fixed
             raise MalformedPayload(f"SurveyMonkey response is not in the documented shape: {exc!r}") from None
 
     def _response(self, event, response: dict[str, Any], survey: dict[str, Any], connector) -> Interaction:
