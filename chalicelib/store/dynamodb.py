@@ -13,6 +13,7 @@ Items (pk / sk):
   ERASED#{h}   E                An erased identity or interaction: HMAC(salt, key), never the value
   ERASURE      SALT             The random salt of those hashes (made once per table)
   M#{merge}    MERGE            MergeRecord: what a merge moved, so it can be undone
+  X#{key}      X                Create claim of a sink without an upsert: lease end, created id; TTL
 Profiles also sit in gsi1 under DECAY / {decay_due_at} while recency decay can still move their
 score (sparse: only people with a due time), so the decay schedule reads only the people due.
 Model data is kept as one JSON attribute; only keys and index attributes are typed.
@@ -349,6 +350,28 @@ class DynamoStore:
     def any_erased(self, hashes: list[str]) -> bool:
         return bool(hashes) and bool(self._batch_get(
             [self._key(f"ERASED#{h}", "E") for h in dict.fromkeys(hashes)], projection="pk"))
+
+    # ---- create claims ----------------------------------------------------------------------
+    def claim_create(self, key: str, now: datetime, lease_seconds: float) -> tuple[bool, str | None]:
+        """Take the right to create the record `key` unless it was taken less than
+        `lease_seconds` ago: (True, None), or (False, the id its creator recorded, if any)."""
+        stamp = now.timestamp()
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={**self._key(f"X#{key}", "X"), "until": _n(stamp + lease_seconds),
+                      "ttl": _n(int(stamp + lease_seconds) + 86400)},
+                ConditionExpression="attribute_not_exists(pk) OR #u <= :now",
+                ExpressionAttributeNames={"#u": "until"}, ExpressionAttributeValues={":now": _n(stamp)})
+            return True, None
+        except self._db.exceptions.ConditionalCheckFailedException:
+            item = self._db.get_item(TableName=self._table, Key=self._key(f"X#{key}", "X"),
+                                     ConsistentRead=True).get("Item") or {}
+            return False, item.get("crm_id", {}).get("S")
+
+    def record_created(self, key: str, crm_id: str) -> None:
+        self._db.update_item(TableName=self._table, Key=self._key(f"X#{key}", "X"),
+                             UpdateExpression="SET crm_id = :c", ExpressionAttributeValues={":c": _s(crm_id)})
 
     # ---- closed loop ----------------------------------------------------------------------
     def claim_loop_slot(self, person_id: str, rule: str, interaction_id: str, now: datetime,
