@@ -1,11 +1,11 @@
 """Small pieces every CRM connector shares: the canonical form of a written value (so the
-echo of Chorus's own write compares equal however the CRM formats it back), the static
-secret compare used by CRMs that do not sign, and the token request a connector's
-secrets call for."""
+echo of Chorus's own write compares equal however the CRM formats it back), one call per
+record for CRMs without a batch write, and create claims for CRMs without an upsert."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import UpstreamError
 
@@ -58,3 +58,36 @@ def upsert_each(records: list, upsert_one) -> list:
         except UpstreamError as exc:
             results.append(SinkResult(record.person_id, ok=False, error=str(exc), retryable=exc.retryable))
     return results
+
+
+# Longer than a sync call can run (the sync function's 60 s timeout) and than a CRM's search
+# index lags a create (seconds), shorter than the sync queue's redelivery (360 s).
+CREATE_CLAIM_SECONDS = 120
+
+
+class CreateClaims:
+    """One create at a time per (connector, email), for a CRM without an upsert whose search
+    lags its creates (Pipedrive): search, then `claim`, then create, then `record` the new id.
+
+    `claim` answers (True, None): the caller may create. (False, id): another sync created the
+    record and recorded its id: update that one. (False, None): another sync is creating it:
+    defer the record as a retryable failure; the sync queue redelivers it later.
+    A claim is a lease: a sync that died between claim and record (before or after its create)
+    holds the email for CREATE_CLAIM_SECONDS at most. The next attempt after that searches first,
+    which by then finds a person that was created, so it updates it; otherwise it claims afresh
+    and creates. No record waits longer than the lease plus one redelivery.
+    The store keeps a hash of connector and email, never the email; the claim expires a day later.
+    """
+
+    def __init__(self, store: Any, clock: Callable[[], datetime], lease_seconds: float = CREATE_CLAIM_SECONDS):
+        self._store, self._clock, self._lease = store, clock, lease_seconds
+
+    def claim(self, connector_id: str, email: str) -> tuple[bool, str | None]:
+        return self._store.claim_create(self._key(connector_id, email), self._clock(), self._lease)
+
+    def record(self, connector_id: str, email: str, crm_id: str) -> None:
+        self._store.record_created(self._key(connector_id, email), crm_id)
+
+    @staticmethod
+    def _key(connector_id: str, email: str) -> str:
+        return hashlib.sha256(f"{connector_id}\x1f{email.strip().lower()}".encode()).hexdigest()

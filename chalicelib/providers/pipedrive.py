@@ -9,6 +9,10 @@ https://pipedrive.readme.io/docs/guide-for-webhooks-v2
 Sink: persons have no upsert. The sync engine passes the person id it stored
 (record.crm_ids) and it is used first; otherwise GET /api/v2/persons/search?term=<email>
 &fields=email&exact_match=true, then PATCH /api/v2/persons/{id} or POST /api/v2/persons.
+The search lags a create by seconds, so a create is claimed first (crm_common.CreateClaims,
+per connector and email): a second sync of the same new person updates the id the first one
+recorded, or is retried later while that create is in flight. A POST is sent once: after a
+timeout or 5xx the person may exist, and the retry (after the claim's lease) searches first.
 Chorus fields are Pipedrive custom fields, keyed by their 40-character field key.
 """
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
 from .entries import guarded
 from .signatures import verify_shared_secret
-from .crm_common import upsert_each, canonical, canonical_map, mapped_properties
+from .crm_common import CreateClaims, upsert_each, canonical, canonical_map, mapped_properties
 from .http import call_api, json_object
 
 SYSTEM_FIELDS = {"id", "update_time", "add_time", "owner_id", "org_id", "label_ids", "picture_id", "visible_to"}
@@ -43,6 +47,7 @@ class PipedriveProvider(Provider):
     is_source = True
     is_sink = True
     batch_max = 20  # one to three calls per person: Pipedrive has no batch write for persons
+    creates_by_search = True  # upsert() gets `claims`
     required_secrets = {"signing": "source", "access_token": "sink"}
     # Chorus field -> custom field key (Settings > Data fields > person field > API key)
     default_mapping: dict[str, str] = {}
@@ -110,10 +115,10 @@ class PipedriveProvider(Provider):
             public=False)
 
     # ---- sink ---------------------------------------------------------------------------
-    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
-        return upsert_each(records, lambda record: self._sync_person(record, connector, http))
+    def upsert(self, records: list[AdvocateRecord], connector, http, *, claims: CreateClaims) -> list[SinkResult]:
+        return upsert_each(records, lambda record: self._sync_person(record, connector, http, claims))
 
-    def _sync_person(self, record: AdvocateRecord, connector, http) -> SinkResult:
+    def _sync_person(self, record: AdvocateRecord, connector, http, claims: CreateClaims) -> SinkResult:
         fields = self.properties_for(record, connector)
         written = canonical_map(fields)
         person_id = record.crm_ids.get(connector.id)
@@ -125,13 +130,21 @@ class PipedriveProvider(Provider):
         if not record.email:
             return SinkResult(record.person_id, ok=False, error="no email to find or create the person")
         found = self._search(record.email, connector, http)
+        if not found:
+            taken, found = claims.claim(connector.id, record.email)
+            if not taken and not found:
+                return SinkResult(record.person_id, ok=False, retryable=True,
+                                  error="another sync is creating this person: retried once it is recorded")
         if found:
             response = self._call(connector, http, "PATCH", f"/api/v2/persons/{found}", json={"custom_fields": fields})
             return self._result(record, response, written, created=False)
-        response = self._call(connector, http, "POST", "/api/v2/persons", json={
+        response = self._call(connector, http, "POST", "/api/v2/persons", attempts=1, json={
             "name": record.display_name or record.email,
             "emails": [{"value": record.email, "primary": True, "label": "work"}], "custom_fields": fields})
-        return self._result(record, response, written, created=True)
+        result = self._result(record, response, written, created=True)
+        if result.ok and result.crm_id:
+            claims.record(connector.id, record.email, result.crm_id)
+        return result
 
     def _search(self, email: str, connector, http) -> str | None:
         response = self._call(connector, http, "GET", "/api/v2/persons/search",
@@ -150,8 +163,9 @@ class PipedriveProvider(Provider):
 
     def _result(self, record, response, written, *, created: bool) -> SinkResult:
         if response.status_code < 300:
-            person = json_object(response).get("data") or {}
-            return SinkResult(record.person_id, ok=True, crm_id=str(person.get("id")), created=created,
+            person = json_object(response).get("data")
+            crm_id = person.get("id") if isinstance(person, dict) else None
+            return SinkResult(record.person_id, ok=True, crm_id=str(crm_id) if crm_id else None, created=created,
                               written=written)
         if response.status_code == 401:
             raise UpstreamError("Pipedrive rejected the API token", retryable=False, status=401)

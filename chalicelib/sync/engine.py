@@ -20,6 +20,7 @@ from ..pipeline.advocate import advocate_record, record_hash
 from ..pipeline.identity import link_identity
 from ..providers import get_provider
 from ..providers.base import SinkResult
+from ..providers.crm_common import CreateClaims
 from ..schema import AdvocateRecord, IdentityRef, SyncJob
 from ..store.base import DeadLetter, SyncState
 from .budget import ApiBudget, budget_key
@@ -113,7 +114,8 @@ def _sync_connector(hub, connector, people: dict[str, list[str]], jobs: dict[str
             continue
         try:
             outcome.calls += 1
-            results = provider.upsert([r for r, _, _ in chunk], connector, hub.http)
+            claims = {"claims": CreateClaims(store, hub.clock)} if provider.creates_by_search else {}
+            results = provider.upsert([r for r, _, _ in chunk], connector, hub.http, **claims)
         except UpstreamError as exc:
             log.warning("sink call failed", extra={"connector_id": connector.id, "retryable": exc.retryable,
                                                    "status": exc.http_status, "records": len(chunk)})

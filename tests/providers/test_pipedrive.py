@@ -2,6 +2,9 @@
 (stored id first, else search by email, then update or create)."""
 import base64
 import json
+import re
+import threading
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -89,7 +92,7 @@ def test_known_person_id_is_patched_without_a_search(crm):
     with responses.RequestsMock() as rsps:
         rsps.patch(f"{API}/1042", json=fixture_json("pipedrive/person_response.json"), match=[
             matchers.header_matcher(API_TOKEN), matchers.json_params_matcher({"custom_fields": {SCORE_KEY: 71}})])
-        [result] = _provider().upsert([record(1, crm_ids={"pipedrive": "1042"})], crm.connector("pipedrive"), crm.http)
+        [result] = upsert(crm, [record(1, crm_ids={"pipedrive": "1042"})])
     assert result.ok and result.crm_id == "1042" and not result.created and result.written == {SCORE_KEY: "71"}
 
 
@@ -99,7 +102,7 @@ def test_unknown_person_is_searched_by_exact_email_then_patched(crm):
             matchers.query_param_matcher({"term": "fan1@example.com", "fields": "email", "exact_match": "true",
                                           "limit": "2"})])
         rsps.patch(f"{API}/1042", json=fixture_json("pipedrive/person_response.json"))
-        [result] = _provider().upsert([record(1)], crm.connector("pipedrive"), crm.http)
+        [result] = upsert(crm, [record(1)])
     assert result.ok and result.crm_id == "1042" and not result.created
 
 
@@ -109,7 +112,7 @@ def test_no_match_creates_the_person_with_its_email(crm):
         rsps.post(API, json=fixture_json("pipedrive/person_response.json"), match=[matchers.json_params_matcher({
             "name": "Fan Number1", "emails": [{"value": "fan1@example.com", "primary": True, "label": "work"}],
             "custom_fields": {SCORE_KEY: 71}})])
-        [result] = _provider().upsert([record(1)], crm.connector("pipedrive"), crm.http)
+        [result] = upsert(crm, [record(1)])
     assert result.ok and result.created and result.crm_id == "1042"
 
 
@@ -121,8 +124,8 @@ def test_deleted_person_falls_back_to_search_and_one_failure_does_not_fail_other
         rsps.patch(f"{API}/88", status=400, json={"success": False, "error": "Invalid custom field value"})
         for _ in range(4):
             rsps.patch(f"{API}/99", status=502)
-        results = _provider().upsert([record(1, crm_ids={"pipedrive": "77"}), record(2, crm_ids={"pipedrive": "88"}),
-                                      record(3, crm_ids={"pipedrive": "99"})], crm.connector("pipedrive"), crm.http)
+        results = upsert(crm, [record(1, crm_ids={"pipedrive": "77"}), record(2, crm_ids={"pipedrive": "88"}),
+                               record(3, crm_ids={"pipedrive": "99"})])
     recreated, invalid, down = results
     assert recreated.ok and recreated.created
     assert not invalid.ok and not invalid.retryable and "Invalid custom field value" in invalid.error
@@ -132,7 +135,7 @@ def test_deleted_person_falls_back_to_search_and_one_failure_does_not_fail_other
 def test_bad_api_token_is_permanent(crm):
     with responses.RequestsMock() as rsps:
         rsps.patch(f"{API}/1042", status=401, json=fixture_json("pipedrive/unauthorized.json"))
-        [result] = _provider().upsert([record(1, crm_ids={"pipedrive": "1042"})], crm.connector("pipedrive"), crm.http)
+        [result] = upsert(crm, [record(1, crm_ids={"pipedrive": "1042"})])
     assert not result.ok and not result.retryable and SECRETS["TEST_PIPEDRIVE_API_TOKEN"] not in result.error
 
 
@@ -141,7 +144,7 @@ def test_429_then_success(crm, sleeps, retry_after):
     with responses.RequestsMock() as rsps:
         rsps.patch(f"{API}/1042", status=429, headers={"Retry-After": retry_after} if retry_after else {})
         rsps.patch(f"{API}/1042", json=fixture_json("pipedrive/person_response.json"))
-        [result] = _provider().upsert([record(1, crm_ids={"pipedrive": "1042"})], crm.connector("pipedrive"), crm.http)
+        [result] = upsert(crm, [record(1, crm_ids={"pipedrive": "1042"})])
     assert result.ok and len(sleeps) == 1 and (sleeps[0] == 2.0 if retry_after else sleeps[0] <= 0.5)
 
 
@@ -149,17 +152,146 @@ def test_timeouts_end_retryable(crm, sleeps):
     with responses.RequestsMock() as rsps:
         for _ in range(4):
             rsps.get(f"{API}/search", body=requests.exceptions.Timeout())
-        [result] = _provider().upsert([record(1)], crm.connector("pipedrive"), crm.http)
+        [result] = upsert(crm, [record(1)])
     assert not result.ok and result.retryable and len(sleeps) == 3
 
 
 def test_search_failure_is_an_upstream_error_not_a_duplicate(crm):
     with responses.RequestsMock() as rsps:
         rsps.get(f"{API}/search", status=403, json={"success": False, "error": "scope missing"})
-        [result] = _provider().upsert([record(1)], crm.connector("pipedrive"), crm.http)
+        [result] = upsert(crm, [record(1)])
     assert not result.ok and not result.retryable  # no blind POST when the search could not run
+
+
+# ---- create race: the search lags a create by seconds -------------------------------------
+class LaggingPipedrive:
+    """Persons API whose search never sees a person created in this test (the index lags)."""
+
+    def __init__(self, rsps, on_create=None, searchable=()):
+        self.creates, self.patches, self.on_create = 0, [], on_create
+        found = {"success": True, "data": {"items": [{"item": {"id": int(i)}} for i in searchable]}}
+        rsps.get(f"{API}/search", json=found if searchable else fixture_json("pipedrive/person_search_empty.json"))
+        rsps.add_callback(responses.POST, API, callback=self.create)
+        rsps.add_callback(responses.PATCH, re.compile(re.escape(API) + r"/\d+"), callback=self.patch)
+
+    def create(self, request):
+        self.creates += 1
+        if self.on_create:
+            self.on_create()  # another sync runs while this create is in flight
+        return 201, {}, json.dumps(fixture_json("pipedrive/person_response.json"))
+
+    def patch(self, request):
+        self.patches.append(request.url.rsplit("/", 1)[1])
+        return 200, {}, json.dumps(fixture_json("pipedrive/person_response.json"))
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+
+def test_second_sync_during_a_create_is_retried_then_updates_the_created_person(crm):
+    second: list = []
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        api = LaggingPipedrive(rsps, on_create=lambda: second.extend(upsert(crm, [record(1)])))
+        [first] = upsert(crm, [record(1)])
+        # another Chorus person with the same address, written differently, after the create
+        [later] = upsert(crm, [record(2, email=" FAN1@Example.com")])
+    assert api.creates == 1
+    assert first.ok and first.created and first.crm_id == "1042"
+    assert not second[0].ok and second[0].retryable  # deferred, not created twice
+    assert later.ok and not later.created and later.crm_id == "1042" and api.patches == ["1042"]
+
+
+def test_two_concurrent_syncs_of_one_new_person_post_once(crm):
+    both_searched = threading.Barrier(2, timeout=10)
+
+    def search(request):
+        both_searched.wait()  # neither has claimed or created when the other searches
+        return 200, {}, json.dumps(fixture_json("pipedrive/person_search_empty.json"))
+
+    results: list = []
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.GET, f"{API}/search", callback=search)
+        rsps.post(API, status=201, json=fixture_json("pipedrive/person_response.json"))
+        workers = [threading.Thread(target=lambda n=n: results.extend(upsert(crm, [record(n, email="fan1@example.com")])))
+                   for n in (1, 2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(10)
+        assert len([c for c in rsps.calls if c.request.method == "POST"]) == 1
+    created, deferred = sorted(results, key=lambda r: not r.ok)
+    assert created.ok and created.created and not deferred.ok and deferred.retryable
+
+
+def test_a_claim_left_by_a_crash_before_the_create_expires(crm):
+    from chalicelib.providers.crm_common import CREATE_CLAIM_SECONDS, CreateClaims
+    clock = Clock()
+    assert CreateClaims(crm.hub.store, clock).claim("pipedrive", "fan1@example.com") == (True, None)  # then died
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        api = LaggingPipedrive(rsps)
+        [blocked] = upsert(crm, [record(1)], clock)
+        clock.now += timedelta(seconds=CREATE_CLAIM_SECONDS + 1)
+        [result] = upsert(crm, [record(1)], clock)
+    assert not blocked.ok and blocked.retryable
+    assert result.ok and result.created and api.creates == 1
+
+
+def test_a_crash_after_the_create_updates_that_person_once_search_has_it(crm):
+    from chalicelib.providers.crm_common import CREATE_CLAIM_SECONDS, CreateClaims
+    clock = Clock()
+    CreateClaims(crm.hub.store, clock).claim("pipedrive", "fan1@example.com")  # POSTed 1042, died before record
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        LaggingPipedrive(rsps)
+        [blocked] = upsert(crm, [record(1)], clock)  # inside the lease: the search may still lag
+    clock.now += timedelta(seconds=CREATE_CLAIM_SECONDS + 1)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        api = LaggingPipedrive(rsps, searchable=["1042"])  # by now the index has it
+        [result] = upsert(crm, [record(1)], clock)
+    assert not blocked.ok and blocked.retryable
+    assert result.ok and not result.created and api.creates == 0 and api.patches == ["1042"]
+
+
+@pytest.mark.parametrize("failure", [502, requests.exceptions.Timeout()])
+def test_a_create_is_never_resent_blind(crm, sleeps, failure):
+    """A 5xx or timeout may still have created the person: no second POST in the same call."""
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{API}/search", json=fixture_json("pipedrive/person_search_empty.json"))
+        if isinstance(failure, int):
+            rsps.post(API, status=failure)
+        else:
+            rsps.post(API, body=failure)
+        [result] = upsert(crm, [record(1)])
+        [again] = upsert(crm, [record(1)])  # inside the lease: deferred, not re-created
+        assert len([c for c in rsps.calls if c.request.method == "POST"]) == 1
+    assert not result.ok and result.retryable and not again.ok and again.retryable
+
+
+def test_sync_engine_passes_the_claims_one_post_for_two_people_with_one_email(crm):
+    from chalicelib.schema import Person
+    from chalicelib.sync.engine import run_sync
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    for n in (1, 2):
+        crm.hub.store.put_person(Person(person_id=f"p{n}", created_at=now, updated_at=now,
+                                        email="fan1@example.com"), None)
+    job = lambda n: {"person_id": f"p{n}", "connector_id": "pipedrive", "requested_at": now.isoformat()}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        api = LaggingPipedrive(rsps)
+        outcome = run_sync(crm.hub, {"m1": job(1), "m2": job(2)})
+    assert api.creates == 1 and api.patches == ["1042"] and outcome.written == 2 and not outcome.failed_messages
 
 
 def _provider():
     from chalicelib.providers import get_provider
     return get_provider("pipedrive")
+
+
+def upsert(crm, records, clock=None):
+    """The provider's upsert as the sync engine calls it, with the store's create claims."""
+    from chalicelib.providers.crm_common import CreateClaims
+    return _provider().upsert(records, crm.connector("pipedrive"), crm.http,
+                              claims=CreateClaims(crm.hub.store, clock or crm.hub.clock))
