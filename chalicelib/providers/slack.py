@@ -10,7 +10,6 @@ https://api.slack.com/authentication/verifying-requests-from-slack
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,8 +48,8 @@ class SlackProvider(Provider):
     def handshake(self, request, connector) -> WebResponse | None:
         """Called after verify: a url_verification POST is answered with its challenge."""
         try:
-            data = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            data = request.json()  # parsed once: check_body reads the same
+        except MalformedPayload:
             return None  # check_body answers 400
         if isinstance(data, dict) and data.get("type") == "url_verification":
             return WebResponse(200, str(data.get("challenge", "")))
