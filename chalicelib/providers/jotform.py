@@ -21,7 +21,7 @@ from pydantic import Field
 from ..errors import MalformedPayload
 from ..schema import Interaction, Rating
 from .base import MULTIPART_TYPE, Delivery, ParseContext, Provider, Skipped, utc_from_epoch
-from .multipart import parse_multipart
+from .multipart import multipart_field_names, parse_multipart
 from .survey import SurveyOptions, survey_response, verify_url_token
 
 ANSWER_KEY = re.compile(r"^q\d+_(?P<name>.+)$")
@@ -48,8 +48,8 @@ class JotformProvider(Provider):
         verify_url_token(request.query, connector.secret("signing"))
 
     def check_body(self, request) -> None:
-        fields = parse_multipart(request.body, request.header("content-type") or "")
-        if "rawRequest" not in fields or "submissionID" not in fields:
+        names = multipart_field_names(request.body, request.header("content-type") or "")
+        if "rawRequest" not in names or "submissionID" not in names:
             raise MalformedPayload("a Jotform webhook has submissionID and rawRequest fields")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:

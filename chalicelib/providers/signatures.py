@@ -28,7 +28,7 @@ def hmac_digest(key: str | bytes, message: str | bytes, algorithm: str = "sha256
 
 
 def encode_digest(digest: bytes, encoding: Encoding) -> str:
-    return digest.hex() if encoding == "hex" else base64.b64encode(digest).decode("ascii")
+    return digest.hex() if encoding == "hex" else binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
 def sign(key: str | bytes, message: str | bytes, *, algorithm: str = "sha256",

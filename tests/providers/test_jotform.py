@@ -60,6 +60,45 @@ def test_malformed_multipart_and_wrong_type_are_refused(client):
 
 
 def test_parse_multipart_reads_every_text_field():
+    from chalicelib.providers.multipart import multipart_field_names
+
     fields = parse_multipart(fixture_bytes("jotform/submission.multipart"), CONTENT_TYPE)
+    assert multipart_field_names(fixture_bytes("jotform/submission.multipart"), CONTENT_TYPE) == set(fields)
     assert fields["submissionID"] == "5812345678901234567" and fields["formID"] == "233045511009037"
     assert json.loads(fields["rawRequest"])["q3_fullName"] == {"first": "Noor", "last": "Haddad"}
+
+
+def test_fast_multipart_path_agrees_with_the_email_parser_on_odd_but_valid_bodies(monkeypatch):
+    """Header spelling, a delimiter-like line inside a value, a typed part: the fast path either
+    gives the email parser's fields or steps aside; a look-alike letter is not a header name."""
+    from chalicelib.errors import MalformedPayload
+    from chalicelib.providers import multipart
+
+    def email_parser(body):
+        with monkeypatch.context() as patched:
+            patched.setattr(multipart, "_simple_form_data", lambda b, c: None)
+            try:
+                return multipart.parse_multipart(body, "multipart/form-data; boundary=XyZ")
+            except MalformedPayload:
+                return None
+
+    def form(*parts: str) -> bytes:
+        return "".join(f"--XyZ\r\n{p}\r\n" for p in parts).encode() + b"--XyZ--\r\n"
+
+    bodies = {
+        "any case": form('content-disposition: FORM-DATA; name="a"\r\n\r\n1',
+                         'Content-Disposition: form-data; name="b"\r\ncontent-type: TEXT/PLAIN; charset=UTF-8\r\n\r\nzwei'),
+        "delimiter in a value": form('Content-Disposition: form-data; name="a"\r\n\r\nsee --XyZ here',
+                                     'Content-Disposition: form-data; name="b"\r\n\r\n2'),
+        "a later field wins": form('Content-Disposition: form-data; name="a"\r\n\r\n1',
+                                   'Content-Disposition: form-data; name="a"\r\n\r\n2'),
+        "long s look-alike": form('Content-Dispo\u017fition: form-data; name="a"\r\n\r\n1'),
+    }
+    for what, body in bodies.items():
+        fast = multipart._simple_form_data(body, "multipart/form-data; boundary=XyZ")
+        assert fast is None or fast == email_parser(body), what
+        names = multipart.multipart_field_names(body, "multipart/form-data; boundary=XyZ")
+        assert names == set(multipart.parse_multipart(body, "multipart/form-data; boundary=XyZ")), what
+    assert multipart._simple_form_data(bodies["any case"], "multipart/form-data; boundary=XyZ") == {"a": "1", "b": "zwei"}
+    assert multipart._simple_form_data(bodies["a later field wins"], "multipart/form-data; boundary=XyZ") == {"a": "2"}
+    assert multipart._simple_form_data(bodies["long s look-alike"], "multipart/form-data; boundary=XyZ") is None
