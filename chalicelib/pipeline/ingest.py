@@ -101,7 +101,7 @@ def _utc_iso(moment: datetime) -> str:
         if moment.tzinfo is None:
             raise ValueError("the hub clock must return timezone-aware datetimes")
         moment = moment.astimezone(timezone.utc)
-    return moment.isoformat()[:-6] + "Z"  # "+00:00"
+    return moment.replace(tzinfo=None).isoformat() + "Z"  # a naive isoformat is half the cost
 
 
 def envelope_body(hub: Hub, envelope: Envelope) -> bytes:
