@@ -64,10 +64,11 @@ def drain(hub, rounds: int = 20) -> None:
     """Run the queue workers of *this* hub (the `workers` fixture is bound to the default one)."""
     import boto3
 
-    from chalicelib.runtime.local import make_pollers
+    from chalicelib.runtime.local import make_pollers, sqs_consumers
     from chalicelib.runtime.resources import ResourceNames
 
-    pollers = make_pollers(hub, boto3.client("sqs"), ResourceNames.from_env())
+    names = ResourceNames.from_env()
+    pollers = make_pollers(hub, sqs_consumers(boto3.client("sqs"), names), names)
     for _ in range(rounds):
         if sum(p.poll_once() for p in pollers) == 0:
             return
