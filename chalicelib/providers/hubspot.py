@@ -17,6 +17,7 @@ from ..errors import MalformedPayload
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id,
                    utc_from_epoch)
+from .entries import SHAPE_ERRORS
 from .http import call_api, raise_for_permanent
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
 
@@ -103,7 +104,7 @@ class HubSpotProvider(Provider):
                                      value=None if value is None else str(value),
                                      source=event.get("changeSource")),
                 public=False)
-        except (TypeError, ValueError) as exc:
+        except SHAPE_ERRORS as exc:  # e.g. no occurredAt: this event is skipped, the others are kept
             return Skipped("malformed_entry", f"{type(exc).__name__}: {exc}", str(event.get("eventId")))
 
     # ---- sink ---------------------------------------------------------------------------
