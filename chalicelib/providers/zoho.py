@@ -67,8 +67,10 @@ class ZohoProvider(Provider):
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         body = _callback(delivery.json())
-        operation, ids = str(body.get("operation") or ""), [str(i) for i in body.get("ids") or []]
         key = f"{body.get('channel_id')}:{body.get('server_time')}"
+        if not isinstance(body.get("ids") or [], list):
+            return [Skipped("malformed_entry", "ids is not an array", key)]
+        operation, ids = str(body.get("operation") or ""), [str(i) for i in body.get("ids") or []]
         if str(body.get("module")) != delivery.connector.options.module or operation not in ("insert", "update"):
             return [Skipped("unsupported_event", f"{body.get('module')}.{operation}", f"{key}:{i}") for i in ids or [""]]
         if not ids:
