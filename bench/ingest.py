@@ -8,7 +8,6 @@ more than the whole first floor, and ingest must check the whole SOAP body is we
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import statistics
@@ -44,8 +43,8 @@ def floor_call(body: bytes):
     except ValueError:
         text = json.dumps(body.decode("utf-8", errors="replace")).encode()
 
-    def floor():
-        hmac.new(key, body, hashlib.sha256).digest()
+    def floor():  # the fastest forms the stdlib has, as the path itself uses
+        hmac.digest(key, body, "sha256")
         json.loads(text)
     return floor
 
@@ -59,7 +58,7 @@ def body_floor_call(body: bytes, content_type: str):
     key = b"bench-floor-secret"
 
     def floor():
-        hmac.new(key, body, hashlib.sha256).digest()
+        hmac.digest(key, body, "sha256")
         expat.ParserCreate(namespace_separator="}").Parse(body, True)
     return floor
 
