@@ -46,6 +46,12 @@ EVENT_IDS = {"surveymonkey-nps": None, "slack-community": None, "facebook-page":
              "zoho": "None:None"}
 
 
+# utc_from_epoch(9.2e18) raised OSError (errno 75), which no parser expects (4,000 examples)
+OUT_OF_RANGE_EPOCH = (b'{"event_type":"survey_response.created","event_id":"","event_data":{"id":"","":{"":"",'
+                      b'"":"","":1},"":"","":9,"":null,"":"","created_at":9.2e18,"":1,"":{"":"","":""},"":[],"":[],'
+                      b'"":[]}}')
+
+
 @pytest.fixture(scope="module")
 def connectors():
     from chalicelib.config.loader import load_directory
@@ -123,3 +129,13 @@ def test_through_the_pipeline_a_wrong_typed_field_is_counted_not_dead_lettered(c
     assert hub.store.event_counts("facebook-page").get("skipped_malformed_entry") == 2  # the fixture has one
     assert len(hub.store.connector_interactions("facebook-page", 20)) == 3
     assert list_dead_letters(hub) == []
+
+
+def test_an_epoch_out_of_range_is_a_bad_value_not_an_os_error(connectors):
+    from chalicelib.errors import MalformedPayload
+    from chalicelib.providers.base import utc_from_epoch
+    for value in (9.2e18, 1e300, 2 ** 70):
+        with pytest.raises(ValueError):
+            utc_from_epoch(value)
+    with pytest.raises(MalformedPayload):  # Delighted's documented answer to a response not in its shape
+        parse(connectors, "delighted-nps", OUT_OF_RANGE_EPOCH)

@@ -154,8 +154,13 @@ def interaction_id(connector_id: str, external_id: str) -> str:
 
 
 def utc_from_epoch(value: float | int | str, unit: str = "s") -> datetime:
+    """ValueError for anything that is not an epoch datetime can hold (the platform raises
+    OverflowError or OSError past its time_t), so parsers treat it as any other bad value."""
     number = float(value)
-    return datetime.fromtimestamp(number / 1000.0 if unit == "ms" else number, tz=timezone.utc)
+    try:
+        return datetime.fromtimestamp(number / 1000.0 if unit == "ms" else number, tz=timezone.utc)
+    except (OverflowError, OSError):
+        raise ValueError(f"epoch {number!r} is out of range") from None
 
 
 def parse_iso(value: str) -> datetime:
