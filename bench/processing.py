@@ -34,7 +34,7 @@ def canned_http(sample) -> CannedHttp:
 
 
 STAGES = {"parse": ("parse",), "enrich": ("enrich",),
-          "identity": ("author_identities", "author_links", "resolve_person", "resolve"),
+          "identity": ("author_identities", "author_links", "resolve_links"),
           "score": ("person_stats", "advocate_score")}
 
 
