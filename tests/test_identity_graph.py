@@ -249,3 +249,16 @@ def test_gmail_variants_and_phone_formats_resolve_to_one_person(hub):
     by_phone = deliver(hub, item("r3", phone="(415) 555-2671"))
     assert deliver(hub, item("r4", phone="+1 415-555-2671")) == by_phone
     assert {l.key: l.evidence for l in hub.store.get_person(by_phone).links} == {"phone#+14155552671": "same_phone"}
+
+
+def test_an_erased_person_known_by_a_local_phone_stays_erased(hub):
+    """The erasure check reads the author's identities with the hub's identity settings, so a
+    phone written without +country code (resolved through default_phone_region) is matched."""
+    from chalicelib.privacy import erase_person
+
+    hub.settings.identity.default_phone_region = "US"
+    person = deliver(hub, item("p1", phone="(415) 555-2671"))
+    assert erase_person(hub, person) is not None
+    late = item("p2", phone="415-555-2671", minutes=5)
+    assert not apply_interaction(hub, hub.connectors.get(late.connector_id), late, ProcessOutcome())
+    assert owner(hub, "phone#+14155552671") is None

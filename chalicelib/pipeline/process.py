@@ -88,7 +88,7 @@ def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
     """Store one interaction on its person and refresh the person. False when skipped."""
     store = hub.store
     enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
-    refs = author_identities(interaction)
+    refs = author_identities(interaction, hub.settings.identity)
     if is_erased(store, refs, interaction):  # erased people stay erased (privacy.py)
         outcome.skipped.append(Skipped("erased", "the person was erased", interaction.event_id))
         store.count_event(connector.id, "skipped_erased")
