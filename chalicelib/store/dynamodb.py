@@ -63,17 +63,16 @@ class DynamoStore:
 
     def claim_identity(self, ref: IdentityRef, person_id: str) -> str:
         """Point `ref` at `person_id` unless it already points somewhere; return the owner."""
+        return self._claim_identity_item(ref, person_id, {})
+
+    def _claim_identity_item(self, ref: IdentityRef, person_id: str, extra: dict[str, Any]) -> str:
+        key = self._key(f"ID#{ref.key}", "ID")
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={**self._key(f"ID#{ref.key}", "ID"), "person_id": _s(person_id),
-                      "namespace": _s(ref.namespace)},
-                ConditionExpression="attribute_not_exists(pk)")
+            self._db.put_item(TableName=self._table, ConditionExpression="attribute_not_exists(pk)",
+                              Item={**key, "person_id": _s(person_id), "namespace": _s(ref.namespace), **extra})
             return person_id
         except self._db.exceptions.ConditionalCheckFailedException:
-            item = self._db.get_item(TableName=self._table, Key=self._key(f"ID#{ref.key}", "ID"),
-                                     ConsistentRead=True)["Item"]
-            return item["person_id"]["S"]
+            return self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)["Item"]["person_id"]["S"]
 
     # ---- people ---------------------------------------------------------------------------
     def get_person(self, person_id: str) -> Person | None:
@@ -436,18 +435,8 @@ class DynamoStore:
 
     def claim_identity_link(self, link: IdentityLink, person_id: str) -> str:
         """claim_identity, keeping the link's evidence and confidence on the identity item."""
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={**self._key(f"ID#{link.key}", "ID"), "person_id": _s(person_id),
-                      "namespace": _s(link.namespace), "confidence": _n(float(link.confidence)),
-                      "data": _s(link.model_dump_json())},
-                ConditionExpression="attribute_not_exists(pk)")
-            return person_id
-        except self._db.exceptions.ConditionalCheckFailedException:
-            item = self._db.get_item(TableName=self._table, Key=self._key(f"ID#{link.key}", "ID"),
-                                     ConsistentRead=True)["Item"]
-            return item["person_id"]["S"]
+        return self._claim_identity_item(link, person_id, {"confidence": _n(float(link.confidence)),
+                                                           "data": _s(link.model_dump_json())})
 
     def repoint_identity(self, ref: IdentityRef, from_person: str, to_person: str) -> bool:
         """Move an identity to another person if it still points at `from_person`."""
