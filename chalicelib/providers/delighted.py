@@ -19,6 +19,7 @@ from pydantic import Field
 from ..errors import MalformedPayload
 from ..schema import Interaction, Rating
 from .base import Delivery, ParseContext, Provider, Skipped, utc_from_epoch
+from .entries import misshapen_is_malformed
 from .signatures import BodySignature
 from .survey import SurveyOptions, survey_response
 
@@ -48,10 +49,8 @@ class DelightedProvider(Provider):
             raise MalformedPayload("a Delighted webhook is a JSON object with event_type")
         if data["event_type"] not in EVENTS:
             return [Skipped("unsupported_event", str(data["event_type"]), data.get("event_id"))]
-        try:
+        with misshapen_is_malformed("event_data is not a Delighted survey response"):
             return [self._response(data, delivery.connector)]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise MalformedPayload(f"event_data is not a Delighted survey response: {exc!r}") from None
 
     def _response(self, data: dict[str, Any], connector) -> Interaction:
         response = data["event_data"]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
 from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
+from .entries import misshapen_is_malformed
 from .signatures import BodySignature
 
 POST_EVENTS = ("post_created", "post_edited", "post_destroyed")
@@ -45,10 +46,8 @@ class DiscourseProvider(Provider):
             return [Skipped("covered_by_post", "a new topic's text arrives as its first post_created")]
         if event not in POST_EVENTS or not isinstance(data.get("post"), dict):
             return [Skipped("unsupported_event", event or "no X-Discourse-Event header")]
-        try:
+        with misshapen_is_malformed("post is not in Discourse's shape"):
             return [self._post(data["post"], event, delivery)]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedPayload(f"post is not in Discourse's shape: {exc!r}") from None
 
     def _post(self, post: dict[str, Any], event: str, delivery: Delivery) -> Interaction | Skipped:
         connector = delivery.connector

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Callable, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
 
+from ..errors import MalformedPayload
 from .base import Skipped
 
 T = TypeVar("T")
@@ -28,6 +30,16 @@ def guarded(parse_one: Callable[[Any], T], entry: Any, event_id: str | None = No
         return parse_one(entry)
     except SHAPE_ERRORS as exc:
         return Skipped("malformed_entry", f"{type(exc).__name__}: {exc}", event_id)
+
+
+@contextmanager
+def misshapen_is_malformed(what: str) -> Iterator[None]:
+    """For a delivery that is one event: a shape error while reading it makes the whole
+    delivery MalformedPayload (dead-lettered with `what`), where a batch would skip the entry."""
+    try:
+        yield
+    except SHAPE_ERRORS as exc:
+        raise MalformedPayload(f"{what}: {exc!r}") from None
 
 
 def guarded_all(parse_many: Callable[[Any], list[T]], entry: Any, event_id: str | None = None) -> list[T | Skipped]:

@@ -17,7 +17,7 @@ from ..errors import MalformedPayload
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id,
                    utc_from_epoch)
-from .entries import SHAPE_ERRORS
+from .entries import guarded
 from .http import call_api, raise_for_permanent
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
 
@@ -89,23 +89,24 @@ class HubSpotProvider(Provider):
         kind = str(event.get("subscriptionType", ""))
         if kind not in CONTACT_EVENTS:
             return Skipped("unsupported_event", kind, str(event["eventId"]))
-        try:
-            object_id = str(event["objectId"])
-            # HubSpot does not promise eventId is unique on its own; with the object and time it is.
-            event_id = f"{event['eventId']}:{object_id}:{event.get('occurredAt')}"
-            prop, value = event.get("propertyName"), event.get("propertyValue")
-            return Interaction(
-                interaction_id=interaction_id(connector.id, f"event:{event_id}"), connector_id=connector.id,
-                provider=self.name, kind="crm_update", external_id=f"event:{event_id}", event_id=event_id,
-                event_type=kind, occurred_at=utc_from_epoch(event["occurredAt"], "ms"),
-                author=Author(provider_user_id=object_id,
-                              email=value if prop == "email" and value else None),
-                crm_change=CrmChange(object_id=object_id, change_type=kind, property=prop,
-                                     value=None if value is None else str(value),
-                                     source=event.get("changeSource")),
-                public=False)
-        except SHAPE_ERRORS as exc:  # e.g. no occurredAt: this event is skipped, the others are kept
-            return Skipped("malformed_entry", f"{type(exc).__name__}: {exc}", str(event.get("eventId")))
+        return guarded(lambda e: self._change(e, kind, connector), event, str(event["eventId"]))
+
+    def _change(self, event: dict[str, Any], kind: str, connector) -> Interaction:
+        """One property change; a shape error (e.g. no occurredAt) skips this event only."""
+        object_id = str(event["objectId"])
+        # HubSpot does not promise eventId is unique on its own; with the object and time it is.
+        event_id = f"{event['eventId']}:{object_id}:{event.get('occurredAt')}"
+        prop, value = event.get("propertyName"), event.get("propertyValue")
+        return Interaction(
+            interaction_id=interaction_id(connector.id, f"event:{event_id}"), connector_id=connector.id,
+            provider=self.name, kind="crm_update", external_id=f"event:{event_id}", event_id=event_id,
+            event_type=kind, occurred_at=utc_from_epoch(event["occurredAt"], "ms"),
+            author=Author(provider_user_id=object_id,
+                          email=value if prop == "email" and value else None),
+            crm_change=CrmChange(object_id=object_id, change_type=kind, property=prop,
+                                 value=None if value is None else str(value),
+                                 source=event.get("changeSource")),
+            public=False)
 
     # ---- sink ---------------------------------------------------------------------------
     def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:

@@ -21,6 +21,7 @@ from pydantic import Field
 from ..errors import MalformedPayload
 from ..schema import Interaction, Rating
 from .base import MULTIPART_TYPE, Delivery, ParseContext, Provider, Skipped, utc_from_epoch
+from .entries import misshapen_is_malformed
 from .multipart import multipart_field_names, parse_multipart
 from .survey import SurveyOptions, survey_response, verify_url_token
 
@@ -54,13 +55,11 @@ class JotformProvider(Provider):
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         fields = parse_multipart(delivery.body, delivery.headers.get("content-type") or "")
-        try:
+        with misshapen_is_malformed("not a Jotform submission"):
             answers = json.loads(fields["rawRequest"])
             if not isinstance(answers, dict):
                 raise TypeError("rawRequest is not a JSON object")
             return [self._submission(fields, answers, delivery)]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedPayload(f"not a Jotform submission: {exc!r}") from None
 
     def _submission(self, fields: dict[str, str], answers: dict[str, Any], delivery: Delivery) -> Interaction:
         options = delivery.connector.options

@@ -21,6 +21,7 @@ from ..errors import HandshakeRejected, MalformedPayload
 from ..schema import Author, Interaction
 from .base import (Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id,
                    utc_from_epoch)
+from .entries import guarded
 from .signatures import sign, verify_hmac
 
 X_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
@@ -76,12 +77,9 @@ class XProvider(Provider):
 
     @staticmethod
     def _guard(parse_one, event: Any, account: str, delivery: Delivery) -> Interaction | Skipped:
-        """One bad entry never costs the good ones of the same delivery."""
-        try:
-            return parse_one(event, account, delivery.connector)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            event_id = (event.get("id_str") or event.get("id")) if isinstance(event, dict) else None
-            return Skipped("malformed_entry", f"{type(exc).__name__}: {exc}", event_id)
+        event_id = (event.get("id_str") or event.get("id")) if isinstance(event, dict) else None
+        return guarded(lambda e: parse_one(e, account, delivery.connector), event,
+                       None if event_id is None else str(event_id))
 
     def _tweet(self, tweet: dict[str, Any], account: str, connector) -> Interaction | Skipped:
         user = tweet["user"]
