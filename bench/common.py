@@ -240,6 +240,11 @@ class MemoryStore:
             self.confidence[link.key] = getattr(link, "confidence", 1.0)
         return owner
 
+    def claim_identity_links(self, links, person_id):
+        if any(self.identities.get(link.key, person_id) != person_id for link in links):
+            return False
+        return all(self.claim_identity_link(link, person_id) == person_id for link in links)
+
     def repoint_identity(self, ref, from_person, to_person):
         if self.identities.get(ref.key) != from_person:
             return False

@@ -44,6 +44,8 @@ DELIVERY_EXPIRY_DAYS = 30          # oversized raw deliveries (claim checks) out
 VISIBILITY_FACTOR = 6              # AWS: queue visibility >= 6x the consuming function's timeout
 PARTIAL_FAILURES = ["ReportBatchItemFailures"]
 
+# TransactWriteItems (identity claims) is authorised per item: its Puts need dynamodb:PutItem
+# ("Using IAM with DynamoDB transactions", DynamoDB developer guide).
 DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                     "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]
 SQS_ACTIONS = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",

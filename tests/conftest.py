@@ -25,6 +25,9 @@ def aws(monkeypatch, tmp_path):
     """A fresh moto account with Chorus's table, queues and bucket; cwd is a temp folder."""
     from moto import mock_aws
 
+    from chalicelib.runtime.moto_patches import isolate_moto_writes
+
+    isolate_moto_writes()  # workers on threads need DynamoDB's atomic writes (see there)
     monkeypatch.chdir(tmp_path)
     with mock_aws():
         import boto3

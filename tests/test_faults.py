@@ -19,10 +19,13 @@ from tests.senders import fixture_bytes, typeform_headers
 UPSERT = "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
 EMAIL = "maya.chen@example.com"
 CODES = ["ProvisionedThroughputExceededException", "InternalServerError", "ThrottlingException"]
+# A clean run of the survey makes 21 DynamoDB calls; the 7th is the transaction that claims
+# the new person's identities.
 if os.environ.get("FAULTS_EXHAUSTIVE"):
-    POSITIONS = [(n, CODES[n % len(CODES)]) for n in range(1, 41)]
+    POSITIONS = [(n, CODES[n % len(CODES)]) for n in range(1, 22)]
 else:
-    POSITIONS = [(1, CODES[0]), (3, CODES[1]), (6, CODES[2]), (10, CODES[0]), (15, CODES[1]), (22, CODES[2])]
+    POSITIONS = [(1, CODES[0]), (3, CODES[1]), (6, CODES[2]), (7, CODES[1]), (10, CODES[0]), (15, CODES[1]),
+                 (21, CODES[2])]
 
 
 class Status:

@@ -217,6 +217,44 @@ def test_concurrent_deliveries_for_one_new_person_create_one_person(hub):
     assert hub.store.get_person(person_id).stats.interaction_count == 8
 
 
+def test_a_survey_and_a_tweet_of_one_new_person_at_once_end_on_one_person(hub, monkeypatch):
+    # Both deliveries look their identities up before either claims one (what two workers do
+    # when they meet): the survey names an email and a hidden x_handle, the tweet the x id and
+    # that handle. Taken one after the other they end on one person, so at once they must too.
+    survey = item("r1", email="maya@example.com", links={"x_handle": "@Maya_X"})
+    tweet = item("t1", connector="x-brand", provider="x", kind="post", user_id="111", handle="maya_x")
+    find, met = hub.store.find_identity_links, threading.Barrier(2, timeout=10)
+    first_look: set[int] = set()
+
+    def find_together(links):
+        found = find(links)
+        if threading.current_thread() is not threading.main_thread() and threading.get_ident() not in first_look:
+            first_look.add(threading.get_ident())
+            met.wait()
+        return found
+
+    monkeypatch.setattr(hub.store, "find_identity_links", find_together)
+    errors: list[BaseException] = []
+
+    def run(interaction: Interaction) -> None:
+        try:
+            deliver(hub, interaction)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (survey, tweet)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    owners = {key: owner(hub, key) for key in ("email#maya@example.com", "x_handle#maya_x", "x#111")}
+    assert len(set(owners.values())) == 1, owners
+    person = hub.store.get_person(owners["x#111"])
+    assert person.suggestions == []
+    assert {i.interaction_id for i in hub.store.person_interactions(person.person_id)} == {"r1", "t1"}
+
+
 # ---- normalisation -------------------------------------------------------------------------------
 @pytest.mark.parametrize("raw, expected", [
     ("Maya.Chen+nps@gmail.com", "mayachen@gmail.com"),          # Gmail ignores dots and +tags

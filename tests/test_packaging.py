@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -195,6 +196,15 @@ def test_iam_grants_only_the_used_actions_on_chorus_resources(template):
                 assert resources == [{"Fn::Sub": "${DeliveriesBucket.Arn}/*"}]
             elif service == "logs":
                 assert "log-group:/aws/lambda/" in text
+
+
+def test_every_dynamodb_call_of_the_store_is_granted():
+    source = (Path(__file__).parent.parent / "chalicelib" / "store" / "dynamodb.py").read_text()
+    calls = set(re.findall(r"_db\.([a-z_]+)\(", source))
+    assert set(re.findall(r'"(Put|Update|Delete|ConditionCheck)": \{', source)) == {"Put"}  # transaction items
+    needed = {"dynamodb:" + "".join(w.title() for w in call.split("_")) for call in calls - {"transact_write_items"}}
+    assert needed <= set(DYNAMODB_ACTIONS), needed - set(DYNAMODB_ACTIONS)
+    assert "dynamodb:PutItem" in DYNAMODB_ACTIONS  # what a transaction of Puts needs
 
 
 def test_template_passes_cfn_lint(builds):

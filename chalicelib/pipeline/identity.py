@@ -1,9 +1,9 @@
 """Identity resolution: find or create the Person who owns an author's identities.
 
 Every identity a delivery vouches for becomes an IdentityLink with its evidence and a
-confidence (settings.yaml `identity.confidence`). Identities are claimed with conditional
-puts, so concurrent deliveries for one new email end up on one Person: a loser of the race
-resolves again and joins the winner. When a delivery's identities belong to two different
+confidence (settings.yaml `identity.confidence`). A delivery claims its unowned identities
+all at once (one conditional write or transaction), so concurrent deliveries for one new
+person end up on one Person: a loser of the race resolves again and joins the winner. When a delivery's identities belong to two different
 Persons, the Resolution names the other ones as ties; pipeline/merge.py merges those tied
 at or above `identity.merge_threshold` and keeps the rest as suggestions.
 
@@ -182,8 +182,9 @@ def resolve_links(store: Store, links: list[IdentityLink], anonymous_key: str) -
 
     The person is the owner reached with the highest confidence (a link's confidence capped by
     the stored claim's), the oldest-claimed first on a tie; new identities are claimed for it
-    with the confidence of that path. Nobody owns any: a new person (a uuid; a race for the same
-    new identity is lost by all but one, and the losers resolve again and join the winner).
+    with the confidence of that path. Nobody owns any: a new person (a uuid). The unclaimed ones
+    are claimed all at once or not at all, so of deliveries that meet on a new identity only
+    one wins; the others resolve again and join it, as if they had come one after the other.
     """
     if not links:
         # No identity at all (an anonymous survey): a person of its own, stable across retries.
@@ -207,17 +208,13 @@ def resolve_links(store: Store, links: list[IdentityLink], anonymous_key: str) -
         else:
             person_id, strength, new = uuid.uuid4().hex, 1.0, True
         owned = [link for tie in owners.values() if tie.person_id == person_id for link in tie.evidence]
-        lost = False
-        for link in unclaimed:
-            claim = link.model_copy(update={
-                "confidence": min(link.confidence, strength),
-                "via": None if new else next((o.key for o in owned), None)})
-            if store.claim_identity_link(claim, person_id) != person_id:
-                lost = True  # someone claimed it meanwhile: resolve again with the new facts
-                break
-            owned.append(claim)
-        if lost:
-            continue
+        via = None if new else next((o.key for o in owned), None)
+        claims = [link.model_copy(update={"confidence": min(link.confidence, strength), "via": via})
+                  for link in unclaimed]
+        # All or none: a new person half-claimed by two deliveries that met would stay two people.
+        if claims and not store.claim_identity_links(claims, person_id):
+            continue  # someone claimed one meanwhile: resolve again with the new facts
+        owned += claims
         ties = [t for t in owners.values() if t.person_id != person_id]
         return Resolution(person_id, owned, ties, strength, new)
     raise RuntimeError("identities kept changing while resolving; the message will be retried")

@@ -34,63 +34,13 @@ def _stop_on_signals(stopped: threading.Event) -> None:
         signal.signal(signum, lambda *_: stopped.set())
 
 
-def speed_up_moto_dispatch() -> None:
-    """moto's server lists its own package directory (a listdir and ~200 isdir calls) on every
-    request to route it; the list cannot change while the process runs, so it is read once."""
-    from moto import backends
-
-    if not callable(getattr(backends, "list_of_moto_modules", None)):
-        return
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules
-
-
-def speed_up_moto_query() -> None:
-    """moto answers a Query on the table's own key by sorting every item of the table and then
-    keeping the one partition asked for: O(table) per call, and the workers Query a person's
-    timeline for every interaction. While such a Query runs, its thread sees only that
-    partition (the result, its order and its paging are unchanged). Written against moto
-    5.2 (pinned in requirements-dev.txt); with other internals moto runs as is."""
-    from moto.dynamodb.models.table import Table
-
-    if not (callable(getattr(Table, "query", None)) and callable(getattr(Table, "all_items", None))):
-        log.warning("moto internals differ from 5.2: the local store runs without the Query speed-up")
-        return
-    import inspect
-
-    query, all_items = Table.query, Table.all_items
-    signature = inspect.signature(query)
-    scope = threading.local()
-
-    def partition_query(*args: Any, **kwargs: Any):
-        called = signature.bind(*args, **kwargs).arguments
-        if called.get("index_name") is not None or called.get("hash_key") is None:
-            return query(*args, **kwargs)
-        scope.partition = (called["self"], called["hash_key"])
-        try:
-            return query(*args, **kwargs)
-        finally:
-            scope.partition = None
-
-    def scoped_all_items(self: Any) -> list:
-        table, hash_key = getattr(scope, "partition", None) or (None, None)
-        if table is not self:
-            return all_items(self)
-        partition = self.items.get(hash_key)
-        if partition is None:
-            return []
-        if not self.range_key_attr:
-            return [partition]
-        return sorted(partition.values(), key=lambda item: item.range_key)
-
-    Table.query, Table.all_items = partition_query, scoped_all_items
-
-
 def serve_store(stopped: threading.Event) -> None:
     """DynamoDB and S3 on a free loopback port (moto's server without its access log)."""
     from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
                                                create_backend_app)
     from werkzeug.serving import make_server
+
+    from .moto_patches import isolate_moto_writes, speed_up_moto_dispatch, speed_up_moto_query
 
     class NoDelayHandler(MotoRequestHandler):
         # werkzeug writes headers and body separately: without TCP_NODELAY the body of every
@@ -100,6 +50,7 @@ def serve_store(stopped: threading.Event) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     speed_up_moto_dispatch()
     speed_up_moto_query()
+    isolate_moto_writes()
     server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True,
                          request_handler=NoDelayHandler)
     threading.Thread(target=server.serve_forever, name="store", daemon=True).start()

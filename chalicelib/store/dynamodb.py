@@ -435,8 +435,29 @@ class DynamoStore:
 
     def claim_identity_link(self, link: IdentityLink, person_id: str) -> str:
         """claim_identity, keeping the link's evidence and confidence on the identity item."""
-        return self._claim_identity_item(link, person_id, {"confidence": _n(float(link.confidence)),
-                                                           "data": _s(link.model_dump_json())})
+        return self._claim_identity_item(link, person_id, self._link_attributes(link))
+
+    def claim_identity_links(self, links: list[IdentityLink], person_id: str) -> bool:
+        """Claim all of `links` for the person or none: False when any is owned already (or a
+        concurrent transaction touched one). One conditional put, or one transaction for several,
+        so two deliveries that meet never leave a new person half-claimed (pipeline/identity.py)."""
+        if len(links) == 1:
+            return self.claim_identity_link(links[0], person_id) == person_id
+        try:
+            self._db.transact_write_items(TransactItems=[{"Put": {
+                "TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                "Item": {**self._key(f"ID#{link.key}", "ID"), "person_id": _s(person_id),
+                         "namespace": _s(link.namespace), **self._link_attributes(link)}}} for link in links])
+            return True
+        except self._db.exceptions.TransactionCanceledException as exc:
+            codes = {r.get("Code") for r in exc.response.get("CancellationReasons", [])} - {"None", None}
+            if codes <= {"ConditionalCheckFailed", "TransactionConflict"}:
+                return False
+            raise
+
+    @staticmethod
+    def _link_attributes(link: IdentityLink) -> dict[str, Any]:
+        return {"confidence": _n(float(link.confidence)), "data": _s(link.model_dump_json())}
 
     def repoint_identity(self, ref: IdentityRef, from_person: str, to_person: str) -> bool:
         """Move an identity to another person if it still points at `from_person`."""
