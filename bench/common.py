@@ -43,10 +43,14 @@ def per_op_seconds(fn: Callable[[], Any], loops: int, repeats: int = 5) -> float
 
 
 def loops_for(fn: Callable[[], Any], budget_seconds: float, cap: int = 20_000) -> int:
-    """How many calls fit in `budget_seconds` (bounded), from one timed call."""
-    start = time.perf_counter()
+    """How many calls fit in `budget_seconds` (bounded), timed after a warm-up call: the first
+    call pays lazy imports and caches, and sized on it the loops came out so short that one
+    scheduler hiccup moved a median by 30%."""
     fn()
-    one = max(time.perf_counter() - start, 1e-6)
+    start = time.perf_counter()
+    for _ in range(5):
+        fn()
+    one = max((time.perf_counter() - start) / 5, 1e-6)
     return max(20, min(cap, int(budget_seconds / one)))
 
 

@@ -88,3 +88,28 @@ def test_app_import_loads_no_language_or_sentiment_model():
     code = f"import sys, app; print(','.join(m for m in {modules!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"app import loaded {out} at cold start"
+
+
+def test_a_survey_response_is_enriched_from_its_answers_not_its_questions():
+    from types import SimpleNamespace
+
+    from chalicelib.pipeline.enrich import sentiment_of
+    from chalicelib.providers.survey import survey_response
+
+    connector = SimpleNamespace(id="typeform-nps", options=SimpleNamespace(hidden_fields={}))
+
+    def response(answer: str):
+        return enrich(survey_response(
+            "typeform", connector, external_id="tok", event_id="evt", event_type="form_response",
+            occurred_at=datetime(2026, 11, 24, tzinfo=timezone.utc),
+            answers=[("What did you love most about Chorus? Would you recommend it to a friend?", answer)]),
+            brand_terms=["Chorus"])
+
+    plain = response("Terrible onboarding, the sync broke our CRM data.")
+    assert plain.text.startswith("What did you love most about Chorus?")  # stored labelled
+    assert plain.sentiment.label == "negative"
+    assert sentiment_of(plain.text).label == "positive"  # what scoring the question too gave (+0.66)
+    assert plain.brand_matches == []  # the company naming itself is not a mention
+    spanish = response("La exportación es lenta y la aplicación se cerró dos veces.")
+    assert spanish.language == "es" and spanish.sentiment is None
+    assert response("Chorus saved us hours.").brand_matches == ["Chorus"]

@@ -99,13 +99,14 @@ def brand_matches(text: str | None, terms: Iterable[str]) -> list[str]:
 
 
 def enrich(interaction: Interaction, brand_terms: Iterable[str] = ()) -> Interaction:
-    """Fill the derived fields in place and return the interaction."""
+    """Fill the derived fields in place and return the interaction. Language, sentiment and
+    brand mentions are read from the author's own words (a survey's answers, not its questions)."""
     if interaction.text and len(interaction.text) > TEXT_MAX_CHARS:
         interaction.text = interaction.text[:TEXT_MAX_CHARS]
-    if interaction.text and not interaction.deleted and interaction.kind != "crm_update":
-        interaction.language = interaction.language or detect_language(interaction.text)
-        interaction.sentiment = (sentiment_of(interaction.text)
-                                 if sentiment_supported(interaction.language) else None)
+    words = (interaction.authored_text or "")[:TEXT_MAX_CHARS]
+    if words and not interaction.deleted and interaction.kind != "crm_update":
+        interaction.language = interaction.language or detect_language(words)
+        interaction.sentiment = sentiment_of(words) if sentiment_supported(interaction.language) else None
     interaction.nps_category = nps_category(interaction.nps)
-    interaction.brand_matches = brand_matches(interaction.text, brand_terms)
+    interaction.brand_matches = brand_matches(words, brand_terms)
     return interaction

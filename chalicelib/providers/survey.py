@@ -51,6 +51,17 @@ def labelled_text(answers: Iterable[tuple[str, Any]]) -> str | None:
     return "\n".join(lines) or None
 
 
+def answer_words(answers: Iterable[tuple[str, Any]]) -> str | None:
+    """The free-text answers alone, one per line: the respondent's words, which enrichment reads.
+    The questions are the company's: "...tell a friend about us?" scores positive on its own.
+
+    >>> print(answer_words([("Why?", "Fast support"), ("Else?", " "), ("Plan?", "Pro")]))
+    Fast support
+    Pro
+    """
+    return "\n".join(str(value).strip() for _, value in answers if value is not None and str(value).strip()) or None
+
+
 def nps_value(value: Any) -> int | None:
     """An NPS answer as 0-10, or None when absent. A value outside the scale is a ValueError."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -71,6 +82,7 @@ def survey_response(provider: str, connector: Any, *, external_id: str, event_id
     """One response as one Interaction. The id depends only on (connector, external_id), so an
     edited response replaces the stored one; `updated_at` decides which version is newer."""
     hidden_fields = getattr(connector.options, "hidden_fields", {}) or {}
+    answers = list(answers)
     return Interaction(
         interaction_id=interaction_id(connector.id, external_id), connector_id=connector.id,
         provider=provider, kind="survey_response", external_id=external_id, event_id=event_id,
@@ -78,7 +90,7 @@ def survey_response(provider: str, connector: Any, *, external_id: str, event_id
         text=labelled_text(answers), url=url,
         author=Author(email=email or None, display_name=display_name or None),
         links=[*links, *hidden_links(hidden, hidden_fields)], nps=nps_value(nps), rating=rating,
-        thread_id=thread_id, public=False)
+        thread_id=thread_id, public=False).authored(answer_words(answers))
 
 
 def verify_url_token(query: Mapping[str, str], secret: str, name: str = "token") -> None:

@@ -13,7 +13,7 @@ from ..errors import MalformedPayload
 from ..schema import Author, Interaction, Rating
 from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
 from .signatures import BodySignature
-from .survey import SurveyOptions, hidden_links, labelled_text
+from .survey import SurveyOptions, answer_words, hidden_links, labelled_text
 
 SCALES = {"rating": 5.0, "opinion_scale": 10.0}
 
@@ -68,4 +68,4 @@ class TypeformProvider(Provider):
             provider=self.name, kind="survey_response", external_id=token, event_id=data["event_id"],
             event_type="form_response", occurred_at=parse_iso(response["submitted_at"]),
             text=labelled_text(texts), author=Author(email=email), links=links, nps=nps,
-            rating=rating, thread_id=response.get("form_id"), public=False)
+            rating=rating, thread_id=response.get("form_id"), public=False).authored(answer_words(texts))

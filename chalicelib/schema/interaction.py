@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from .common import SCHEMA_VERSION, IdentityRef, Model, UtcDatetime
 
@@ -75,6 +75,19 @@ class Interaction(Model):
     person_id: str | None = None
     delivery_ref: str | None = Field(
         default=None, description="Claim-check pointer to the raw delivery when it was too big for the queue.")
+    # What the author wrote when `text` holds more (a survey's answers without their questions);
+    # set at parse time, read by enrichment, never stored.
+    _authored_text: str | None = PrivateAttr(default=None)
+
+    @property
+    def authored_text(self) -> str | None:
+        """The author's own words: language, sentiment and brand mentions are about these."""
+        return self.text if self._authored_text is None else self._authored_text
+
+    def authored(self, words: str | None) -> "Interaction":
+        """Name the part of `text` the author wrote (see authored_text) and return self."""
+        self._authored_text = words or ""
+        return self
 
     @property
     def version_time(self):

@@ -1,6 +1,7 @@
 """Typeform deliveries through the real route, queue, worker and store."""
 import json
 
+from chalicelib.pipeline.enrich import sentiment_of
 from tests.senders import fixture_bytes, typeform_headers
 
 URL = "/webhooks/typeform-nps"
@@ -21,8 +22,12 @@ def test_signed_response_becomes_an_interaction_and_a_person(client, workers, hu
     assert item.external_id == source["token"]
     assert item.nps == 9 and item.nps_category == "promoter"
     assert item.author.email == "maya.chen@example.com"
-    assert item.sentiment is not None and item.sentiment.label == "positive"
     assert "What's the one thing you'd tell a friend" in item.text  # answers labelled by question
+    # sentiment is the respondent's: the answers alone, not the questions' wording ("friend")
+    words = "\n".join(a["text"] if a["type"] == "text" else a["choice"]["label"]
+                      for a in source["answers"] if a["type"] in ("text", "choice"))
+    assert item.sentiment == sentiment_of(words)
+    assert sentiment_of(item.text).score > item.sentiment.score
     person = hub.store.get_person(item.person_id)
     keys = {r.key for r in person.identities}
     # hidden fields named in the connector file tie the respondent to X and HubSpot
