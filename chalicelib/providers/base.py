@@ -142,6 +142,7 @@ class SinkResult:
     error: str | None = None
     retryable: bool = False
     written: dict[str, Any] = field(default_factory=dict)
+    retry_after: float | None = None  # seconds; a retryable record is retried no sooner
 
 
 class NoOptions(BaseModel):

@@ -4,6 +4,7 @@ record for CRMs without a batch write, and create claims for CRMs without an ups
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -65,25 +66,36 @@ def upsert_each(records: list, upsert_one) -> list:
 CREATE_CLAIM_SECONDS = 120
 
 
+@dataclass(frozen=True)
+class Claim:
+    taken: bool
+    crm_id: str | None = None
+    wait_seconds: float = 0.0  # held by a sync still creating (or dead): retry after this
+
+
 class CreateClaims:
     """One create at a time per (connector, email), for a CRM without an upsert whose search
     lags its creates (Pipedrive): search, then `claim`, then create, then `record` the new id.
 
-    `claim` answers (True, None): the caller may create. (False, id): another sync created the
-    record and recorded its id: update that one. (False, None): another sync is creating it:
-    defer the record as a retryable failure; the sync queue redelivers it later.
+    `claim` answers a Claim: `taken`, the caller may create. Else `crm_id`: another sync created
+    the record and recorded its id: update that one. Neither: another sync is creating it: defer
+    the record as a retryable failure until `wait_seconds` (the holder's lease end) have passed.
     A claim is a lease: a sync that died between claim and record (before or after its create)
     holds the email for CREATE_CLAIM_SECONDS at most. The next attempt after that searches first,
     which by then finds a person that was created, so it updates it; otherwise it claims afresh
-    and creates. No record waits longer than the lease plus one redelivery.
+    and creates. No record waits longer than the lease plus one redelivery, and waiting for the
+    lease end costs one receive, not one per visibility timeout (which could spend the queue's
+    maxReceiveCount before the lease ran out and dead-letter the record).
     The store keeps a hash of connector and email, never the email; the claim expires a day later.
     """
 
     def __init__(self, store: Any, clock: Callable[[], datetime], lease_seconds: float = CREATE_CLAIM_SECONDS):
         self._store, self._clock, self._lease = store, clock, lease_seconds
 
-    def claim(self, connector_id: str, email: str) -> tuple[bool, str | None]:
-        return self._store.claim_create(self._key(connector_id, email), self._clock(), self._lease)
+    def claim(self, connector_id: str, email: str) -> Claim:
+        now = self._clock()
+        taken, crm_id, until = self._store.claim_create(self._key(connector_id, email), now, self._lease)
+        return Claim(taken, crm_id, 0.0 if taken or crm_id else max(1.0, until - now.timestamp()))
 
     def record(self, connector_id: str, email: str, crm_id: str) -> None:
         self._store.record_created(self._key(connector_id, email), crm_id)

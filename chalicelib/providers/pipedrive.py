@@ -131,10 +131,11 @@ class PipedriveProvider(Provider):
             return SinkResult(record.person_id, ok=False, error="no email to find or create the person")
         found = self._search(record.email, connector, http)
         if not found:
-            taken, found = claims.claim(connector.id, record.email)
-            if not taken and not found:
-                return SinkResult(record.person_id, ok=False, retryable=True,
-                                  error="another sync is creating this person: retried once it is recorded")
+            claim = claims.claim(connector.id, record.email)
+            found = claim.crm_id
+            if not claim.taken and not found:
+                return SinkResult(record.person_id, ok=False, retryable=True, retry_after=claim.wait_seconds,
+                                  error="another sync is creating this person: retried when its claim ends")
         if found:
             response = self._call(connector, http, "PATCH", f"/api/v2/persons/{found}", json={"custom_fields": fields})
             return self._result(record, response, written, created=False)

@@ -351,9 +351,10 @@ class DynamoStore:
             [self._key(f"ERASED#{h}", "E") for h in dict.fromkeys(hashes)], projection="pk"))
 
     # ---- create claims ----------------------------------------------------------------------
-    def claim_create(self, key: str, now: datetime, lease_seconds: float) -> tuple[bool, str | None]:
+    def claim_create(self, key: str, now: datetime, lease_seconds: float) -> tuple[bool, str | None, float]:
         """Take the right to create the record `key` unless it was taken less than
-        `lease_seconds` ago: (True, None), or (False, the id its creator recorded, if any)."""
+        `lease_seconds` ago: (True, None, lease end), or (False, the id its creator recorded if
+        any, the holder's lease end), lease ends in epoch seconds."""
         stamp = now.timestamp()
         try:
             self._db.put_item(
@@ -362,11 +363,11 @@ class DynamoStore:
                       "ttl": _n(int(stamp + lease_seconds) + 86400)},
                 ConditionExpression="attribute_not_exists(pk) OR #u <= :now",
                 ExpressionAttributeNames={"#u": "until"}, ExpressionAttributeValues={":now": _n(stamp)})
-            return True, None
+            return True, None, stamp + lease_seconds
         except self._db.exceptions.ConditionalCheckFailedException:
             item = self._db.get_item(TableName=self._table, Key=self._key(f"X#{key}", "X"),
                                      ConsistentRead=True).get("Item") or {}
-            return False, item.get("crm_id", {}).get("S")
+            return False, item.get("crm_id", {}).get("S"), float(item.get("until", {}).get("N", stamp))
 
     def record_created(self, key: str, crm_id: str) -> None:
         self._db.update_item(TableName=self._table, Key=self._key(f"X#{key}", "X"),

@@ -151,7 +151,7 @@ def _apply_result(hub, connector, record: AdvocateRecord, digest: str, state: Sy
                             extra={"connector_id": connector.id, "person_id": record.person_id, "owner": owner})
         outcome.written += 1
     elif result.retryable:
-        outcome.fail(people[record.person_id])
+        outcome.fail(people[record.person_id], result.retry_after)
     else:
         for message_id in people[record.person_id]:
             _dead_letter(hub, connector.id, jobs[message_id], result.error or "rejected by the CRM")

@@ -231,7 +231,7 @@ def test_two_concurrent_syncs_of_one_new_person_post_once(crm):
 def test_a_claim_left_by_a_crash_before_the_create_expires(crm):
     from chalicelib.providers.crm_common import CREATE_CLAIM_SECONDS, CreateClaims
     clock = Clock()
-    assert CreateClaims(crm.hub.store, clock).claim("pipedrive", "fan1@example.com") == (True, None)  # then died
+    assert CreateClaims(crm.hub.store, clock).claim("pipedrive", "fan1@example.com").taken  # then died
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         api = LaggingPipedrive(rsps)
         [blocked] = upsert(crm, [record(1)], clock)
@@ -295,3 +295,23 @@ def upsert(crm, records, clock=None):
     from chalicelib.providers.crm_common import CreateClaims
     return _provider().upsert(records, crm.connector("pipedrive"), crm.http,
                               claims=CreateClaims(crm.hub.store, clock or crm.hub.clock))
+
+
+def test_a_record_behind_a_dead_claim_waits_for_the_lease_end_not_for_the_receive_limit(crm):
+    # Retried every visibility timeout (5 s locally), five receives ran out before a 120 s lease
+    # did and the record was dead-lettered; it now comes back once, when the lease has ended.
+    from chalicelib.providers.crm_common import CREATE_CLAIM_SECONDS, CreateClaims
+    from chalicelib.schema import Person
+    from chalicelib.sync.engine import run_sync
+    clock = Clock()
+    CreateClaims(crm.hub.store, clock).claim("pipedrive", "fan1@example.com")  # then died
+    clock.now += timedelta(seconds=20)
+    crm.hub.clock = clock
+    crm.hub.store.put_person(Person(person_id="p1", created_at=clock.now, updated_at=clock.now,
+                                    email="fan1@example.com"), None)
+    job = {"person_id": "p1", "connector_id": "pipedrive", "requested_at": clock.now.isoformat()}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        api = LaggingPipedrive(rsps)
+        outcome = run_sync(crm.hub, {"m1": job})
+    assert outcome.failed_messages == {"m1"} and api.creates == 0
+    assert outcome.retry_after["m1"] == pytest.approx(CREATE_CLAIM_SECONDS - 20, abs=1)
