@@ -3,9 +3,10 @@
 Every identity a delivery vouches for becomes an IdentityLink with its evidence and a
 confidence (settings.yaml `identity.confidence`). A delivery claims its unowned identities
 all at once (one conditional write or transaction), so concurrent deliveries for one new
-person end up on one Person: a loser of the race resolves again and joins the winner. When a delivery's identities belong to two different
-Persons, the Resolution names the other ones as ties; pipeline/merge.py merges those tied
-at or above `identity.merge_threshold` and keeps the rest as suggestions.
+person end up on one Person: a loser of the race resolves again and joins the winner. When a
+delivery's identities belong to two different Persons, the Resolution names the other ones as
+ties; pipeline/merge.py merges those tied at or above `identity.merge_threshold` and keeps the
+rest as suggestions.
 
 Emails and phones are normalised before matching (`normalise_email`, `normalise_phone`).
 """
