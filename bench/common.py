@@ -30,18 +30,6 @@ def use_test_environment() -> None:
     os.chdir(tempfile.mkdtemp(prefix="chorus-bench-"))  # the file sink writes relative paths
 
 
-def per_op_seconds(fn: Callable[[], Any], loops: int, repeats: int = 5) -> float:
-    """Median over `repeats` runs of the mean time of one call in a loop of `loops` calls."""
-    fn()  # warm up (lazy imports, caches)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - start) / loops)
-    return statistics.median(samples)
-
-
 def loops_for(fn: Callable[[], Any], budget_seconds: float, cap: int = 20_000) -> int:
     """How many calls fit in `budget_seconds` (bounded), timed after a warm-up call: the first
     call pays lazy imports and caches, and sized on it the loops came out so short that one
@@ -52,6 +40,22 @@ def loops_for(fn: Callable[[], Any], budget_seconds: float, cap: int = 20_000) -
         fn()
     one = max((time.perf_counter() - start) / 5, 1e-6)
     return max(20, min(cap, int(budget_seconds / one)))
+
+
+def interleaved_rounds(timed: list[tuple[Callable[[], Any], float]], rounds: int = 25) -> list[list[float]]:
+    """Per-call seconds of each function (given with its time budget), round by round: each
+    round times every function in turn, so that load from elsewhere on the machine falls on
+    all of them alike (a path and its floor; every provider's sample) instead of on whichever
+    was measured at that moment; take the median of each list."""
+    loops = [loops_for(fn, budget / rounds, cap=50_000) for fn, budget in timed]
+    per_call: list[list[float]] = [[] for _ in timed]
+    for _ in range(rounds):
+        for (fn, _budget), n, out in zip(timed, loops, per_call):
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            out.append((time.perf_counter() - start) / n)
+    return per_call
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-from .common import loops_for, memory_hub, table, use_test_environment, write_result
+from .common import interleaved_rounds, memory_hub, table, use_test_environment, write_result
 
 RATIO_TARGET, RATE_TARGET = 3.0, 5_000
 
@@ -61,21 +61,6 @@ def body_floor_call(body: bytes, content_type: str):
         hmac.digest(key, body, "sha256")
         expat.ParserCreate(namespace_separator="}").Parse(body, True)
     return floor
-
-
-def interleaved_rounds(timed: list[tuple[Callable[[], Any], float]], rounds: int = 25) -> list[list[float]]:
-    """Per-call seconds of each function (given with its time budget), round by round: each
-    round times every function in turn, so that load from elsewhere on the machine falls on
-    the path and its floors alike instead of on whichever was measured last."""
-    loops = [loops_for(fn, budget / rounds, cap=50_000) for fn, budget in timed]
-    per_call: list[list[float]] = [[] for _ in timed]
-    for _ in range(rounds):
-        for (fn, _budget), n, out in zip(timed, loops, per_call):
-            start = time.perf_counter()
-            for _ in range(n):
-                fn()
-            out.append((time.perf_counter() - start) / n)
-    return per_call
 
 
 def median_ratio(path: list[float], floor: list[float]) -> float:
