@@ -255,6 +255,17 @@ def test_a_survey_and_a_tweet_of_one_new_person_at_once_end_on_one_person(hub, m
     assert {i.interaction_id for i in hub.store.person_interactions(person.person_id)} == {"r1", "t1"}
 
 
+def test_a_delivery_claims_at_most_what_one_transaction_holds(hub):
+    # 64 links + the author's email: 65 identities claimed in one TransactWriteItems (limit 100)
+    many = {f"ref{n}": f"v{n}" for n in range(64)}
+    person_id = deliver(hub, item("r1", email="many@example.com", links=many))
+    assert len(hub.store.get_person(person_id).identities) == 65
+    assert owner(hub, "ref63#v63") == person_id
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError):  # a parser skips such an entry as malformed, counted
+        item("r2", links={**many, "ref64": "v64"})
+
+
 # ---- normalisation -------------------------------------------------------------------------------
 @pytest.mark.parametrize("raw, expected", [
     ("Maya.Chen+nps@gmail.com", "mayachen@gmail.com"),          # Gmail ignores dots and +tags

@@ -59,7 +59,7 @@ class Interaction(Model):
     url: str | None = None
     author: Author = Field(default_factory=Author)
     links: list[IdentityRef] = Field(
-        default_factory=list,
+        default_factory=list, max_length=64,  # claimed in one DynamoDB transaction (100 items at most)
         description="Further identities of the author the delivery vouches for (hidden fields...).")
     nps: int | None = Field(default=None, ge=0, le=10)
     nps_category: Literal["promoter", "passive", "detractor"] | None = None
