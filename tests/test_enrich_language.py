@@ -113,3 +113,29 @@ def test_a_survey_response_is_enriched_from_its_answers_not_its_questions():
     spanish = response("La exportación es lenta y la aplicación se cerró dos veces.")
     assert spanish.language == "es" and spanish.sentiment is None
     assert response("Chorus saved us hours.").brand_matches == ["Chorus"]
+
+
+def test_a_long_text_is_the_average_of_its_sentences_and_a_short_one_is_scored_whole():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from chalicelib.pipeline.enrich import LONG_TEXT_CHARS, sentiment_of
+    vader = SentimentIntensityAnalyzer().polarity_scores
+    short = "Setup was quick. Support was slow!"
+    assert sentiment_of(short).score == round(vader(short)["compound"], 4)
+    sentences = ["The onboarding was great.", "Support was slow and the export broke twice!",
+                 "Still, I would recommend it?"] * 20
+    long = " ".join(sentences)
+    assert len(long) > LONG_TEXT_CHARS
+    expected = sum(vader(s)["compound"] for s in sentences) / len(sentences)
+    assert sentiment_of(long).score == round(expected, 4)
+    # scored whole, VADER's sum saturates: 60 sentences of mixed feelings read as near +1
+    assert vader(long)["compound"] > 0.9 > sentiment_of(long).score
+
+
+def test_a_long_text_without_sentence_ends_is_cut_between_words():
+    from chalicelib.pipeline.enrich import LONG_TEXT_CHARS, _pieces
+    text = " ".join(["great"] * 4_000)  # 23,999 characters, no full stop
+    pieces = list(_pieces(text))
+    assert all(0 < len(p) <= LONG_TEXT_CHARS for p in pieces)
+    assert "".join(pieces) == text  # cut at spaces, nothing lost
+    assert all(p.strip().split(" ")[0] == "great" for p in pieces)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..schema import Interaction, Sentiment
 
@@ -24,6 +24,8 @@ SENTIMENT_LANGUAGES = frozenset({"en"})  # what the VADER lexicon covers
 LANGUAGE_MIN_LETTERS = 10
 LANGUAGE_MIN_CONFIDENCE = 0.5  # the model's probability for its best language
 LANGUAGE_SAMPLE_CHARS = 300  # the cost grows with length; the opening is enough to tell
+LONG_TEXT_CHARS = 1_000  # longer texts are scored sentence by sentence (sentiment_of)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 # LANGUAGE_MIN_LETTERS letters (word characters that are not digits), matched up to the last one only
 _ENOUGH_LETTERS = re.compile(rf"(?:[\W\d_]*[^\W\d_]){{{LANGUAGE_MIN_LETTERS}}}")
 _lock = threading.Lock()
@@ -42,9 +44,32 @@ def _vader():
 
 
 def sentiment_of(text: str) -> Sentiment:
-    compound = float(_vader().polarity_scores(text)["compound"])
+    """VADER's compound score of the text; a long text (a forum post, an email) is the average of
+    its sentences' scores, as VADER's own demo scores a paragraph. Scored whole, VADER's cost
+    grows with the square of the length (~0.5 s at 20,000 characters); by sentence it is linear.
+    Tweets, comments and survey answers are short and are scored whole."""
+    analyse = _vader().polarity_scores
+    if len(text) <= LONG_TEXT_CHARS:
+        compound = float(analyse(text)["compound"])
+    else:
+        pieces = list(_pieces(text))
+        compound = sum(float(analyse(piece)["compound"]) for piece in pieces) / len(pieces)
     label = "positive" if compound >= POSITIVE else "negative" if compound <= NEGATIVE else "neutral"
     return Sentiment(score=round(compound, 4), label=label)
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """The sentences of a text; one without sentence ends is cut between words every
+    LONG_TEXT_CHARS characters or so (its cost stays linear)."""
+    for sentence in _SENTENCE_END.split(text):
+        while len(sentence) > LONG_TEXT_CHARS:
+            cut = sentence.rfind(" ", 0, LONG_TEXT_CHARS)
+            cut = cut if cut > 0 else LONG_TEXT_CHARS
+            head, sentence = sentence[:cut], sentence[cut:]
+            if head.strip():
+                yield head
+        if sentence.strip():
+            yield sentence
 
 
 def _language_identifier():
