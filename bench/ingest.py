@@ -12,7 +12,7 @@ import hmac
 import json
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from .common import interleaved_rounds, memory_hub, table, use_test_environment, write_result

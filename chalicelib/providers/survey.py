@@ -7,7 +7,7 @@ Used by Typeform, SurveyMonkey, Qualtrics, Delighted, Jotform and the generic so
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,9 +46,7 @@ def labelled_text(answers: Iterable[tuple[str, Any]]) -> str | None:
     >>> labelled_text([("Why?", "Fast support"), ("Else?", "")])
     'Why?: Fast support'
     """
-    lines = [f"{label}: {str(value).strip()}" for label, value in answers
-             if value is not None and str(value).strip()]
-    return "\n".join(lines) or None
+    return "\n".join(f"{label}: {value}" for label, value in _given(answers)) or None
 
 
 def answer_words(answers: Iterable[tuple[str, Any]]) -> str | None:
@@ -59,7 +57,15 @@ def answer_words(answers: Iterable[tuple[str, Any]]) -> str | None:
     Fast support
     Pro
     """
-    return "\n".join(str(value).strip() for _, value in answers if value is not None and str(value).strip()) or None
+    return "\n".join(value for _, value in _given(answers)) or None
+
+
+def _given(answers: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
+    """(label, answer) of each answer that is not empty, the answer stripped."""
+    for label, value in answers:
+        text = str(value).strip() if value is not None else ""
+        if text:
+            yield label, text
 
 
 def nps_value(value: Any) -> int | None:

@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
 
 log = logging.getLogger("chorus_hub.local")
 
