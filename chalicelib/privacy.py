@@ -17,7 +17,6 @@ turned back into a person.
 from __future__ import annotations
 
 import base64
-import hmac
 import logging
 import re
 from dataclasses import asdict, dataclass, field
@@ -37,10 +36,10 @@ DEAD_LETTER_PAGE = 200
 
 def erasure_hashes(salt: str, identity_keys: list[str], interaction_ids: list[str]) -> list[str]:
     """Salted hashes of what was erased: enough to recognise it again, useless to read it back."""
-    key = salt.encode()
+    from .providers.signatures import hmac_digest
 
     def digest(value: str) -> str:
-        return hmac.digest(key, value.encode(), "sha256").hex()
+        return hmac_digest(salt, value).hex()
     return ([digest(f"id:{k}") for k in identity_keys] + [digest(f"ix:{i}") for i in interaction_ids])
 
 

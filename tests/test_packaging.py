@@ -201,7 +201,7 @@ def test_iam_grants_only_the_used_actions_on_chorus_resources(template):
 def test_every_dynamodb_call_of_the_store_is_granted():
     source = (Path(__file__).parent.parent / "chalicelib" / "store" / "dynamodb.py").read_text()
     calls = set(re.findall(r"_db\.([a-z_]+)\(", source))
-    assert set(re.findall(r'"(Put|Update|Delete|ConditionCheck)": \{', source)) == {"Put"}  # transaction items
+    assert set(re.findall(r'\{"(Put|Update|Delete|ConditionCheck)": ', source)) == {"Put"}  # transaction items
     needed = {"dynamodb:" + "".join(w.title() for w in call.split("_")) for call in calls - {"transact_write_items"}}
     assert needed <= set(DYNAMODB_ACTIONS), needed - set(DYNAMODB_ACTIONS)
     assert "dynamodb:PutItem" in DYNAMODB_ACTIONS  # what a transaction of Puts needs

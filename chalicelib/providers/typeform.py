@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..errors import MalformedPayload
-from ..schema import Author, Interaction, Rating
-from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
+from ..schema import Interaction, Rating
+from .base import Delivery, ParseContext, Provider, Skipped, parse_iso
+from .entries import misshapen_is_malformed
 from .signatures import BodySignature
-from .survey import SurveyOptions, answer_words, hidden_links, labelled_text
+from .survey import SurveyOptions, survey_response
 
 SCALES = {"rating": 5.0, "opinion_scale": 10.0}
 
@@ -35,10 +36,8 @@ class TypeformProvider(Provider):
             raise MalformedPayload("no form_response object")
         if data.get("event_type") not in ("form_response", None):
             return [Skipped("unsupported_event", str(data.get("event_type")), data.get("event_id"))]
-        try:
+        with misshapen_is_malformed("form_response is not in Typeform's shape"):
             return [self._response(data, delivery.connector)]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise MalformedPayload(f"form_response is not in Typeform's shape: {exc!r}") from None
 
     def _response(self, data: dict[str, Any], connector) -> Interaction:
         response = data["form_response"]
@@ -61,11 +60,8 @@ class TypeformProvider(Provider):
                 texts.append((title, value.get("label") or value.get("other")))
             elif answer["type"] == "choices" and value:
                 texts.append((title, ", ".join(value.get("labels") or [])))
-        links = hidden_links(response.get("hidden"), connector.options.hidden_fields)
-        token = response["token"]
-        return Interaction(
-            interaction_id=interaction_id(connector.id, token), connector_id=connector.id,
-            provider=self.name, kind="survey_response", external_id=token, event_id=data["event_id"],
-            event_type="form_response", occurred_at=parse_iso(response["submitted_at"]),
-            text=labelled_text(texts), author=Author(email=email), links=links, nps=nps,
-            rating=rating, thread_id=response.get("form_id"), public=False).authored(answer_words(texts))
+        return survey_response(
+            self.name, connector, external_id=response["token"], event_id=data["event_id"],
+            event_type="form_response", occurred_at=parse_iso(response["submitted_at"]), email=email,
+            answers=texts, nps=nps, rating=rating, hidden=response.get("hidden"),
+            thread_id=response.get("form_id"))

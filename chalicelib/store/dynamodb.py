@@ -66,13 +66,18 @@ class DynamoStore:
         return self._claim_identity_item(ref, person_id, {})
 
     def _claim_identity_item(self, ref: IdentityRef, person_id: str, extra: dict[str, Any]) -> str:
-        key = self._key(f"ID#{ref.key}", "ID")
         try:
-            self._db.put_item(TableName=self._table, ConditionExpression="attribute_not_exists(pk)",
-                              Item={**key, "person_id": _s(person_id), "namespace": _s(ref.namespace), **extra})
+            self._db.put_item(**self._identity_claim(ref, person_id, extra))
             return person_id
         except self._db.exceptions.ConditionalCheckFailedException:
-            return self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)["Item"]["person_id"]["S"]
+            return self._db.get_item(TableName=self._table, Key=self._key(f"ID#{ref.key}", "ID"),
+                                     ConsistentRead=True)["Item"]["person_id"]["S"]
+
+    def _identity_claim(self, ref: IdentityRef, person_id: str, extra: dict[str, Any]) -> dict[str, Any]:
+        """The conditional put of an identity item (alone, or as one item of a transaction)."""
+        return {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                "Item": {**self._key(f"ID#{ref.key}", "ID"), "person_id": _s(person_id),
+                         "namespace": _s(ref.namespace), **extra}}
 
     # ---- people ---------------------------------------------------------------------------
     def get_person(self, person_id: str) -> Person | None:
@@ -445,10 +450,8 @@ class DynamoStore:
         if len(links) == 1:
             return self.claim_identity_link(links[0], person_id) == person_id
         try:
-            self._db.transact_write_items(TransactItems=[{"Put": {
-                "TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                "Item": {**self._key(f"ID#{link.key}", "ID"), "person_id": _s(person_id),
-                         "namespace": _s(link.namespace), **self._link_attributes(link)}}} for link in links])
+            self._db.transact_write_items(TransactItems=[
+                {"Put": self._identity_claim(link, person_id, self._link_attributes(link))} for link in links])
             return True
         except self._db.exceptions.TransactionCanceledException as exc:
             codes = {r.get("Code") for r in exc.response.get("CancellationReasons", [])} - {"None", None}
