@@ -23,6 +23,7 @@ from pydantic import Field
 from ..errors import MalformedPayload
 from ..schema import Interaction
 from .base import FORM_TYPE, Delivery, ParseContext, Provider, Skipped, parse_iso
+from .entries import misshapen_is_malformed
 from .survey import SurveyOptions, fetch_json, survey_response, verify_url_token
 
 TOPIC = "completedResponse"
@@ -72,10 +73,8 @@ class QualtricsProvider(Provider):
         body = fetch_json(ctx.http, f"{connector.options.base_url}/API/v3/surveys/{event['SurveyID']}"
                           f"/responses/{response_id}",
                           {"X-API-TOKEN": connector.secret("access_token")}, "Qualtrics response")
-        try:
+        with misshapen_is_malformed("Qualtrics response is not in the documented shape"):
             return [self._response(event, body["result"], connector)]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise MalformedPayload(f"Qualtrics response is not in the documented shape: {exc!r}") from None
 
     def _response(self, event: dict[str, str], result: dict[str, Any], connector) -> Interaction:
         values, options = result["values"], connector.options

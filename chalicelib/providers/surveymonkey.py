@@ -23,7 +23,7 @@ from pydantic import Field
 from ..errors import MalformedPayload, SignatureMismatch
 from ..schema import Interaction
 from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, parse_iso
-from .entries import SHAPE_ERRORS, entry_id, guarded
+from .entries import entry_id, guarded, misshapen_is_malformed
 from .signatures import constant_time_equals, verify_hmac
 from .survey import SurveyOptions, fetch_json, survey_response
 
@@ -78,10 +78,9 @@ class SurveyMonkeyProvider(Provider):
         response = fetch_json(ctx.http, f"{base}/responses/{response_id}/details", headers,
                               "SurveyMonkey response details")
         survey = fetch_json(ctx.http, f"{base}/details", headers, "SurveyMonkey survey details")
-        try:
+        # the API's answer, not the callback: dead-letter to replay once fixed
+        with misshapen_is_malformed("SurveyMonkey response is not in the documented shape"):
             return self._response(event, response, survey, connector)
-        except SHAPE_ERRORS as exc:  # the API's answer, not the callback: dead-letter to replay once fixed
-            raise MalformedPayload(f"SurveyMonkey response is not in the documented shape: {exc!r}") from None
 
     def _response(self, event, response: dict[str, Any], survey: dict[str, Any], connector) -> Interaction:
         questions = {q["id"]: q for page in survey.get("pages") or [] for q in page.get("questions") or []}

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction, Rating
 from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
+from .entries import misshapen_is_malformed
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
 
 SIGNATURE = "x-zendesk-webhook-signature"
@@ -61,10 +62,8 @@ class ZendeskProvider(Provider):
         parse_one = {COMMENT_ADDED: self._comment, SATISFACTION: self._rating}.get(data["type"])
         if parse_one is None:
             return [Skipped("unsupported_event", str(data["type"]), data.get("id"))]
-        try:
+        with misshapen_is_malformed(f"{data['type']} is not in Zendesk's shape"):
             return [parse_one(data, delivery)]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise MalformedPayload(f"{data['type']} is not in Zendesk's shape: {exc!r}") from None
 
     def _comment(self, data: dict[str, Any], delivery: Delivery) -> Interaction | Skipped:
         comment, ticket = data["event"]["comment"], data["detail"]
