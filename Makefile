@@ -11,7 +11,7 @@ export HUBSPOT_CLIENT_SECRET ?= demo-hubspot-client-secret
 export HUBSPOT_ACCESS_TOKEN  ?= demo-hubspot-access-token
 export CHORUS_ADMIN_TOKEN    ?= demo-admin-token
 
-.PHONY: install run test bench package validate schema clean
+.PHONY: install run lint test bench package validate schema clean
 
 install: $(STAMP)
 
@@ -24,7 +24,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 run: install
 	$(BIN)/chorus serve --config-dir connectors
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -3,9 +3,9 @@
 Thin on purpose: each handler translates and calls into chalicelib. Nothing heavy is
 imported here, so a cold start pays only for what the invoked handler uses.
 """
-from chalice import Chalice, IAMAuthorizer, NotFoundError
 
-from chalice import Rate
+from chalice import Chalice, IAMAuthorizer, NotFoundError, Rate
+
 from chalicelib import web
 from chalicelib.runtime.aws import get_hub
 from chalicelib.runtime.resources import ResourceNames
@@ -15,8 +15,9 @@ app.api.binary_types.extend(web.BINARY_TYPES)
 NAMES = ResourceNames.from_env()
 
 
-@app.route("/webhooks/{connector_id}", methods=["GET", "HEAD", "POST"],
-           content_types=web.WEBHOOK_CONTENT_TYPES)
+@app.route(
+    "/webhooks/{connector_id}", methods=["GET", "HEAD", "POST"], content_types=web.WEBHOOK_CONTENT_TYPES
+)
 def webhook(connector_id):
     from chalicelib.pipeline.ingest import receive_webhook
 
@@ -138,8 +139,11 @@ def decay_scores(event):
     from chalicelib.pipeline.decay import decay_due_people
 
     outcome = decay_due_people(get_hub())
-    return {"rescored": len(outcome.rescored), "tier_changes": outcome.tier_changes,
-            "sync_jobs": outcome.sync_jobs}
+    return {
+        "rescored": len(outcome.rescored),
+        "tier_changes": outcome.tier_changes,
+        "sync_jobs": outcome.sync_jobs,
+    }
 
 
 @app.on_sqs_message(queue=NAMES.ingest_queue, batch_size=10)
@@ -168,4 +172,3 @@ def sync_dead_letters(event):
     from chalicelib.runtime.batch import handle_dead_letter_batch
 
     return handle_dead_letter_batch(get_hub(), "sync", event.to_dict()["Records"])
-

@@ -1,5 +1,6 @@
 """Shared pieces of the benchmarks: timing (medians of bounded loops), tables, JSON results,
 and in-memory stand-ins for the queue, the store and the HTTP session."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,10 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -22,10 +24,18 @@ def use_test_environment() -> None:
         sys.path.insert(0, str(ROOT))
     from tests.senders import SECRETS
 
-    os.environ.update({"CHORUS_CONFIG_DIR": str(TEST_CONNECTORS), "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", **SECRETS})
+    os.environ.update(
+        {
+            "CHORUS_CONFIG_DIR": str(TEST_CONNECTORS),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            **SECRETS,
+        }
+    )
     os.environ.setdefault("CHORUS_LOG_LEVEL", "WARNING")
     import tempfile
+
     os.chdir(tempfile.mkdtemp(prefix="chorus-bench-"))  # the file sink writes relative paths
 
 
@@ -87,8 +97,13 @@ def _numeric(text: str) -> bool:
 
 
 def machine() -> dict[str, Any]:
-    return {"python": platform.python_version(), "cores": os.cpu_count(), "machine": platform.machine(),
-            "system": platform.system(), "processor": _cpu_model()}
+    return {
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "processor": _cpu_model(),
+    }
 
 
 def _cpu_model() -> str:
@@ -104,13 +119,23 @@ def _cpu_model() -> str:
 def write_result(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"benchmark": name, "machine": machine(),
-                                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                **payload}, indent=2, default=str))
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": name,
+                "machine": machine(),
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **payload,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return path
 
 
 # ---- stand-ins -----------------------------------------------------------------------------
+
 
 class FakeQueue:
     """A queue client whose send() appends (what the ingest benchmark stubs SQS with)."""
@@ -238,8 +263,11 @@ class MemoryStore:
         return True
 
     def find_identity_links(self, refs):
-        return {r.key: (self.identities[r.key], self.confidence.get(r.key, 1.0))
-                for r in refs if r.key in self.identities}
+        return {
+            r.key: (self.identities[r.key], self.confidence.get(r.key, 1.0))
+            for r in refs
+            if r.key in self.identities
+        }
 
     def claim_identity_link(self, link, person_id):
         owner = self.identities.setdefault(link.key, person_id)
@@ -299,8 +327,13 @@ def memory_hub(store: Any = None, http: Any = None):
     from chalicelib.config.loader import load_connectors
     from chalicelib.hub import Hub
 
-    hub = Hub(connectors=_connectors(load_connectors), store=store or MemoryStore(), ingest_queue=FakeQueue(),
-              sync_queue=FakeQueue(), blobs=FakeBlobs())
+    hub = Hub(
+        connectors=_connectors(load_connectors),
+        store=store or MemoryStore(),
+        ingest_queue=FakeQueue(),
+        sync_queue=FakeQueue(),
+        blobs=FakeBlobs(),
+    )
     if http is not None:
         hub._http = http
     return hub

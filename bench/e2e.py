@@ -3,6 +3,7 @@ the demo connectors as a subprocess on a free loopback port; an open-loop load g
 sends signed Typeform surveys at a fixed rate from a thread pool (bounded count), every
 20th one twice (a provider retry). Reports sustained deliveries/s and ack latency, then
 waits for the workers and counts the stored interactions: none lost, none duplicated."""
+
 from __future__ import annotations
 
 import base64
@@ -55,13 +56,24 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
 
     chorus = Path(sys.executable).parent / "chorus"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CHORUS_CONFIG_DIR"}
-    env.update({"TYPEFORM_SECRET": DEMO_SECRET, "X_CONSUMER_SECRET": "demo-x-consumer-secret",
-                "HUBSPOT_CLIENT_SECRET": "demo-hubspot-client-secret",
-                "HUBSPOT_ACCESS_TOKEN": "demo-hubspot-access-token", "CHORUS_ADMIN_TOKEN": "demo-admin-token",
-                "CHORUS_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "TYPEFORM_SECRET": DEMO_SECRET,
+            "X_CONSUMER_SECRET": "demo-x-consumer-secret",
+            "HUBSPOT_CLIENT_SECRET": "demo-hubspot-client-secret",
+            "HUBSPOT_ACCESS_TOKEN": "demo-hubspot-access-token",
+            "CHORUS_ADMIN_TOKEN": "demo-admin-token",
+            "CHORUS_LOG_LEVEL": "WARNING",
+        }
+    )
     log = (workdir / "serve.log").open("w")
-    proc = subprocess.Popen([str(chorus), "serve", "--config-dir", str(ROOT / "connectors"), "--port", str(port)],
-                            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(chorus), "serve", "--config-dir", str(ROOT / "connectors"), "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 90
     while time.time() < deadline:
         try:
@@ -79,16 +91,24 @@ def stored_interactions(workdir: Path) -> list[str]:
     import boto3
 
     state = json.loads((workdir / ".chorus" / "local.json").read_text())
-    client = boto3.client("dynamodb", endpoint_url=state["endpoint"], region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=state["endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
     from chalicelib.runtime.resources import ResourceNames
 
     table_name = ResourceNames.from_env({}).table
     ids: list[str] = []
-    kwargs: dict[str, Any] = {"TableName": table_name, "IndexName": "gsi1",
-                              "KeyConditionExpression": "gsi1pk = :c",
-                              "ExpressionAttributeValues": {":c": {"S": f"C#{CONNECTOR}"}},
-                              "ProjectionExpression": "sk"}
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "IndexName": "gsi1",
+        "KeyConditionExpression": "gsi1pk = :c",
+        "ExpressionAttributeValues": {":c": {"S": f"C#{CONNECTOR}"}},
+        "ProjectionExpression": "sk",
+    }
     while True:
         reply = client.query(**kwargs)
         ids += [item["sk"]["S"].removeprefix("I#") for item in reply["Items"]]
@@ -97,7 +117,9 @@ def stored_interactions(workdir: Path) -> list[str]:
         kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
 
-def run(rate: float = 200.0, seconds: float = 10.0, threads: int = 32, drain_seconds: float = 180.0) -> dict[str, Any]:
+def run(
+    rate: float = 200.0, seconds: float = 10.0, threads: int = 32, drain_seconds: float = 180.0
+) -> dict[str, Any]:
     import requests
 
     from chalicelib.providers.base import interaction_id
@@ -127,7 +149,9 @@ def run(rate: float = 200.0, seconds: float = 10.0, threads: int = 32, drain_sec
                     time.sleep(delay)
                 sent = time.perf_counter()
                 try:
-                    status = session.post(url, data=bodies[n], headers=signed(bodies[n]), timeout=10).status_code
+                    status = session.post(
+                        url, data=bodies[n], headers=signed(bodies[n]), timeout=10
+                    ).status_code
                 except requests.RequestException:
                     status = 0
                 took = time.perf_counter() - sent
@@ -174,19 +198,73 @@ def run(rate: float = 200.0, seconds: float = 10.0, threads: int = 32, drain_sec
     sustained = ok_acks / elapsed
     still_moving = len(progress) > 10 and progress[-1] > progress[-11]
     pending, lost = (lost, 0) if still_moving else (0, lost)
-    met = pending == 0 and p99 < P99_TARGET_MS and lost == 0 and duplicated == 0 and unexpected == 0 and ok_acks == len(plan)
-    print(table(f"End to end over HTTP: chorus serve (embedded store and queues), {rate:.0f}/s offered for "
-                f"{seconds:.0f} s, {threads} sender threads, loopback",
-                ["deliveries sent", "of which retries", "2xx", "sustained/s", "p50 ack ms", "p99 ack ms",
-                 "stored", "lost", "not yet processed", "duplicated", "drain s"],
-                [[len(plan), len(plan) - count, ok_acks, round(sustained, 1), round(p50, 1), round(p99, 1),
-                  len(set(stored)), lost, pending, duplicated, round(drained, 1)]]))
-    print(f"statuses: {statuses}; target: p99 ack < {P99_TARGET_MS:.0f} ms at {rate:.0f}/s, zero lost, "
-          f"zero duplicated: {'met' if met else 'NOT met'}")
-    path = write_result("e2e", {"offered_rate": rate, "seconds": seconds, "threads": threads, "sent": len(plan),
-                                "retries": len(plan) - count, "statuses": statuses, "sustained_per_s": sustained,
-                                "p50_ms": p50, "p99_ms": p99, "max_ms": max(latencies) * 1000,
-                                "stored": len(set(stored)), "lost": lost, "not_yet_processed": pending, "duplicated": duplicated,
-                                "unexpected": unexpected, "processed_after_s": drained,
-                                "tracebacks_in_log": log_text.count("Traceback"), "meets_target": met})
+    met = (
+        pending == 0
+        and p99 < P99_TARGET_MS
+        and lost == 0
+        and duplicated == 0
+        and unexpected == 0
+        and ok_acks == len(plan)
+    )
+    print(
+        table(
+            f"End to end over HTTP: chorus serve (embedded store and queues), {rate:.0f}/s offered for "
+            f"{seconds:.0f} s, {threads} sender threads, loopback",
+            [
+                "deliveries sent",
+                "of which retries",
+                "2xx",
+                "sustained/s",
+                "p50 ack ms",
+                "p99 ack ms",
+                "stored",
+                "lost",
+                "not yet processed",
+                "duplicated",
+                "drain s",
+            ],
+            [
+                [
+                    len(plan),
+                    len(plan) - count,
+                    ok_acks,
+                    round(sustained, 1),
+                    round(p50, 1),
+                    round(p99, 1),
+                    len(set(stored)),
+                    lost,
+                    pending,
+                    duplicated,
+                    round(drained, 1),
+                ]
+            ],
+        )
+    )
+    print(
+        f"statuses: {statuses}; target: p99 ack < {P99_TARGET_MS:.0f} ms at {rate:.0f}/s, zero lost, "
+        f"zero duplicated: {'met' if met else 'NOT met'}"
+    )
+    path = write_result(
+        "e2e",
+        {
+            "offered_rate": rate,
+            "seconds": seconds,
+            "threads": threads,
+            "sent": len(plan),
+            "retries": len(plan) - count,
+            "statuses": statuses,
+            "sustained_per_s": sustained,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "max_ms": max(latencies) * 1000,
+            "stored": len(set(stored)),
+            "lost": lost,
+            "not_yet_processed": pending,
+            "duplicated": duplicated,
+            "unexpected": unexpected,
+            "processed_after_s": drained,
+            "tracebacks_in_log": log_text.count("Traceback"),
+            "meets_target": met,
+        },
+    )
     return {"p99_ms": p99, "lost": lost, "duplicated": duplicated, "path": str(path)}

@@ -6,6 +6,7 @@ Body floor, for an XML body only: HMAC-SHA256 plus the cheapest full parse the s
 it (expat, namespace-aware, no handlers, no tree). A JSON string is not XML: expat alone costs
 more than the whole first floor, and ingest must check the whole SOAP body is well-formed.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -27,12 +28,20 @@ def inbound(sample, now: float):
     _, headers, body = sample.request(now)
     _, query = sample.sign(body, HOST + sample.path, now)
     url = HOST + sample.path + ("?" + urlencode(query) if query else "")
-    return InboundRequest(method="POST", url=url, path=sample.path,
-                          headers={k.lower(): v for k, v in headers.items()}, query=query, body=body)
+    return InboundRequest(
+        method="POST",
+        url=url,
+        path=sample.path,
+        headers={k.lower(): v for k, v in headers.items()},
+        query=query,
+        body=body,
+    )
 
 
 def fresh(request):
-    return type(request)(request.method, request.url, request.path, request.headers, request.query, request.body)
+    return type(request)(
+        request.method, request.url, request.path, request.headers, request.query, request.body
+    )
 
 
 def floor_call(body: bytes):
@@ -46,6 +55,7 @@ def floor_call(body: bytes):
     def floor():  # the fastest forms the stdlib has, as the path itself uses
         hmac.digest(key, body, "sha256")
         json.loads(text)
+
     return floor
 
 
@@ -60,6 +70,7 @@ def body_floor_call(body: bytes, content_type: str):
     def floor():
         hmac.digest(key, body, "sha256")
         expat.ParserCreate(namespace_separator="}").Parse(body, True)
+
     return floor
 
 
@@ -79,9 +90,23 @@ def run(budget_seconds: float = 0.4) -> dict[str, Any]:
         request = inbound(sample, time.time())
         answer = receive_webhook(hub, sample.connector_id, request)
         if answer.status >= 300:
-            rows.append([sample.provider, sample.connector_id, len(request.body), "-", "-", "-", "-", "-", "-",
-                         f"answered {answer.status}"])
-            results.append({"provider": sample.provider, "connector": sample.connector_id, "error": answer.status})
+            rows.append(
+                [
+                    sample.provider,
+                    sample.connector_id,
+                    len(request.body),
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    f"answered {answer.status}",
+                ]
+            )
+            results.append(
+                {"provider": sample.provider, "connector": sample.connector_id, "error": answer.status}
+            )
             continue
 
         def ingest(request=request, cid=sample.connector_id):
@@ -101,22 +126,64 @@ def run(budget_seconds: float = 0.4) -> dict[str, Any]:
         body_took = statistics.median(body_rounds[0]) if body_rounds else None
         body_ratio = median_ratio(path_rounds, body_rounds[0]) if body_rounds else None
         ok = rate >= RATE_TARGET and min(ratio, body_ratio or ratio) <= RATIO_TARGET
-        rows.append([sample.provider, sample.connector_id, len(request.body), round(took * 1e6, 1),
-                     round(floor_took * 1e6, 1), f"{ratio:.1f}x", round(body_took * 1e6, 1) if body_took else "-",
-                     f"{body_ratio:.1f}x" if body_ratio else "-", rate, ok])
-        results.append({"provider": sample.provider, "connector": sample.connector_id,
-                        "body_bytes": len(request.body), "us_per_delivery": took * 1e6,
-                        "floor_us": floor_took * 1e6, "deliveries_per_s_per_core": rate,
-                        "ratio_to_floor": ratio, "body_floor_us": body_took * 1e6 if body_took else None,
-                        "ratio_to_body_floor": body_ratio, "meets_target": ok})
+        rows.append(
+            [
+                sample.provider,
+                sample.connector_id,
+                len(request.body),
+                round(took * 1e6, 1),
+                round(floor_took * 1e6, 1),
+                f"{ratio:.1f}x",
+                round(body_took * 1e6, 1) if body_took else "-",
+                f"{body_ratio:.1f}x" if body_ratio else "-",
+                rate,
+                ok,
+            ]
+        )
+        results.append(
+            {
+                "provider": sample.provider,
+                "connector": sample.connector_id,
+                "body_bytes": len(request.body),
+                "us_per_delivery": took * 1e6,
+                "floor_us": floor_took * 1e6,
+                "deliveries_per_s_per_core": rate,
+                "ratio_to_floor": ratio,
+                "body_floor_us": body_took * 1e6 if body_took else None,
+                "ratio_to_body_floor": body_ratio,
+                "meets_target": ok,
+            }
+        )
         hub.ingest_queue.messages.clear()
-    print(table("Ingest path (receive_webhook, queue stubbed; one core)",
-                ["provider", "connector", "bytes", "us/delivery", "floor us", "vs floor", "body floor us",
-                 "vs body floor", "deliveries/s", "target met"], rows))
-    print(f"target: <= {RATIO_TARGET:.0f}x the floor (HMAC + json.loads) and >= {RATE_TARGET:,}/s per core; times are\n"
-          "medians of 25 interleaved rounds, ratios the median of the rounds' own ratios.\n"
-          "body floor (XML only): HMAC + expat, namespace-aware, over the same body; json.loads of a string\n"
-          "is no stand-in for checking a SOAP body is well-formed. An XML row meets the ratio on either floor.")
-    path = write_result("ingest", {"targets": {"ratio_to_floor_max": RATIO_TARGET,
-                                               "deliveries_per_s_min": RATE_TARGET}, "results": results})
+    print(
+        table(
+            "Ingest path (receive_webhook, queue stubbed; one core)",
+            [
+                "provider",
+                "connector",
+                "bytes",
+                "us/delivery",
+                "floor us",
+                "vs floor",
+                "body floor us",
+                "vs body floor",
+                "deliveries/s",
+                "target met",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"target: <= {RATIO_TARGET:.0f}x the floor (HMAC + json.loads) and >= {RATE_TARGET:,}/s per core; times are\n"
+        "medians of 25 interleaved rounds, ratios the median of the rounds' own ratios.\n"
+        "body floor (XML only): HMAC + expat, namespace-aware, over the same body; json.loads of a string\n"
+        "is no stand-in for checking a SOAP body is well-formed. An XML row meets the ratio on either floor."
+    )
+    path = write_result(
+        "ingest",
+        {
+            "targets": {"ratio_to_floor_max": RATIO_TARGET, "deliveries_per_s_min": RATE_TARGET},
+            "results": results,
+        },
+    )
     return {"results": results, "path": str(path)}

@@ -4,6 +4,7 @@ enqueue sync) on an in-memory store, per sample, with the cost of each stage on 
 Providers whose parse fetches the object from their API get canned fixture answers
 (tests/samples.py `api`); a sample that would need a live API is reported as such.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,24 @@ import time
 from contextlib import contextmanager
 from typing import Any
 
-from .common import (CannedHttp, MemoryStore, interleaved_rounds, memory_hub, table, use_test_environment,
-                     write_result)
+from .common import (
+    CannedHttp,
+    MemoryStore,
+    interleaved_rounds,
+    memory_hub,
+    table,
+    use_test_environment,
+    write_result,
+)
 
 RATE_TARGET = 2_000
 
 
 def queue_message(sample) -> dict | None:
+    import time
+
     from bench.ingest import inbound
     from chalicelib.pipeline.ingest import receive_webhook
-    import time
 
     hub = memory_hub()
     answer = receive_webhook(hub, sample.connector_id, inbound(sample, time.time()))
@@ -31,12 +40,17 @@ def queue_message(sample) -> dict | None:
 def canned_http(sample) -> CannedHttp:
     from tests.senders import FIXTURES
 
-    return CannedHttp({fragment: json.loads((FIXTURES / name).read_bytes()) for fragment, name in sample.api.items()})
+    return CannedHttp(
+        {fragment: json.loads((FIXTURES / name).read_bytes()) for fragment, name in sample.api.items()}
+    )
 
 
-STAGES = {"parse": ("parse",), "enrich": ("enrich",),
-          "identity": ("author_links", "resolve_links"),
-          "score": ("person_stats", "advocate_score")}
+STAGES = {
+    "parse": ("parse",),
+    "enrich": ("enrich",),
+    "identity": ("author_links", "resolve_links"),
+    "score": ("person_stats", "advocate_score"),
+}
 
 
 @contextmanager
@@ -56,6 +70,7 @@ def stage_clock(provider_name: str):
                 return list(result) if stage == "parse" else result
             finally:
                 spent[stage] += time.perf_counter() - start
+
         return wrapper
 
     provider = get_provider(provider_name)
@@ -91,13 +106,37 @@ def run(budget_seconds: float = 0.5, rounds: int = 15) -> dict[str, Any]:
         try:
             outcome = process_message(hub, message)
         except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not fail
-            rows.append([sample.provider, "-", "-", "-", "-", "-", "-", "-", f"failed: {type(exc).__name__}: {str(exc)[:60]}"])
-            results.append({"provider": sample.provider, "connector": sample.connector_id,
-                            "error": type(exc).__name__})
+            rows.append(
+                [
+                    sample.provider,
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    f"failed: {type(exc).__name__}: {str(exc)[:60]}",
+                ]
+            )
+            results.append(
+                {"provider": sample.provider, "connector": sample.connector_id, "error": type(exc).__name__}
+            )
             continue
         if not outcome.stored:
-            rows.append([sample.provider, 0, "-", "-", "-", "-", "-", "-",
-                         "no interaction: " + ",".join(s.reason for s in outcome.skipped)])
+            rows.append(
+                [
+                    sample.provider,
+                    0,
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "no interaction: " + ",".join(s.reason for s in outcome.skipped),
+                ]
+            )
             continue
 
         def full(hub=hub, message=message):
@@ -118,16 +157,50 @@ def run(budget_seconds: float = 0.5, rounds: int = 15) -> dict[str, Any]:
         stages = {k: v / loops / stored for k, v in spent.items()}  # measured in situ
         rest = max(0.0, total - sum(stages.values()))
         rate = 1 / total
-        rows.append([sample.provider, stored, *(round(stages[k] * 1e6) for k in stages), round(rest * 1e6),
-                     rate, rate >= RATE_TARGET])
-        results.append({"provider": sample.provider, "connector": sample.connector_id,
-                        "interactions_per_delivery": stored, "us_per_interaction": total * 1e6,
-                        "stage_us": {k: v * 1e6 for k, v in stages.items()}, "store_and_rest_us": rest * 1e6,
-                        "interactions_per_s_per_core": rate, "meets_target": rate >= RATE_TARGET})
-    print(table("Processing path (process_message, in-memory store; one core; microseconds per interaction)",
-                ["provider", "per delivery", "parse", "enrich", "identity", "score", "store+rest",
-                 "interactions/s", "target met"], rows))
-    print(f"target: >= {RATE_TARGET:,} interactions/s per core. enrich = language detection + VADER sentiment.\n"
-          f"rates: medians of {rounds} rounds interleaved across the samples; stages: a separate timed pass")
-    path = write_result("processing", {"targets": {"interactions_per_s_min": RATE_TARGET}, "results": results})
+        rows.append(
+            [
+                sample.provider,
+                stored,
+                *(round(stages[k] * 1e6) for k in stages),
+                round(rest * 1e6),
+                rate,
+                rate >= RATE_TARGET,
+            ]
+        )
+        results.append(
+            {
+                "provider": sample.provider,
+                "connector": sample.connector_id,
+                "interactions_per_delivery": stored,
+                "us_per_interaction": total * 1e6,
+                "stage_us": {k: v * 1e6 for k, v in stages.items()},
+                "store_and_rest_us": rest * 1e6,
+                "interactions_per_s_per_core": rate,
+                "meets_target": rate >= RATE_TARGET,
+            }
+        )
+    print(
+        table(
+            "Processing path (process_message, in-memory store; one core; microseconds per interaction)",
+            [
+                "provider",
+                "per delivery",
+                "parse",
+                "enrich",
+                "identity",
+                "score",
+                "store+rest",
+                "interactions/s",
+                "target met",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"target: >= {RATE_TARGET:,} interactions/s per core. enrich = language detection + VADER sentiment.\n"
+        f"rates: medians of {rounds} rounds interleaved across the samples; stages: a separate timed pass"
+    )
+    path = write_result(
+        "processing", {"targets": {"interactions_per_s_min": RATE_TARGET}, "results": results}
+    )
     return {"results": results, "path": str(path)}

@@ -2,13 +2,15 @@
 `limit` (1-500, default 50) and `next`, an opaque cursor (base64 JSON of DynamoDB's
 LastEvaluatedKey) to pass back for the following page; `next` is null on the last page.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any
 
 from chalice import BadRequestError
 
@@ -48,16 +50,22 @@ def _start_key(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     """A LastEvaluatedKey as given back: key attributes only, each a DynamoDB S or N value."""
     if raw is None:
         return None
-    ok = raw and all(name in KEY_ATTRIBUTES and isinstance(v, dict) and len(v) == 1
-                     and next(iter(v)) in ("S", "N") and isinstance(next(iter(v.values())), str)
-                     for name, v in raw.items())
+    ok = raw and all(
+        name in KEY_ATTRIBUTES
+        and isinstance(v, dict)
+        and len(v) == 1
+        and next(iter(v)) in ("S", "N")
+        and isinstance(next(iter(v.values())), str)
+        for name, v in raw.items()
+    )
     if not ok:
         raise BadRequestError("next is not a cursor this API returned")
     return raw
 
 
-def _page(fetch: Callable[[dict | None], tuple[list, dict | None]], query: dict[str, str],
-          scope: str) -> tuple[list, str | None]:
+def _page(
+    fetch: Callable[[dict | None], tuple[list, dict | None]], query: dict[str, str], scope: str
+) -> tuple[list, str | None]:
     """Run one page query. The cursor names the list it belongs to (`scope`), so a cursor given
     to another list (or another connector's) is a 400 rather than a wrong page or a 500."""
     from botocore.exceptions import ClientError
@@ -84,13 +92,19 @@ def list_interactions(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     limit = _limit(query)
     person_id, connector_id = query.get("person_id"), query.get("connector_id")
     if person_id:
-        items, nxt = _page(lambda start: hub.store.person_interactions_page(person_id, limit, start), query,
-                           f"interactions:P#{person_id}")
+        items, nxt = _page(
+            lambda start: hub.store.person_interactions_page(person_id, limit, start),
+            query,
+            f"interactions:P#{person_id}",
+        )
         if connector_id:  # a filter on one page: pages may be shorter than limit, follow `next`
             items = [i for i in items if i.connector_id == connector_id]
     elif connector_id:
-        items, nxt = _page(lambda start: hub.store.connector_interactions_page(connector_id, limit, start),
-                           query, f"interactions:C#{connector_id}")
+        items, nxt = _page(
+            lambda start: hub.store.connector_interactions_page(connector_id, limit, start),
+            query,
+            f"interactions:C#{connector_id}",
+        )
     else:
         raise BadRequestError("give connector_id or person_id")
     return {"items": _dump(items), "next": nxt}
@@ -103,8 +117,9 @@ def list_advocates(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     except ValueError:
         raise BadRequestError("min_score must be a number") from None
     limit = _limit(query)
-    people, nxt = _page(lambda start: hub.store.advocates_page(min_score, limit, start), query,
-                        f"advocates:{min_score}")
+    people, nxt = _page(
+        lambda start: hub.store.advocates_page(min_score, limit, start), query, f"advocates:{min_score}"
+    )
     return {"items": _dump(people), "next": nxt}
 
 
@@ -119,8 +134,9 @@ def get_person(hub: Hub, person_id: str) -> dict[str, Any] | None:
     document = person.model_dump(mode="json")
     document["explanation"] = explain_score(person, hub.store.person_interactions(person_id))
     records = [hub.store.get_merge(merge_id) for merge_id in person.merges]
-    document["merge_records"] = [r.model_dump(mode="json", exclude={"moved_identities", "evidence"})
-                                 for r in records if r is not None]
+    document["merge_records"] = [
+        r.model_dump(mode="json", exclude={"moved_identities", "evidence"}) for r in records if r is not None
+    ]
     return document
 
 
@@ -148,7 +164,9 @@ def find_people(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
                 raise BadRequestError("identity must be namespace:value, e.g. hubspot:1234")
             refs.append(IdentityRef(namespace=namespace, value=value))
     except ValueError as exc:  # pydantic: a namespace or value out of shape
-        raise BadRequestError(f"not an identity: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
+        raise BadRequestError(
+            f"not an identity: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}"
+        ) from None
     if not refs:
         raise BadRequestError("give email, handle (provider:handle) or identity (namespace:value)")
     _limit(query)
@@ -177,11 +195,18 @@ def list_connectors(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     for cid in page:
         config = hub.connectors.get(cid).config
         counts = stats[cid]["counts"]
-        items.append({"id": cid, "provider": config.provider, "direction": config.direction,
-                      "last_delivery_at": stats[cid]["last_delivery_at"],
-                      "errors": {k: v for k, v in counts.items() if not k.startswith("skipped_")},
-                      "skipped": {k.removeprefix("skipped_"): v for k, v in counts.items()
-                                  if k.startswith("skipped_")}})
+        items.append(
+            {
+                "id": cid,
+                "provider": config.provider,
+                "direction": config.direction,
+                "last_delivery_at": stats[cid]["last_delivery_at"],
+                "errors": {k: v for k, v in counts.items() if not k.startswith("skipped_")},
+                "skipped": {
+                    k.removeprefix("skipped_"): v for k, v in counts.items() if k.startswith("skipped_")
+                },
+            }
+        )
     nxt = encode_cursor({"after": page[-1]}) if len(ids) > limit else None
     return {"items": items, "next": nxt}
 
@@ -200,7 +225,7 @@ def list_dead_letters(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     start = _start_key(cursor.get("k"))
     items: list[dict[str, Any]] = []
     nxt = None
-    for cid in order[order.index(current):]:
+    for cid in order[order.index(current) :]:
         letters, last = hub.store.dead_letters_page(cid, limit - len(items), start)
         items += [_letter_summary(d) for d in letters]
         start = None
@@ -208,7 +233,7 @@ def list_dead_letters(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
             nxt = {"c": cid, "k": last}
             break
         if len(items) >= limit:
-            following = order[order.index(cid) + 1:]
+            following = order[order.index(cid) + 1 :]
             nxt = {"c": following[0], "k": None} if following else None
             break
     return {"items": items, "next": encode_cursor(nxt)}
@@ -235,8 +260,9 @@ def list_actions(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     """Every closed-loop action newest first, or one person's (?person_id=)."""
     limit = _limit(query)
     person_id = query.get("person_id") or None
-    actions, nxt = _page(lambda start: hub.store.actions_page(person_id, limit, start), query,
-                         f"actions:{person_id or '*'}")
+    actions, nxt = _page(
+        lambda start: hub.store.actions_page(person_id, limit, start), query, f"actions:{person_id or '*'}"
+    )
     return {"items": _dump(actions), "next": nxt}
 
 

@@ -1,4 +1,5 @@
 """The `chorus` command: run the local hub, validate connector files, write schemas, bundle."""
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,15 @@ def schema_documents() -> dict[str, dict]:
     from .config.models import ConnectorConfig, Settings
     from .schema import AdvocateRecord, Envelope, Interaction, Person, SyncJob
 
-    models = {"interaction": Interaction, "person": Person, "advocate_record": AdvocateRecord,
-              "envelope": Envelope, "sync_job": SyncJob, "connector": ConnectorConfig, "settings": Settings}
+    models = {
+        "interaction": Interaction,
+        "person": Person,
+        "advocate_record": AdvocateRecord,
+        "envelope": Envelope,
+        "sync_job": SyncJob,
+        "connector": ConnectorConfig,
+        "settings": Settings,
+    }
     return {f"{name}.schema.json": model.model_json_schema() for name, model in models.items()}
 
 
@@ -87,8 +95,13 @@ def _package(args: argparse.Namespace) -> int:
     from .packaging import PackagingError, package
 
     try:
-        result = package(args.stage, args.out, pkg_format=args.pkg_format, config_dir=args.config_dir,
-                         work_dir=args.work_dir)
+        result = package(
+            args.stage,
+            args.out,
+            pkg_format=args.pkg_format,
+            config_dir=args.config_dir,
+            work_dir=args.work_dir,
+        )
     except ConfigError as exc:
         _print_problems(exc.problems)
         return 1
@@ -97,8 +110,10 @@ def _package(args: argparse.Namespace) -> int:
         return 1
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"packaged stage {args.stage} ({args.pkg_format}) into {result.out}: deployment.zip "
-          f"{result.zip_bytes / 2**20:.1f} MiB, {result.seconds:.0f} s")
+    print(
+        f"packaged stage {args.stage} ({args.pkg_format}) into {result.out}: deployment.zip "
+        f"{result.zip_bytes / 2**20:.1f} MiB, {result.seconds:.0f} s"
+    )
     return 0
 
 
@@ -108,6 +123,7 @@ def connect_to_running_hub() -> None:
     import os
 
     from .runtime.local import STATE_FILE, local_environment
+
     if os.environ.get("AWS_ENDPOINT_URL") or not STATE_FILE.exists():
         return
     state = json.loads(STATE_FILE.read_text())
@@ -127,7 +143,9 @@ def _dlq(args: argparse.Namespace) -> int:
     if args.action == "list":
         letters = list_dead_letters(hub, args.connector, args.limit)
         for d in letters:
-            print(f"{d.created_at.isoformat()}  {d.stage:6}  {d.connector_id:20}  {d.dead_letter_id}  {d.reason}")
+            print(
+                f"{d.created_at.isoformat()}  {d.stage:6}  {d.connector_id:20}  {d.dead_letter_id}  {d.reason}"
+            )
         print(f"{len(letters)} dead letter(s)")
     else:
         result = replay(hub, args.connector, args.limit)
@@ -175,20 +193,28 @@ def _people(args: argparse.Namespace) -> int:
                 return 1
             print(json.dumps(person, indent=2))
         elif args.action == "merge":
-            record = merge_people(hub, args.ids[0], args.ids[1], reason="merged by an admin (chorus people merge)")
-            print(f"merge {record.merge_id}: {record.merged_id} into {record.survivor_id}, "
-                  f"{len(record.moved_interactions)} interaction(s) moved")
+            record = merge_people(
+                hub, args.ids[0], args.ids[1], reason="merged by an admin (chorus people merge)"
+            )
+            print(
+                f"merge {record.merge_id}: {record.merged_id} into {record.survivor_id}, "
+                f"{len(record.moved_interactions)} interaction(s) moved"
+            )
         elif args.action in ("export", "erase"):
             return _privacy(hub, args.action, args.ids[0])
         elif args.action == "unmerge":
             record = unmerge(hub, args.ids[0])
-            print(f"merge {record.merge_id} undone: {record.merged_id} is separate from {record.survivor_id} again")
+            print(
+                f"merge {record.merge_id} undone: {record.merged_id} is separate from {record.survivor_id} again"
+            )
         else:
             from .pipeline.decay import decay_due_people
 
             outcome = decay_due_people(hub)
-            print(f"rescored {len(outcome.rescored)} person(s), {outcome.tier_changes} tier change(s), "
-                  f"{outcome.sync_jobs} sync job(s)")
+            print(
+                f"rescored {len(outcome.rescored)} person(s), {outcome.tier_changes} tier change(s), "
+                f"{outcome.sync_jobs} sync job(s)"
+            )
     except (UnknownMerge, CannotUnmerge) as exc:
         print(f"chorus people {args.action}: {exc}", file=sys.stderr)
         return 1
@@ -234,12 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     bundle = sub.add_parser("bundle", help="validate connectors/ and bundle them into chalicelib for Lambda")
     bundle.add_argument("--config-dir", default="connectors")
     bundle.set_defaults(func=_bundle)
-    pack = sub.add_parser("package", help="validate, bundle connectors and build the Chalice package + template")
+    pack = sub.add_parser(
+        "package", help="validate, bundle connectors and build the Chalice package + template"
+    )
     pack.add_argument("--stage", default="dev")
     pack.add_argument("--out", default="build/package")
     pack.add_argument("--pkg-format", choices=["cloudformation", "terraform"], default="cloudformation")
     pack.add_argument("--config-dir", default="connectors", help="the connector files to deploy")
-    pack.add_argument("--work-dir", default=None, help="project copy + pip cache (default build/.chalice-STAGE)")
+    pack.add_argument(
+        "--work-dir", default=None, help="project copy + pip cache (default build/.chalice-STAGE)"
+    )
     pack.set_defaults(func=_package)
     dlq = sub.add_parser("dlq", help="list or replay dead letters (local hub, or AWS with credentials)")
     dlq.add_argument("action", choices=["list", "replay"])
@@ -248,9 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.set_defaults(func=_dlq)
     people = sub.add_parser("people", help="show a person's score explanation, merge, unmerge, run decay")
     people.add_argument("action", choices=["show", "merge", "unmerge", "decay", "export", "erase"])
-    people.add_argument("ids", nargs="*", help="show PERSON_ID | merge SURVIVOR_ID MERGED_ID | unmerge MERGE_ID | export PERSON_ID | erase PERSON_ID")
+    people.add_argument(
+        "ids",
+        nargs="*",
+        help="show PERSON_ID | merge SURVIVOR_ID MERGED_ID | unmerge MERGE_ID | export PERSON_ID | erase PERSON_ID",
+    )
     people.set_defaults(func=_people)
-    crm = sub.add_parser("crm", help="CRM set-up: `chorus crm setup ID` creates the custom fields Chorus writes")
+    crm = sub.add_parser(
+        "crm", help="CRM set-up: `chorus crm setup ID` creates the custom fields Chorus writes"
+    )
     crm.add_argument("action", choices=["setup"])
     crm.add_argument("connector_id")
     crm.set_defaults(func=_crm_setup)

@@ -4,6 +4,7 @@ A dead letter keeps the whole queue message (a raw delivery's envelope, or a syn
 replay after a fix is exactly the original work. Replayed letters are deleted; letters whose
 message cannot be replayed (unreadable) stay, with their reason.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Each inbound error carries the HTTP status the webhook route answers with, so the
 route maps errors to honest statuses in one place.
 """
+
 from __future__ import annotations
 
 
@@ -76,8 +77,9 @@ class UpstreamError(ChorusError):
     `retryable` separates 429/5xx/timeouts (try again, honouring `retry_after` seconds) from
     permanent errors (validation, bad credentials) that go to the dead-letter store."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
-                 status: int | None = None):
+    def __init__(
+        self, message: str, *, retryable: bool, retry_after: float | None = None, status: int | None = None
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after

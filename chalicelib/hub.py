@@ -1,9 +1,11 @@
 """The Hub: every dependency the pipeline steps need, built by runtime wiring."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from .config.loader import ConnectorSet
 from .queues import BlobStore, Queue
@@ -34,5 +36,6 @@ class Hub:
                 self._http = self.http_factory()
             else:
                 import requests
+
                 self._http = requests.Session()
         return self._http

@@ -1,4 +1,5 @@
 """Structured JSON logs. Log lines carry ids, counts and reasons: never secrets, bodies or emails."""
+
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,9 @@ def configure_logging() -> None:
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
     handler = logging.StreamHandler()
-    handler.setFormatter(LambdaPowertoolsFormatter(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "chorus")))
+    handler.setFormatter(
+        LambdaPowertoolsFormatter(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "chorus"))
+    )
     logger = logging.getLogger("chorus_hub")
     logger.handlers[:] = [handler]
     logger.setLevel(os.environ.get("CHORUS_LOG_LEVEL", "INFO"))

@@ -19,6 +19,7 @@ Runs in the build machine's Python, which is the Lambda runtime Chalice declares
 a child process and inherits PIP_NO_INDEX / PIP_FIND_LINKS, so an offline build only needs a
 manylinux wheelhouse (see the README).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,33 +29,57 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .config.loader import write_bundle
-from .runtime.resources import (DLQ_RETENTION_SECONDS, MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_SECONDS, TABLE_KEYS,
-                                TTL_ATTRIBUTE, ResourceNames)
+from .runtime.resources import (
+    DLQ_RETENTION_SECONDS,
+    MAX_RECEIVE_COUNT,
+    QUEUE_VISIBILITY_SECONDS,
+    TABLE_KEYS,
+    TTL_ATTRIBUTE,
+    ResourceNames,
+)
 
 FORMATS = ("cloudformation", "terraform")
 MERGE_TEMPLATE = "chorus-resources.json"
 TF_RESOURCES = "chorus.tf.json"
 TF_OVERRIDE = "chorus_override.tf.json"
-DELIVERY_EXPIRY_DAYS = 30          # oversized raw deliveries (claim checks) outlive the 14-day DLQ
-VISIBILITY_FACTOR = 6              # AWS: queue visibility >= 6x the consuming function's timeout
+DELIVERY_EXPIRY_DAYS = 30  # oversized raw deliveries (claim checks) outlive the 14-day DLQ
+VISIBILITY_FACTOR = 6  # AWS: queue visibility >= 6x the consuming function's timeout
 PARTIAL_FAILURES = ["ReportBatchItemFailures"]
 
 # TransactWriteItems (identity claims) is authorised per item: its Puts need dynamodb:PutItem
 # ("Using IAM with DynamoDB transactions", DynamoDB developer guide).
-DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                    "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]
-SQS_ACTIONS = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-               "sqs:GetQueueUrl", "sqs:ChangeMessageVisibility"]
+DYNAMODB_ACTIONS = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+]
+SQS_ACTIONS = [
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:ChangeMessageVisibility",
+]
 S3_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]  # delete: privacy erasure (S3Blobs.delete)
 
 # (names attribute, CloudFormation logical id, Terraform name); main queues before their DLQs.
-QUEUES = [("ingest_dlq", "IngestDeadLetterQueue", "ingest_dlq"), ("sync_dlq", "SyncDeadLetterQueue", "sync_dlq"),
-          ("ingest_queue", "IngestQueue", "ingest"), ("sync_queue", "SyncQueue", "sync")]
+QUEUES = [
+    ("ingest_dlq", "IngestDeadLetterQueue", "ingest_dlq"),
+    ("sync_dlq", "SyncDeadLetterQueue", "sync_dlq"),
+    ("ingest_queue", "IngestQueue", "ingest"),
+    ("sync_queue", "SyncQueue", "sync"),
+]
 REDRIVE = {"ingest_queue": "ingest_dlq", "sync_queue": "sync_dlq"}
 _COPIED = ("app.py", "requirements.txt", "chalicelib", "vendor")
 _SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
@@ -73,9 +98,15 @@ class PackageResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def package(stage: str, out: str | os.PathLike, *, pkg_format: str = "cloudformation",
-            config_dir: str | os.PathLike = "connectors", project_dir: str | os.PathLike = ".",
-            work_dir: str | os.PathLike | None = None) -> PackageResult:
+def package(
+    stage: str,
+    out: str | os.PathLike,
+    *,
+    pkg_format: str = "cloudformation",
+    config_dir: str | os.PathLike = "connectors",
+    project_dir: str | os.PathLike = ".",
+    work_dir: str | os.PathLike | None = None,
+) -> PackageResult:
     """Build the deployable package of one stage.
 
     >>> package("prod", "build/package")                          # doctest: +SKIP
@@ -119,12 +150,16 @@ def package(stage: str, out: str | os.PathLike, *, pkg_format: str = "cloudforma
 
 # --- the project copy and the chalice run --------------------------------------------------
 
+
 def _stage_environment(project: Path, stage: str) -> dict[str, str]:
     config = json.loads((project / ".chalice" / "config.json").read_text(encoding="utf-8"))
     stages = config.get("stages") or {}
     if stage not in stages:
         raise PackagingError(f"stage {stage!r} is not in .chalice/config.json (stages: {', '.join(stages)})")
-    return {**(config.get("environment_variables") or {}), **(stages[stage].get("environment_variables") or {})}
+    return {
+        **(config.get("environment_variables") or {}),
+        **(stages[stage].get("environment_variables") or {}),
+    }
 
 
 def _stage_project(project: Path, work: Path) -> None:
@@ -159,8 +194,18 @@ def _chalice(work: Path, stage: str, out: Path, *extra: str) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
     if not (env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION")):
         env["AWS_DEFAULT_REGION"] = "us-east-1"  # chalice insists on one; the templates use the deploy region
-    command = [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())",
-               "--project-dir", str(work), "package", "--stage", stage, *extra, str(out)]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from chalice.cli import main; sys.exit(main())",
+        "--project-dir",
+        str(work),
+        "package",
+        "--stage",
+        stage,
+        *extra,
+        str(out),
+    ]
     done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
@@ -174,23 +219,34 @@ def _chalice(work: Path, stage: str, out: Path, *extra: str) -> Path:
 
 # --- secrets ------------------------------------------------------------------------------
 
+
 def _secret_references(bundle: Path, stage_env: dict[str, str]) -> tuple[list[str], list[str]]:
     """Every ssm:/secretsmanager: reference the deployed functions read, and warnings for env: ones."""
     data = json.loads(bundle.read_text(encoding="utf-8"))
     refs: list[str] = []
     warnings: list[str] = []
-    found = [(d["file"], f"secrets.{k}", v) for d in data["connectors"]
-             for k, v in ((d["document"] or {}).get("secrets") or {}).items()]
-    found.append((".chalice/config.json", "CHORUS_ADMIN_TOKEN_REF",
-                  stage_env.get("CHORUS_ADMIN_TOKEN_REF", "env:CHORUS_ADMIN_TOKEN")))
+    found = [
+        (d["file"], f"secrets.{k}", v)
+        for d in data["connectors"]
+        for k, v in ((d["document"] or {}).get("secrets") or {}).items()
+    ]
+    found.append(
+        (
+            ".chalice/config.json",
+            "CHORUS_ADMIN_TOKEN_REF",
+            stage_env.get("CHORUS_ADMIN_TOKEN_REF", "env:CHORUS_ADMIN_TOKEN"),
+        )
+    )
     for where, name, ref in found:
         scheme, _, target = str(ref).partition(":")
         if scheme in ("ssm", "secretsmanager"):
             if ref not in refs:
                 refs.append(ref)
         elif scheme == "env" and target not in stage_env:
-            warnings.append(f"{where}: {name} is {ref}, which no function will have on AWS: "
-                            "use ssm:/path or secretsmanager:NAME")
+            warnings.append(
+                f"{where}: {name} is {ref}, which no function will have on AWS: "
+                "use ssm:/path or secretsmanager:NAME"
+            )
     return refs, warnings
 
 
@@ -200,8 +256,9 @@ def _created_admin_secret(stage_env: dict[str, str]) -> str | None:
     return target if scheme == "secretsmanager" and not target.startswith("arn:") else None
 
 
-def _secret_arns(refs: list[str], admin_secret: str | None, account_arn: Callable[[str, str], Any],
-                 admin_arn: Any) -> tuple[list[Any], list[Any]]:
+def _secret_arns(
+    refs: list[str], admin_secret: str | None, account_arn: Callable[[str, str], Any], admin_arn: Any
+) -> tuple[list[Any], list[Any]]:
     """(Secrets Manager ARNs, SSM parameter ARNs) for the references, in the format's syntax."""
     secrets: list[Any] = []
     parameters: list[Any] = []
@@ -215,13 +272,21 @@ def _secret_arns(refs: list[str], admin_secret: str | None, account_arn: Callabl
             else:
                 secrets.append(account_arn("secretsmanager", f"secret:{target}-??????"))
         else:
-            parameters.append(target if target.startswith("arn:")
-                              else account_arn("ssm", "parameter/" + target.lstrip("/")))
+            parameters.append(
+                target if target.startswith("arn:") else account_arn("ssm", "parameter/" + target.lstrip("/"))
+            )
     return secrets, parameters
 
 
-def policy_statements(base: list[dict], table: Any, indexes: Any, queues: list[Any], objects: Any,
-                      secrets: list[Any], parameters: list[Any]) -> list[dict]:
+def policy_statements(
+    base: list[dict],
+    table: Any,
+    indexes: Any,
+    queues: list[Any],
+    objects: Any,
+    secrets: list[Any],
+    parameters: list[Any],
+) -> list[dict]:
     """The one policy every function gets: the actions Chorus calls, on its own resources only."""
     statements = list(base) + [
         {"Sid": "ChorusTable", "Effect": "Allow", "Action": DYNAMODB_ACTIONS, "Resource": [table, indexes]},
@@ -229,11 +294,23 @@ def policy_statements(base: list[dict], table: Any, indexes: Any, queues: list[A
         {"Sid": "ChorusDeliveries", "Effect": "Allow", "Action": S3_ACTIONS, "Resource": [objects]},
     ]
     if secrets:
-        statements.append({"Sid": "ChorusSecrets", "Effect": "Allow",
-                           "Action": ["secretsmanager:GetSecretValue"], "Resource": secrets})
+        statements.append(
+            {
+                "Sid": "ChorusSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": secrets,
+            }
+        )
     if parameters:
-        statements.append({"Sid": "ChorusParameters", "Effect": "Allow",
-                           "Action": ["ssm:GetParameter"], "Resource": parameters})
+        statements.append(
+            {
+                "Sid": "ChorusParameters",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter"],
+                "Resource": parameters,
+            }
+        )
     return statements
 
 
@@ -242,52 +319,99 @@ def _check_visibility(timeouts: dict[str, int], consumers: dict[str, str]) -> No
     for queue, function in consumers.items():
         needed = VISIBILITY_FACTOR * timeouts[function]
         if QUEUE_VISIBILITY_SECONDS < needed:
-            raise PackagingError(f"{function} has a {timeouts[function]} s timeout: the {queue} visibility "
-                                 f"({QUEUE_VISIBILITY_SECONDS} s) must be at least {needed} s")
+            raise PackagingError(
+                f"{function} has a {timeouts[function]} s timeout: the {queue} visibility "
+                f"({QUEUE_VISIBILITY_SECONDS} s) must be at least {needed} s"
+            )
 
 
 # --- CloudFormation -----------------------------------------------------------------------
 
-def cloudformation_resources(chalice_template: dict, names: ResourceNames, stage: str, refs: list[str],
-                             admin_secret: str | None) -> dict:
+
+def cloudformation_resources(
+    chalice_template: dict, names: ResourceNames, stage: str, refs: list[str], admin_secret: str | None
+) -> dict:
     """The template merged into Chalice's SAM template (deep merge: dicts merge, lists replace)."""
     by_name = {getattr(names, key): (key, logical) for key, logical, _ in QUEUES}
     keep = "Delete" if stage == "dev" else "Retain"
     resources: dict[str, Any] = {
         "ChorusTable": {
-            "Type": "AWS::DynamoDB::Table", "DeletionPolicy": keep, "UpdateReplacePolicy": keep,
-            "Properties": {"TableName": names.table, **TABLE_KEYS,
-                           "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
-                           "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
-                           "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}},
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": keep,
+            "UpdateReplacePolicy": keep,
+            "Properties": {
+                "TableName": names.table,
+                **TABLE_KEYS,
+                "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+                "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            },
+        },
         "DeliveriesBucket": {
-            "Type": "AWS::S3::Bucket", "DeletionPolicy": keep, "UpdateReplacePolicy": keep,
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": keep,
+            "UpdateReplacePolicy": keep,
             "Properties": {
                 "BucketName": {"Fn::Sub": names.bucket + "-${AWS::AccountId}-${AWS::Region}"},
-                "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
-                "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                                   "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
                 "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "LifecycleConfiguration": {"Rules": [{
-                    "Id": "expire-deliveries", "Status": "Enabled", "ExpirationInDays": DELIVERY_EXPIRY_DAYS,
-                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]}}},
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": "expire-deliveries",
+                            "Status": "Enabled",
+                            "ExpirationInDays": DELIVERY_EXPIRY_DAYS,
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                        }
+                    ]
+                },
+            },
+        },
         "DeliveriesBucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
-            "Properties": {"Bucket": {"Ref": "DeliveriesBucket"}, "PolicyDocument": {
-                "Version": "2012-10-17", "Statement": [{
-                    "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                    "Resource": [{"Fn::GetAtt": ["DeliveriesBucket", "Arn"]},
-                                 {"Fn::Sub": "${DeliveriesBucket.Arn}/*"}],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}}},
+            "Properties": {
+                "Bucket": {"Ref": "DeliveriesBucket"},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "TlsOnly",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [
+                                {"Fn::GetAtt": ["DeliveriesBucket", "Arn"]},
+                                {"Fn::Sub": "${DeliveriesBucket.Arn}/*"},
+                            ],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
+            },
+        },
     }
     for key, logical, _ in QUEUES:
-        properties: dict[str, Any] = {"QueueName": getattr(names, key), "SqsManagedSseEnabled": True,
-                                      "VisibilityTimeout": QUEUE_VISIBILITY_SECONDS}
+        properties: dict[str, Any] = {
+            "QueueName": getattr(names, key),
+            "SqsManagedSseEnabled": True,
+            "VisibilityTimeout": QUEUE_VISIBILITY_SECONDS,
+        }
         if key in REDRIVE:
             dlq = next(lg for k, lg, _ in QUEUES if k == REDRIVE[key])
-            properties["RedrivePolicy"] = {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
-                                           "maxReceiveCount": MAX_RECEIVE_COUNT}
+            properties["RedrivePolicy"] = {
+                "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+                "maxReceiveCount": MAX_RECEIVE_COUNT,
+            }
         else:
             properties["MessageRetentionPeriod"] = DLQ_RETENTION_SECONDS
             resources.update(_dlq_alarms(logical))
@@ -295,16 +419,27 @@ def cloudformation_resources(chalice_template: dict, names: ResourceNames, stage
     admin_arn = None
     if admin_secret:
         admin_arn = {"Ref": "AdminTokenSecret"}
-        resources["AdminTokenSecret"] = {"Type": "AWS::SecretsManager::Secret", "Properties": {
-            "Name": admin_secret, "Description": f"Chorus {stage} admin API bearer token",
-            "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True}}}
+        resources["AdminTokenSecret"] = {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Name": admin_secret,
+                "Description": f"Chorus {stage} admin API bearer token",
+                "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
+            },
+        }
 
     def account_arn(service: str, resource: str) -> dict:
-        return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"}
+        return {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"
+        }
 
     secrets, parameters = _secret_arns(refs, admin_secret, account_arn, admin_arn)
-    environment = {"CHORUS_TABLE": {"Ref": "ChorusTable"}, "CHORUS_BUCKET": {"Ref": "DeliveriesBucket"},
-                   "CHORUS_INGEST_QUEUE_URL": {"Ref": "IngestQueue"}, "CHORUS_SYNC_QUEUE_URL": {"Ref": "SyncQueue"}}
+    environment = {
+        "CHORUS_TABLE": {"Ref": "ChorusTable"},
+        "CHORUS_BUCKET": {"Ref": "DeliveriesBucket"},
+        "CHORUS_INGEST_QUEUE_URL": {"Ref": "IngestQueue"},
+        "CHORUS_SYNC_QUEUE_URL": {"Ref": "SyncQueue"},
+    }
     timeouts: dict[str, int] = {}
     consumers: dict[str, str] = {}
     for logical, resource in chalice_template["Resources"].items():
@@ -313,12 +448,24 @@ def cloudformation_resources(chalice_template: dict, names: ResourceNames, stage
             policies = properties.get("Policies") or []
             base = policies[0]["PolicyDocument"]["Statement"] if policies else []
             statements = policy_statements(
-                base, {"Fn::GetAtt": ["ChorusTable", "Arn"]}, {"Fn::Sub": "${ChorusTable.Arn}/index/*"},
-                [{"Fn::GetAtt": [lg, "Arn"]} for _, lg, _ in QUEUES], {"Fn::Sub": "${DeliveriesBucket.Arn}/*"},
-                secrets, parameters)
-            resources[logical] = {"Properties": {"Policies": [{
-                "PolicyName": policies[0]["PolicyName"] if policies else f"{logical}Policy",
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}}
+                base,
+                {"Fn::GetAtt": ["ChorusTable", "Arn"]},
+                {"Fn::Sub": "${ChorusTable.Arn}/index/*"},
+                [{"Fn::GetAtt": [lg, "Arn"]} for _, lg, _ in QUEUES],
+                {"Fn::Sub": "${DeliveriesBucket.Arn}/*"},
+                secrets,
+                parameters,
+            )
+            resources[logical] = {
+                "Properties": {
+                    "Policies": [
+                        {
+                            "PolicyName": policies[0]["PolicyName"] if policies else f"{logical}Policy",
+                            "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                        }
+                    ]
+                }
+            }
         elif resource["Type"] == "AWS::Serverless::Function":
             timeouts[logical] = properties.get("Timeout", 3)
             patch: dict[str, Any] = {"Environment": {"Variables": environment}}
@@ -327,18 +474,26 @@ def cloudformation_resources(chalice_template: dict, names: ResourceNames, stage
                     continue
                 queue_name = _queue_name_of(event["Properties"]["Queue"])
                 if queue_name not in by_name:
-                    raise PackagingError(f"{logical} listens on queue {queue_name!r}, which is not one of "
-                                         f"Chorus's ({', '.join(by_name)})")
+                    raise PackagingError(
+                        f"{logical} listens on queue {queue_name!r}, which is not one of "
+                        f"Chorus's ({', '.join(by_name)})"
+                    )
                 consumers[by_name[queue_name][0]] = logical
                 # The queue stays Chalice's ARN by name (a deep merge cannot swap one intrinsic for
                 # another); the Ref to the queues in Environment orders creation queue -> function -> mapping.
-                patch.setdefault("Events", {})[event_id] = {"Properties": {"FunctionResponseTypes": PARTIAL_FAILURES}}
+                patch.setdefault("Events", {})[event_id] = {
+                    "Properties": {"FunctionResponseTypes": PARTIAL_FAILURES}
+                }
             resources[logical] = {"Properties": patch}
     _check_visibility(timeouts, consumers)
     return {
-        "Parameters": {"AlarmActionArn": {
-            "Type": "String", "Default": "",
-            "Description": "SNS topic (or other alarm action) notified when dead letters arrive; empty for none"}},
+        "Parameters": {
+            "AlarmActionArn": {
+                "Type": "String",
+                "Default": "",
+                "Description": "SNS topic (or other alarm action) notified when dead letters arrive; empty for none",
+            }
+        },
         "Conditions": {"HasAlarmAction": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmActionArn"}, ""]}]}},
         "Resources": resources,
         "Outputs": {
@@ -361,15 +516,27 @@ def _dlq_alarms(logical: str) -> dict[str, Any]:
     """Dead letters arrived (retries exhausted), and a dead-letter backlog (its consumer is failing)."""
     alarms = {}
     for suffix, metric, statistic, periods, what in (
-            ("ArrivalAlarm", "NumberOfMessagesReceived", "Sum", 1, "dead letters arrived"),
-            ("DepthAlarm", "ApproximateNumberOfMessagesVisible", "Maximum", 3, "dead letters are not drained")):
-        alarms[logical + suffix] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmDescription": {"Fn::Sub": f"${{{logical}.QueueName}}: {what}"},
-            "Namespace": "AWS/SQS", "MetricName": metric, "Statistic": statistic,
-            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [logical, "QueueName"]}}],
-            "Period": 300, "EvaluationPeriods": periods, "Threshold": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching",
-            "AlarmActions": {"Fn::If": ["HasAlarmAction", [{"Ref": "AlarmActionArn"}], {"Ref": "AWS::NoValue"}]}}}
+        ("ArrivalAlarm", "NumberOfMessagesReceived", "Sum", 1, "dead letters arrived"),
+        ("DepthAlarm", "ApproximateNumberOfMessagesVisible", "Maximum", 3, "dead letters are not drained"),
+    ):
+        alarms[logical + suffix] = {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmDescription": {"Fn::Sub": f"${{{logical}.QueueName}}: {what}"},
+                "Namespace": "AWS/SQS",
+                "MetricName": metric,
+                "Statistic": statistic,
+                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [logical, "QueueName"]}}],
+                "Period": 300,
+                "EvaluationPeriods": periods,
+                "Threshold": 1,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": {
+                    "Fn::If": ["HasAlarmAction", [{"Ref": "AlarmActionArn"}], {"Ref": "AWS::NoValue"}]
+                },
+            },
+        }
     return alarms
 
 
@@ -378,109 +545,194 @@ def check_cloudformation(template: dict) -> None:
     for logical, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
         for event_id, event in (properties.get("Events") or {}).items():
-            if event["Type"] == "SQS" and event["Properties"].get("FunctionResponseTypes") != PARTIAL_FAILURES:
+            if (
+                event["Type"] == "SQS"
+                and event["Properties"].get("FunctionResponseTypes") != PARTIAL_FAILURES
+            ):
                 raise PackagingError(f"{logical}.{event_id} does not report batch item failures")
         if resource["Type"] == "AWS::IAM::Role":
-            sids = {s.get("Sid") for p in properties.get("Policies", []) for s in p["PolicyDocument"]["Statement"]}
+            sids = {
+                s.get("Sid") for p in properties.get("Policies", []) for s in p["PolicyDocument"]["Statement"]
+            }
             if "ChorusTable" not in sids:
                 raise PackagingError(f"role {logical} did not get the Chorus policy")
 
 
 # --- Terraform ----------------------------------------------------------------------------
 
-_TF_ACCOUNT = ("arn:${data.aws_partition.chalice.partition}:%s:${data.aws_region.chalice.name}:"
-               "${data.aws_caller_identity.chalice.account_id}:%s")
+_TF_ACCOUNT = (
+    "arn:${data.aws_partition.chalice.partition}:%s:${data.aws_region.chalice.name}:"
+    "${data.aws_caller_identity.chalice.account_id}:%s"
+)
 
 
-def terraform_files(chalice_tf: dict, names: ResourceNames, stage: str, refs: list[str],
-                    admin_secret: str | None) -> tuple[dict, dict]:
+def terraform_files(
+    chalice_tf: dict, names: ResourceNames, stage: str, refs: list[str], admin_secret: str | None
+) -> tuple[dict, dict]:
     """(chorus.tf.json: the resources, chorus_override.tf.json: changes to Chalice's resources)."""
     protect = {"lifecycle": {"prevent_destroy": True}} if stage != "dev" else {}
     table = {
-        "name": names.table, "billing_mode": TABLE_KEYS["BillingMode"],
-        "hash_key": _key(TABLE_KEYS["KeySchema"], "HASH"), "range_key": _key(TABLE_KEYS["KeySchema"], "RANGE"),
-        "attribute": [{"name": a["AttributeName"], "type": a["AttributeType"]}
-                      for a in TABLE_KEYS["AttributeDefinitions"]],
+        "name": names.table,
+        "billing_mode": TABLE_KEYS["BillingMode"],
+        "hash_key": _key(TABLE_KEYS["KeySchema"], "HASH"),
+        "range_key": _key(TABLE_KEYS["KeySchema"], "RANGE"),
+        "attribute": [
+            {"name": a["AttributeName"], "type": a["AttributeType"]}
+            for a in TABLE_KEYS["AttributeDefinitions"]
+        ],
         "global_secondary_index": [
-            {"name": g["IndexName"], "hash_key": _key(g["KeySchema"], "HASH"),
-             "range_key": _key(g["KeySchema"], "RANGE"), "projection_type": g["Projection"]["ProjectionType"]}
-            for g in TABLE_KEYS["GlobalSecondaryIndexes"]],
+            {
+                "name": g["IndexName"],
+                "hash_key": _key(g["KeySchema"], "HASH"),
+                "range_key": _key(g["KeySchema"], "RANGE"),
+                "projection_type": g["Projection"]["ProjectionType"],
+            }
+            for g in TABLE_KEYS["GlobalSecondaryIndexes"]
+        ],
         "ttl": {"attribute_name": TTL_ATTRIBUTE, "enabled": True},
-        "stream_enabled": True, "stream_view_type": "NEW_AND_OLD_IMAGES",
-        "point_in_time_recovery": {"enabled": True}, **protect}
+        "stream_enabled": True,
+        "stream_view_type": "NEW_AND_OLD_IMAGES",
+        "point_in_time_recovery": {"enabled": True},
+        **protect,
+    }
     queues: dict[str, Any] = {}
     alarms: dict[str, Any] = {}
     for key, _, tf in QUEUES:
-        queue: dict[str, Any] = {"name": getattr(names, key), "visibility_timeout_seconds": QUEUE_VISIBILITY_SECONDS,
-                                 "sqs_managed_sse_enabled": True}
+        queue: dict[str, Any] = {
+            "name": getattr(names, key),
+            "visibility_timeout_seconds": QUEUE_VISIBILITY_SECONDS,
+            "sqs_managed_sse_enabled": True,
+        }
         if key in REDRIVE:
             dlq = next(t for k, _, t in QUEUES if k == REDRIVE[key])
-            queue["redrive_policy"] = (f'${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{dlq}.arn, '
-                                       f'maxReceiveCount = {MAX_RECEIVE_COUNT}}})}}')
+            queue["redrive_policy"] = (
+                f"${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{dlq}.arn, "
+                f"maxReceiveCount = {MAX_RECEIVE_COUNT}}})}}"
+            )
         else:
             queue["message_retention_seconds"] = DLQ_RETENTION_SECONDS
-            for suffix, metric, statistic, periods in (("arrivals", "NumberOfMessagesReceived", "Sum", 1),
-                                                       ("depth", "ApproximateNumberOfMessagesVisible", "Maximum", 3)):
+            for suffix, metric, statistic, periods in (
+                ("arrivals", "NumberOfMessagesReceived", "Sum", 1),
+                ("depth", "ApproximateNumberOfMessagesVisible", "Maximum", 3),
+            ):
                 alarms[f"{tf}_{suffix}"] = {
-                    "alarm_name": f"{getattr(names, key)}-{suffix}", "namespace": "AWS/SQS",
-                    "metric_name": metric, "statistic": statistic, "period": 300, "evaluation_periods": periods,
-                    "threshold": 1, "comparison_operator": "GreaterThanOrEqualToThreshold",
+                    "alarm_name": f"{getattr(names, key)}-{suffix}",
+                    "namespace": "AWS/SQS",
+                    "metric_name": metric,
+                    "statistic": statistic,
+                    "period": 300,
+                    "evaluation_periods": periods,
+                    "threshold": 1,
+                    "comparison_operator": "GreaterThanOrEqualToThreshold",
                     "treat_missing_data": "notBreaching",
                     "dimensions": {"QueueName": f"${{aws_sqs_queue.{tf}.name}}"},
-                    "alarm_actions": '${var.alarm_action_arn == "" ? [] : [var.alarm_action_arn]}'}
+                    "alarm_actions": '${var.alarm_action_arn == "" ? [] : [var.alarm_action_arn]}',
+                }
         queues[tf] = queue
     bucket_ref = "${aws_s3_bucket.deliveries.id}"
     resources: dict[str, Any] = {
         "aws_dynamodb_table": {"chorus": table},
         "aws_sqs_queue": queues,
         "aws_cloudwatch_metric_alarm": alarms,
-        "aws_s3_bucket": {"deliveries": {
-            "bucket": f"{names.bucket}-${{data.aws_caller_identity.chalice.account_id}}-"
-                      "${data.aws_region.chalice.name}", **protect}},
-        "aws_s3_bucket_public_access_block": {"deliveries": {
-            "bucket": bucket_ref, "block_public_acls": True, "block_public_policy": True,
-            "ignore_public_acls": True, "restrict_public_buckets": True}},
-        "aws_s3_bucket_ownership_controls": {"deliveries": {
-            "bucket": bucket_ref, "rule": {"object_ownership": "BucketOwnerEnforced"}}},
-        "aws_s3_bucket_server_side_encryption_configuration": {"deliveries": {
-            "bucket": bucket_ref, "rule": {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}}},
-        "aws_s3_bucket_lifecycle_configuration": {"deliveries": {"bucket": bucket_ref, "rule": {
-            "id": "expire-deliveries", "status": "Enabled", "filter": {},
-            "expiration": {"days": DELIVERY_EXPIRY_DAYS},
-            "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}}},
-        "aws_s3_bucket_policy": {"deliveries": {"bucket": bucket_ref, "policy": json.dumps({
-            "Version": "2012-10-17", "Statement": [{
-                "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": ["${aws_s3_bucket.deliveries.arn}", "${aws_s3_bucket.deliveries.arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})}},
+        "aws_s3_bucket": {
+            "deliveries": {
+                "bucket": f"{names.bucket}-${{data.aws_caller_identity.chalice.account_id}}-"
+                "${data.aws_region.chalice.name}",
+                **protect,
+            }
+        },
+        "aws_s3_bucket_public_access_block": {
+            "deliveries": {
+                "bucket": bucket_ref,
+                "block_public_acls": True,
+                "block_public_policy": True,
+                "ignore_public_acls": True,
+                "restrict_public_buckets": True,
+            }
+        },
+        "aws_s3_bucket_ownership_controls": {
+            "deliveries": {"bucket": bucket_ref, "rule": {"object_ownership": "BucketOwnerEnforced"}}
+        },
+        "aws_s3_bucket_server_side_encryption_configuration": {
+            "deliveries": {
+                "bucket": bucket_ref,
+                "rule": {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}},
+            }
+        },
+        "aws_s3_bucket_lifecycle_configuration": {
+            "deliveries": {
+                "bucket": bucket_ref,
+                "rule": {
+                    "id": "expire-deliveries",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"days": DELIVERY_EXPIRY_DAYS},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+                },
+            }
+        },
+        "aws_s3_bucket_policy": {
+            "deliveries": {
+                "bucket": bucket_ref,
+                "policy": json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "TlsOnly",
+                                "Effect": "Deny",
+                                "Principal": "*",
+                                "Action": "s3:*",
+                                "Resource": [
+                                    "${aws_s3_bucket.deliveries.arn}",
+                                    "${aws_s3_bucket.deliveries.arn}/*",
+                                ],
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        ],
+                    }
+                ),
+            }
+        },
     }
     admin_arn = None
     if admin_secret:
         # The value is set once by the operator (see README): Terraform state never holds it.
-        resources["aws_secretsmanager_secret"] = {"admin_token": {
-            "name": admin_secret, "description": f"Chorus {stage} admin API bearer token"}}
+        resources["aws_secretsmanager_secret"] = {
+            "admin_token": {"name": admin_secret, "description": f"Chorus {stage} admin API bearer token"}
+        }
         admin_arn = "${aws_secretsmanager_secret.admin_token.arn}"
     secrets, parameters = _secret_arns(refs, admin_secret, lambda s, r: _TF_ACCOUNT % (s, r), admin_arn)
     chorus = {
-        "variable": {"alarm_action_arn": {"type": "string", "default": "",
-                                          "description": "alarm action (e.g. an SNS topic ARN) for dead letters"}},
+        "variable": {
+            "alarm_action_arn": {
+                "type": "string",
+                "default": "",
+                "description": "alarm action (e.g. an SNS topic ARN) for dead letters",
+            }
+        },
         "resource": resources,
-        "output": {"table_name": {"value": "${aws_dynamodb_table.chorus.name}"},
-                   "deliveries_bucket": {"value": "${aws_s3_bucket.deliveries.id}"},
-                   **{f"{tf}_queue_url": {"value": f"${{aws_sqs_queue.{tf}.url}}"} for _, _, tf in QUEUES}},
+        "output": {
+            "table_name": {"value": "${aws_dynamodb_table.chorus.name}"},
+            "deliveries_bucket": {"value": "${aws_s3_bucket.deliveries.id}"},
+            **{f"{tf}_queue_url": {"value": f"${{aws_sqs_queue.{tf}.url}}"} for _, _, tf in QUEUES},
+        },
     }
 
     chalice_resources = chalice_tf["resource"]
     by_name = {getattr(names, key): (key, tf) for key, _, tf in QUEUES}
-    environment = {"CHORUS_TABLE": "${aws_dynamodb_table.chorus.name}", "CHORUS_BUCKET": bucket_ref,
-                   "CHORUS_INGEST_QUEUE_URL": "${aws_sqs_queue.ingest.url}",
-                   "CHORUS_SYNC_QUEUE_URL": "${aws_sqs_queue.sync.url}"}
+    environment = {
+        "CHORUS_TABLE": "${aws_dynamodb_table.chorus.name}",
+        "CHORUS_BUCKET": bucket_ref,
+        "CHORUS_INGEST_QUEUE_URL": "${aws_sqs_queue.ingest.url}",
+        "CHORUS_SYNC_QUEUE_URL": "${aws_sqs_queue.sync.url}",
+    }
     functions = {}
     timeouts = {}
     for name, function in chalice_resources.get("aws_lambda_function", {}).items():
         timeouts[name] = function.get("timeout", 3)
         variables = {**(function.get("environment") or {}).get("variables", {}), **environment}
-        functions[name] = {"environment": {"variables": variables}}   # an override replaces the whole block
+        functions[name] = {"environment": {"variables": variables}}  # an override replaces the whole block
     mappings = {}
     consumers = {}
     for name, mapping in chalice_resources.get("aws_lambda_event_source_mapping", {}).items():
@@ -489,23 +741,35 @@ def terraform_files(chalice_tf: dict, names: ResourceNames, stage: str, refs: li
             raise PackagingError(f"{name} listens on queue {queue_name!r}, which is not one of Chorus's")
         key, tf = by_name[queue_name]
         consumers[key] = mapping["function_name"].split(".")[1]
-        mappings[name] = {"event_source_arn": f"${{aws_sqs_queue.{tf}.arn}}",
-                          "function_response_types": PARTIAL_FAILURES}
+        mappings[name] = {
+            "event_source_arn": f"${{aws_sqs_queue.{tf}.arn}}",
+            "function_response_types": PARTIAL_FAILURES,
+        }
     _check_visibility(timeouts, consumers)
     policies = {}
     for name, role_policy in chalice_resources.get("aws_iam_role_policy", {}).items():
         base = json.loads(role_policy["policy"]).get("Statement", [])
         statements = policy_statements(
-            base, "${aws_dynamodb_table.chorus.arn}", "${aws_dynamodb_table.chorus.arn}/index/*",
-            [f"${{aws_sqs_queue.{tf}.arn}}" for _, _, tf in QUEUES], "${aws_s3_bucket.deliveries.arn}/*",
-            secrets, parameters)
+            base,
+            "${aws_dynamodb_table.chorus.arn}",
+            "${aws_dynamodb_table.chorus.arn}/index/*",
+            [f"${{aws_sqs_queue.{tf}.arn}}" for _, _, tf in QUEUES],
+            "${aws_s3_bucket.deliveries.arn}/*",
+            secrets,
+            parameters,
+        )
         policies[name] = {"policy": json.dumps({"Version": "2012-10-17", "Statement": statements})}
     override = {
         # Chalice pins Terraform < 1.4 and the AWS provider < 5; the S3 resources above need >= 4.9.
-        "terraform": {"required_version": ">= 1.0, < 2.0",
-                      "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 4.9, < 5"}}},
-        "resource": {"aws_lambda_function": functions, "aws_lambda_event_source_mapping": mappings,
-                     "aws_iam_role_policy": policies},
+        "terraform": {
+            "required_version": ">= 1.0, < 2.0",
+            "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 4.9, < 5"}},
+        },
+        "resource": {
+            "aws_lambda_function": functions,
+            "aws_lambda_event_source_mapping": mappings,
+            "aws_iam_role_policy": policies,
+        },
     }
     return chorus, override
 

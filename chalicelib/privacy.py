@@ -14,6 +14,7 @@ each erased identity key and interaction id, never the values. The pipeline chec
 resolving a delivery's author, so a late or replayed delivery is skipped ("erased"), not
 turned back into a person.
 """
+
 from __future__ import annotations
 
 import base64
@@ -40,7 +41,8 @@ def erasure_hashes(salt: str, identity_keys: list[str], interaction_ids: list[st
 
     def digest(value: str) -> str:
         return hmac_digest(salt, value).hex()
-    return ([digest(f"id:{k}") for k in identity_keys] + [digest(f"ix:{i}") for i in interaction_ids])
+
+    return [digest(f"id:{k}") for k in identity_keys] + [digest(f"ix:{i}") for i in interaction_ids]
 
 
 def is_erased(store, refs: list[IdentityRef], interaction: Interaction) -> bool:
@@ -117,8 +119,11 @@ def dead_letters_mentioning(hub: Hub, person_id: str, data: PersonData) -> list[
     values = {r.value for r in data.identities if len(r.value) >= MIN_MATCH_LENGTH}
     if data.person and data.person.email:
         values.add(data.person.email)
-    pattern = (re.compile("|".join(rf"(?<![\w.+-]){re.escape(v)}(?![\w-])" for v in sorted(values)), re.I)
-               if values else None)
+    pattern = (
+        re.compile("|".join(rf"(?<![\w.+-]){re.escape(v)}(?![\w-])" for v in sorted(values)), re.I)
+        if values
+        else None
+    )
     found: list[DeadLetter] = []
     for cid in connector_ids(hub, None):
         start = None
@@ -151,6 +156,7 @@ def _letter_text(hub: Hub, message: dict[str, Any]) -> str:
     except Exception:  # an unreadable or already-expired blob holds nothing to find
         return ""
     from urllib.parse import unquote_plus
+
     text = raw.decode("utf-8", errors="replace")
     return text + "\n" + unquote_plus(text)  # form-encoded deliveries spell @ as %40
 
@@ -197,7 +203,9 @@ def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
     store = hub.store
     report = ErasureReport(person_id=person_id, items=data.item_count)
     identity_keys = [r.key for r in data.identities]
-    hashes = erasure_hashes(store.erasure_salt(), identity_keys, [i.interaction_id for i in data.interactions])
+    hashes = erasure_hashes(
+        store.erasure_salt(), identity_keys, [i.interaction_id for i in data.interactions]
+    )
     store.put_erasures(hashes, hub.clock())
     report.erasure_markers = len(hashes)
     for ref in data.delivery_refs:

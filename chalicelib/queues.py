@@ -1,5 +1,6 @@
 """Queue and blob-store clients (SQS and S3 on boto3 clients; the local hub points the same
 clients at the embedded server)."""
+
 from __future__ import annotations
 
 import json
@@ -47,18 +48,26 @@ class SqsQueue:
 
     def send_many(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), SQS_BATCH_MAX):
-            chunk = messages[start:start + SQS_BATCH_MAX]
-            reply = self._sqs.send_message_batch(QueueUrl=self.url, Entries=[
-                {"Id": str(i), "MessageBody": json.dumps(m, separators=(",", ":"))}
-                for i, m in enumerate(chunk)])
+            chunk = messages[start : start + SQS_BATCH_MAX]
+            reply = self._sqs.send_message_batch(
+                QueueUrl=self.url,
+                Entries=[
+                    {"Id": str(i), "MessageBody": json.dumps(m, separators=(",", ":"))}
+                    for i, m in enumerate(chunk)
+                ],
+            )
             if reply.get("Failed"):
-                raise QueueSendError(f"{len(reply['Failed'])} of {len(chunk)} messages refused by {self.name}")
-
+                raise QueueSendError(
+                    f"{len(reply['Failed'])} of {len(chunk)} messages refused by {self.name}"
+                )
 
     def retry_later(self, receipt_handle: str, seconds: float) -> None:
         """Make a received message visible again after `seconds` (SQS allows up to 12 hours)."""
-        self._sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle,
-                                            VisibilityTimeout=max(1, min(43200, int(seconds + 0.999))))
+        self._sqs.change_message_visibility(
+            QueueUrl=self.url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(1, min(43200, int(seconds + 0.999))),
+        )
 
 
 class S3Blobs:

@@ -1,4 +1,5 @@
 """Translate between Chalice requests/responses and the framework-free pipeline types."""
+
 from __future__ import annotations
 
 import hmac
@@ -12,15 +13,26 @@ from .providers.base import InboundRequest, WebResponse
 
 # Media types the webhook route accepts; anything else gets 415 (from Chalice, before our code).
 WEBHOOK_CONTENT_TYPES = [
-    "application/json", "application/x-www-form-urlencoded", "multipart/form-data",
-    "application/xml", "text/xml", "application/soap+xml", "application/atom+xml", "text/plain",
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "application/xml",
+    "text/xml",
+    "application/soap+xml",
+    "application/atom+xml",
+    "text/plain",
 ]
 # Bodies API Gateway must pass as bytes (base64) so signatures see exactly what was sent.
 # text/xml is left out on purpose: Salesforce's SOAP (unsigned) is text/xml and its Ack reply
 # must be text/xml too; Chalice refuses a binary-typed response unless the caller's Accept
 # header names it, and Salesforce's Accept header is not documented.
-BINARY_TYPES = ["multipart/form-data", "application/x-www-form-urlencoded", "application/xml",
-                "application/soap+xml", "application/atom+xml"]
+BINARY_TYPES = [
+    "multipart/form-data",
+    "application/x-www-form-urlencoded",
+    "application/xml",
+    "application/soap+xml",
+    "application/atom+xml",
+]
 
 
 def inbound_request(request) -> InboundRequest:
@@ -32,8 +44,14 @@ def inbound_request(request) -> InboundRequest:
     if query:
         url += "?" + urlencode(query)
     body = request.raw_body if request.method == "POST" else b""
-    return InboundRequest(method=request.method, url=url, path=path, headers=headers, query=query,
-                          body=body if isinstance(body, bytes) else (body or "").encode("utf-8"))
+    return InboundRequest(
+        method=request.method,
+        url=url,
+        path=path,
+        headers=headers,
+        query=query,
+        body=body if isinstance(body, bytes) else (body or "").encode("utf-8"),
+    )
 
 
 def chalice_response(answer: WebResponse, method: str) -> Response:
@@ -57,7 +75,7 @@ _resolver = None
 
 
 def admin_auth_mode() -> str:
-    """"token" (default: a bearer token) or "iam" (API Gateway IAM authorization, on AWS)."""
+    """ "token" (default: a bearer token) or "iam" (API Gateway IAM authorization, on AWS)."""
     mode = os.environ.get("CHORUS_ADMIN_AUTH", "token").strip().lower()
     if mode not in ("token", "iam"):
         raise ValueError(f"CHORUS_ADMIN_AUTH must be token or iam, not {mode!r}")
@@ -72,7 +90,7 @@ def require_admin(request) -> None:
     server without that authorizer, e.g. `chalice local`, does not fall open)."""
     global _resolver
     if admin_auth_mode() == "iam":
-        identity = ((request.context or {}).get("identity") or {})
+        identity = (request.context or {}).get("identity") or {}
         if not (identity.get("userArn") or identity.get("caller")):
             raise UnauthorizedError("IAM-authorized request expected (CHORUS_ADMIN_AUTH=iam)")
         return

@@ -1,4 +1,5 @@
 """Deliveries for the admin, privacy and closed-loop tests, signed with tests/senders.py."""
+
 from __future__ import annotations
 
 import copy
@@ -30,8 +31,14 @@ def follow(client, path: str, headers: dict) -> tuple[list[dict], int]:
             return items, pages
 
 
-def survey(fixture: str = "typeform/form_response.json", *, token: str | None = None, nps: int | None = None,
-           email: str | None = None, padding: int = 0) -> bytes:
+def survey(
+    fixture: str = "typeform/form_response.json",
+    *,
+    token: str | None = None,
+    nps: int | None = None,
+    email: str | None = None,
+    padding: int = 0,
+) -> bytes:
     """A Typeform delivery from the fixture; a new token makes it a new response."""
     doc = copy.deepcopy(fixture_json(fixture))
     response = doc["form_response"]
@@ -49,7 +56,10 @@ def survey(fixture: str = "typeform/form_response.json", *, token: str | None = 
 
 
 def send_survey(client, body: bytes) -> None:
-    assert client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code == 200
+    assert (
+        client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code
+        == 200
+    )
 
 
 def tweet(text: str | None = None, *, tweet_id: str | None = None) -> bytes:
@@ -68,15 +78,31 @@ def send_tweet(client, body: bytes) -> None:
     assert client.http.post("/webhooks/x-brand", body=body, headers=x_headers(body)).status_code == 200
 
 
-def hubspot_change(object_id: str, prop: str, value: str, event_id: int, occurred_ms: int | None = None) -> bytes:
-    return json.dumps([{
-        "eventId": event_id, "subscriptionId": 2871140, "portalId": 24681357, "appId": 3158642,
-        "occurredAt": occurred_ms or int(time.time() * 1000), "subscriptionType": "contact.propertyChange",
-        "attemptNumber": 0, "objectId": int(object_id), "propertyName": prop, "propertyValue": value,
-        "changeSource": "CRM_UI", "sourceId": "userId:61234987"}]).encode()
+def hubspot_change(
+    object_id: str, prop: str, value: str, event_id: int, occurred_ms: int | None = None
+) -> bytes:
+    return json.dumps(
+        [
+            {
+                "eventId": event_id,
+                "subscriptionId": 2871140,
+                "portalId": 24681357,
+                "appId": 3158642,
+                "occurredAt": occurred_ms or int(time.time() * 1000),
+                "subscriptionType": "contact.propertyChange",
+                "attemptNumber": 0,
+                "objectId": int(object_id),
+                "propertyName": prop,
+                "propertyValue": value,
+                "changeSource": "CRM_UI",
+                "sourceId": "userId:61234987",
+            }
+        ]
+    ).encode()
 
 
 def send_hubspot(client, body: bytes) -> None:
-    response = client.http.post("/webhooks/hubspot", body=body,
-                                headers={**HUBSPOT_PUBLIC, **hubspot_headers(body, HUBSPOT_URI)})
+    response = client.http.post(
+        "/webhooks/hubspot", body=body, headers={**HUBSPOT_PUBLIC, **hubspot_headers(body, HUBSPOT_URI)}
+    )
     assert response.status_code == 200, response.body

@@ -1,4 +1,5 @@
 """Test wiring: moto stands in for AWS, the real app and pipeline run on top of it."""
+
 from __future__ import annotations
 
 import os
@@ -12,11 +13,18 @@ TEST_CONNECTORS = Path(__file__).parent / "connectors"
 SINK_CONNECTORS = Path(__file__).parent / "connectors_hubspot_sink"  # HubSpot both ways
 
 # Before anything imports boto3 or the app (Powertools reads these at import).
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "POWERTOOLS_SERVICE_NAME": "chorus", "CHORUS_CONFIG_DIR": str(TEST_CONNECTORS), **SECRETS,
-})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_SERVICE_NAME": "chorus",
+        "CHORUS_CONFIG_DIR": str(TEST_CONNECTORS),
+        **SECRETS,
+    }
+)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
@@ -35,8 +43,13 @@ def aws(monkeypatch, tmp_path):
         from chalicelib.runtime.aws import reset_hub
         from chalicelib.runtime.resources import ResourceNames, create_resources
 
-        create_resources(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("s3"),
-                         ResourceNames.from_env(), visibility_seconds=1)
+        create_resources(
+            boto3.client("dynamodb"),
+            boto3.client("sqs"),
+            boto3.client("s3"),
+            ResourceNames.from_env(),
+            visibility_seconds=1,
+        )
         reset_hub()
         yield
         reset_hub()
@@ -52,11 +65,13 @@ def hub(aws):
 @pytest.fixture
 def use_connectors(monkeypatch):
     """Point the hub at another folder of connector files: use_connectors(path)."""
+
     def switch(path: Path) -> None:
         from chalicelib.runtime.aws import reset_hub
 
         monkeypatch.setenv("CHORUS_CONFIG_DIR", str(path))
         reset_hub()
+
     return switch
 
 
@@ -65,6 +80,7 @@ def client(aws):
     from chalice.test import Client
 
     import app as chalice_app
+
     with Client(chalice_app.app) as test_client:
         yield test_client
 
@@ -86,6 +102,7 @@ def workers(hub):
             for _ in range(rounds):
                 if sum(p.poll_once() for p in self.pollers) == 0:
                     return
+
     return Workers()
 
 
@@ -123,6 +140,7 @@ def sink_hub(aws, use_connectors, monkeypatch):
     waits: list[float] = []
     monkeypatch.setattr("chalicelib.providers.http._sleep", waits.append)
     from chalicelib.runtime.aws import get_hub
+
     hub = get_hub()
     hub.waits = waits
     return hub
@@ -133,5 +151,6 @@ def sink_client(sink_hub):
     from chalice.test import Client
 
     import app as chalice_app
+
     with Client(chalice_app.app) as test_client:
         yield test_client

@@ -5,16 +5,17 @@ tests/senders.py and tests/social_senders.py), never with chalicelib's own signi
 A sample whose connector file or fixture is not there (yet) is left out, so adding a
 provider never breaks this catalog.
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlencode
 
 from tests.senders import FIXTURES, SECRETS, b64_hmac, hubspot_headers, typeform_headers, x_headers
@@ -64,9 +65,11 @@ def _surveymonkey(body, url, now):
 
 
 def _zendesk(body, url, now):
-    stamp = datetime.fromtimestamp(int(now), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = datetime.fromtimestamp(int(now), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     signature = b64_hmac(SECRETS["TEST_ZENDESK_SIGNING_SECRET"], stamp.encode() + body)
-    return _json({"X-Zendesk-Webhook-Signature": signature, "X-Zendesk-Webhook-Signature-Timestamp": stamp}), {}
+    return _json(
+        {"X-Zendesk-Webhook-Signature": signature, "X-Zendesk-Webhook-Signature-Timestamp": stamp}
+    ), {}
 
 
 def _acme(body, url, now):
@@ -85,38 +88,99 @@ def _basic(user: str, password: str) -> str:
 
 
 SAMPLES: list[Sample] = [
-    Sample("typeform-nps", "typeform", "typeform/form_response.json", lambda b, u, n: (typeform_headers(b), {})),
+    Sample(
+        "typeform-nps", "typeform", "typeform/form_response.json", lambda b, u, n: (typeform_headers(b), {})
+    ),
     Sample("x-brand", "x", "x/tweet_create_events.json", lambda b, u, n: (x_headers(b), {})),
-    Sample("hubspot", "hubspot", "hubspot/contact_events.json",
-           lambda b, u, n: (hubspot_headers(b, u, timestamp_ms=int(n * 1000)), {}), timestamped=True),
-    Sample("surveymonkey-nps", "surveymonkey", "surveymonkey/response_completed.json", _surveymonkey,
-           api={"/responses/118340988711/details": "surveymonkey/response_details.json",
-                "/surveys/405712839/details": "surveymonkey/survey_details.json"}),
-    Sample("qualtrics-nps", "qualtrics", "qualtrics/completed_response.form",
-           lambda b, u, n: ({"Content-Type": "application/x-www-form-urlencoded"},
-                            {"token": SECRETS["TEST_QUALTRICS_URL_TOKEN"]}),
-           api={"/responses/R_suq806jn8LGzhx7": "qualtrics/response.json"}),
-    Sample("delighted-nps", "delighted", "delighted/survey_response_created.json",
-           lambda b, u, n: (_json({"X-Delighted-Webhook-Signature":
-                                   "sha256=" + hex_hmac(SECRETS["TEST_DELIGHTED_API_KEY"], b)}), {})),
+    Sample(
+        "hubspot",
+        "hubspot",
+        "hubspot/contact_events.json",
+        lambda b, u, n: (hubspot_headers(b, u, timestamp_ms=int(n * 1000)), {}),
+        timestamped=True,
+    ),
+    Sample(
+        "surveymonkey-nps",
+        "surveymonkey",
+        "surveymonkey/response_completed.json",
+        _surveymonkey,
+        api={
+            "/responses/118340988711/details": "surveymonkey/response_details.json",
+            "/surveys/405712839/details": "surveymonkey/survey_details.json",
+        },
+    ),
+    Sample(
+        "qualtrics-nps",
+        "qualtrics",
+        "qualtrics/completed_response.form",
+        lambda b, u, n: (
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            {"token": SECRETS["TEST_QUALTRICS_URL_TOKEN"]},
+        ),
+        api={"/responses/R_suq806jn8LGzhx7": "qualtrics/response.json"},
+    ),
+    Sample(
+        "delighted-nps",
+        "delighted",
+        "delighted/survey_response_created.json",
+        lambda b, u, n: (
+            _json(
+                {"X-Delighted-Webhook-Signature": "sha256=" + hex_hmac(SECRETS["TEST_DELIGHTED_API_KEY"], b)}
+            ),
+            {},
+        ),
+    ),
     Sample("jotform-feedback", "jotform", "jotform/submission.multipart", _jotform),
     Sample("zendesk-support", "zendesk", "zendesk/comment_added.json", _zendesk, timestamped=True),
     Sample("generic-acme", "generic", "generic/acme_forms_batch.json", _acme, timestamped=True),
     Sample("facebook-page", "facebook", "meta/page_feed_batch.json", lambda b, u, n: (meta_headers(b), {})),
-    Sample("instagram-brand", "instagram", "meta/instagram_comments.json", lambda b, u, n: (meta_headers(b), {})),
-    Sample("discourse-community", "discourse", "discourse/post_created.json",
-           lambda b, u, n: (discourse_headers(b, "post_created"), {})),
-    Sample("slack-community", "slack", "slack/message.json",
-           lambda b, u, n: (slack_headers(b, timestamp=int(n)), {}), timestamped=True),
-    Sample("salesforce", "salesforce", "salesforce/outbound_message.xml",
-           lambda b, u, n: ({"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "notifications"},
-                            {"token": SECRETS["TEST_SALESFORCE_URL_TOKEN"]})),
-    Sample("zoho", "zoho", "zoho/notification.json", lambda b, u, n: (_json({}), {}),
-           api={"/oauth/v2/token": "zoho/token_response.json", "/crm/v8/Contacts": "zoho/records.json"}),
-    Sample("pipedrive", "pipedrive", "pipedrive/person_change.json",
-           lambda b, u, n: (_json({"Authorization": _basic("chorus", SECRETS["TEST_PIPEDRIVE_WEBHOOK_PASSWORD"])}), {})),
-    Sample("dynamics", "dynamics", "dynamics/contact_update.json",
-           lambda b, u, n: (_json({"x-chorus-key": SECRETS["TEST_DYNAMICS_WEBHOOK_KEY"]}), {})),
+    Sample(
+        "instagram-brand", "instagram", "meta/instagram_comments.json", lambda b, u, n: (meta_headers(b), {})
+    ),
+    Sample(
+        "discourse-community",
+        "discourse",
+        "discourse/post_created.json",
+        lambda b, u, n: (discourse_headers(b, "post_created"), {}),
+    ),
+    Sample(
+        "slack-community",
+        "slack",
+        "slack/message.json",
+        lambda b, u, n: (slack_headers(b, timestamp=int(n)), {}),
+        timestamped=True,
+    ),
+    Sample(
+        "salesforce",
+        "salesforce",
+        "salesforce/outbound_message.xml",
+        lambda b, u, n: (
+            {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "notifications"},
+            {"token": SECRETS["TEST_SALESFORCE_URL_TOKEN"]},
+        ),
+    ),
+    Sample(
+        "zoho",
+        "zoho",
+        "zoho/notification.json",
+        lambda b, u, n: (_json({}), {}),
+        api={"/oauth/v2/token": "zoho/token_response.json", "/crm/v8/Contacts": "zoho/records.json"},
+    ),
+    Sample(
+        "pipedrive",
+        "pipedrive",
+        "pipedrive/person_change.json",
+        lambda b, u, n: (
+            _json({"Authorization": _basic("chorus", SECRETS["TEST_PIPEDRIVE_WEBHOOK_PASSWORD"])}),
+            {},
+        ),
+    ),
+    Sample(
+        "dynamics",
+        "dynamics",
+        "dynamics/contact_update.json",
+        lambda b, u, n: (_json({"x-chorus-key": SECRETS["TEST_DYNAMICS_WEBHOOK_KEY"]}), {}),
+    ),
 ]
 
 
@@ -124,8 +188,13 @@ def available_samples(registry: dict[str, str] | None = None) -> list[Sample]:
     """The samples whose provider is registered and whose connector file and fixture exist."""
     if registry is None:
         from chalicelib.providers import REGISTRY as registry
-    return [s for s in SAMPLES if s.provider in registry and (FIXTURES / s.fixture).is_file()
-            and (CONNECTORS / f"{s.connector_id}.yaml").is_file()]
+    return [
+        s
+        for s in SAMPLES
+        if s.provider in registry
+        and (FIXTURES / s.fixture).is_file()
+        and (CONNECTORS / f"{s.connector_id}.yaml").is_file()
+    ]
 
 
 def sample_emails() -> set[str]:

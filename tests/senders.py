@@ -1,5 +1,6 @@
 """Sign deliveries the way each provider documents it, independently of chalicelib's code,
 so a wrong scheme in production cannot pass the tests by symmetry."""
+
 from __future__ import annotations
 
 import base64
@@ -24,17 +25,26 @@ SECRETS = {
     "TEST_ZENDESK_SIGNING_SECRET": "zd-signing-secret-9d0e",
     "TEST_ACME_SIGNING_SECRET": "acme-secret-1f2a",
     "CHORUS_ADMIN_TOKEN": "admin-token-cdef",
-    "TEST_SALESFORCE_URL_TOKEN": "sf-url-token-5d1e", "TEST_SALESFORCE_CLIENT_ID": "3MVG9sf-client-id",
-    "TEST_SALESFORCE_CLIENT_SECRET": "sf-client-secret-77", "TEST_ZOHO_CHANNEL_TOKEN": "TOKEN_FOR_VERIFICATION_OF_1000000068001",
-    "TEST_ZOHO_CLIENT_ID": "1000.ZOHOCLIENTID", "TEST_ZOHO_CLIENT_SECRET": "zoho-client-secret-99",
-    "TEST_ZOHO_REFRESH_TOKEN": "1000.zoho-refresh-token", "TEST_PIPEDRIVE_WEBHOOK_PASSWORD": "pd-basic-pass-4242",
-    "TEST_PIPEDRIVE_API_TOKEN": "pd-api-token-0101", "TEST_DYNAMICS_WEBHOOK_KEY": "dyn-header-key-6060",
-    "TEST_DYNAMICS_CLIENT_ID": "dyn-client-id", "TEST_DYNAMICS_CLIENT_SECRET": "dyn-client-secret-31",
+    "TEST_SALESFORCE_URL_TOKEN": "sf-url-token-5d1e",
+    "TEST_SALESFORCE_CLIENT_ID": "3MVG9sf-client-id",
+    "TEST_SALESFORCE_CLIENT_SECRET": "sf-client-secret-77",
+    "TEST_ZOHO_CHANNEL_TOKEN": "TOKEN_FOR_VERIFICATION_OF_1000000068001",
+    "TEST_ZOHO_CLIENT_ID": "1000.ZOHOCLIENTID",
+    "TEST_ZOHO_CLIENT_SECRET": "zoho-client-secret-99",
+    "TEST_ZOHO_REFRESH_TOKEN": "1000.zoho-refresh-token",
+    "TEST_PIPEDRIVE_WEBHOOK_PASSWORD": "pd-basic-pass-4242",
+    "TEST_PIPEDRIVE_API_TOKEN": "pd-api-token-0101",
+    "TEST_DYNAMICS_WEBHOOK_KEY": "dyn-header-key-6060",
+    "TEST_DYNAMICS_CLIENT_ID": "dyn-client-id",
+    "TEST_DYNAMICS_CLIENT_SECRET": "dyn-client-secret-31",
     "TEST_WEBHOOK_SINK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     "TEST_WEBHOOK_SINK_SECRET_OLD": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-    "TEST_META_APP_SECRET": "meta-app-secret-1357", "TEST_META_VERIFY_TOKEN": "meta-verify-token-2468",
-    "TEST_DISCOURSE_SECRET": "discourse-secret-97531", "TEST_SLACK_SIGNING_SECRET": "slack-signing-8642",
-    "TEST_YOUTUBE_HUB_SECRET": "yt-hub-secret-1122", "TEST_INTERCOM_CLIENT_SECRET": "ic-client-secret-3344",
+    "TEST_META_APP_SECRET": "meta-app-secret-1357",
+    "TEST_META_VERIFY_TOKEN": "meta-verify-token-2468",
+    "TEST_DISCOURSE_SECRET": "discourse-secret-97531",
+    "TEST_SLACK_SIGNING_SECRET": "slack-signing-8642",
+    "TEST_YOUTUBE_HUB_SECRET": "yt-hub-secret-1122",
+    "TEST_INTERCOM_CLIENT_SECRET": "ic-client-secret-3344",
     "TEST_X_OAUTH2_CLIENT_SECRET": "x-oauth2-client-secret-5566",
 }
 
@@ -58,13 +68,25 @@ def typeform_headers(body: bytes, secret: str = SECRETS["TEST_TYPEFORM_SECRET"])
 
 def x_headers(body: bytes, secret: str = SECRETS["TEST_X_CONSUMER_SECRET"]) -> dict[str, str]:
     """X: x-twitter-webhooks-signature: sha256=base64(HMAC-SHA256(consumer secret, body))."""
-    return {"Content-Type": "application/json", "x-twitter-webhooks-signature": "sha256=" + b64_hmac(secret, body)}
+    return {
+        "Content-Type": "application/json",
+        "x-twitter-webhooks-signature": "sha256=" + b64_hmac(secret, body),
+    }
 
 
-def hubspot_headers(body: bytes, uri: str, *, method: str = "POST", timestamp_ms: int | None = None,
-                    secret: str = SECRETS["TEST_HUBSPOT_CLIENT_SECRET"]) -> dict[str, str]:
+def hubspot_headers(
+    body: bytes,
+    uri: str,
+    *,
+    method: str = "POST",
+    timestamp_ms: int | None = None,
+    secret: str = SECRETS["TEST_HUBSPOT_CLIENT_SECRET"],
+) -> dict[str, str]:
     """HubSpot v3: base64(HMAC-SHA256(client secret, method + uri + body + timestamp))."""
     ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
     message = method.encode() + uri.encode() + body + ts.encode()
-    return {"Content-Type": "application/json", "X-HubSpot-Signature-v3": b64_hmac(secret, message),
-            "X-HubSpot-Request-Timestamp": ts}
+    return {
+        "Content-Type": "application/json",
+        "X-HubSpot-Signature-v3": b64_hmac(secret, message),
+        "X-HubSpot-Request-Timestamp": ts,
+    }

@@ -1,5 +1,6 @@
 """Signers for the social sources, written from each provider's documentation with plain
 hmac/hashlib (never chalicelib's own code), so a wrong scheme cannot pass by symmetry."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,21 +19,33 @@ def meta_headers(body: bytes, secret: str = SECRETS["TEST_META_APP_SECRET"]) -> 
     return {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + hex_hmac(secret, body)}
 
 
-def discourse_headers(body: bytes, event: str, secret: str = SECRETS["TEST_DISCOURSE_SECRET"],
-                      event_id: str = "1") -> dict[str, str]:
+def discourse_headers(
+    body: bytes, event: str, secret: str = SECRETS["TEST_DISCOURSE_SECRET"], event_id: str = "1"
+) -> dict[str, str]:
     """Discourse: X-Discourse-Event-Signature: sha256=hex(HMAC-SHA256(secret, body))."""
-    return {"Content-Type": "application/json", "X-Discourse-Event": event,
-            "X-Discourse-Event-Type": event.split("_")[0], "X-Discourse-Event-Id": event_id,
-            "X-Discourse-Instance": "https://community.example.com",
-            "X-Discourse-Event-Signature": "sha256=" + hex_hmac(secret, body)}
+    return {
+        "Content-Type": "application/json",
+        "X-Discourse-Event": event,
+        "X-Discourse-Event-Type": event.split("_")[0],
+        "X-Discourse-Event-Id": event_id,
+        "X-Discourse-Instance": "https://community.example.com",
+        "X-Discourse-Event-Signature": "sha256=" + hex_hmac(secret, body),
+    }
 
 
-def slack_headers(body: bytes, timestamp: int | None = None, secret: str = SECRETS["TEST_SLACK_SIGNING_SECRET"],
-                  retry: int | None = None) -> dict[str, str]:
+def slack_headers(
+    body: bytes,
+    timestamp: int | None = None,
+    secret: str = SECRETS["TEST_SLACK_SIGNING_SECRET"],
+    retry: int | None = None,
+) -> dict[str, str]:
     """Slack: X-Slack-Signature: v0=hex(HMAC-SHA256(signing secret, 'v0:' + ts + ':' + body))."""
     ts = str(timestamp if timestamp is not None else int(time.time()))
-    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
-               "X-Slack-Signature": "v0=" + hex_hmac(secret, b"v0:" + ts.encode() + b":" + body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": "v0=" + hex_hmac(secret, b"v0:" + ts.encode() + b":" + body),
+    }
     if retry is not None:
         headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
     return headers
@@ -40,9 +53,15 @@ def slack_headers(body: bytes, timestamp: int | None = None, secret: str = SECRE
 
 def websub_headers(body: bytes, secret: str = SECRETS["TEST_YOUTUBE_HUB_SECRET"]) -> dict[str, str]:
     """WebSub: X-Hub-Signature: sha1=hex(HMAC-SHA1(hub.secret, body))."""
-    return {"Content-Type": "application/atom+xml", "X-Hub-Signature": "sha1=" + hex_hmac(secret, body, hashlib.sha1)}
+    return {
+        "Content-Type": "application/atom+xml",
+        "X-Hub-Signature": "sha1=" + hex_hmac(secret, body, hashlib.sha1),
+    }
 
 
 def intercom_headers(body: bytes, secret: str = SECRETS["TEST_INTERCOM_CLIENT_SECRET"]) -> dict[str, str]:
     """Intercom: X-Hub-Signature: sha1=hex(HMAC-SHA1(client secret, body))."""
-    return {"Content-Type": "application/json", "X-Hub-Signature": "sha1=" + hex_hmac(secret, body, hashlib.sha1)}
+    return {
+        "Content-Type": "application/json",
+        "X-Hub-Signature": "sha1=" + hex_hmac(secret, body, hashlib.sha1),
+    }

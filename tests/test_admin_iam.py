@@ -1,4 +1,5 @@
 """CHORUS_ADMIN_AUTH=iam: API Gateway IAM authorization on the admin routes, decided at import."""
+
 import importlib
 import types
 
@@ -27,7 +28,9 @@ def test_admin_routes_use_iam_and_webhooks_do_not(iam_app):
 def test_iam_routes_land_in_the_api_definition_as_sigv4(iam_app):
     from chalice.deploy.swagger import SwaggerGenerator
 
-    swagger = SwaggerGenerator("us-east-1", {"api_handler_arn": "arn:aws:lambda:us-east-1:123456789012:function:api"}).generate_swagger(iam_app.app)
+    swagger = SwaggerGenerator(
+        "us-east-1", {"api_handler_arn": "arn:aws:lambda:us-east-1:123456789012:function:api"}
+    ).generate_swagger(iam_app.app)
     assert swagger["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
     assert swagger["paths"]["/admin/advocates"]["get"]["security"] == [{"sigv4": []}]
     assert "security" not in swagger["paths"]["/webhooks/{connector_id}"]["post"]
@@ -48,8 +51,9 @@ def test_iam_mode_requires_the_caller_api_gateway_puts_in_the_context(monkeypatc
     bare = types.SimpleNamespace(context={}, headers={"authorization": "Bearer admin-token-cdef"})
     with pytest.raises(UnauthorizedError):
         require_admin(bare)
-    signed = types.SimpleNamespace(context={"identity": {"userArn": "arn:aws:iam::123456789012:user/ops"}},
-                                   headers={})
+    signed = types.SimpleNamespace(
+        context={"identity": {"userArn": "arn:aws:iam::123456789012:user/ops"}}, headers={}
+    )
     require_admin(signed)
 
 

@@ -1,18 +1,31 @@
 """The SQS handlers report failed items one by one (ReportBatchItemFailures), through Lambda."""
+
 import json
 
 from tests.senders import fixture_bytes, typeform_headers
 
 
 def sqs_event(*bodies):
-    return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body,
-                         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                         "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:chorus-ingest",
-                         "awsRegion": "us-east-1"} for i, body in enumerate(bodies)]}
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:chorus-ingest",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
 
 
 def envelope_from_route(client, hub):
     import boto3
+
     body = fixture_bytes("typeform/form_response.json")
     client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body))
     sqs = boto3.client("sqs")

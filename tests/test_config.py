@@ -1,4 +1,5 @@
 """Connector files: validation names the file and the field; secrets are references only."""
+
 import json
 import subprocess
 import sys
@@ -16,8 +17,12 @@ def write(folder: Path, name: str, text: str) -> None:
 
 
 def run_validate(folder: Path) -> tuple[int, str]:
-    proc = subprocess.run([sys.executable, "-m", "chalicelib.cli", "validate", str(folder)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", "validate", str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -26,16 +31,27 @@ def test_shipped_demo_connectors_are_valid():
     assert code == 0, out
 
 
-@pytest.mark.parametrize("text,field,message", [
-    ("id: Bad_Id\nprovider: typeform\nsecrets: {signing: env:A}\n", "id", "pattern"),
-    ("id: a\nprovider: surveyorama\n", "provider", "unknown provider 'surveyorama'"),
-    ("id: a\nprovider: typeform\nsecrets: {signing: hunter2}\n", "secrets", "must be a reference"),
-    ("id: a\nprovider: typeform\n", "secrets.signing", "required by provider 'typeform'"),
-    ("id: a\nprovider: typeform\nsecrets: {signing: env:A}\noptions: {colour: red}\n", "options.colour", "Extra inputs"),
-    ("id: a\nprovider: file\ndirection: source\n", "direction", "cannot be a source"),
-    ("id: a\nprovider: typeform\nsecrets: {signing: env:A}\nunknown_key: 1\n", "unknown_key", "Extra inputs"),
-    ("id: a\nprovider: [typeform\n", "line", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,field,message",
+    [
+        ("id: Bad_Id\nprovider: typeform\nsecrets: {signing: env:A}\n", "id", "pattern"),
+        ("id: a\nprovider: surveyorama\n", "provider", "unknown provider 'surveyorama'"),
+        ("id: a\nprovider: typeform\nsecrets: {signing: hunter2}\n", "secrets", "must be a reference"),
+        ("id: a\nprovider: typeform\n", "secrets.signing", "required by provider 'typeform'"),
+        (
+            "id: a\nprovider: typeform\nsecrets: {signing: env:A}\noptions: {colour: red}\n",
+            "options.colour",
+            "Extra inputs",
+        ),
+        ("id: a\nprovider: file\ndirection: source\n", "direction", "cannot be a source"),
+        (
+            "id: a\nprovider: typeform\nsecrets: {signing: env:A}\nunknown_key: 1\n",
+            "unknown_key",
+            "Extra inputs",
+        ),
+        ("id: a\nprovider: [typeform\n", "line", "not valid YAML"),
+    ],
+)
 def test_each_problem_names_file_and_field(tmp_path, text, field, message):
     write(tmp_path, "broken.yaml", text)
     code, out = run_validate(tmp_path)

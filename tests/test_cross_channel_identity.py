@@ -8,6 +8,7 @@ survey nothing links the X account to the Facebook account (names are never used
 Persons are not merged after the fact: had the tweet and the comment both arrived before the
 survey, they would stay two Persons (the survey would join the first one it finds).
 """
+
 import json
 import shutil
 from pathlib import Path
@@ -30,7 +31,8 @@ def social_connectors(aws, tmp_path, use_connectors):
         shutil.copy(CONNECTORS / name, folder / name)
     (folder / "typeform-social.yaml").write_text(
         "id: typeform-social\nprovider: typeform\nsecrets:\n  signing: env:TEST_TYPEFORM_SECRET\n"
-        "options:\n  hidden_fields:\n    x_handle: x_handle\n    facebook_id: facebook\n")
+        "options:\n  hidden_fields:\n    x_handle: x_handle\n    facebook_id: facebook\n"
+    )
     use_connectors(folder)
 
 
@@ -43,16 +45,26 @@ def test_x_survey_and_facebook_end_up_on_one_person(social_connectors, client, w
     survey = json.loads(fixture_bytes("typeform/form_response.json"))
     survey["form_response"]["hidden"]["facebook_id"] = FACEBOOK_ID
     body = json.dumps(survey, indent=2).encode()
-    assert client.http.post("/webhooks/typeform-social", body=body, headers=typeform_headers(body)).status_code == 200
+    assert (
+        client.http.post("/webhooks/typeform-social", body=body, headers=typeform_headers(body)).status_code
+        == 200
+    )
     workers.drain()
 
     feed = fixture_bytes("meta/page_feed_batch.json")  # Maya's comment, by Facebook id 7391046285513327
-    assert client.http.post("/webhooks/facebook-page", body=feed, headers=meta_headers(feed)).status_code == 200
+    assert (
+        client.http.post("/webhooks/facebook-page", body=feed, headers=meta_headers(feed)).status_code == 200
+    )
     workers.drain()
 
-    tweet = next(i for i in hub.store.connector_interactions("x-brand", 10) if i.author.handle == "maya_builds")
-    comment = next(i for i in hub.store.connector_interactions("facebook-page", 10)
-                   if i.author.provider_user_id == FACEBOOK_ID)
+    tweet = next(
+        i for i in hub.store.connector_interactions("x-brand", 10) if i.author.handle == "maya_builds"
+    )
+    comment = next(
+        i
+        for i in hub.store.connector_interactions("facebook-page", 10)
+        if i.author.provider_user_id == FACEBOOK_ID
+    )
     [response] = hub.store.connector_interactions("typeform-social", 10)
     assert tweet.person_id == response.person_id == comment.person_id
 
@@ -60,8 +72,12 @@ def test_x_survey_and_facebook_end_up_on_one_person(social_connectors, client, w
     assert sorted(i.provider for i in timeline) == ["facebook", "typeform", "x"]  # ordered by occurred_at
     person = hub.store.get_person(tweet.person_id)
     keys = {r.key for r in person.identities}
-    assert {"x#1420873350012977153", "x_handle#maya_builds", "email#maya.chen@example.com",
-            f"facebook#{FACEBOOK_ID}"} <= keys
+    assert {
+        "x#1420873350012977153",
+        "x_handle#maya_builds",
+        "email#maya.chen@example.com",
+        f"facebook#{FACEBOOK_ID}",
+    } <= keys
     assert person.stats.interaction_count == 3
     devon = next(i for i in hub.store.connector_interactions("x-brand", 10) if i.author.handle == "devon_ops")
     assert devon.person_id != tweet.person_id

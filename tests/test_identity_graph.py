@@ -1,11 +1,12 @@
 """The identity graph: evidence and confidence on links, merges and their undo, suggestions,
 concurrent first contact, and normalisation of emails and phones before matching."""
+
 from __future__ import annotations
 
 import base64
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -18,17 +19,33 @@ from chalicelib.schema import Author, IdentityRef, Interaction
 from chalicelib.store.base import VersionConflict
 from tests.senders import fixture_json
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def item(iid: str, *, connector: str = "typeform-nps", provider: str = "typeform", kind: str = "survey_response",
-         email: str | None = None, handle: str | None = None, user_id: str | None = None,
-         phone: str | None = None, links: dict[str, str] | None = None, minutes: int = 0) -> Interaction:
+def item(
+    iid: str,
+    *,
+    connector: str = "typeform-nps",
+    provider: str = "typeform",
+    kind: str = "survey_response",
+    email: str | None = None,
+    handle: str | None = None,
+    user_id: str | None = None,
+    phone: str | None = None,
+    links: dict[str, str] | None = None,
+    minutes: int = 0,
+) -> Interaction:
     return Interaction(
-        interaction_id=iid, connector_id=connector, provider=provider, kind=kind, external_id=iid,
-        event_id=f"evt-{iid}", occurred_at=T0 + timedelta(minutes=minutes),
+        interaction_id=iid,
+        connector_id=connector,
+        provider=provider,
+        kind=kind,
+        external_id=iid,
+        event_id=f"evt-{iid}",
+        occurred_at=T0 + timedelta(minutes=minutes),
         author=Author(email=email, handle=handle, provider_user_id=user_id, phone=phone),
-        links=[IdentityRef(namespace=ns, value=v) for ns, v in (links or {}).items()])
+        links=[IdentityRef(namespace=ns, value=v) for ns, v in (links or {}).items()],
+    )
 
 
 def deliver(hub, interaction: Interaction) -> str:
@@ -54,7 +71,10 @@ def test_each_link_records_its_evidence_and_confidence(hub):
     person_id = deliver(hub, interaction)
     person = hub.store.get_person(person_id)
     links = {link.key: link for link in person.links}
-    assert (links["email#ada@example.com"].evidence, links["email#ada@example.com"].confidence) == ("same_email", 0.95)
+    assert (links["email#ada@example.com"].evidence, links["email#ada@example.com"].confidence) == (
+        "same_email",
+        0.95,
+    )
     # hubspot is a CRM (its provider can be a sink): a CRM record id in a hidden field is a CRM property
     assert (links["hubspot#42"].evidence, links["hubspot#42"].confidence) == ("crm_property", 1.0)
     assert (links["x_handle#ada_x"].evidence, links["x_handle#ada_x"].confidence) == ("hidden_field", 0.7)
@@ -65,8 +85,10 @@ def test_each_link_records_its_evidence_and_confidence(hub):
 
 # ---- merges --------------------------------------------------------------------------------------
 def test_strong_tie_merges_into_the_older_person_and_unmerge_puts_everything_back(hub, sent_jobs):
-    crm_person = deliver(hub, item("h1", connector="hubspot", provider="hubspot", kind="crm_update", user_id="42"))
-    hub.clock = lambda: datetime.now(timezone.utc) + timedelta(seconds=5)  # the survey person is newer
+    crm_person = deliver(
+        hub, item("h1", connector="hubspot", provider="hubspot", kind="crm_update", user_id="42")
+    )
+    hub.clock = lambda: datetime.now(UTC) + timedelta(seconds=5)  # the survey person is newer
     survey_person = deliver(hub, item("r1", email="maya@example.com", minutes=1))
     assert survey_person != crm_person
     sent_jobs.clear()
@@ -80,7 +102,11 @@ def test_strong_tie_merges_into_the_older_person_and_unmerge_puts_everything_bac
     [merge_id] = merged.merges
     record = hub.store.get_merge(merge_id)
     assert (record.status, record.survivor_id, record.merged_id, record.confidence) == (
-        "done", crm_person, survey_person, 0.95)
+        "done",
+        crm_person,
+        survey_person,
+        0.95,
+    )
     assert record.moved_interactions == ["r1"]
     assert "email#maya@example.com" in {l.key for l in record.moved_identities}
     assert owner(hub, "email#maya@example.com") == crm_person
@@ -109,7 +135,9 @@ def test_strong_tie_merges_into_the_older_person_and_unmerge_puts_everything_bac
 
     # Kept apart from now on: the same evidence again becomes a suggestion, not a merge.
     assert deliver(hub, item("r3", email="maya@example.com", links={"hubspot": "42"}, minutes=3)) in (
-        crm_person, survey_person)
+        crm_person,
+        survey_person,
+    )
     assert hub.store.get_person(survey_person).merged_into is None
     [suggestion] = hub.store.get_person(crm_person).suggestions
     assert suggestion.person_id == survey_person and suggestion.reason == "kept apart by an earlier unmerge"
@@ -142,8 +170,9 @@ def test_admin_merge_moves_sync_state_the_survivor_lacks(hub):
 
 
 def test_tie_below_threshold_is_kept_as_a_suggestion_on_both(hub):
-    x_person = deliver(hub, item("t1", connector="x-brand", provider="x", kind="post", user_id="111",
-                                 handle="maya_x"))
+    x_person = deliver(
+        hub, item("t1", connector="x-brand", provider="x", kind="post", user_id="111", handle="maya_x")
+    )
     survey_person = deliver(hub, item("r1", email="maya@example.com"))
     # email (0.95) points at the survey person; the hidden-field handle (0.7) at the X person
     assert deliver(hub, item("r2", email="maya@example.com", links={"x_handle": "maya_x"})) == survey_person
@@ -162,8 +191,12 @@ def test_tie_below_threshold_is_kept_as_a_suggestion_on_both(hub):
 
 
 def test_different_verified_user_ids_are_never_merged(hub):
-    one = deliver(hub, item("t1", connector="x-brand", provider="x", kind="post", user_id="111", handle="old"))
-    two = deliver(hub, item("t2", connector="x-brand", provider="x", kind="post", user_id="222", handle="new"))
+    one = deliver(
+        hub, item("t1", connector="x-brand", provider="x", kind="post", user_id="111", handle="old")
+    )
+    two = deliver(
+        hub, item("t2", connector="x-brand", provider="x", kind="post", user_id="222", handle="new")
+    )
     # a delivery claiming @old is user 222 (a handle passed on after a rename)
     deliver(hub, item("t3", connector="x-brand", provider="x", kind="post", user_id="222", handle="old"))
     assert hub.store.get_person(one).merged_into is None and hub.store.get_person(two).merged_into is None
@@ -178,10 +211,17 @@ def _typeform_envelope(n: int, email: str) -> dict:
     for answer in body["form_response"]["answers"]:
         if answer.get("type") == "email":
             answer["email"] = email
-    return {"envelope_id": f"env-{n}", "connector_id": "typeform-nps", "provider": "typeform",
-            "received_at": T0.isoformat(), "method": "POST", "url": "https://hub.example/webhooks/typeform-nps",
-            "content_type": "application/json", "headers": {},
-            "body_b64": base64.b64encode(json.dumps(body).encode()).decode()}
+    return {
+        "envelope_id": f"env-{n}",
+        "connector_id": "typeform-nps",
+        "provider": "typeform",
+        "received_at": T0.isoformat(),
+        "method": "POST",
+        "url": "https://hub.example/webhooks/typeform-nps",
+        "content_type": "application/json",
+        "headers": {},
+        "body_b64": base64.b64encode(json.dumps(body).encode()).decode(),
+    }
 
 
 def test_concurrent_deliveries_for_one_new_person_create_one_person(hub):
@@ -208,8 +248,11 @@ def test_concurrent_deliveries_for_one_new_person_create_one_person(hub):
         t.join()
     assert errors == []
     table = ResourceNames.from_env().table
-    profiles = [i for i in boto3.client("dynamodb").scan(TableName=table)["Items"]  # a test may scan
-                if i["sk"]["S"] == "PROFILE"]
+    profiles = [
+        i
+        for i in boto3.client("dynamodb").scan(TableName=table)["Items"]  # a test may scan
+        if i["sk"]["S"] == "PROFILE"
+    ]
     assert len(profiles) == 1
     person_id = profiles[0]["pk"]["S"][2:]
     assert len(hub.store.person_interactions(person_id)) == 8
@@ -228,7 +271,10 @@ def test_a_survey_and_a_tweet_of_one_new_person_at_once_end_on_one_person(hub, m
 
     def find_together(links):
         found = find(links)
-        if threading.current_thread() is not threading.main_thread() and threading.get_ident() not in first_look:
+        if (
+            threading.current_thread() is not threading.main_thread()
+            and threading.get_ident() not in first_look
+        ):
             first_look.add(threading.get_ident())
             met.wait()
         return found
@@ -262,31 +308,40 @@ def test_a_delivery_claims_at_most_what_one_transaction_holds(hub):
     assert len(hub.store.get_person(person_id).identities) == 65
     assert owner(hub, "ref63#v63") == person_id
     from pydantic import ValidationError
+
     with pytest.raises(ValidationError):  # a parser skips such an entry as malformed, counted
         item("r2", links={**many, "ref64": "v64"})
 
 
 # ---- normalisation -------------------------------------------------------------------------------
-@pytest.mark.parametrize("raw, expected", [
-    ("Maya.Chen+nps@gmail.com", "mayachen@gmail.com"),          # Gmail ignores dots and +tags
-    (" m.a.y.a.chen@GoogleMail.com ", "mayachen@gmail.com"),    # googlemail.com is Gmail
-    ("Maya.Chen+nps@example.com", "maya.chen+nps@example.com"),  # elsewhere dots and tags matter
-    ("ADA@EXAMPLE.COM", "ada@example.com"),
-    ("jörg@Bücher.example", "jörg@bücher.example"),             # IDNA: Unicode domain, lower-cased
-    ("not-an-email", None), ("two..dots@example.com", None), ("a@b", None),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Maya.Chen+nps@gmail.com", "mayachen@gmail.com"),  # Gmail ignores dots and +tags
+        (" m.a.y.a.chen@GoogleMail.com ", "mayachen@gmail.com"),  # googlemail.com is Gmail
+        ("Maya.Chen+nps@example.com", "maya.chen+nps@example.com"),  # elsewhere dots and tags matter
+        ("ADA@EXAMPLE.COM", "ada@example.com"),
+        ("jörg@Bücher.example", "jörg@bücher.example"),  # IDNA: Unicode domain, lower-cased
+        ("not-an-email", None),
+        ("two..dots@example.com", None),
+        ("a@b", None),
+    ],
+)
 def test_email_normalisation(raw, expected):
     assert normalise_email(raw) == expected
 
 
-@pytest.mark.parametrize("raw, region, expected", [
-    ("+1 (415) 555-2671", None, "+14155552671"),
-    ("(415) 555-2671", "US", "+14155552671"),
-    ("020 7946 0958", "GB", "+442079460958"),
-    ("+44 20 7946 0958", "US", "+442079460958"),
-    ("(415) 555-2671", None, None),  # no country code and no default region: not matched on
-    ("12", "US", None),
-])
+@pytest.mark.parametrize(
+    "raw, region, expected",
+    [
+        ("+1 (415) 555-2671", None, "+14155552671"),
+        ("(415) 555-2671", "US", "+14155552671"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("+44 20 7946 0958", "US", "+442079460958"),
+        ("(415) 555-2671", None, None),  # no country code and no default region: not matched on
+        ("12", "US", None),
+    ],
+)
 def test_phone_normalisation_to_e164(raw, region, expected):
     assert normalise_phone(raw, region) == expected
 
@@ -297,7 +352,9 @@ def test_gmail_variants_and_phone_formats_resolve_to_one_person(hub):
     assert deliver(hub, item("r2", email="mayachen@googlemail.com")) == first
     by_phone = deliver(hub, item("r3", phone="(415) 555-2671"))
     assert deliver(hub, item("r4", phone="+1 415-555-2671")) == by_phone
-    assert {l.key: l.evidence for l in hub.store.get_person(by_phone).links} == {"phone#+14155552671": "same_phone"}
+    assert {l.key: l.evidence for l in hub.store.get_person(by_phone).links} == {
+        "phone#+14155552671": "same_phone"
+    }
 
 
 def test_an_erased_person_known_by_a_local_phone_stays_erased(hub):

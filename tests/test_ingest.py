@@ -1,10 +1,11 @@
 """The ingest step on its own: the queue message it writes for every sample is a valid Envelope,
 holds no credential, and the body checks done while the provider waits stay strict."""
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 import pytest
@@ -33,8 +34,14 @@ def inbound(sample, body: bytes | None = None, headers: dict | None = None):
 
     _, sent_headers, body = sample.request(time.time(), body=body)
     _, query = sample.sign(body, HOST + sample.path, time.time())
-    return InboundRequest("POST", HOST + sample.path + ("?" + urlencode(query) if query else ""), sample.path,
-                          {k.lower(): v for k, v in {**sent_headers, **(headers or {})}.items()}, query, body)
+    return InboundRequest(
+        "POST",
+        HOST + sample.path + ("?" + urlencode(query) if query else ""),
+        sample.path,
+        {k.lower(): v for k, v in {**sent_headers, **(headers or {})}.items()},
+        query,
+        body,
+    )
 
 
 def receive(hub, sample, **kwargs):
@@ -56,7 +63,7 @@ def test_the_message_written_at_ingest_is_a_valid_envelope(sample, captured):
     assert envelope.model_dump(mode="json") == message
     assert envelope_body(captured, envelope) == sample.body
     assert envelope.connector_id == sample.connector_id and envelope.provider == sample.provider
-    assert abs((envelope.received_at - datetime.now(timezone.utc)).total_seconds()) < 60
+    assert abs((envelope.received_at - datetime.now(UTC)).total_seconds()) < 60
     assert "token" not in envelope.query and "token=" not in envelope.url and "code=" not in envelope.url
     assert not {"authorization", "cookie", "x-api-key"} & envelope.headers.keys()
 

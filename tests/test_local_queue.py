@@ -1,5 +1,6 @@
 """The local hub's queue file keeps SQS's contract: visibility, deletes by latest receipt,
 retry_later, redrive to the dead-letter queue, and sharing between processes."""
+
 import json
 import subprocess
 import sys
@@ -10,7 +11,9 @@ from chalicelib.runtime.local_queue import LocalQueue
 
 def queues(tmp_path, visibility=0.2, max_receives=3):
     path = tmp_path / "queues.sqlite3"
-    work = LocalQueue(path, "work", dead_letter="work-dlq", max_receives=max_receives, visibility_seconds=visibility)
+    work = LocalQueue(
+        path, "work", dead_letter="work-dlq", max_receives=max_receives, visibility_seconds=visibility
+    )
     return work, LocalQueue(path, "work-dlq", visibility_seconds=visibility)
 
 
@@ -83,10 +86,14 @@ def test_long_polling_returns_as_soon_as_a_message_arrives(tmp_path):
 
 def test_another_process_sends_and_this_one_receives_each_message_once(tmp_path):
     work, _ = queues(tmp_path, visibility=30)
-    script = ("import sys; from chalicelib.runtime.local_queue import LocalQueue; "
-              "q = LocalQueue(sys.argv[1], 'work', dead_letter='work-dlq'); "
-              "[q.send({'n': n}) for n in range(200)]")
-    senders = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "queues.sqlite3")]) for _ in range(2)]
+    script = (
+        "import sys; from chalicelib.runtime.local_queue import LocalQueue; "
+        "q = LocalQueue(sys.argv[1], 'work', dead_letter='work-dlq'); "
+        "[q.send({'n': n}) for n in range(200)]"
+    )
+    senders = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "queues.sqlite3")]) for _ in range(2)
+    ]
     seen = []
     deadline = time.monotonic() + 30
     while len(seen) < 400 and time.monotonic() < deadline:

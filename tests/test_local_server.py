@@ -1,4 +1,5 @@
 """The real local hub over HTTP: `chorus serve` on a free port, signed deliveries, admin API."""
+
 import json
 import os
 import socket
@@ -30,8 +31,13 @@ def server(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.pop("CHORUS_CONFIG_DIR", None)
     log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([*command, "serve", "--config-dir", str(CONNECTORS), "--port", str(port)],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*command, "serve", "--config-dir", str(CONNECTORS), "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -63,36 +69,80 @@ def test_signed_deliveries_over_http_end_up_in_the_admin_api(server):
     base, workdir = server
     admin = {"Authorization": f"Bearer {SECRETS['CHORUS_ADMIN_TOKEN']}"}
     survey = fixture_bytes("typeform/form_response.json")
-    assert requests.post(f"{base}/webhooks/typeform-nps", data=survey, headers=typeform_headers(survey)).status_code == 200
+    assert (
+        requests.post(
+            f"{base}/webhooks/typeform-nps", data=survey, headers=typeform_headers(survey)
+        ).status_code
+        == 200
+    )
     tweets = fixture_bytes("x/tweet_create_events.json")
-    assert requests.post(f"{base}/webhooks/x-brand", data=tweets, headers=x_headers(tweets)).status_code == 200
+    assert (
+        requests.post(f"{base}/webhooks/x-brand", data=tweets, headers=x_headers(tweets)).status_code == 200
+    )
     crc = requests.get(f"{base}/webhooks/x-brand", params={"crc_token": "abc"})
     assert crc.json()["response_token"].startswith("sha256=")
     events = fixture_bytes("hubspot/contact_events.json")
     port = base.rsplit(":", 1)[1]
     uri = f"http://127.0.0.1:{port}/webhooks/hubspot"
-    assert requests.post(f"{base}/webhooks/hubspot", data=events, headers=hubspot_headers(events, uri)).status_code == 200
-    assert requests.post(f"{base}/webhooks/typeform-nps", data=survey,
-                         headers=typeform_headers(b"tampered")).status_code == 401
+    assert (
+        requests.post(
+            f"{base}/webhooks/hubspot", data=events, headers=hubspot_headers(events, uri)
+        ).status_code
+        == 200
+    )
+    assert (
+        requests.post(
+            f"{base}/webhooks/typeform-nps", data=survey, headers=typeform_headers(b"tampered")
+        ).status_code
+        == 401
+    )
     # Jotform signs nothing: its URL token travels in the query string, which no log line may show
     token = SECRETS["TEST_JOTFORM_URL_TOKEN"]
-    assert requests.post(f"{base}/webhooks/jotform-feedback", params={"token": token}, data=b"not multipart",
-                         headers={"Content-Type": "text/plain"}).status_code == 415
+    assert (
+        requests.post(
+            f"{base}/webhooks/jotform-feedback",
+            params={"token": token},
+            data=b"not multipart",
+            headers={"Content-Type": "text/plain"},
+        ).status_code
+        == 415
+    )
 
     def people():
-        return requests.get(f"{base}/admin/advocates", params={"min_score": -1000}, headers=admin).json()["items"]
-    everyone = wait_for(people, lambda items: len(items) >= 2 and any(
-        "x_handle#maya_builds" in {f"{r['namespace']}#{r['value']}" for r in p["identities"]} for p in items))
+        return requests.get(f"{base}/admin/advocates", params={"min_score": -1000}, headers=admin).json()[
+            "items"
+        ]
+
+    everyone = wait_for(
+        people,
+        lambda items: (
+            len(items) >= 2
+            and any(
+                "x_handle#maya_builds" in {f"{r['namespace']}#{r['value']}" for r in p["identities"]}
+                for p in items
+            )
+        ),
+    )
     maya = next(p for p in everyone if p["email"] == "maya.chen@example.com")
     # the survey's hidden x_handle, the tweet's author and the HubSpot email all resolve to one person
     keys = {f"{r['namespace']}#{r['value']}" for r in maya["identities"]}
-    assert {"email#maya.chen@example.com", "x_handle#maya_builds", "x#1420873350012977153", "hubspot#98765432101"} <= keys
+    assert {
+        "email#maya.chen@example.com",
+        "x_handle#maya_builds",
+        "x#1420873350012977153",
+        "hubspot#98765432101",
+    } <= keys
     # the workers run beside the HTTP server: an identity link can be read before its interaction
-    timeline = wait_for(lambda: requests.get(f"{base}/admin/interactions", params={"person_id": maya["person_id"]},
-                                             headers=admin).json(),
-                        lambda t: {i["provider"] for i in t["items"]} == {"typeform", "x", "hubspot"})
+    timeline = wait_for(
+        lambda: requests.get(
+            f"{base}/admin/interactions", params={"person_id": maya["person_id"]}, headers=admin
+        ).json(),
+        lambda t: {i["provider"] for i in t["items"]} == {"typeform", "x", "hubspot"},
+    )
     assert {i["provider"] for i in timeline["items"]} == {"typeform", "x", "hubspot"}
-    assert requests.get(f"{base}/admin/advocates", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert (
+        requests.get(f"{base}/admin/advocates", headers={"Authorization": "Bearer nope"}).status_code == 401
+    )
 
     sync_file = workdir / "crm-sync.jsonl"
     lines = wait_for(lambda: sync_file.read_text().splitlines() if sync_file.exists() else [], bool)
@@ -101,7 +151,8 @@ def test_signed_deliveries_over_http_end_up_in_the_admin_api(server):
     log_text = (workdir / "serve.log").read_text()
     access = [json.loads(line) for line in log_text.splitlines() if '"message":"request"' in line]
     assert {"method": "POST", "path": "/webhooks/jotform-feedback", "status": 415} in [
-        {k: line.get(k) for k in ("method", "path", "status")} for line in access]
+        {k: line.get(k) for k in ("method", "path", "status")} for line in access
+    ]
     for secret in SECRETS.values():
         assert secret not in log_text
     assert "maya.chen@example.com" not in log_text

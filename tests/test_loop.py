@@ -1,11 +1,11 @@
 """Closed loop: each rule, the per-person cap, do-not-contact, and what the CRM receives."""
+
 import json
 from datetime import timedelta
 from pathlib import Path
 
 from chalicelib.schema import utcnow
-from tests.admin_support import (body_of, hubspot_change, send_hubspot, send_survey, send_tweet, survey,
-                                 tweet)
+from tests.admin_support import body_of, hubspot_change, send_hubspot, send_survey, send_tweet, survey, tweet
 
 DEVON = "devon.park@example.com"
 DEVON_HUBSPOT_ID = "98765432188"  # the detractor fixture's hidden field
@@ -17,14 +17,22 @@ def _actions(hub, person_id=None):
 
 def _person_by_email(hub, email):
     from chalicelib.schema import IdentityRef
+
     person_id = hub.store.find_identities([IdentityRef(namespace="email", value=email)])[f"email#{email}"]
     return hub.store.get_person(person_id)
 
 
 def _crm_lines(person_id):
     path = Path("crm-sync.jsonl")  # the crm-file sink writes into the test's temp folder
-    return [json.loads(line) for line in path.read_text().splitlines()
-            if json.loads(line)["person_id"] == person_id] if path.exists() else []
+    return (
+        [
+            json.loads(line)
+            for line in path.read_text().splitlines()
+            if json.loads(line)["person_id"] == person_id
+        ]
+        if path.exists()
+        else []
+    )
 
 
 def detractor(token=None):
@@ -36,17 +44,29 @@ def test_detractor_answer_opens_a_follow_up_task_the_crm_receives(client, worker
     workers.drain()
     devon = _person_by_email(hub, DEVON)
     [action] = _actions(hub, devon.person_id)
-    assert (action.kind, action.rule, action.reason) == ("follow_up_task", "detractor_answer", "NPS 3 (detractor)")
+    assert (action.kind, action.rule, action.reason) == (
+        "follow_up_task",
+        "detractor_answer",
+        "NPS 3 (detractor)",
+    )
     assert devon.latest_action == action
     listed = body_of(client, "/admin/actions", admin_headers)["items"]
     assert [a["action_id"] for a in listed] == [action.action_id]
     written = _crm_lines(devon.person_id)[-1]["properties"]
-    assert written["latest_action"] == "follow_up_task" and written["latest_action_reason"] == "NPS 3 (detractor)"
+    assert (
+        written["latest_action"] == "follow_up_task"
+        and written["latest_action_reason"] == "NPS 3 (detractor)"
+    )
 
 
 def test_angry_public_post_opens_a_follow_up_task(client, workers, hub):
-    send_tweet(client, tweet("@ChorusDemo this is the worst sync tool ever, terrible and broken. I hate it.",
-                             tweet_id="2125244096205470001"))
+    send_tweet(
+        client,
+        tweet(
+            "@ChorusDemo this is the worst sync tool ever, terrible and broken. I hate it.",
+            tweet_id="2125244096205470001",
+        ),
+    )
     workers.drain()
     actions = _actions(hub)
     [action] = [a for a in actions if a.rule == "angry_public_post"]
@@ -135,14 +155,22 @@ def test_moments_are_pure_and_skip_crm_updates_and_deletions():
 
     now = utcnow()
     person = Person(person_id="p", created_at=now, updated_at=now)
-    base = dict(interaction_id="i", connector_id="c", provider="x", external_id="e", event_id="e", occurred_at=now)
+    base = dict(
+        interaction_id="i", connector_id="c", provider="x", external_id="e", event_id="e", occurred_at=now
+    )
     angry = Interaction(kind="post", sentiment=Sentiment(score=-0.8, label="negative"), **base)
     settings = LoopSettings()
     assert [m[0] for m in moments(person, angry, settings)] == ["angry_public_post"]
     assert moments(person, angry.model_copy(update={"public": False}), settings) == []
     assert moments(person, angry.model_copy(update={"deleted": True}), settings) == []
-    assert moments(person, angry.model_copy(update={"sentiment": Sentiment(score=-0.4, label="negative")}),
-                   settings) == []
+    assert (
+        moments(
+            person, angry.model_copy(update={"sentiment": Sentiment(score=-0.4, label="negative")}), settings
+        )
+        == []
+    )
     passive = Interaction(kind="survey_response", nps=7, **base)
     assert moments(person, passive, settings) == []
-    assert [m[0] for m in moments(person, passive.model_copy(update={"nps": 6}), settings)] == ["detractor_answer"]
+    assert [m[0] for m in moments(person, passive.model_copy(update={"nps": 6}), settings)] == [
+        "detractor_answer"
+    ]

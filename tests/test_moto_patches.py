@@ -1,6 +1,7 @@
 """The embedded store's moto patches. The speed-ups change cost, never answers: the same
 Queries (key, range conditions, order, paging, index) give the same pages with and without
 them. Write isolation makes transactions all-or-nothing without undoing other writers."""
+
 import threading
 
 import boto3
@@ -13,13 +14,22 @@ from chalicelib.runtime.resources import ResourceNames
 
 QUERIES = [
     {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P#2"}}},
-    {"KeyConditionExpression": "pk = :p AND begins_with(sk, :i)",
-     "ExpressionAttributeValues": {":p": {"S": "P#3"}, ":i": {"S": "I#"}}},
-    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P#1"}},
-     "ScanIndexForward": False, "Limit": 3},
+    {
+        "KeyConditionExpression": "pk = :p AND begins_with(sk, :i)",
+        "ExpressionAttributeValues": {":p": {"S": "P#3"}, ":i": {"S": "I#"}},
+    },
+    {
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "P#1"}},
+        "ScanIndexForward": False,
+        "Limit": 3,
+    },
     {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P#nobody"}}},
-    {"IndexName": "gsi1", "KeyConditionExpression": "gsi1pk = :c",
-     "ExpressionAttributeValues": {":c": {"S": "C#typeform"}}},
+    {
+        "IndexName": "gsi1",
+        "KeyConditionExpression": "gsi1pk = :c",
+        "ExpressionAttributeValues": {":c": {"S": "C#typeform"}},
+    },
 ]
 
 
@@ -45,9 +55,15 @@ def test_queries_answer_the_same_with_the_partition_speed_up(aws, restore_moto):
     for person in range(5):
         client.put_item(TableName=table, Item={"pk": {"S": f"P#{person}"}, "sk": {"S": "PERSON"}})
         for n in range(7):
-            client.put_item(TableName=table, Item={
-                "pk": {"S": f"P#{person}"}, "sk": {"S": f"I#{n:03d}"},
-                "gsi1pk": {"S": "C#typeform"}, "gsi1sk": {"S": f"{person}-{n}"}})
+            client.put_item(
+                TableName=table,
+                Item={
+                    "pk": {"S": f"P#{person}"},
+                    "sk": {"S": f"I#{n:03d}"},
+                    "gsi1pk": {"S": "C#typeform"},
+                    "gsi1sk": {"S": f"{person}-{n}"},
+                },
+            )
     before = [all_pages(client, q) for q in QUERIES]
     speed_up_moto_query()
     after = [all_pages(client, q) for q in QUERIES]
@@ -58,9 +74,16 @@ def test_queries_answer_the_same_with_the_partition_speed_up(aws, restore_moto):
 
 # ---- write isolation (installed for every test by the aws fixture) ------------------------------
 def _claims(*keys: str, owner: str) -> list[dict]:
-    return [{"Put": {"TableName": ResourceNames.from_env().table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": {"pk": {"S": f"ID#{key}"}, "sk": {"S": "ID"}, "person_id": {"S": owner}}}}
-            for key in keys]
+    return [
+        {
+            "Put": {
+                "TableName": ResourceNames.from_env().table,
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "Item": {"pk": {"S": f"ID#{key}"}, "sk": {"S": "ID"}, "person_id": {"S": owner}},
+            }
+        }
+        for key in keys
+    ]
 
 
 def _owners(client) -> dict[str, str]:
@@ -91,10 +114,18 @@ def test_failed_transactions_never_undo_what_other_writers_stored_meanwhile(aws)
     # Unpatched, moto restores a copy of the whole table when a transaction fails, wiping out
     # the items other threads put while it ran.
     client, table = boto3.client("dynamodb"), ResourceNames.from_env().table
-    client.put_item(TableName=table, Item={"pk": {"S": "ID#taken"}, "sk": {"S": "ID"}, "person_id": {"S": "p0"}})
+    client.put_item(
+        TableName=table, Item={"pk": {"S": "ID#taken"}, "sk": {"S": "ID"}, "person_id": {"S": "p0"}}
+    )
     for batch in range(40):  # a table big enough for moto's copy to take a while
-        client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {
-            "pk": {"S": f"P#{batch}-{n}"}, "sk": {"S": "PROFILE"}}}} for n in range(25)]})
+        client.batch_write_item(
+            RequestItems={
+                table: [
+                    {"PutRequest": {"Item": {"pk": {"S": f"P#{batch}-{n}"}, "sk": {"S": "PROFILE"}}}}
+                    for n in range(25)
+                ]
+            }
+        )
 
     def keep_failing() -> None:
         for n in range(20):
@@ -103,8 +134,10 @@ def test_failed_transactions_never_undo_what_other_writers_stored_meanwhile(aws)
 
     def keep_writing(writer: int) -> None:
         for n in range(60):
-            client.put_item(TableName=table, Item={"pk": {"S": f"ID#w{writer}-{n}"}, "sk": {"S": "ID"},
-                                                   "person_id": {"S": f"p{writer}"}})
+            client.put_item(
+                TableName=table,
+                Item={"pk": {"S": f"ID#w{writer}-{n}"}, "sk": {"S": "ID"}, "person_id": {"S": f"p{writer}"}},
+            )
 
     errors: list[BaseException] = []
 
@@ -114,8 +147,10 @@ def test_failed_transactions_never_undo_what_other_writers_stored_meanwhile(aws)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(keep_failing,)),
-               *(threading.Thread(target=run, args=(keep_writing, w)) for w in range(3))]
+    threads = [
+        threading.Thread(target=run, args=(keep_failing,)),
+        *(threading.Thread(target=run, args=(keep_writing, w)) for w in range(3)),
+    ]
     for t in threads:
         t.start()
     for t in threads:

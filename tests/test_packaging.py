@@ -3,6 +3,7 @@
 One session build per format (chalice fetches manylinux wheels from the index or from
 PIP_FIND_LINKS); every test reads those builds.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chalicelib.packaging import (DYNAMODB_ACTIONS, S3_ACTIONS, SQS_ACTIONS, PackagingError, check_cloudformation,
-                                  cloudformation_resources)
-from chalicelib.runtime.resources import MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_SECONDS, TABLE_KEYS, ResourceNames
+from chalicelib.packaging import (
+    DYNAMODB_ACTIONS,
+    S3_ACTIONS,
+    SQS_ACTIONS,
+    PackagingError,
+    check_cloudformation,
+    cloudformation_resources,
+)
+from chalicelib.runtime.resources import (
+    MAX_RECEIVE_COUNT,
+    QUEUE_VISIBILITY_SECONDS,
+    TABLE_KEYS,
+    ResourceNames,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +47,15 @@ def _clean_env() -> dict[str, str]:
 
 
 def _chorus(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chalicelib.cli", *args], cwd=ROOT, env=_clean_env(),
-                          capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", *args],
+        cwd=ROOT,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +66,24 @@ def builds(tmp_path_factory):
     existed = bundle_in_tree.exists()
     outs = {}
     for fmt in ("cloudformation", "terraform"):
-        done = _chorus("package", "--stage", "dev", "--out", str(base / fmt), "--pkg-format", fmt,
-                       "--config-dir", str(CONNECTORS), "--work-dir", str(base / "work"))
+        done = _chorus(
+            "package",
+            "--stage",
+            "dev",
+            "--out",
+            str(base / fmt),
+            "--pkg-format",
+            fmt,
+            "--config-dir",
+            str(CONNECTORS),
+            "--work-dir",
+            str(base / "work"),
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "deployment.zip" in done.stdout
         outs[fmt] = base / fmt
     outs["bundle_created_in_tree"] = bundle_in_tree.exists() and not existed
-    outs["chalice_only"] = base / "work" / "discover"     # Chalice's own template, before the merge
+    outs["chalice_only"] = base / "work" / "discover"  # Chalice's own template, before the merge
     return outs
 
 
@@ -80,6 +110,7 @@ def _sqs_events(template: dict):
 
 # --- CloudFormation ------------------------------------------------------------------------
 
+
 def test_table_has_the_keys_both_indexes_ttl_stream_and_backups(template):
     table = template["Resources"]["ChorusTable"]
     props = table["Properties"]
@@ -95,12 +126,17 @@ def test_table_has_the_keys_both_indexes_ttl_stream_and_backups(template):
 
 
 def test_four_queues_main_ones_redrive_to_their_dead_letter_queues(template):
-    queues = {q["Properties"]["QueueName"]: (k, q["Properties"]) for k, q in _of_type(template, "AWS::SQS::Queue").items()}
+    queues = {
+        q["Properties"]["QueueName"]: (k, q["Properties"])
+        for k, q in _of_type(template, "AWS::SQS::Queue").items()
+    }
     assert set(queues) == {DEV.ingest_queue, DEV.sync_queue, DEV.ingest_dlq, DEV.sync_dlq}
     for main, dlq in ((DEV.ingest_queue, DEV.ingest_dlq), (DEV.sync_queue, DEV.sync_dlq)):
         redrive = queues[main][1]["RedrivePolicy"]
-        assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": [queues[dlq][0], "Arn"]},
-                           "maxReceiveCount": MAX_RECEIVE_COUNT}
+        assert redrive == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [queues[dlq][0], "Arn"]},
+            "maxReceiveCount": MAX_RECEIVE_COUNT,
+        }
         assert "RedrivePolicy" not in queues[dlq][1]
         assert queues[dlq][1]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
@@ -109,8 +145,11 @@ def test_queue_visibility_is_at_least_six_times_the_consumer_timeout(template):
     functions = template["Resources"]
     for logical, _, props in _sqs_events(template):
         queue_name = props["Queue"]["Fn::Sub"].rsplit(":", 1)[1]
-        queue = next(q for q in _of_type(template, "AWS::SQS::Queue").values()
-                     if q["Properties"]["QueueName"] == queue_name)
+        queue = next(
+            q
+            for q in _of_type(template, "AWS::SQS::Queue").values()
+            if q["Properties"]["QueueName"] == queue_name
+        )
         assert queue["Properties"]["VisibilityTimeout"] == QUEUE_VISIBILITY_SECONDS
         assert QUEUE_VISIBILITY_SECONDS >= 6 * functions[logical]["Properties"]["Timeout"]
 
@@ -126,7 +165,7 @@ def test_every_sqs_event_source_reports_batch_item_failures(template):
 def test_function_timeouts_and_resource_environment(template):
     functions = _of_type(template, "AWS::Serverless::Function")
     handlers = {f["Properties"]["Handler"]: f["Properties"] for f in functions.values()}
-    assert handlers["app.app"]["Timeout"] <= 10          # ingest answers within seconds
+    assert handlers["app.app"]["Timeout"] <= 10  # ingest answers within seconds
     assert handlers["app.process_ingest"]["Timeout"] == 60
     assert handlers["app.process_sync"]["Timeout"] == 60
     for props in handlers.values():
@@ -152,8 +191,10 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_deliveries(template):
 
 def test_dead_letter_queues_have_alarms(template):
     alarms = _of_type(template, "AWS::CloudWatch::Alarm").values()
-    watched = {(a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0], a["Properties"]["MetricName"])
-               for a in alarms}
+    watched = {
+        (a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0], a["Properties"]["MetricName"])
+        for a in alarms
+    }
     for dlq in ("IngestDeadLetterQueue", "SyncDeadLetterQueue"):
         assert (dlq, "ApproximateNumberOfMessagesVisible") in watched
         assert (dlq, "NumberOfMessagesReceived") in watched
@@ -166,14 +207,25 @@ def test_admin_token_secret_is_created_and_only_it_is_readable(template):
     for role in _of_type(template, "AWS::IAM::Role").values():
         statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         secrets = [s for s in statements if any(a.startswith("secretsmanager:") for a in s["Action"])]
-        assert secrets == [{"Sid": "ChorusSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-                            "Resource": [{"Ref": "AdminTokenSecret"}]}]
+        assert secrets == [
+            {
+                "Sid": "ChorusSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [{"Ref": "AdminTokenSecret"}],
+            }
+        ]
 
 
 def test_iam_grants_only_the_used_actions_on_chorus_resources(template):
-    allowed = {"dynamodb": set(DYNAMODB_ACTIONS), "sqs": set(SQS_ACTIONS), "s3": set(S3_ACTIONS),
-               "secretsmanager": {"secretsmanager:GetSecretValue"}, "ssm": {"ssm:GetParameter"},
-               "logs": {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}}
+    allowed = {
+        "dynamodb": set(DYNAMODB_ACTIONS),
+        "sqs": set(SQS_ACTIONS),
+        "s3": set(S3_ACTIONS),
+        "secretsmanager": {"secretsmanager:GetSecretValue"},
+        "ssm": {"ssm:GetParameter"},
+        "logs": {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+    }
     roles = _of_type(template, "AWS::IAM::Role")
     assert len(roles) == len(_of_type(template, "AWS::Serverless::Function"))
     for name, role in roles.items():
@@ -184,14 +236,20 @@ def test_iam_grants_only_the_used_actions_on_chorus_resources(template):
             assert len(services) == 1, statement
             service = services.pop()
             assert set(actions) <= allowed[service], (name, actions)
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
             assert "*" not in resources
             text = json.dumps(resources)
             if service == "dynamodb":
-                assert resources == [{"Fn::GetAtt": ["ChorusTable", "Arn"]}, {"Fn::Sub": "${ChorusTable.Arn}/index/*"}]
+                assert resources == [
+                    {"Fn::GetAtt": ["ChorusTable", "Arn"]},
+                    {"Fn::Sub": "${ChorusTable.Arn}/index/*"},
+                ]
             elif service == "sqs":
                 assert sorted(r["Fn::GetAtt"][0] for r in resources) == sorted(
-                    ["IngestQueue", "SyncQueue", "IngestDeadLetterQueue", "SyncDeadLetterQueue"])
+                    ["IngestQueue", "SyncQueue", "IngestDeadLetterQueue", "SyncDeadLetterQueue"]
+                )
             elif service == "s3":
                 assert resources == [{"Fn::Sub": "${DeliveriesBucket.Arn}/*"}]
             elif service == "logs":
@@ -201,15 +259,24 @@ def test_iam_grants_only_the_used_actions_on_chorus_resources(template):
 def test_every_dynamodb_call_of_the_store_is_granted():
     source = (Path(__file__).parent.parent / "chalicelib" / "store" / "dynamodb.py").read_text()
     calls = set(re.findall(r"_db\.([a-z_]+)\(", source))
-    assert set(re.findall(r'\{"(Put|Update|Delete|ConditionCheck)": ', source)) == {"Put"}  # transaction items
-    needed = {"dynamodb:" + "".join(w.title() for w in call.split("_")) for call in calls - {"transact_write_items"}}
+    assert set(re.findall(r'\{"(Put|Update|Delete|ConditionCheck)": ', source)) == {
+        "Put"
+    }  # transaction items
+    needed = {
+        "dynamodb:" + "".join(w.title() for w in call.split("_")) for call in calls - {"transact_write_items"}
+    }
     assert needed <= set(DYNAMODB_ACTIONS), needed - set(DYNAMODB_ACTIONS)
     assert "dynamodb:PutItem" in DYNAMODB_ACTIONS  # what a transaction of Puts needs
 
 
 def test_template_passes_cfn_lint(builds):
-    done = subprocess.run([str(BIN / "cfn-lint"), str(builds["cloudformation"] / "sam.json")],
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [str(BIN / "cfn-lint"), str(builds["cloudformation"] / "sam.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -219,6 +286,7 @@ def test_merge_template_is_kept_beside_the_package(builds):
 
 
 # --- the zip -------------------------------------------------------------------------------
+
 
 def test_zip_holds_the_connector_bundle_and_no_boto3_and_is_small(builds):
     path = builds["cloudformation"] / "deployment.zip"
@@ -233,27 +301,42 @@ def test_zip_holds_the_connector_bundle_and_no_boto3_and_is_small(builds):
 def test_packaged_app_imports_and_finds_the_connectors_without_a_config_dir(builds, tmp_path):
     zipfile.ZipFile(builds["cloudformation"] / "deployment.zip").extractall(tmp_path)
     expected = sorted(
-        doc["id"] for doc in (yaml.safe_load(p.read_text()) for p in CONNECTORS.glob("*.y*ml")
-                              if p.name != "settings.yaml") if doc.get("enabled", True))
-    code = ("import sys, json; sys.path.insert(0, sys.argv[1]); import app; "
-            "from chalicelib.config.loader import load_bundle, BUNDLE_PATH; "
-            "assert str(BUNDLE_PATH).startswith(sys.argv[1]), BUNDLE_PATH; "
-            "print(json.dumps(sorted(load_bundle().connectors)))")
+        doc["id"]
+        for doc in (
+            yaml.safe_load(p.read_text()) for p in CONNECTORS.glob("*.y*ml") if p.name != "settings.yaml"
+        )
+        if doc.get("enabled", True)
+    )
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); import app; "
+        "from chalicelib.config.loader import load_bundle, BUNDLE_PATH; "
+        "assert str(BUNDLE_PATH).startswith(sys.argv[1]), BUNDLE_PATH; "
+        "print(json.dumps(sorted(load_bundle().connectors)))"
+    )
     env = {**_clean_env(), "CHORUS_PREFIX": "chorus-dev"}
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
 
 
 def test_build_leaves_the_source_tree_alone(builds):
     assert not builds["bundle_created_in_tree"]
-    ignored = subprocess.run(["git", "check-ignore", "-q", "chalicelib/_bundle/connectors.json"], cwd=ROOT,
-                             check=False)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "chalicelib/_bundle/connectors.json"], cwd=ROOT, check=False
+    )
     assert ignored.returncode == 0
 
 
 # --- Terraform -----------------------------------------------------------------------------
+
 
 def test_terraform_declares_resources_and_overrides_every_chalice_mapping(builds):
     out = builds["terraform"]
@@ -266,7 +349,12 @@ def test_terraform_declares_resources_and_overrides_every_chalice_mapping(builds
     assert table["ttl"] == {"attribute_name": "ttl", "enabled": True}
     assert table["stream_enabled"] and table["stream_view_type"] == "NEW_AND_OLD_IMAGES"
     queues = chorus["aws_sqs_queue"]
-    assert {q["name"] for q in queues.values()} == {DEV.ingest_queue, DEV.sync_queue, DEV.ingest_dlq, DEV.sync_dlq}
+    assert {q["name"] for q in queues.values()} == {
+        DEV.ingest_queue,
+        DEV.sync_queue,
+        DEV.ingest_dlq,
+        DEV.sync_dlq,
+    }
     assert f"maxReceiveCount = {MAX_RECEIVE_COUNT}" in queues["ingest"]["redrive_policy"]
     assert "aws_sqs_queue.ingest_dlq.arn" in queues["ingest"]["redrive_policy"]
     assert "aws_sqs_queue.sync_dlq.arn" in queues["sync"]["redrive_policy"]
@@ -277,40 +365,62 @@ def test_terraform_declares_resources_and_overrides_every_chalice_mapping(builds
     assert len(mappings) == 4
     for name in mappings:
         assert override["aws_lambda_event_source_mapping"][name]["function_response_types"] == [
-            "ReportBatchItemFailures"]
-        assert override["aws_lambda_event_source_mapping"][name]["event_source_arn"].startswith("${aws_sqs_queue.")
-    for name, function in chalice_tf["resource"]["aws_lambda_function"].items():
+            "ReportBatchItemFailures"
+        ]
+        assert override["aws_lambda_event_source_mapping"][name]["event_source_arn"].startswith(
+            "${aws_sqs_queue."
+        )
+    for name, _function in chalice_tf["resource"]["aws_lambda_function"].items():
         variables = override["aws_lambda_function"][name]["environment"]["variables"]
-        assert variables["CHORUS_PREFIX"] == "chorus-dev"       # Chalice's variables survive the override
+        assert variables["CHORUS_PREFIX"] == "chorus-dev"  # Chalice's variables survive the override
         assert variables["CHORUS_INGEST_QUEUE_URL"] == "${aws_sqs_queue.ingest.url}"
     for name in chalice_tf["resource"]["aws_iam_role_policy"]:
         policy = json.loads(override["aws_iam_role_policy"][name]["policy"])
         for statement in policy["Statement"]:
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
             assert "*" not in resources
         table_statement = next(s for s in policy["Statement"] if s["Sid"] == "ChorusTable")
-        assert table_statement["Resource"] == ["${aws_dynamodb_table.chorus.arn}",
-                                               "${aws_dynamodb_table.chorus.arn}/index/*"]
+        assert table_statement["Resource"] == [
+            "${aws_dynamodb_table.chorus.arn}",
+            "${aws_dynamodb_table.chorus.arn}/index/*",
+        ]
 
 
 # --- secrets and failures (no chalice run) ------------------------------------------------
 
+
 def test_connector_secret_references_become_exact_grants(chalice_template):
     merge = cloudformation_resources(
-        chalice_template, DEV, "prod",
-        ["ssm:/chorus/prod/typeform", "secretsmanager:chorus/hubspot",
-         "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
-         "secretsmanager:chorus-dev/admin-token"],
-        "chorus-dev/admin-token")
+        chalice_template,
+        DEV,
+        "prod",
+        [
+            "ssm:/chorus/prod/typeform",
+            "secretsmanager:chorus/hubspot",
+            "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
+            "secretsmanager:chorus-dev/admin-token",
+        ],
+        "chorus-dev/admin-token",
+    )
     role = next(v for k, v in merge["Resources"].items() if k.endswith("Role"))
     statements = {s["Sid"]: s for s in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]}
-    assert statements["ChorusParameters"]["Resource"] == [{"Fn::Sub": (
-        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/chorus/prod/typeform")}]
+    assert statements["ChorusParameters"]["Resource"] == [
+        {
+            "Fn::Sub": (
+                "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/chorus/prod/typeform"
+            )
+        }
+    ]
     assert statements["ChorusSecrets"]["Resource"] == [
-        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:chorus/hubspot-??????"},
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:chorus/hubspot-??????"
+        },
         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
-        {"Ref": "AdminTokenSecret"}]
-    assert merge["Resources"]["ChorusTable"]["DeletionPolicy"] == "Retain"   # data outlives a prod stack
+        {"Ref": "AdminTokenSecret"},
+    ]
+    assert merge["Resources"]["ChorusTable"]["DeletionPolicy"] == "Retain"  # data outlives a prod stack
 
 
 def test_a_queue_chorus_does_not_declare_is_refused(chalice_template):
@@ -333,12 +443,22 @@ def test_invalid_connectors_or_unknown_stage_fail_before_building(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "broken.yaml").write_text("id: broken\nprovider: no-such-provider\n")
-    done = _chorus("package", "--stage", "dev", "--out", str(tmp_path / "out"), "--config-dir", str(bad),
-                   "--work-dir", str(tmp_path / "work"))
+    done = _chorus(
+        "package",
+        "--stage",
+        "dev",
+        "--out",
+        str(tmp_path / "out"),
+        "--config-dir",
+        str(bad),
+        "--work-dir",
+        str(tmp_path / "work"),
+    )
     assert done.returncode == 1
     assert "broken.yaml: provider" in done.stderr
-    done = _chorus("package", "--stage", "staging", "--out", str(tmp_path / "out"), "--work-dir",
-                   str(tmp_path / "work"))
+    done = _chorus(
+        "package", "--stage", "staging", "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work")
+    )
     assert done.returncode == 1 and "stage 'staging'" in done.stderr
     assert not (tmp_path / "out" / "deployment.zip").exists()
 
@@ -347,7 +467,14 @@ def test_invalid_connectors_or_unknown_stage_fail_before_building(tmp_path):
 def test_terraform_loads_the_configuration_and_every_override_has_its_target(builds):
     """No provider registry here, so `terraform validate` stops at the providers; everything it
     checks before that (file syntax, override targets) must pass."""
-    done = subprocess.run(["terraform", "validate", "-no-color"], cwd=builds["terraform"], env=_clean_env(),
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        ["terraform", "validate", "-no-color"],
+        cwd=builds["terraform"],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error:")]
     assert errors and set(errors) <= {"Error: Missing required provider"}, done.stdout + done.stderr

@@ -1,4 +1,5 @@
 """Erase and export: everything about a person goes (or comes out), and stays erased."""
+
 import base64
 import json
 
@@ -23,6 +24,7 @@ def _maya(client, workers, hub, *, big: bool = False) -> str:
 
 def _owner(hub, key: str) -> str | None:
     from chalicelib.schema import IdentityRef
+
     namespace, _, value = key.partition("#")
     return hub.store.find_identities([IdentityRef(namespace=namespace, value=value)]).get(key)
 
@@ -32,28 +34,53 @@ def _letters(hub, person_id: str) -> None:
     now = utcnow()
 
     def envelope(text: str) -> dict:
-        return Envelope(envelope_id="env-" + text[:5], connector_id="typeform-nps", provider="typeform",
-                        received_at=now, method="POST", url="http://localhost/webhooks/typeform-nps",
-                        content_type="application/json",
-                        body_b64=base64.b64encode(text.encode()).decode()).model_dump(mode="json")
-    hub.store.put_dead_letter(DeadLetter("dl-maya", "ingest", "typeform-nps", "cannot parse",
-                                         envelope(json.dumps({"email": "Maya.Chen@example.com"})), now))
-    hub.store.put_dead_letter(DeadLetter("dl-other", "ingest", "typeform-nps", "cannot parse",
-                                         envelope(json.dumps({"email": "notmaya.chen@example.com.au.x"})), now))
+        return Envelope(
+            envelope_id="env-" + text[:5],
+            connector_id="typeform-nps",
+            provider="typeform",
+            received_at=now,
+            method="POST",
+            url="http://localhost/webhooks/typeform-nps",
+            content_type="application/json",
+            body_b64=base64.b64encode(text.encode()).decode(),
+        ).model_dump(mode="json")
+
+    hub.store.put_dead_letter(
+        DeadLetter(
+            "dl-maya",
+            "ingest",
+            "typeform-nps",
+            "cannot parse",
+            envelope(json.dumps({"email": "Maya.Chen@example.com"})),
+            now,
+        )
+    )
+    hub.store.put_dead_letter(
+        DeadLetter(
+            "dl-other",
+            "ingest",
+            "typeform-nps",
+            "cannot parse",
+            envelope(json.dumps({"email": "notmaya.chen@example.com.au.x"})),
+            now,
+        )
+    )
     job = SyncJob(person_id=person_id, connector_id="crm-file", requested_at=now).model_dump(mode="json")
     hub.store.put_dead_letter(DeadLetter("dl-sync", "sync", "crm-file", "HTTP 400", job, now))
 
 
 def test_export_returns_everything_held(client, workers, hub, admin_headers):
     from chalicelib.store.base import SyncState
+
     person_id = _maya(client, workers, hub)
     _letters(hub, person_id)
     # what a CRM sink leaves behind: the record id it wrote to (the demo file sink has none)
     hub.store.put_sync_state(SyncState(person_id, "hubspot", record_hash="h", crm_id="98765432101"))
     export = body_of(client, f"/admin/people/{person_id}/export", admin_headers)
     assert export["profile"]["email"] == MAYA
-    assert {"email#" + MAYA, "x_handle#maya_builds", "hubspot#98765432101"} <= \
-        {f"{r['namespace']}#{r['value']}" for r in export["identities"]}
+    assert {"email#" + MAYA, "x_handle#maya_builds", "hubspot#98765432101"} <= {
+        f"{r['namespace']}#{r['value']}" for r in export["identities"]
+    }
     assert {i["provider"] for i in export["interactions"]} == {"typeform", "x"}
     assert export["crm_ids"] == {"hubspot": "98765432101"}
     assert sorted(s["connector_id"] for s in export["sync_states"]) == ["crm-file", "hubspot"]

@@ -1,4 +1,5 @@
 """Every registered provider fits the route and the contract."""
+
 import pytest
 
 from chalicelib import web
@@ -21,8 +22,13 @@ def test_provider_is_well_formed(name):
 def test_app_import_loads_no_provider_module():
     import subprocess
     import sys
+
     modules = sorted({target.partition(":")[0] for target in REGISTRY.values()})
-    code = (f"import sys, app; loaded = [m for m in {modules!r} if m in sys.modules]; "
-            "print(','.join(sorted(loaded)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        f"import sys, app; loaded = [m for m in {modules!r} if m in sys.modules]; "
+        "print(','.join(sorted(loaded)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"app import loaded provider modules eagerly: {out}"

@@ -1,4 +1,5 @@
 """A tweet and a survey by one person, processed in the same worker batch, end on one Person."""
+
 import pytest
 
 from tests.senders import fixture_bytes, typeform_headers, x_headers
@@ -8,9 +9,11 @@ from tests.senders import fixture_bytes, typeform_headers, x_headers
 def test_tweet_and_survey_in_one_batch_leave_no_orphan(client, workers, hub, survey_first):
     tweets = fixture_bytes("x/tweet_create_events.json")
     survey = fixture_bytes("typeform/form_response.json")
-    posts = [("/webhooks/x-brand", tweets, x_headers(tweets)),
-             ("/webhooks/typeform-nps", survey, typeform_headers(survey))]
-    for url, body, headers in (reversed(posts) if survey_first else posts):
+    posts = [
+        ("/webhooks/x-brand", tweets, x_headers(tweets)),
+        ("/webhooks/typeform-nps", survey, typeform_headers(survey)),
+    ]
+    for url, body, headers in reversed(posts) if survey_first else posts:
         assert client.http.post(url, body=body, headers=headers).status_code == 200
     workers.drain()
     people = {p.person_id: p for p in hub.store.advocates(-1000, 50)}

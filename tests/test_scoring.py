@@ -1,8 +1,9 @@
 """The advocate score: each component against hand-computed points, the interactions behind
 each component, the explanation on GET /admin/people/{id}, and decay on a schedule."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +12,7 @@ from chalicelib.pipeline.decay import decay_due_people, rescore_person
 from chalicelib.pipeline.scoring import EXPLAIN_LIMIT, advocate_score, person_stats
 from chalicelib.schema import Author, Interaction, Person, PersonStats, Sentiment
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DEFAULTS = ScoringSettings()  # weights nps 30, sentiment 20, reach 15, frequency 10, recency 10, advocacy 15
 
 
@@ -24,33 +25,42 @@ def _points(stats: PersonStats, name: str, now: datetime = T0) -> float:
 #   reach = 15 x min(1, log10(1 + followers) / log10(1 + 100000));
 #   frequency = 10 x min(1, interactions / 10); recency = 10 x 0.5 ** (days / 30);
 #   public_advocacy = 15 x min(1, positive public brand mentions / 5)
-@pytest.mark.parametrize("component, stats, expected", [
-    ("nps", {"latest_nps": 10}, 30.0),
-    ("nps", {"latest_nps": 9}, 30.0),
-    ("nps", {"latest_nps": 8}, 0.0),
-    ("nps", {"latest_nps": 6}, -30.0),
-    ("nps", {}, 0.0),
-    ("sentiment", {"sentiment_avg": 0.5}, 10.0),
-    ("sentiment", {"sentiment_avg": -0.25}, -5.0),
-    ("reach", {"max_followers": 999}, 9.0),          # 15 x 3 / 5.0000043 = 8.99999
-    ("reach", {"max_followers": 9}, 3.0),            # 15 x 1 / 5.0000043 = 2.99999
-    ("reach", {"max_followers": 5_000_000}, 15.0),   # saturated
-    ("frequency", {"interaction_count": 5}, 5.0),
-    ("frequency", {"interaction_count": 25}, 10.0),
-    ("recency", {"last_interaction_at": T0}, 10.0),
-    ("recency", {"last_interaction_at": T0 - timedelta(days=30)}, 5.0),
-    ("recency", {"last_interaction_at": T0 - timedelta(days=60)}, 2.5),  # weight x 0.25
-    ("recency", {}, 0.0),
-    ("public_advocacy", {"public_positive_mentions": 2}, 6.0),
-    ("public_advocacy", {"public_positive_mentions": 9}, 15.0),
-])
+@pytest.mark.parametrize(
+    "component, stats, expected",
+    [
+        ("nps", {"latest_nps": 10}, 30.0),
+        ("nps", {"latest_nps": 9}, 30.0),
+        ("nps", {"latest_nps": 8}, 0.0),
+        ("nps", {"latest_nps": 6}, -30.0),
+        ("nps", {}, 0.0),
+        ("sentiment", {"sentiment_avg": 0.5}, 10.0),
+        ("sentiment", {"sentiment_avg": -0.25}, -5.0),
+        ("reach", {"max_followers": 999}, 9.0),  # 15 x 3 / 5.0000043 = 8.99999
+        ("reach", {"max_followers": 9}, 3.0),  # 15 x 1 / 5.0000043 = 2.99999
+        ("reach", {"max_followers": 5_000_000}, 15.0),  # saturated
+        ("frequency", {"interaction_count": 5}, 5.0),
+        ("frequency", {"interaction_count": 25}, 10.0),
+        ("recency", {"last_interaction_at": T0}, 10.0),
+        ("recency", {"last_interaction_at": T0 - timedelta(days=30)}, 5.0),
+        ("recency", {"last_interaction_at": T0 - timedelta(days=60)}, 2.5),  # weight x 0.25
+        ("recency", {}, 0.0),
+        ("public_advocacy", {"public_positive_mentions": 2}, 6.0),
+        ("public_advocacy", {"public_positive_mentions": 9}, 15.0),
+    ],
+)
 def test_each_component_by_hand(component, stats, expected):
     assert _points(PersonStats(**stats), component) == pytest.approx(expected, abs=0.005)
 
 
 def test_score_is_the_sum_and_picks_the_tier():
-    stats = PersonStats(latest_nps=9, sentiment_avg=0.5, max_followers=999, interaction_count=5,
-                        last_interaction_at=T0 - timedelta(days=60), public_positive_mentions=2)
+    stats = PersonStats(
+        latest_nps=9,
+        sentiment_avg=0.5,
+        max_followers=999,
+        interaction_count=5,
+        last_interaction_at=T0 - timedelta(days=60),
+        public_positive_mentions=2,
+    )
     score = advocate_score(stats, DEFAULTS, T0)
     assert score.score == pytest.approx(30 + 10 + 9 + 5 + 2.5 + 6)  # 62.5
     assert score.tier == "advocate"  # >= 55
@@ -58,8 +68,15 @@ def test_score_is_the_sum_and_picks_the_tier():
 
 
 def _said(n: int, **fields) -> Interaction:
-    defaults = dict(interaction_id=f"i{n:02d}", connector_id="x-brand", provider="x", kind="post",
-                    external_id=str(n), event_id=str(n), occurred_at=T0 + timedelta(hours=n))
+    defaults = dict(
+        interaction_id=f"i{n:02d}",
+        connector_id="x-brand",
+        provider="x",
+        kind="post",
+        external_id=str(n),
+        event_id=str(n),
+        occurred_at=T0 + timedelta(hours=n),
+    )
     return Interaction(**{**defaults, **fields})
 
 
@@ -68,7 +85,9 @@ def test_components_name_the_interactions_behind_them():
     timeline = [_said(n, sentiment=Sentiment(score=0.1, label="neutral")) for n in range(12)]
     timeline[3] = _said(3, kind="survey_response", nps=10, provider="typeform", connector_id="typeform-nps")
     timeline[5] = _said(5, sentiment=positive, brand_matches=["Chorus"], author=Author(followers=5000))
-    timeline[7] = _said(7, sentiment=positive, brand_matches=["Chorus"], public=False)  # a DM-like private post
+    timeline[7] = _said(
+        7, sentiment=positive, brand_matches=["Chorus"], public=False
+    )  # a DM-like private post
     timeline.append(_said(20, kind="crm_update"))  # not something they said
     stats = person_stats(timeline)
     score = advocate_score(stats, DEFAULTS, T0 + timedelta(days=1))
@@ -84,9 +103,18 @@ def test_components_name_the_interactions_behind_them():
 def test_admin_person_explains_the_score(client, hub, admin_headers):
     from chalicelib.pipeline.process import ProcessOutcome, apply_interaction
 
-    survey = Interaction(interaction_id="r1", connector_id="typeform-nps", provider="typeform",
-                         kind="survey_response", external_id="r1", event_id="e1", occurred_at=T0, nps=10,
-                         text="Chorus is wonderful, I love it", author=Author(email="ada@example.com"))
+    survey = Interaction(
+        interaction_id="r1",
+        connector_id="typeform-nps",
+        provider="typeform",
+        kind="survey_response",
+        external_id="r1",
+        event_id="e1",
+        occurred_at=T0,
+        nps=10,
+        text="Chorus is wonderful, I love it",
+        author=Author(email="ada@example.com"),
+    )
     apply_interaction(hub, hub.connectors.get("typeform-nps"), survey, ProcessOutcome())
     reply = client.http.get(f"/admin/people/{survey.person_id}", headers=admin_headers)
     assert reply.status_code == 200
@@ -104,8 +132,14 @@ def test_admin_person_explains_the_score(client, hub, admin_headers):
 
 # ---- decay ---------------------------------------------------------------------------------------
 def _store_person(hub, stats: PersonStats, email: str = "decay@example.com") -> str:
-    person = Person(person_id="p-decay", created_at=T0, updated_at=T0, email=email, stats=stats,
-                    advocate=advocate_score(stats, hub.settings.scoring, T0))
+    person = Person(
+        person_id="p-decay",
+        created_at=T0,
+        updated_at=T0,
+        email=email,
+        stats=stats,
+        advocate=advocate_score(stats, hub.settings.scoring, T0),
+    )
     hub.store.put_person(person, None)
     return person.person_id
 
@@ -161,9 +195,12 @@ def test_decay_stops_once_recency_has_settled(hub):
 
 
 def test_the_schedule_handler_runs_a_decay_pass(client, hub):
-    person_id = _store_person(hub, PersonStats(interaction_count=1, last_interaction_at=T0 - timedelta(days=60)))
-    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
-                                            resources=[])
+    person_id = _store_person(
+        hub, PersonStats(interaction_count=1, last_interaction_at=T0 - timedelta(days=60))
+    )
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
     reply = client.lambda_.invoke("decay_scores", event)
     assert reply.payload["rescored"] == 1
     assert hub.store.get_person(person_id).advocate.computed_at > T0
@@ -176,9 +213,16 @@ def test_cli_people_decay_and_unmerge(hub, capsys):
 
     ids = []
     for n, email in enumerate(["a@example.com", "b@example.com"]):
-        survey = Interaction(interaction_id=f"r{n}", connector_id="typeform-nps", provider="typeform",
-                             kind="survey_response", external_id=f"r{n}", event_id=f"e{n}", occurred_at=T0,
-                             author=Author(email=email))
+        survey = Interaction(
+            interaction_id=f"r{n}",
+            connector_id="typeform-nps",
+            provider="typeform",
+            kind="survey_response",
+            external_id=f"r{n}",
+            event_id=f"e{n}",
+            occurred_at=T0,
+            author=Author(email=email),
+        )
         apply_interaction(hub, hub.connectors.get("typeform-nps"), survey, ProcessOutcome())
         ids.append(survey.person_id)
     record = merge_people(hub, ids[0], ids[1])

@@ -1,6 +1,7 @@
 """Security properties, for every provider with a sample (tests/samples.py) and every admin route:
 constant-time signature comparison, the replay window, admin authentication, and no secret
 or email in any log line of a full run."""
+
 from __future__ import annotations
 
 import hmac
@@ -31,8 +32,14 @@ def inbound(sample: Sample, now: float):
 
     _, headers, body = sample.request(now)
     _, query = sample.sign(body, HOST + sample.path, now)
-    return InboundRequest("POST", HOST + sample.path + ("?" + urlencode(query) if query else ""), sample.path,
-                          {k.lower(): v for k, v in headers.items()}, query, body)
+    return InboundRequest(
+        "POST",
+        HOST + sample.path + ("?" + urlencode(query) if query else ""),
+        sample.path,
+        {k.lower(): v for k, v in headers.items()},
+        query,
+        body,
+    )
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=ids(SAMPLES))
@@ -57,15 +64,23 @@ def test_every_signature_check_compares_in_constant_time(sample, hub, monkeypatc
 
     compared.clear()
     wrong = inbound(sample, now)
-    tampered = type(wrong)(wrong.method, wrong.url, wrong.path, wrong.headers, wrong.query,
-                           wrong.body.replace(b"e", b"a", 1) + b" ")
+    tampered = type(wrong)(
+        wrong.method,
+        wrong.url,
+        wrong.path,
+        wrong.headers,
+        wrong.query,
+        wrong.body.replace(b"e", b"a", 1) + b" ",
+    )
     try:
         provider.verify(tampered, connector, now)
     except ChorusError:
         pass
     else:  # shared-secret schemes (URL token, header key) do not sign the body
         assert sample.provider in {"qualtrics", "jotform", "salesforce", "pipedrive", "dynamics", "zoho"}
-    assert compared or sample.provider == "salesforce", "a tampered delivery was judged without compare_digest"
+    assert compared or sample.provider == "salesforce", (
+        "a tampered delivery was judged without compare_digest"
+    )
 
 
 @pytest.mark.parametrize("sample", TIMESTAMPED, ids=ids(TIMESTAMPED))
@@ -75,6 +90,7 @@ def test_replays_outside_the_window_are_rejected(sample, skew, client):
     answer = client.http.post(path, body=body, headers=headers)
     assert answer.status_code == 401, answer.body
     from chalicelib.errors import TimestampStale
+
     assert json.loads(answer.body)["error"] == TimestampStale.reason  # correctly signed, only too old or new
     path, headers, body = sample.request(time.time())
     assert client.http.post(path, body=body, headers=headers).status_code < 300
@@ -91,9 +107,17 @@ def admin_routes():
 
 
 @pytest.mark.parametrize("path,method", admin_routes())
-@pytest.mark.parametrize("authorization", [None, "Bearer nope", "Bearer ", "Basic " + SECRETS["CHORUS_ADMIN_TOKEN"],
-                                           SECRETS["CHORUS_ADMIN_TOKEN"],
-                                           "Bearer " + SECRETS["CHORUS_ADMIN_TOKEN"] + "x"])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer nope",
+        "Bearer ",
+        "Basic " + SECRETS["CHORUS_ADMIN_TOKEN"],
+        SECRETS["CHORUS_ADMIN_TOKEN"],
+        "Bearer " + SECRETS["CHORUS_ADMIN_TOKEN"] + "x",
+    ],
+)
 def test_admin_routes_refuse_missing_and_wrong_tokens(path, method, authorization, client):
     """Admin tokens are static bearer secrets (a secret reference, rotated by changing it):
     they carry no expiry, so 'expired' is covered by rotation: the old value is just wrong."""
@@ -107,8 +131,12 @@ def test_a_rotated_admin_token_stops_working(client, monkeypatch, admin_headers)
     assert client.http.get("/admin/advocates", headers=admin_headers).status_code == 200
     monkeypatch.setenv("CHORUS_ADMIN_TOKEN", "rotated-admin-token-0000")
     assert client.http.get("/admin/advocates", headers=admin_headers).status_code == 401
-    assert client.http.get("/admin/advocates",
-                           headers={"Authorization": "Bearer rotated-admin-token-0000"}).status_code == 200
+    assert (
+        client.http.get(
+            "/admin/advocates", headers={"Authorization": "Bearer rotated-admin-token-0000"}
+        ).status_code
+        == 200
+    )
 
 
 class Everything(logging.Handler):
@@ -141,8 +169,9 @@ def all_logs(monkeypatch):
 
 
 @responses.activate
-def test_no_secret_or_email_in_any_log_line(client, workers, hub, admin_headers, all_logs, caplog, capfd,
-                                            monkeypatch):
+def test_no_secret_or_email_in_any_log_line(
+    client, workers, hub, admin_headers, all_logs, caplog, capfd, monkeypatch
+):
     """A full run through every test connector (good, tampered and stale deliveries, handshakes,
     workers, sync, admin reads), logs captured at DEBUG from every logger and from stderr."""
     monkeypatch.setattr("chalicelib.providers.http._sleep", lambda seconds: None)
@@ -150,21 +179,30 @@ def test_no_secret_or_email_in_any_log_line(client, workers, hub, admin_headers,
     caplog.set_level(logging.DEBUG, logger="chorus_hub")
     for sample in SAMPLES:
         for fragment, name in sample.api.items():
-            responses.add(responses.GET, re.compile(".*" + re.escape(fragment) + ".*"),
-                          json=json.loads((FIXTURES / name).read_bytes()))
+            responses.add(
+                responses.GET,
+                re.compile(".*" + re.escape(fragment) + ".*"),
+                json=json.loads((FIXTURES / name).read_bytes()),
+            )
     for sample in SAMPLES:
         path, headers, body = sample.request()
         client.http.post(path, body=body, headers=headers)
         client.http.post(path, body=body + b" ", headers=headers)  # tampered
-        client.http.post(path, body=body, headers={"Content-Type": headers.get("Content-Type", "")})  # unsigned
-        client.http.get(path + ("&" if "?" in path else "?") + "crc_token=abc&hub.challenge=1&hub.mode=subscribe"
-                        "&hub.verify_token=" + SECRETS["TEST_META_VERIFY_TOKEN"])
+        client.http.post(
+            path, body=body, headers={"Content-Type": headers.get("Content-Type", "")}
+        )  # unsigned
+        client.http.get(
+            path + ("&" if "?" in path else "?") + "crc_token=abc&hub.challenge=1&hub.mode=subscribe"
+            "&hub.verify_token=" + SECRETS["TEST_META_VERIFY_TOKEN"]
+        )
     for sample in TIMESTAMPED:
         path, headers, body = sample.request(time.time() - 7200)
         client.http.post(path, body=body, headers=headers)
     workers.drain()
     client.http.get("/admin/advocates?min_score=-1000", headers=admin_headers)
-    client.http.get("/admin/advocates", headers={"Authorization": "Bearer " + SECRETS["TEST_TYPEFORM_SECRET"]})
+    client.http.get(
+        "/admin/advocates", headers={"Authorization": "Bearer " + SECRETS["TEST_TYPEFORM_SECRET"]}
+    )
 
     handler, stream = all_logs
     captured = capfd.readouterr()

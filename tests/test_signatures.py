@@ -1,4 +1,5 @@
 """The shared signature schemes, against values computed independently."""
+
 import base64
 import hashlib
 import hmac
@@ -16,9 +17,15 @@ def test_hex_prefixed_hmac_accepts_the_right_signature_and_uppercase_hex():
     sig.verify_hmac("sha256=" + good[7:].upper(), key="k", message=body, prefix="sha256=")
 
 
-@pytest.mark.parametrize("header,error", [
-    (None, SignatureMissing), ("", SignatureMissing), ("sha1=abc", SignatureMismatch),
-    ("sha256=" + "0" * 64, SignatureMismatch)])
+@pytest.mark.parametrize(
+    "header,error",
+    [
+        (None, SignatureMissing),
+        ("", SignatureMissing),
+        ("sha1=abc", SignatureMismatch),
+        ("sha256=" + "0" * 64, SignatureMismatch),
+    ],
+)
 def test_hex_prefixed_hmac_rejects(header, error):
     with pytest.raises(error):
         sig.verify_hmac(header, key="k", message=b"body", prefix="sha256=")
@@ -51,15 +58,22 @@ def test_standard_webhooks_any_of_several_signatures_matches():
     secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
     body = b'{"type":"advocate.updated"}'
     message = b"msg_1.1700000000." + body
-    good = base64.b64encode(hmac.new(b"0123456789abcdef0123456789abcdef", message, hashlib.sha256).digest()).decode()
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": "1700000000",
-               "webhook-signature": f"v1,bm9wZQ== v1,{good}"}
+    good = base64.b64encode(
+        hmac.new(b"0123456789abcdef0123456789abcdef", message, hashlib.sha256).digest()
+    ).decode()
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": "1700000000",
+        "webhook-signature": f"v1,bm9wZQ== v1,{good}",
+    }
     sig.verify_standard_webhooks(headers, body, secret, now=1700000010)
     assert sig.sign_standard_webhooks("msg_1", 1700000000, body, secret) == f"v1,{good}"
     with pytest.raises(TimestampStale):
         sig.verify_standard_webhooks(headers, body, secret, now=1700000400)
     with pytest.raises(SignatureMismatch):
-        sig.verify_standard_webhooks({**headers, "webhook-signature": "v1,bm9wZQ=="}, body, secret, now=1700000010)
+        sig.verify_standard_webhooks(
+            {**headers, "webhook-signature": "v1,bm9wZQ=="}, body, secret, now=1700000010
+        )
 
 
 def test_verification_uses_constant_time_comparison(monkeypatch):

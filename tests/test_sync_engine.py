@@ -1,8 +1,9 @@
 """The sync engine: shared budgets, throttling isolation, coalescing under load, ordering."""
+
 import json
 import math
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -53,8 +54,15 @@ def receive(name, up_to):
         reply = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
         if not reply.get("Messages"):
             break
-        records += [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                     "attributes": m["Attributes"]} for m in reply["Messages"]]
+        records += [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+            }
+            for m in reply["Messages"]
+        ]
     return records
 
 
@@ -65,10 +73,13 @@ def run_lambda(name, handler, hub, batch_size):
     while records := receive(name, batch_size):
         batches += 1
         failed = {f["itemIdentifier"] for f in handler(hub, records)["batchItemFailures"]}
-        done = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(records)
-                if r["messageId"] not in failed]
+        done = [
+            {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+            for i, r in enumerate(records)
+            if r["messageId"] not in failed
+        ]
         for start in range(0, len(done), 10):
-            sqs.delete_message_batch(QueueUrl=url, Entries=done[start:start + 10])
+            sqs.delete_message_batch(QueueUrl=url, Entries=done[start : start + 10])
     return batches
 
 
@@ -82,8 +93,17 @@ class FakeHubSpot:
         self.calls += 1
         if self.throttle:
             self.throttle -= 1
-            return 429, {"Retry-After": "120"}, json.dumps({"status": "error", "errorType": "RATE_LIMIT",
-                                                           "message": "You have reached your ten_secondly_rolling limit."})
+            return (
+                429,
+                {"Retry-After": "120"},
+                json.dumps(
+                    {
+                        "status": "error",
+                        "errorType": "RATE_LIMIT",
+                        "message": "You have reached your ten_secondly_rolling limit.",
+                    }
+                ),
+            )
         inputs = json.loads(request.body)["inputs"]
         assert len(inputs) <= 100
         results = []
@@ -92,9 +112,16 @@ class FakeHubSpot:
             self.created += new
             contact = self.contacts.setdefault(entry["id"], {"id": str(500 + len(self.contacts))})
             contact.update(entry["properties"])
-            results.append({"id": contact["id"], "new": new, "properties": {**entry["properties"], "email": entry["id"]},
-                            "createdAt": "2026-11-24T15:20:05.112Z", "updatedAt": "2026-11-24T15:20:05.112Z",
-                            "archived": False})
+            results.append(
+                {
+                    "id": contact["id"],
+                    "new": new,
+                    "properties": {**entry["properties"], "email": entry["id"]},
+                    "createdAt": "2026-11-24T15:20:05.112Z",
+                    "updatedAt": "2026-11-24T15:20:05.112Z",
+                    "archived": False,
+                }
+            )
         return 200, {}, json.dumps({"status": "COMPLETE", "results": results})
 
 
@@ -118,11 +145,13 @@ def test_1000_changes_coalesce_into_few_calls_without_duplicates_even_shuffled(s
     crm = FakeHubSpot()
     responses.add_callback(responses.POST, UPSERT, callback=crm, content_type="application/json")
     rng = random.Random(7)
-    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
     people = [f"person{i}@example.com" for i in range(150)]
-    changes = [(rng.choice(people), rng.randint(0, 10), f"t{n}", start + timedelta(minutes=n)) for n in range(1000)]
+    changes = [
+        (rng.choice(people), rng.randint(0, 10), f"t{n}", start + timedelta(minutes=n)) for n in range(1000)
+    ]
     latest = {}
-    for email, nps, _, when in changes:  # the truth: each person's NPS of their latest response
+    for email, nps, _, _when in changes:  # the truth: each person's NPS of their latest response
         latest[email] = nps
     deliveries = changes + rng.sample(changes, 300)  # 30% delivered twice
     rng.shuffle(deliveries)  # and out of order
@@ -130,7 +159,12 @@ def test_1000_changes_coalesce_into_few_calls_without_duplicates_even_shuffled(s
     sync_batches = 0
     for index, (email, nps, token, when) in enumerate(deliveries, 1):
         body = survey(email, nps, token, when)
-        assert sink_client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code == 200
+        assert (
+            sink_client.http.post(
+                "/webhooks/typeform-nps", body=body, headers=typeform_headers(body)
+            ).status_code
+            == 200
+        )
         if index % 100 == 0:  # workers run while deliveries still arrive
             run_lambda(sink_hub.ingest_queue.name, handle_ingest_batch, sink_hub, 10)
             sync_batches += run_lambda(sink_hub.sync_queue.name, handle_sync_batch, sink_hub, 100)
@@ -143,7 +177,9 @@ def test_1000_changes_coalesce_into_few_calls_without_duplicates_even_shuffled(s
     # each Lambda batch of up to 100 sync jobs costs at most ceil(changed people / 100) calls
     assert crm.calls <= sync_batches * math.ceil(100 / 100)
     assert crm.calls < 1300 / 10  # far fewer calls than changes
-    assert len(sink_hub.store.connector_interactions("typeform-nps", 500)) == 500  # the newest page, all distinct
+    assert (
+        len(sink_hub.store.connector_interactions("typeform-nps", 500)) == 500
+    )  # the newest page, all distinct
 
 
 @responses.activate
@@ -151,14 +187,14 @@ def test_throttled_crm_holds_its_messages_back_but_not_other_crms(sink_client, s
     crm = FakeHubSpot()
     crm.throttle = 1
     responses.add_callback(responses.POST, UPSERT, callback=crm, content_type="application/json")
-    body = survey("ada@example.com", 10, "tok-1", datetime(2026, 11, 2, tzinfo=timezone.utc))
+    body = survey("ada@example.com", 10, "tok-1", datetime(2026, 11, 2, tzinfo=UTC))
     sink_client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body))
     run_lambda(sink_hub.ingest_queue.name, handle_ingest_batch, sink_hub, 10)
     run_lambda(sink_hub.sync_queue.name, handle_sync_batch, sink_hub, 100)
     assert crm.calls == 1 and crm.contacts == {}  # throttled, and the message is held back ~120 s
     assert receive(sink_hub.sync_queue.name, 10) == []
     # a second person's change meanwhile: the account is blocked, so no call is spent on it
-    body = survey("bob@example.com", 9, "tok-2", datetime(2026, 11, 3, tzinfo=timezone.utc))
+    body = survey("bob@example.com", 9, "tok-2", datetime(2026, 11, 3, tzinfo=UTC))
     sink_client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body))
     run_lambda(sink_hub.ingest_queue.name, handle_ingest_batch, sink_hub, 10)
     run_lambda(sink_hub.sync_queue.name, handle_sync_batch, sink_hub, 100)

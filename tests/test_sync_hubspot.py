@@ -1,4 +1,5 @@
 """The HubSpot sink against fakes that follow HubSpot's documented request and response shapes."""
+
 import json
 
 import responses
@@ -16,17 +17,39 @@ def contact_id(email: str) -> str:
 def upsert_ok(request):
     """HubSpot's documented 200: one result per input, `new` telling created from updated."""
     inputs = json.loads(request.body)["inputs"]
-    results = [{"id": contact_id(i["id"]), "properties": {**i["properties"], "email": i["id"]},
-                "createdAt": "2026-11-24T15:20:05.112Z", "updatedAt": "2026-11-24T15:31:48.904Z",
-                "archived": False, "new": True} for i in inputs]
-    return 200, {}, json.dumps({"status": "COMPLETE", "results": results, "requestedAt": "2026-11-24T15:31:48.800Z",
-                                "startedAt": "2026-11-24T15:31:48.810Z", "completedAt": "2026-11-24T15:31:48.950Z"})
+    results = [
+        {
+            "id": contact_id(i["id"]),
+            "properties": {**i["properties"], "email": i["id"]},
+            "createdAt": "2026-11-24T15:20:05.112Z",
+            "updatedAt": "2026-11-24T15:31:48.904Z",
+            "archived": False,
+            "new": True,
+        }
+        for i in inputs
+    ]
+    return (
+        200,
+        {},
+        json.dumps(
+            {
+                "status": "COMPLETE",
+                "results": results,
+                "requestedAt": "2026-11-24T15:31:48.800Z",
+                "startedAt": "2026-11-24T15:31:48.810Z",
+                "completedAt": "2026-11-24T15:31:48.950Z",
+            }
+        ),
+    )
 
 
 def send_surveys(client, *names):
     for name in names:
         body = fixture_bytes(name)
-        assert client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code == 200
+        assert (
+            client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code
+            == 200
+        )
 
 
 @responses.activate
@@ -46,13 +69,29 @@ def test_survey_becomes_a_hubspot_contact_and_the_echo_is_ignored(sink_client, s
     assert f"hubspot#{contact_id('maya.chen@example.com')}" in {r.key for r in person.identities}
 
     # HubSpot now notifies us of the property Chorus itself wrote: that echo must not be stored or synced.
-    echo = json.dumps([{"eventId": 77, "subscriptionId": 2871140, "portalId": 24681357, "appId": 3158642,
-                        "occurredAt": 1795533700000, "subscriptionType": "contact.propertyChange",
-                        "attemptNumber": 0, "objectId": int(contact_id("maya.chen@example.com")),
-                        "propertyName": "chorus_advocate_score", "propertyValue": props["chorus_advocate_score"],
-                        "changeSource": "INTEGRATION", "sourceId": "3158642"}]).encode()
-    response = sink_client.http.post("/webhooks/hubspot", body=echo, headers={
-        "Host": "hooks.example.com", "X-Forwarded-Proto": "https", **hubspot_headers(echo, URI)})
+    echo = json.dumps(
+        [
+            {
+                "eventId": 77,
+                "subscriptionId": 2871140,
+                "portalId": 24681357,
+                "appId": 3158642,
+                "occurredAt": 1795533700000,
+                "subscriptionType": "contact.propertyChange",
+                "attemptNumber": 0,
+                "objectId": int(contact_id("maya.chen@example.com")),
+                "propertyName": "chorus_advocate_score",
+                "propertyValue": props["chorus_advocate_score"],
+                "changeSource": "INTEGRATION",
+                "sourceId": "3158642",
+            }
+        ]
+    ).encode()
+    response = sink_client.http.post(
+        "/webhooks/hubspot",
+        body=echo,
+        headers={"Host": "hooks.example.com", "X-Forwarded-Proto": "https", **hubspot_headers(echo, URI)},
+    )
     assert response.status_code == 200
     workers.drain()
     assert sink_hub.store.connector_interactions("hubspot", 10) == []
@@ -63,11 +102,14 @@ def test_survey_becomes_a_hubspot_contact_and_the_echo_is_ignored(sink_client, s
 @responses.activate
 def test_unchanged_record_is_not_written_twice(sink_client, sink_hub, workers):
     from chalicelib.schema import SyncJob, utcnow
+
     responses.add_callback(responses.POST, UPSERT, callback=upsert_ok, content_type="application/json")
     send_surveys(sink_client, "typeform/form_response.json")
     workers.drain()
     [person] = sink_hub.store.advocates(-1000, 10)
-    job = SyncJob(person_id=person.person_id, connector_id="hubspot", requested_at=utcnow()).model_dump(mode="json")
+    job = SyncJob(person_id=person.person_id, connector_id="hubspot", requested_at=utcnow()).model_dump(
+        mode="json"
+    )
     sink_hub.sync_queue.send(job)
     workers.drain()
     assert len(responses.calls) == 1
@@ -75,8 +117,14 @@ def test_unchanged_record_is_not_written_twice(sink_client, sink_hub, workers):
 
 @responses.activate
 def test_429_honours_retry_after_then_writes(sink_client, sink_hub, workers):
-    responses.add(responses.POST, UPSERT, status=429, headers={"Retry-After": "2"},
-                  body=fixture_bytes("hubspot/rate_limit_429.json"), content_type="application/json")
+    responses.add(
+        responses.POST,
+        UPSERT,
+        status=429,
+        headers={"Retry-After": "2"},
+        body=fixture_bytes("hubspot/rate_limit_429.json"),
+        content_type="application/json",
+    )
     responses.add_callback(responses.POST, UPSERT, callback=upsert_ok, content_type="application/json")
     send_surveys(sink_client, "typeform/form_response.json")
     workers.drain()
@@ -87,14 +135,23 @@ def test_429_honours_retry_after_then_writes(sink_client, sink_hub, workers):
 
 
 @responses.activate
-def test_batch_with_one_rejected_record_keeps_the_good_one_and_dead_letters_the_bad(sink_client, sink_hub, workers):
+def test_batch_with_one_rejected_record_keeps_the_good_one_and_dead_letters_the_bad(
+    sink_client, sink_hub, workers
+):
     def multi_status(request):
         inputs = json.loads(request.body)["inputs"]
         good = [i for i in inputs if i["id"] == "maya.chen@example.com"]
         bad = [i for i in inputs if i["id"] != "maya.chen@example.com"]
         body = json.loads(fixture_bytes("hubspot/batch_upsert_207.json"))
-        body["results"] = [{**body["results"][0], "id": contact_id(i["id"]), "objectWriteTraceId": i["objectWriteTraceId"],
-                            "properties": {**i["properties"], "email": i["id"]}} for i in good]
+        body["results"] = [
+            {
+                **body["results"][0],
+                "id": contact_id(i["id"]),
+                "objectWriteTraceId": i["objectWriteTraceId"],
+                "properties": {**i["properties"], "email": i["id"]},
+            }
+            for i in good
+        ]
         body["errors"][0]["context"]["objectWriteTraceId"] = [i["objectWriteTraceId"] for i in bad]
         body["numErrors"] = len(bad)
         return 207, {}, json.dumps(body)
@@ -118,8 +175,18 @@ def test_whole_batch_400_is_split_to_isolate_the_bad_record(sink_client, sink_hu
     def strict(request):
         inputs = json.loads(request.body)["inputs"]
         if any(i["id"] == "devon.park@example.com" for i in inputs):
-            return 400, {}, json.dumps({"status": "error", "message": "Property values were not valid",
-                                        "category": "VALIDATION_ERROR", "correlationId": "c0ffee"})
+            return (
+                400,
+                {},
+                json.dumps(
+                    {
+                        "status": "error",
+                        "message": "Property values were not valid",
+                        "category": "VALIDATION_ERROR",
+                        "correlationId": "c0ffee",
+                    }
+                ),
+            )
         return upsert_ok(request)
 
     responses.add_callback(responses.POST, UPSERT, callback=strict, content_type="application/json")
@@ -134,6 +201,7 @@ def test_whole_batch_400_is_split_to_isolate_the_bad_record(sink_client, sink_hu
 @responses.activate
 def test_crm_down_nothing_lost_then_written(sink_client, sink_hub, workers):
     import time
+
     responses.add(responses.POST, UPSERT, status=503)
     send_surveys(sink_client, "typeform/form_response.json")
     workers.drain()

@@ -1,4 +1,5 @@
 """Honest statuses from the webhook route, and the one queue write behind a 200."""
+
 import json
 
 from tests.senders import fixture_bytes, typeform_headers
@@ -8,10 +9,14 @@ URL = "/webhooks/typeform-nps"
 
 def queued(hub) -> int:
     import boto3
+
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=hub.ingest_queue.name)["QueueUrl"]
-    return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-               ["Attributes"]["ApproximateNumberOfMessages"])
+    return int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
 
 
 def test_unknown_connector_is_404(client, hub):
@@ -22,12 +27,19 @@ def test_unknown_connector_is_404(client, hub):
 
 
 def test_sink_only_connector_takes_no_webhooks(client):
-    assert client.http.post("/webhooks/crm-file", body=b"{}", headers={"Content-Type": "application/json"}).status_code == 404
+    assert (
+        client.http.post(
+            "/webhooks/crm-file", body=b"{}", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 404
+    )
 
 
 def test_unsupported_content_type_is_415(client):
     body = b"<xml/>"
-    response = client.http.post(URL, body=body, headers={**typeform_headers(body), "Content-Type": "text/xml"})
+    response = client.http.post(
+        URL, body=body, headers={**typeform_headers(body), "Content-Type": "text/xml"}
+    )
     assert response.status_code == 415
     assert json.loads(response.body)["error"] == "unsupported_content_type"
     assert client.http.post(URL, body=body, headers={"Content-Type": "image/png"}).status_code == 415

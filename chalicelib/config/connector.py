@@ -1,4 +1,5 @@
 """A loaded connector: its file, its provider's parsed options, and lazy secret access."""
+
 from __future__ import annotations
 
 from typing import Any

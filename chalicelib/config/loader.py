@@ -1,6 +1,7 @@
 """Load connector files (YAML in a folder, or the JSON bundle packaged with Lambda) and
 validate them, reporting every problem by file and field.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ def read_documents(config_dir: Path) -> tuple[list[tuple[str, Any]], Any, list[P
     return docs, settings_doc, problems
 
 
-def validate_documents(docs: list[tuple[str, Any]], settings_doc: Any) -> tuple[
-        list[tuple[str, ConnectorConfig, Any]], Settings, list[Problem]]:
+def validate_documents(
+    docs: list[tuple[str, Any]], settings_doc: Any
+) -> tuple[list[tuple[str, ConnectorConfig, Any]], Settings, list[Problem]]:
     """Validate every document against the models and its provider's contract."""
     from ..providers import REGISTRY, get_provider
 
@@ -90,8 +92,13 @@ def validate_documents(docs: list[tuple[str, Any]], settings_doc: Any) -> tuple[
             continue
         seen[config.id] = name
         if config.provider not in REGISTRY:
-            problems.append((name, "provider",
-                             f"unknown provider '{config.provider}' (known: {', '.join(sorted(REGISTRY))})"))
+            problems.append(
+                (
+                    name,
+                    "provider",
+                    f"unknown provider '{config.provider}' (known: {', '.join(sorted(REGISTRY))})",
+                )
+            )
             continue
         provider = get_provider(config.provider)
         before = len(problems)
@@ -100,11 +107,15 @@ def validate_documents(docs: list[tuple[str, Any]], settings_doc: Any) -> tuple[
         if config.is_sink and not provider.is_sink:
             problems.append((name, "direction", f"provider '{config.provider}' cannot be a sink"))
         for secret, needed_for in provider.required_secrets.items():
-            needed = needed_for == "both" or (needed_for == "source" and config.is_source) or (
-                needed_for == "sink" and config.is_sink)
+            needed = (
+                needed_for == "both"
+                or (needed_for == "source" and config.is_source)
+                or (needed_for == "sink" and config.is_sink)
+            )
             if needed and secret not in config.secrets:
-                problems.append((name, f"secrets.{secret}",
-                                 f"required by provider '{config.provider}' as a {needed_for}"))
+                problems.append(
+                    (name, f"secrets.{secret}", f"required by provider '{config.provider}' as a {needed_for}")
+                )
         try:
             options = provider.Options.model_validate(config.options)
         except ValidationError as exc:
@@ -131,11 +142,13 @@ def load_directory(config_dir: str | os.PathLike, resolver: SecretResolver | Non
 def load_bundle(path: Path = BUNDLE_PATH, resolver: SecretResolver | None = None) -> ConnectorSet:
     """Load the JSON bundle that `chorus bundle` writes into chalicelib/ for Lambda."""
     if not path.is_file():
-        raise ConfigError([(str(path), "(file)",
-                            "no connector bundle: run `chorus bundle` before `chalice package`")])
+        raise ConfigError(
+            [(str(path), "(file)", "no connector bundle: run `chorus bundle` before `chalice package`")]
+        )
     data = json.loads(path.read_text(encoding="utf-8"))
     valid, settings, problems = validate_documents(
-        [(d["file"], d["document"]) for d in data["connectors"]], data.get("settings") or {})
+        [(d["file"], d["document"]) for d in data["connectors"]], data.get("settings") or {}
+    )
     if problems:
         raise ConfigError(problems)
     return _build(valid, settings, resolver)
@@ -160,8 +173,9 @@ def write_bundle(config_dir: str | os.PathLike, path: Path = BUNDLE_PATH) -> Pat
     return path
 
 
-def _build(valid: list[tuple[str, ConnectorConfig, Any]], settings: Settings,
-           resolver: SecretResolver | None) -> ConnectorSet:
+def _build(
+    valid: list[tuple[str, ConnectorConfig, Any]], settings: Settings, resolver: SecretResolver | None
+) -> ConnectorSet:
     resolver = resolver or SecretResolver()
     connectors = {cfg.id: Connector(cfg, options, resolver) for _, cfg, options in valid if cfg.enabled}
     return ConnectorSet(connectors=connectors, settings=settings)

@@ -1,11 +1,14 @@
 """What an admin writes: one connector per YAML file, plus an optional settings.yaml."""
+
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|ssm:/[A-Za-z0-9_.\-/]+|secretsmanager:[A-Za-z0-9:/_+=.@\-]+)$"
+SECRET_REF_PATTERN = (
+    r"^(env:[A-Za-z_][A-Za-z0-9_]*|ssm:/[A-Za-z0-9_.\-/]+|secretsmanager:[A-Za-z0-9:/_+=.@\-]+)$"
+)
 SecretRef = str
 
 
@@ -20,36 +23,44 @@ class ConnectorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
-                    description="Used in the webhook URL: /webhooks/{id}")
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Used in the webhook URL: /webhooks/{id}"
+    )
     provider: str = Field(min_length=1)
     direction: Literal["source", "sink", "both"] = "source"
     enabled: bool = True
     description: str | None = None
     secrets: dict[str, SecretRef] = Field(
         default_factory=dict,
-        description="Secret references (env:NAME, ssm:/path, secretsmanager:ARN); never values.")
+        description="Secret references (env:NAME, ssm:/path, secretsmanager:ARN); never values.",
+    )
     options: dict[str, Any] = Field(default_factory=dict)
     mapping: dict[str, str] = Field(
-        default_factory=dict, description="Sinks: Chorus field -> CRM property name.")
+        default_factory=dict, description="Sinks: Chorus field -> CRM property name."
+    )
     brand_terms: list[str] = Field(default_factory=list)
     keep_only_brand_matches: bool = Field(
         default=False,
         description="Sources whose traffic is not already about the brand (a whole community, a "
-                    "Slack workspace): skip interactions that match no brand term (settings' or this "
-                    "connector's). Edits and deletions of an interaction already stored still apply.")
+        "Slack workspace): skip interactions that match no brand term (settings' or this "
+        "connector's). Edits and deletions of an interaction already stored still apply.",
+    )
     rate_limit: RateLimit | None = Field(
-        default=None, description="Sinks: the CRM account's request budget, if lower than the provider's default.")
+        default=None,
+        description="Sinks: the CRM account's request budget, if lower than the provider's default.",
+    )
 
     @field_validator("secrets")
     @classmethod
     def _secret_refs_only(cls, value: dict[str, str]) -> dict[str, str]:
         import re
+
         for name, ref in value.items():
             if not isinstance(ref, str) or not re.match(SECRET_REF_PATTERN, ref):
                 raise ValueError(
                     f"secret '{name}' must be a reference (env:NAME, ssm:/path or "
-                    f"secretsmanager:ARN), not a literal value")
+                    f"secretsmanager:ARN), not a literal value"
+                )
         return value
 
     @property
@@ -90,7 +101,8 @@ class ScoringSettings(BaseModel):
     reach_saturation_followers: int = Field(default=100_000, gt=1)
     advocacy_saturation: int = Field(default=5, gt=0, description="Positive public mentions for full points.")
     sync_score_delta: float = Field(
-        default=5.0, ge=0, description="Score moves smaller than this, inside a tier, are not synced.")
+        default=5.0, ge=0, description="Score moves smaller than this, inside a tier, are not synced."
+    )
 
 
 class LoopRule(BaseModel):
@@ -99,7 +111,10 @@ class LoopRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
     cooldown_days: float | None = Field(
-        default=None, ge=0, description="At most one action per person per this many days (default: the loop's).")
+        default=None,
+        ge=0,
+        description="At most one action per person per this many days (default: the loop's).",
+    )
 
 
 class LoopSettings(BaseModel):
@@ -107,20 +122,38 @@ class LoopSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
-    detractor_max_nps: int = Field(default=6, ge=0, le=10,
-                                   description="An NPS answer at or below this opens a follow-up task.")
-    angry_max_sentiment: float = Field(default=-0.5, ge=-1, le=1,
-                                       description="A public post at or below this sentiment opens a follow-up task.")
-    promoter_min_nps: int = Field(default=9, ge=0, le=10,
-                                  description="A promoter who also posted publicly (positively, naming the "
-                                              "brand) becomes an advocate candidate.")
-    cooldown_days: float = Field(default=30.0, ge=0,
-                                 description="Per person and rule: at most one action in this many days.")
+    detractor_max_nps: int = Field(
+        default=6, ge=0, le=10, description="An NPS answer at or below this opens a follow-up task."
+    )
+    angry_max_sentiment: float = Field(
+        default=-0.5,
+        ge=-1,
+        le=1,
+        description="A public post at or below this sentiment opens a follow-up task.",
+    )
+    promoter_min_nps: int = Field(
+        default=9,
+        ge=0,
+        le=10,
+        description="A promoter who also posted publicly (positively, naming the "
+        "brand) becomes an advocate candidate.",
+    )
+    cooldown_days: float = Field(
+        default=30.0, ge=0, description="Per person and rule: at most one action in this many days."
+    )
     do_not_contact_properties: list[str] = Field(
-        default_factory=lambda: ["hs_email_optout", "HasOptedOutOfEmail", "DoNotCall", "do_not_contact",
-                                 "Email_Opt_Out", "donotemail", "donotbulkemail"],
+        default_factory=lambda: [
+            "hs_email_optout",
+            "HasOptedOutOfEmail",
+            "DoNotCall",
+            "do_not_contact",
+            "Email_Opt_Out",
+            "donotemail",
+            "donotbulkemail",
+        ],
         description="CRM properties that, when a change notification sets them true, mark the person "
-                    "do-not-contact (and false clears it). The loop never creates actions for them.")
+        "do-not-contact (and false clears it). The loop never creates actions for them.",
+    )
     detractor_answer: LoopRule = Field(default_factory=LoopRule)
     angry_public_post: LoopRule = Field(default_factory=LoopRule)
     promoter_posted_publicly: LoopRule = Field(default_factory=LoopRule)
@@ -130,22 +163,31 @@ class EvidenceConfidence(BaseModel):
     """How sure each kind of evidence makes Chorus that an identity is the author's (0..1)."""
 
     model_config = ConfigDict(extra="forbid")
-    provider_verified: float = Field(default=1.0, ge=0, le=1, description="User id/handle a provider reports.")
+    provider_verified: float = Field(
+        default=1.0, ge=0, le=1, description="User id/handle a provider reports."
+    )
     crm_property: float = Field(default=1.0, ge=0, le=1, description="A CRM record id.")
     same_email: float = Field(default=0.95, ge=0, le=1)
     same_phone: float = Field(default=0.9, ge=0, le=1)
-    hidden_field: float = Field(default=0.7, ge=0, le=1, description="A handle or id in a survey hidden field.")
+    hidden_field: float = Field(
+        default=0.7, ge=0, le=1, description="A handle or id in a survey hidden field."
+    )
 
 
 class IdentitySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     merge_threshold: float = Field(
-        default=0.8, ge=0, le=1,
-        description="Evidence tying two persons at or above this merges them; below, it is a suggestion.")
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Evidence tying two persons at or above this merges them; below, it is a suggestion.",
+    )
     confidence: EvidenceConfidence = Field(default_factory=EvidenceConfidence)
     default_phone_region: str | None = Field(
-        default=None, pattern=r"^[A-Z]{2}$",
-        description="ISO country for phone numbers written without +country code; none: such numbers are ignored.")
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description="ISO country for phone numbers written without +country code; none: such numbers are ignored.",
+    )
 
 
 class Settings(BaseModel):
@@ -156,6 +198,7 @@ class Settings(BaseModel):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     brand_terms: list[str] = Field(default_factory=list)
-    max_body_bytes: int = Field(default=6 * 1024 * 1024, gt=0,
-                                description="Deliveries above this get 413 (Lambda's payload limit).")
+    max_body_bytes: int = Field(
+        default=6 * 1024 * 1024, gt=0, description="Deliveries above this get 413 (Lambda's payload limit)."
+    )
     dedup_ttl_days: int = Field(default=7, gt=0)

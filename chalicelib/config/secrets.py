@@ -1,10 +1,11 @@
 """Resolve secret references at run time, cached. Values never reach a log line."""
+
 from __future__ import annotations
 
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import SecretUnavailable
 
@@ -43,6 +44,7 @@ class SecretResolver:
     def _fetch_remote(scheme: str, name: str, ref: str) -> str:
         try:
             from aws_lambda_powertools.utilities import parameters
+
             if scheme == "ssm":
                 return str(parameters.get_parameter(name, decrypt=True, max_age=int(_CACHE_SECONDS)))
             if scheme == "secretsmanager":

@@ -11,6 +11,7 @@ always is; a wobble inside a tier smaller than sync_score_delta is not).
 Entry points: app.py `decay_scores` (@app.schedule), the local hub's DecayTimer and
 `chorus people decay` all call `decay_due_people(hub)`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,10 @@ class DecayOutcome:
 def enqueue_sync(hub: Hub, person_id: str) -> int:
     """One sync job per sink connector for the person; returns how many were sent."""
     now = hub.clock()
-    jobs = [SyncJob(person_id=person_id, connector_id=c.id, requested_at=now).model_dump(mode="json")
-            for c in hub.connectors.sinks()]
+    jobs = [
+        SyncJob(person_id=person_id, connector_id=c.id, requested_at=now).model_dump(mode="json")
+        for c in hub.connectors.sinks()
+    ]
     if jobs:
         hub.sync_queue.send_many(jobs)
     return len(jobs)
@@ -49,8 +52,14 @@ def decay_due_people(hub: Hub, limit: int = DECAY_BATCH) -> DecayOutcome:
     outcome = DecayOutcome()
     for person_id in hub.store.people_due_for_decay(hub.clock(), limit):
         rescore_person(hub, person_id, outcome)
-    log.info("decay run", extra={"rescored": len(outcome.rescored), "tier_changes": outcome.tier_changes,
-                                 "sync_jobs": outcome.sync_jobs})
+    log.info(
+        "decay run",
+        extra={
+            "rescored": len(outcome.rescored),
+            "tier_changes": outcome.tier_changes,
+            "sync_jobs": outcome.sync_jobs,
+        },
+    )
     return outcome
 
 

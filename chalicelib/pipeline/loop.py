@@ -15,6 +15,7 @@ loop.do_not_contact_properties). The newest action goes on the Person as `latest
 advocate record carries it (latest_action, latest_action_reason, latest_action_at) to every
 sink, where a CRM workflow turns it into a task for the contact's owner or an advocate list.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,23 +44,44 @@ def moments(person: Person, interaction: Interaction, settings) -> list[tuple[st
         found.append(("detractor_answer", "follow_up_task", f"NPS {nps} (detractor)"))
     sentiment = interaction.sentiment.score if interaction.sentiment else None
     public_post = interaction.kind in PUBLIC_KINDS and interaction.public
-    if (settings.angry_public_post.enabled and public_post and sentiment is not None
-            and sentiment <= settings.angry_max_sentiment):
-        found.append(("angry_public_post", "follow_up_task",
-                      f"public {interaction.kind} on {interaction.provider} with sentiment {sentiment:+.2f}"))
+    if (
+        settings.angry_public_post.enabled
+        and public_post
+        and sentiment is not None
+        and sentiment <= settings.angry_max_sentiment
+    ):
+        found.append(
+            (
+                "angry_public_post",
+                "follow_up_task",
+                f"public {interaction.kind} on {interaction.provider} with sentiment {sentiment:+.2f}",
+            )
+        )
     stats = person.stats
     is_trigger = (nps is not None and nps >= settings.promoter_min_nps) or (
-        public_post and sentiment is not None and sentiment > 0)
-    if (settings.promoter_posted_publicly.enabled and is_trigger and stats.latest_nps is not None
-            and stats.latest_nps >= settings.promoter_min_nps and stats.public_positive_mentions > 0):
-        found.append(("promoter_posted_publicly", "advocate_candidate",
-                      f"promoter (NPS {stats.latest_nps}) with {stats.public_positive_mentions} "
-                      f"positive public mention(s)"))
+        public_post and sentiment is not None and sentiment > 0
+    )
+    if (
+        settings.promoter_posted_publicly.enabled
+        and is_trigger
+        and stats.latest_nps is not None
+        and stats.latest_nps >= settings.promoter_min_nps
+        and stats.public_positive_mentions > 0
+    ):
+        found.append(
+            (
+                "promoter_posted_publicly",
+                "advocate_candidate",
+                f"promoter (NPS {stats.latest_nps}) with {stats.public_positive_mentions} "
+                f"positive public mention(s)",
+            )
+        )
     return found
 
 
-def apply_loop(hub: Hub, person: Person, interaction: Interaction, timeline: list[Interaction],
-               now: datetime) -> list[Action]:
+def apply_loop(
+    hub: Hub, person: Person, interaction: Interaction, timeline: list[Interaction], now: datetime
+) -> list[Action]:
     """Called by refresh_person on the recomputed person before it is written: set
     do_not_contact from the timeline, then store the actions this interaction calls for and put
     the newest on the person (a changed latest_action makes the record sync-worthy).
@@ -76,15 +98,24 @@ def apply_loop(hub: Hub, person: Person, interaction: Interaction, timeline: lis
     actions: list[Action] = []
     for rule, kind, reason in moments(person, interaction, settings):
         rule_settings = getattr(settings, rule)
-        days = rule_settings.cooldown_days if rule_settings.cooldown_days is not None else settings.cooldown_days
-        if not store.claim_loop_slot(person.person_id, rule, interaction.interaction_id, now,
-                                     timedelta(days=days).total_seconds()):
+        days = (
+            rule_settings.cooldown_days if rule_settings.cooldown_days is not None else settings.cooldown_days
+        )
+        if not store.claim_loop_slot(
+            person.person_id, rule, interaction.interaction_id, now, timedelta(days=days).total_seconds()
+        ):
             log.info("loop capped", extra={"rule": rule, "person_id": person.person_id})
             continue
-        action = Action(action_id=action_id(person.person_id, rule, interaction.interaction_id), kind=kind,
-                        rule=rule, person_id=person.person_id, interaction_id=interaction.interaction_id,
-                        connector_id=interaction.connector_id, reason=reason,
-                        created_at=interaction.received_at or now)  # stable across redeliveries
+        action = Action(
+            action_id=action_id(person.person_id, rule, interaction.interaction_id),
+            kind=kind,
+            rule=rule,
+            person_id=person.person_id,
+            interaction_id=interaction.interaction_id,
+            connector_id=interaction.connector_id,
+            reason=reason,
+            created_at=interaction.received_at or now,
+        )  # stable across redeliveries
         store.put_action(action)  # False on a retry: the action is already there, same id
         actions.append(action)
     for action in actions:

@@ -11,12 +11,13 @@ Every merge writes a MergeRecord (M#{id}) first and marks the merged Person
 (`merged_into`) before moving anything, so an interrupted merge is finished by the next
 delivery that meets it, and `unmerge(hub, merge_id)` can put everything back.
 """
+
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..errors import ChorusError
 from ..hub import Hub
@@ -58,16 +59,26 @@ def settle_ties(hub: Hub, resolution: Resolution, interaction_id: str | None = N
         other = current_owner(hub.store, tie.person_id)
         if other == settlement.person_id:
             continue
-        reason = (f"confidence {confidence} is below the merge threshold {threshold}" if confidence < threshold
-                  else _reason_to_keep_apart(hub, settlement.person_id, other))
+        reason = (
+            f"confidence {confidence} is below the merge threshold {threshold}"
+            if confidence < threshold
+            else _reason_to_keep_apart(hub, settlement.person_id, other)
+        )
         if reason:
             settlement.suggestions.append((Tie(other, confidence, tie.evidence), confidence, reason))
             continue
         survivor, merged = _by_age(hub, settlement.person_id, other)
         evidence = [*resolution.owned[:SUGGESTION_EVIDENCE_MAX], *tie.evidence]
-        record = merge_people(hub, survivor, merged, confidence=confidence, evidence=evidence,
-                              reason="a delivery's identities belong to both", interaction_id=interaction_id,
-                              merged_links=tie.evidence if merged == other else resolution.owned)
+        record = merge_people(
+            hub,
+            survivor,
+            merged,
+            confidence=confidence,
+            evidence=evidence,
+            reason="a delivery's identities belong to both",
+            interaction_id=interaction_id,
+            merged_links=tie.evidence if merged == other else resolution.owned,
+        )
         settlement.merges.append(record)
         settlement.person_id = survivor
     return settlement
@@ -79,8 +90,11 @@ def _reason_to_keep_apart(hub: Hub, a_id: str, b_id: str) -> str | None:
         return None
     if b_id in a.kept_apart or a_id in b.kept_apart:
         return "kept apart by an earlier unmerge"
-    verified_a = {link.namespace: link.value for link in a.links
-                  if link.evidence == "provider_verified" and not link.namespace.endswith("_handle")}
+    verified_a = {
+        link.namespace: link.value
+        for link in a.links
+        if link.evidence == "provider_verified" and not link.namespace.endswith("_handle")
+    }
     for link in b.links:
         if link.evidence == "provider_verified" and verified_a.get(link.namespace, link.value) != link.value:
             return f"different verified {link.namespace} user ids"
@@ -98,17 +112,33 @@ def _by_age(hub: Hub, a_id: str, b_id: str) -> tuple[str, str]:
 
 
 # ---- merging -------------------------------------------------------------------------------
-def merge_people(hub: Hub, survivor_id: str, merged_id: str, *, confidence: float = 1.0,
-                 evidence: list[IdentityLink] = (), reason: str = "merged by an admin",
-                 interaction_id: str | None = None, merged_links: list[IdentityLink] = ()) -> MergeRecord:
+def merge_people(
+    hub: Hub,
+    survivor_id: str,
+    merged_id: str,
+    *,
+    confidence: float = 1.0,
+    evidence: list[IdentityLink] = (),
+    reason: str = "merged by an admin",
+    interaction_id: str | None = None,
+    merged_links: list[IdentityLink] = (),
+) -> MergeRecord:
     """Merge `merged_id` into `survivor_id` and return the record (the existing one when
     someone merged it first). Example: merge_people(hub, "older-id", "newer-id")."""
     store, now = hub.store, hub.clock()
     if current_owner(store, survivor_id) == merged_id:
         raise CannotUnmerge(f"{survivor_id} was itself merged into {merged_id}")
-    record = MergeRecord(merge_id=uuid.uuid4().hex, survivor_id=survivor_id, merged_id=merged_id,
-                         confidence=confidence, reason=reason, evidence=list(evidence),
-                         interaction_id=interaction_id, merged_at=now, moved_identities=list(merged_links))
+    record = MergeRecord(
+        merge_id=uuid.uuid4().hex,
+        survivor_id=survivor_id,
+        merged_id=merged_id,
+        confidence=confidence,
+        reason=reason,
+        evidence=list(evidence),
+        interaction_id=interaction_id,
+        merged_at=now,
+        moved_identities=list(merged_links),
+    )
     store.put_merge(record)  # first, so an interrupted merge leaves a trail to finish it by
     for _ in range(WRITE_ATTEMPTS):
         person, version = store.get_person_versioned(merged_id)
@@ -118,8 +148,11 @@ def merge_people(hub: Hub, survivor_id: str, merged_id: str, *, confidence: floa
             if existing is not None and existing.status == "in_progress":
                 return complete_merge(hub, existing)
             return existing or record
-        tomb = person.model_copy(deep=True) if person else Person(person_id=merged_id, created_at=now,
-                                                                   updated_at=now)
+        tomb = (
+            person.model_copy(deep=True)
+            if person
+            else Person(person_id=merged_id, created_at=now, updated_at=now)
+        )
         tomb.merged_into, tomb.updated_at = survivor_id, now
         tomb.merges.append(record.merge_id)
         try:
@@ -129,8 +162,15 @@ def merge_people(hub: Hub, survivor_id: str, merged_id: str, *, confidence: floa
             continue
     else:
         raise VersionConflict(f"person {merged_id} kept changing during a merge")
-    log.info("merging persons", extra={"merge_id": record.merge_id, "survivor_id": survivor_id,
-                                       "merged_id": merged_id, "confidence": confidence})
+    log.info(
+        "merging persons",
+        extra={
+            "merge_id": record.merge_id,
+            "survivor_id": survivor_id,
+            "merged_id": merged_id,
+            "confidence": confidence,
+        },
+    )
     return complete_merge(hub, record)
 
 
@@ -142,9 +182,16 @@ def complete_merge(hub: Hub, record: MergeRecord) -> MergeRecord:
     if merged is not None:
         links.update({link.key: link for link in merged.links})
         for ref in merged.identities:  # claims made before links recorded evidence
-            links.setdefault(ref.key, IdentityLink(namespace=ref.namespace, value=ref.value,
-                                                   evidence="provider_verified", confidence=1.0,
-                                                   first_seen=merged.created_at))
+            links.setdefault(
+                ref.key,
+                IdentityLink(
+                    namespace=ref.namespace,
+                    value=ref.value,
+                    evidence="provider_verified",
+                    confidence=1.0,
+                    first_seen=merged.created_at,
+                ),
+            )
     for link in links.values():
         store.repoint_identity(link, merged_id, survivor_id)
     record.moved_identities = list(links.values())
@@ -186,7 +233,8 @@ def _absorb(survivor: Person, merged: Person, record: MergeRecord) -> None:
         survivor.handles.setdefault(provider, handle)
     kept = {s.person_id for s in survivor.suggestions}
     survivor.suggestions = [s for s in survivor.suggestions if s.person_id != merged.person_id] + [
-        s for s in merged.suggestions if s.person_id not in kept and s.person_id != survivor.person_id]
+        s for s in merged.suggestions if s.person_id not in kept and s.person_id != survivor.person_id
+    ]
     survivor.kept_apart = sorted(set(survivor.kept_apart) | set(merged.kept_apart))
     if record.merge_id not in survivor.merges:
         survivor.merges.append(record.merge_id)
@@ -211,8 +259,11 @@ def _rescore(hub: Hub, person_id: str, change: Callable[[Person], None]) -> Pers
     for _ in range(WRITE_ATTEMPTS):
         before, version = store.get_person_versioned(person_id)
         now = hub.clock()
-        after = before.model_copy(deep=True) if before else Person(person_id=person_id, created_at=now,
-                                                                    updated_at=now)
+        after = (
+            before.model_copy(deep=True)
+            if before
+            else Person(person_id=person_id, created_at=now, updated_at=now)
+        )
         change(after)
         after.stats = person_stats(store.person_interactions(person_id))
         after.advocate = advocate_score(after.stats, hub.settings.scoring, now)
@@ -255,15 +306,19 @@ def unmerge(hub: Hub, merge_id: str) -> MergeRecord:
     survivor_id, merged_id = record.survivor_id, record.merged_id
     survivor = store.get_person(survivor_id)
     if survivor is not None and survivor.merged_into:
-        raise CannotUnmerge(f"person {survivor_id} was merged into {survivor.merged_into} since; "
-                            f"undo merge {survivor.merges[-1] if survivor.merges else '?'} first")
+        raise CannotUnmerge(
+            f"person {survivor_id} was merged into {survivor.merged_into} since; "
+            f"undo merge {survivor.merges[-1] if survivor.merges else '?'} first"
+        )
     moved_keys = {link.key for link in record.moved_identities}
     for link in record.moved_identities:
         store.repoint_identity(link, survivor_id, merged_id)
     staying = {ref.key for ref in (survivor.identities if survivor else []) if ref.key not in moved_keys}
     for interaction in store.person_interactions(survivor_id):
         keys = {ref.key for ref in author_identities(interaction, hub.settings.identity)}
-        if interaction.interaction_id in record.moved_interactions or (keys & moved_keys and not keys & staying):
+        if interaction.interaction_id in record.moved_interactions or (
+            keys & moved_keys and not keys & staying
+        ):
             _move_interaction(store, interaction, merged_id)
     for connector_id in record.copied_sync_states:
         store.delete_sync_state(survivor_id, connector_id)
@@ -297,22 +352,46 @@ def note_suggestions(hub: Hub, settlement: Settlement, interaction_id: str | Non
     """List each weak tie on both persons (once per pair; later evidence is added to it)."""
     for tie, confidence, reason in settlement.suggestions:
         for this, other in ((settlement.person_id, tie.person_id), (tie.person_id, settlement.person_id)):
-            _update(hub, this, lambda p, other=other: _suggest(p, other, confidence, reason, tie.evidence,
-                                                              interaction_id, hub.clock()))
+            _update(
+                hub,
+                this,
+                lambda p, other=other: _suggest(
+                    p, other, confidence, reason, tie.evidence, interaction_id, hub.clock()
+                ),
+            )
 
 
-def _suggest(person: Person, other: str, confidence: float, reason: str, evidence: list[IdentityLink],
-             interaction_id: str | None, now) -> bool:
+def _suggest(
+    person: Person,
+    other: str,
+    confidence: float,
+    reason: str,
+    evidence: list[IdentityLink],
+    interaction_id: str | None,
+    now,
+) -> bool:
     existing = next((s for s in person.suggestions if s.person_id == other), None)
     if existing is None:
-        person.suggestions.append(MergeSuggestion(
-            person_id=other, confidence=confidence, reason=reason, evidence=evidence[:SUGGESTION_EVIDENCE_MAX],
-            interaction_id=interaction_id, first_seen=now, last_seen=now))
+        person.suggestions.append(
+            MergeSuggestion(
+                person_id=other,
+                confidence=confidence,
+                reason=reason,
+                evidence=evidence[:SUGGESTION_EVIDENCE_MAX],
+                interaction_id=interaction_id,
+                first_seen=now,
+                last_seen=now,
+            )
+        )
         return True
     known = {link.key for link in existing.evidence}
     existing.evidence += [link for link in evidence if link.key not in known]
     existing.evidence = existing.evidence[:SUGGESTION_EVIDENCE_MAX]
-    existing.confidence, existing.reason, existing.last_seen = max(existing.confidence, confidence), reason, now
+    existing.confidence, existing.reason, existing.last_seen = (
+        max(existing.confidence, confidence),
+        reason,
+        now,
+    )
     return True
 
 

@@ -4,6 +4,7 @@ Every step is idempotent, so a redelivered message (SQS is at-least-once) lands 
 same stored state: interaction ids are stable, aggregates are recomputed from the
 timeline, the de-dup marker is written last, and Person writes use optimistic locking.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,9 +48,15 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
     if connector is None:
         raise PermanentFailure(f"connector '{envelope.connector_id}' is no longer configured")
     provider = get_provider(connector.provider)
-    delivery = Delivery(connector=connector, body=envelope_body(hub, envelope), headers=envelope.headers,
-                        query=envelope.query, content_type=envelope.content_type, url=envelope.url,
-                        received_at=envelope.received_at)
+    delivery = Delivery(
+        connector=connector,
+        body=envelope_body(hub, envelope),
+        headers=envelope.headers,
+        query=envelope.query,
+        content_type=envelope.content_type,
+        url=envelope.url,
+        received_at=envelope.received_at,
+    )
     try:
         items = list(provider.parse(delivery, ParseContext(now=hub.clock(), http=hub.http)))
     except MalformedPayload as exc:
@@ -77,14 +84,22 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
             outcome.stored.append(item.interaction_id)
         hub.store.mark_processed(connector.id, item.event_id, hub.settings.dedup_ttl_days)
     hub.store.touch_connector(connector.id, envelope.received_at)  # for GET /admin/connectors
-    log.info("delivery processed", extra={
-        "connector_id": connector.id, "stored": len(outcome.stored), "duplicates": outcome.duplicates,
-        "skipped": [s.reason for s in outcome.skipped], "sync_jobs": outcome.sync_jobs})
+    log.info(
+        "delivery processed",
+        extra={
+            "connector_id": connector.id,
+            "stored": len(outcome.stored),
+            "duplicates": outcome.duplicates,
+            "skipped": [s.reason for s in outcome.skipped],
+            "sync_jobs": outcome.sync_jobs,
+        },
+    )
     return outcome
 
 
-def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
-                      outcome: ProcessOutcome) -> bool:
+def apply_interaction(
+    hub: Hub, connector: Connector, interaction: Interaction, outcome: ProcessOutcome
+) -> bool:
     """Store one interaction on its person and refresh the person. False when skipped."""
     store = hub.store
     enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
@@ -95,8 +110,11 @@ def apply_interaction(hub: Hub, connector: Connector, interaction: Interaction,
         outcome.skipped.append(Skipped("erased", "the person was erased", interaction.event_id))
         store.count_event(connector.id, "skipped_erased")
         return False
-    if connector.config.keep_only_brand_matches and not interaction.brand_matches \
-            and not _already_stored(store, refs, interaction):
+    if (
+        connector.config.keep_only_brand_matches
+        and not interaction.brand_matches
+        and not _already_stored(store, refs, interaction)
+    ):
         outcome.skipped.append(Skipped("no_brand_match", "mentions no brand term", interaction.event_id))
         store.count_event(connector.id, "skipped_no_brand_match")
         return False
@@ -127,9 +145,17 @@ def _already_stored(store, refs: list[IdentityRef], interaction: Interaction) ->
 def tombstone(existing: Interaction | None, deletion: Interaction) -> Interaction:
     """A deleted post keeps its place in the timeline but none of what it said."""
     base = existing or deletion
-    return base.model_copy(update={
-        "deleted": True, "text": None, "sentiment": None, "brand_matches": [], "language": None,
-        "event_id": deletion.event_id, "updated_at": deletion.updated_at or deletion.occurred_at})
+    return base.model_copy(
+        update={
+            "deleted": True,
+            "text": None,
+            "sentiment": None,
+            "brand_matches": [],
+            "language": None,
+            "event_id": deletion.event_id,
+            "updated_at": deletion.updated_at or deletion.occurred_at,
+        }
+    )
 
 
 def is_echo(hub: Hub, person_id: str, interaction: Interaction) -> bool:
@@ -145,8 +171,9 @@ def is_echo(hub: Hub, person_id: str, interaction: Interaction) -> bool:
     return False
 
 
-def refresh_person(hub: Hub, person_id: str, refs: list[IdentityRef], interaction: Interaction,
-                   outcome: ProcessOutcome) -> None:
+def refresh_person(
+    hub: Hub, person_id: str, refs: list[IdentityRef], interaction: Interaction, outcome: ProcessOutcome
+) -> None:
     """Recompute the person from their timeline and write it with optimistic locking."""
     store = hub.store
     for _ in range(PERSON_WRITE_ATTEMPTS):
@@ -155,8 +182,11 @@ def refresh_person(hub: Hub, person_id: str, refs: list[IdentityRef], interactio
             person_id = redirect_if_merged(hub, person_id)
             continue
         now = hub.clock()
-        after = (before.model_copy(deep=True) if before else
-                 Person(person_id=person_id, created_at=now, updated_at=now))
+        after = (
+            before.model_copy(deep=True)
+            if before
+            else Person(person_id=person_id, created_at=now, updated_at=now)
+        )
         _merge_identity_facts(after, refs, interaction)
         timeline = store.person_interactions(person_id)
         after.stats = person_stats(timeline)
@@ -169,8 +199,10 @@ def refresh_person(hub: Hub, person_id: str, refs: list[IdentityRef], interactio
             continue
         crm_namespaces = {c.provider for c in hub.connectors.sinks()}
         if sync_worthy(before, after, hub.settings.scoring, crm_namespaces):
-            jobs = [SyncJob(person_id=person_id, connector_id=c.id, requested_at=now).model_dump(mode="json")
-                    for c in hub.connectors.sinks()]
+            jobs = [
+                SyncJob(person_id=person_id, connector_id=c.id, requested_at=now).model_dump(mode="json")
+                for c in hub.connectors.sinks()
+            ]
             if jobs:
                 hub.sync_queue.send_many(jobs)
                 outcome.sync_jobs += len(jobs)
@@ -180,7 +212,9 @@ def refresh_person(hub: Hub, person_id: str, refs: list[IdentityRef], interactio
 
 def _merge_identity_facts(person: Person, refs: list[IdentityRef], interaction: Interaction) -> None:
     known = {r.key for r in person.identities}
-    person.identities += [IdentityRef(namespace=r.namespace, value=r.value) for r in refs if r.key not in known]
+    person.identities += [
+        IdentityRef(namespace=r.namespace, value=r.value) for r in refs if r.key not in known
+    ]
     known_links = {link.key for link in person.links}
     person.links += [r for r in refs if isinstance(r, IdentityLink) and r.key not in known_links]
     email = next((r.value for r in refs if r.namespace == "email"), None)

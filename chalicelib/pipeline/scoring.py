@@ -10,6 +10,7 @@ rescore from the stored stats without reading the timeline. `decay_due_at` says 
 decay will next cross a tier boundary or move the score by `sync_score_delta` (or settle at
 zero points): the decay schedule (pipeline/decay.py) rescores only the people due.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,9 @@ def _latest_ids(interactions: list[Interaction]) -> list[str]:
 
 
 def person_stats(interactions: list[Interaction]) -> PersonStats:
-    said = sorted((i for i in interactions if i.kind in BEHAVIOUR_KINDS and not i.deleted),
-                  key=lambda i: i.occurred_at)
+    said = sorted(
+        (i for i in interactions if i.kind in BEHAVIOUR_KINDS and not i.deleted), key=lambda i: i.occurred_at
+    )
     stats = PersonStats(interaction_count=len(said))
     if not said:
         return stats
@@ -46,16 +48,23 @@ def person_stats(interactions: list[Interaction]) -> PersonStats:
     with_followers = [i for i in said if i.author.followers is not None]
     stats.max_followers = max(i.author.followers for i in with_followers) if with_followers else None
     public = [i for i in said if i.kind in PUBLIC_KINDS and i.public]
-    advocacy = [i for i in public if i.sentiment and i.sentiment.label == "positive"
-                and (i.brand_matches or i.kind == "mention")]
+    advocacy = [
+        i
+        for i in public
+        if i.sentiment and i.sentiment.label == "positive" and (i.brand_matches or i.kind == "mention")
+    ]
     stats.public_positive_mentions = len(advocacy)
     urls = [i.url for i in public if i.url]
     stats.last_mention_url = urls[-1] if urls else None
     widest = [i for i in with_followers if i.author.followers == stats.max_followers]
     stats.evidence = {
-        "nps": _latest_ids(with_nps[-1:]), "sentiment": _latest_ids(with_sentiment),
-        "reach": _latest_ids(widest[-1:]), "frequency": _latest_ids(said), "recency": _latest_ids(said[-1:]),
-        "public_advocacy": _latest_ids(advocacy)}
+        "nps": _latest_ids(with_nps[-1:]),
+        "sentiment": _latest_ids(with_sentiment),
+        "reach": _latest_ids(widest[-1:]),
+        "frequency": _latest_ids(said),
+        "recency": _latest_ids(said[-1:]),
+        "public_advocacy": _latest_ids(advocacy),
+    }
     return stats
 
 
@@ -65,38 +74,71 @@ def advocate_score(stats: PersonStats, settings: ScoringSettings, now: datetime)
 
     category = None
     if stats.latest_nps is not None:
-        category = "promoter" if stats.latest_nps >= 9 else "passive" if stats.latest_nps >= 7 else "detractor"
-    components.append(ScoreComponent(
-        name="nps", weight=w.nps, points=w.nps * NPS_FACTOR.get(category or "", 0.0),
-        inputs={"latest_nps": stats.latest_nps, "category": category}))
+        category = (
+            "promoter" if stats.latest_nps >= 9 else "passive" if stats.latest_nps >= 7 else "detractor"
+        )
+    components.append(
+        ScoreComponent(
+            name="nps",
+            weight=w.nps,
+            points=w.nps * NPS_FACTOR.get(category or "", 0.0),
+            inputs={"latest_nps": stats.latest_nps, "category": category},
+        )
+    )
 
-    components.append(ScoreComponent(
-        name="sentiment", weight=w.sentiment, points=w.sentiment * (stats.sentiment_avg or 0.0),
-        inputs={"average": stats.sentiment_avg}))
+    components.append(
+        ScoreComponent(
+            name="sentiment",
+            weight=w.sentiment,
+            points=w.sentiment * (stats.sentiment_avg or 0.0),
+            inputs={"average": stats.sentiment_avg},
+        )
+    )
 
     followers = stats.max_followers or 0
     reach = min(1.0, math.log10(1 + followers) / math.log10(1 + settings.reach_saturation_followers))
-    components.append(ScoreComponent(name="reach", weight=w.reach, points=w.reach * reach,
-                                     inputs={"followers": stats.max_followers}))
+    components.append(
+        ScoreComponent(
+            name="reach", weight=w.reach, points=w.reach * reach, inputs={"followers": stats.max_followers}
+        )
+    )
 
     frequency = min(1.0, stats.interaction_count / settings.frequency_saturation)
-    components.append(ScoreComponent(name="frequency", weight=w.frequency, points=w.frequency * frequency,
-                                     inputs={"interactions": stats.interaction_count}))
+    components.append(
+        ScoreComponent(
+            name="frequency",
+            weight=w.frequency,
+            points=w.frequency * frequency,
+            inputs={"interactions": stats.interaction_count},
+        )
+    )
 
     days = None
     recency = 0.0
     if stats.last_interaction_at is not None:
         days = max(0.0, (now - stats.last_interaction_at).total_seconds() / 86400)
         recency = 0.5 ** (days / settings.recency_half_life_days)
-    components.append(ScoreComponent(
-        name="recency", weight=w.recency, points=w.recency * recency,
-        inputs={"days_since_last": round(days, 2) if days is not None else None,
-                "half_life_days": settings.recency_half_life_days}))
+    components.append(
+        ScoreComponent(
+            name="recency",
+            weight=w.recency,
+            points=w.recency * recency,
+            inputs={
+                "days_since_last": round(days, 2) if days is not None else None,
+                "half_life_days": settings.recency_half_life_days,
+            },
+        )
+    )
 
     advocacy = min(1.0, stats.public_positive_mentions / settings.advocacy_saturation)
-    components.append(ScoreComponent(
-        name="public_advocacy", weight=w.public_advocacy, points=w.public_advocacy * advocacy,
-        inputs={"positive_public_mentions": stats.public_positive_mentions}))
+    components.append(
+        ScoreComponent(
+            name="public_advocacy",
+            weight=w.public_advocacy,
+            points=w.public_advocacy * advocacy,
+            inputs={"positive_public_mentions": stats.public_positive_mentions},
+        )
+    )
 
     for component in components:
         component.points = round(component.points, 2)
@@ -108,8 +150,9 @@ def advocate_score(stats: PersonStats, settings: ScoringSettings, now: datetime)
     return AdvocateScore(score=score, tier=tier, components=components, computed_at=now, decay_due_at=due)
 
 
-def decay_due_at(stats: PersonStats, settings: ScoringSettings, now: datetime, other_points: float,
-                 tier: str) -> datetime | None:
+def decay_due_at(
+    stats: PersonStats, settings: ScoringSettings, now: datetime, other_points: float, tier: str
+) -> datetime | None:
     """When recency decay next matters: the score leaves its tier, has lost `sync_score_delta`
     points since `now`, or recency settles at zero. None: decay cannot change the score any more.
 
@@ -133,8 +176,12 @@ def decay_due_at(stats: PersonStats, settings: ScoringSettings, now: datetime, o
 
 def tier_for(score: float, settings: ScoringSettings) -> str:
     t = settings.tiers
-    for name, minimum in (("advocate", t.advocate), ("promoter", t.promoter),
-                          ("neutral", t.neutral), ("detractor", t.detractor)):
+    for name, minimum in (
+        ("advocate", t.advocate),
+        ("promoter", t.promoter),
+        ("neutral", t.neutral),
+        ("detractor", t.detractor),
+    ):
         if score >= minimum:
             return name
     return "at_risk"
@@ -148,18 +195,35 @@ def explain_score(person, interactions: list[Interaction]) -> dict:
     components = []
     for component in score.components:
         ids = component.inputs.get("interaction_ids", [])
-        components.append({
-            "name": component.name, "points": component.points, "weight": component.weight,
-            "inputs": {k: v for k, v in component.inputs.items() if k != "interaction_ids"},
-            "interactions": [_summary(by_id[i]) for i in ids if i in by_id]})
-    return {"score": score.score, "tier": score.tier, "computed_at": score.computed_at and score.computed_at.isoformat(),
-            "decay_due_at": score.decay_due_at and score.decay_due_at.isoformat(), "components": components}
+        components.append(
+            {
+                "name": component.name,
+                "points": component.points,
+                "weight": component.weight,
+                "inputs": {k: v for k, v in component.inputs.items() if k != "interaction_ids"},
+                "interactions": [_summary(by_id[i]) for i in ids if i in by_id],
+            }
+        )
+    return {
+        "score": score.score,
+        "tier": score.tier,
+        "computed_at": score.computed_at and score.computed_at.isoformat(),
+        "decay_due_at": score.decay_due_at and score.decay_due_at.isoformat(),
+        "components": components,
+    }
 
 
 def _summary(interaction: Interaction) -> dict:
-    return {"interaction_id": interaction.interaction_id, "connector_id": interaction.connector_id,
-            "provider": interaction.provider, "kind": interaction.kind,
-            "occurred_at": interaction.occurred_at.isoformat(), "url": interaction.url, "nps": interaction.nps,
-            "sentiment": interaction.sentiment.model_dump() if interaction.sentiment else None,
-            "followers": interaction.author.followers, "brand_matches": interaction.brand_matches,
-            "public": interaction.public}
+    return {
+        "interaction_id": interaction.interaction_id,
+        "connector_id": interaction.connector_id,
+        "provider": interaction.provider,
+        "kind": interaction.kind,
+        "occurred_at": interaction.occurred_at.isoformat(),
+        "url": interaction.url,
+        "nps": interaction.nps,
+        "sentiment": interaction.sentiment.model_dump() if interaction.sentiment else None,
+        "followers": interaction.author.followers,
+        "brand_matches": interaction.brand_matches,
+        "public": interaction.public,
+    }

@@ -2,10 +2,11 @@
 
 Adding a provider is one module, one fixture folder and one line here.
 """
+
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,8 +41,8 @@ def known_providers() -> list[str]:
     return sorted(REGISTRY)
 
 
-@lru_cache(maxsize=None)
-def get_provider(name: str) -> "Provider":
+@cache
+def get_provider(name: str) -> Provider:
     """The provider instance for `name`; KeyError when no such provider is registered."""
     target = REGISTRY[name]
     module_name, _, class_name = target.partition(":")

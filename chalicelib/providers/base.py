@@ -4,13 +4,15 @@ Source side: content types, handshake, signature check, acknowledgement, parse.
 Sink side: batch maximum and `upsert`. A provider may be both (HubSpot).
 Providers import the schema and these shared helpers, never the store or the queues.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, ClassVar, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict
@@ -56,12 +58,26 @@ class InboundRequest:
     body: bytes
     content_type: str = field(repr=False, compare=False)  # media type only, lower-case
 
-    def __init__(self, method: str, url: str, path: str, headers: Mapping[str, str],
-                 query: Mapping[str, str], body: bytes) -> None:
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        body: bytes,
+    ) -> None:
         # One dict update: the generated frozen __init__ calls object.__setattr__ per field,
         # which cost a small delivery more than its envelope did.
-        self.__dict__.update(method=method, url=url, path=path, headers=headers, query=query, body=body,
-                             content_type=media_type(headers.get("content-type")))
+        self.__dict__.update(
+            method=method,
+            url=url,
+            path=path,
+            headers=headers,
+            query=query,
+            body=body,
+            content_type=media_type(headers.get("content-type")),
+        )
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -159,7 +175,7 @@ def utc_from_epoch(value: float | int | str, unit: str = "s") -> datetime:
     OverflowError or OSError past its time_t), so parsers treat it as any other bad value."""
     number = float(value)
     try:
-        return datetime.fromtimestamp(number / 1000.0 if unit == "ms" else number, tz=timezone.utc)
+        return datetime.fromtimestamp(number / 1000.0 if unit == "ms" else number, tz=UTC)
     except (OverflowError, OSError):
         raise ValueError(f"epoch {number!r} is out of range") from None
 
@@ -168,7 +184,7 @@ def parse_iso(value: str) -> datetime:
     if not isinstance(value, str):  # a null or a number where a provider documents a string
         raise ValueError(f"expected an ISO 8601 string, got {type(value).__name__}")
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Provider:
@@ -222,8 +238,7 @@ class Provider:
         the connector file's `mapping` (Chorus field -> CRM property; an empty name drops it)."""
         mapping = {**self.default_mapping, **connector.config.mapping}
         values = record.model_dump(mode="json")
-        return {prop: values[name] for name, prop in mapping.items()
-                if prop and values.get(name) is not None}
+        return {prop: values[name] for name, prop in mapping.items() if prop and values.get(name) is not None}
 
     def upsert(self, records: list[AdvocateRecord], connector: Connector, http: Any) -> list[SinkResult]:
         raise NotImplementedError

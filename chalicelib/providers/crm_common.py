@@ -1,12 +1,14 @@
 """Small pieces every CRM connector shares: the canonical form of a written value (so the
 echo of Chorus's own write compares equal however the CRM formats it back), one call per
 record for CRMs without a batch write, and create claims for CRMs without an upsert."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from ..errors import UpstreamError
 
@@ -32,8 +34,8 @@ def canonical(value: Any) -> str:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
         except ValueError:
             return text
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return text
 
 
@@ -52,6 +54,7 @@ def upsert_each(records: list, upsert_one) -> list:
     """For CRMs without a batch write: one call per record; one record's failure does not fail
     the others (its SinkResult carries the error and whether it may be retried)."""
     from .base import SinkResult
+
     results = []
     for record in records:
         try:
@@ -89,7 +92,9 @@ class CreateClaims:
     The store keeps a hash of connector and email, never the email; the claim expires a day later.
     """
 
-    def __init__(self, store: Any, clock: Callable[[], datetime], lease_seconds: float = CREATE_CLAIM_SECONDS):
+    def __init__(
+        self, store: Any, clock: Callable[[], datetime], lease_seconds: float = CREATE_CLAIM_SECONDS
+    ):
         self._store, self._clock, self._lease = store, clock, lease_seconds
 
     def claim(self, connector_id: str, email: str) -> Claim:

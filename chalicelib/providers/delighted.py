@@ -10,9 +10,11 @@ https://app.delighted.com/docs/api/webhooks
   key is the account's API key (stored as `secrets.signing`). The scheme is attested by public
   verifiers and summaries; the official page read did not show the signing section.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import Field
 
@@ -32,7 +34,8 @@ class DelightedOptions(SurveyOptions):
 
     rating_scales: dict[str, float] = Field(
         default_factory=lambda: {"csat": 5.0, "ces": 7.0, "smileys": 5.0, "stars": 5.0, "thumbs": 1.0},
-        description="survey_type -> top of its score scale; other non-NPS types carry no rating.")
+        description="survey_type -> top of its score scale; other non-NPS types carry no rating.",
+    )
     comment_label: str = Field(default="Comment", min_length=1)
 
 
@@ -64,12 +67,22 @@ class DelightedProvider(Provider):
         answers = [(connector.options.comment_label, response.get("comment"))]
         answers += [_additional_answer(a) for a in response.get("additional_answers") or []]
         return survey_response(
-            self.name, connector, external_id=str(response["id"]), event_id=str(data["event_id"]),
-            event_type=data["event_type"], occurred_at=utc_from_epoch(response["created_at"]),
+            self.name,
+            connector,
+            external_id=str(response["id"]),
+            event_id=str(data["event_id"]),
+            event_type=data["event_type"],
+            occurred_at=utc_from_epoch(response["created_at"]),
             updated_at=utc_from_epoch(response.get("updated_at") or response["created_at"]),
-            email=person.get("email"), display_name=person.get("name"), answers=answers, nps=nps,
-            rating=rating, hidden=response.get("person_properties"), url=response.get("permalink"),
-            thread_id=survey_type)
+            email=person.get("email"),
+            display_name=person.get("name"),
+            answers=answers,
+            nps=nps,
+            rating=rating,
+            hidden=response.get("person_properties"),
+            url=response.get("permalink"),
+            thread_id=survey_type,
+        )
 
 
 def _additional_answer(answer: dict[str, Any]) -> tuple[str, Any]:

@@ -6,9 +6,11 @@ ping); `X-Discourse-Instance` is the forum's base URL. Body: {"post": {...}} or 
 `X-Discourse-Event-Id` changes on every retry, so the de-dup key is post id + event + updated_at.
 Source: discourse/discourse app/jobs/regular/emit_web_hook_event.rb, web_hook_post_serializer.rb.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,16 +63,30 @@ class DiscourseProvider(Provider):
         reply_to = post.get("reply_to_post_number")
         instance = (delivery.headers.get("x-discourse-instance") or "").rstrip("/")
         deleted = event == "post_destroyed"
-        updated = parse_iso(post.get("deleted_at") or post["updated_at"]) if deleted or event == "post_edited" else None
+        updated = (
+            parse_iso(post.get("deleted_at") or post["updated_at"])
+            if deleted or event == "post_edited"
+            else None
+        )
         return Interaction(
-            interaction_id=interaction_id(connector.id, post_id), connector_id=connector.id,
-            provider=self.name, external_id=post_id,
+            interaction_id=interaction_id(connector.id, post_id),
+            connector_id=connector.id,
+            provider=self.name,
+            external_id=post_id,
             kind="direct_message" if private else "post" if number == 1 else "comment",
-            event_id=f"{post_id}:{event}:{post['updated_at']}", event_type=event,
-            occurred_at=parse_iso(post["created_at"]), updated_at=updated,
+            event_id=f"{post_id}:{event}:{post['updated_at']}",
+            event_type=event,
+            occurred_at=parse_iso(post["created_at"]),
+            updated_at=updated,
             text=None if deleted else post.get("raw"),
             url=f"{instance}/t/{post.get('topic_slug') or '-'}/{topic_id}/{number}" if instance else None,
-            author=Author(handle=post.get("username"), provider_user_id=str(post["user_id"]),
-                          display_name=post.get("name") or None),
-            thread_id=topic_id, parent_id=f"{topic_id}#{reply_to}" if reply_to else None,
-            public=not private, deleted=deleted)
+            author=Author(
+                handle=post.get("username"),
+                provider_user_id=str(post["user_id"]),
+                display_name=post.get("name") or None,
+            ),
+            thread_id=topic_id,
+            parent_id=f"{topic_id}#{reply_to}" if reply_to else None,
+            public=not private,
+            deleted=deleted,
+        )

@@ -13,11 +13,13 @@ an upsert (creates when no row has the key, updates otherwise; never a duplicate
 If-Match: * would forbid the create (404), If-None-Match: * the update (412); neither is sent.
 https://learn.microsoft.com/power-apps/developer/data-platform/webapi/update-delete-entities-using-web-api
 """
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,20 +27,32 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id
+from .crm_common import canonical, canonical_map, upsert_each
 from .entries import guarded_all
 from .http import json_object
-from .signatures import verify_shared_secret
-from .crm_common import upsert_each, canonical, canonical_map
 from .oauth import TokenRequest, authorized_call, client_credentials
+from .signatures import verify_shared_secret
 
 WCF_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
-SYSTEM_ATTRIBUTES = {"contactid", "modifiedon", "modifiedby", "modifiedonbehalfby", "fullname", "yomifullname",
-                     "versionnumber", "createdon", "createdby", "createdonbehalfby"}
+SYSTEM_ATTRIBUTES = {
+    "contactid",
+    "modifiedon",
+    "modifiedby",
+    "modifiedonbehalfby",
+    "fullname",
+    "yomifullname",
+    "versionnumber",
+    "createdon",
+    "createdby",
+    "createdonbehalfby",
+}
 
 
 class DynamicsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    base_url: str = Field(pattern=r"^https://", description="The environment URL: https://<org>.crm.dynamics.com")
+    base_url: str = Field(
+        pattern=r"^https://", description="The environment URL: https://<org>.crm.dynamics.com"
+    )
     tenant_id: str | None = Field(default=None, description="Entra ID tenant (directory) id, for the sink.")
     alternate_key: str = Field(default="emailaddress1", pattern=r"^[a-z_][a-z0-9_]*$")
     auth: Literal["header", "code"] = "header"
@@ -73,53 +87,83 @@ class DynamicsProvider(Provider):
     def verify(self, request, connector, now) -> None:
         opts = connector.options
         if opts.auth == "code":
-            verify_shared_secret(request.query.get("code"), connector.secret("signing"), "query parameter 'code'")
+            verify_shared_secret(
+                request.query.get("code"), connector.secret("signing"), "query parameter 'code'"
+            )
         else:
-            verify_shared_secret(request.header(opts.auth_header), connector.secret("signing"),
-                                f"header '{opts.auth_header}'")
+            verify_shared_secret(
+                request.header(opts.auth_header), connector.secret("signing"), f"header '{opts.auth_header}'"
+            )
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         context = delivery.json()
         if not isinstance(context, dict) or "MessageName" not in context:
             raise MalformedPayload("a Dataverse webhook body is a RemoteExecutionContext object")
         message, entity = str(context.get("MessageName")), str(context.get("PrimaryEntityName"))
-        request_id = str(context.get("RequestId") or context.get("OperationId")
-                         or delivery.headers.get("x-request-id") or "")
+        request_id = str(
+            context.get("RequestId")
+            or context.get("OperationId")
+            or delivery.headers.get("x-request-id")
+            or ""
+        )
         if not request_id:
             raise MalformedPayload("no RequestId, OperationId or x-request-id to de-duplicate on")
         if entity != "contact" or message not in ("Create", "Update"):
             return [Skipped("unsupported_event", f"{entity}.{message}", request_id)]
-        return guarded_all(lambda body: self._changes(body, message, request_id, delivery), context, request_id)
+        return guarded_all(
+            lambda body: self._changes(body, message, request_id, delivery), context, request_id
+        )
 
-    def _changes(self, context: dict[str, Any], message: str, request_id: str,
-                 delivery: Delivery) -> list[Interaction | Skipped]:
+    def _changes(
+        self, context: dict[str, Any], message: str, request_id: str, delivery: Delivery
+    ) -> list[Interaction | Skipped]:
         target = _parameter(context.get("InputParameters"), "Target")
         record_id = str(context.get("PrimaryEntityId") or (target or {}).get("Id") or "")
         if not isinstance(target, dict) or not record_id:
-            return [Skipped("malformed_entry", "no Target entity (payload over 256 KB is trimmed)", request_id)]
+            return [
+                Skipped("malformed_entry", "no Target entity (payload over 256 KB is trimmed)", request_id)
+            ]
         attributes = _attributes(target)
         image = _attributes(_parameter(context.get("PostEntityImages"), None) or {})
         email = attributes.get("emailaddress1") or image.get("emailaddress1")
         changed = [a for a in attributes if a not in SYSTEM_ATTRIBUTES] or [None]
         occurred = _wcf_date(context.get("OperationCreatedOn")) or delivery.received_at
-        return [Interaction(
-            interaction_id=interaction_id(delivery.connector.id, f"request:{request_id}:{attr or '-'}"),
-            connector_id=delivery.connector.id, provider=self.name, kind="crm_update",
-            external_id=f"request:{request_id}:{attr or '-'}", event_id=f"{request_id}:{attr or '-'}",
-            event_type=f"contact.{message}", occurred_at=occurred,
-            author=Author(provider_user_id=record_id, email=str(email) if email else None,
-                          display_name=attributes.get("fullname") or image.get("fullname")),
-            crm_change=CrmChange(object_id=record_id, change_type=message, property=attr,
-                                 value=canonical(attributes.get(attr)) if attr else None,
-                                 source=str(context.get("InitiatingUserId") or "") or None),
-            public=False) for attr in changed]
+        return [
+            Interaction(
+                interaction_id=interaction_id(delivery.connector.id, f"request:{request_id}:{attr or '-'}"),
+                connector_id=delivery.connector.id,
+                provider=self.name,
+                kind="crm_update",
+                external_id=f"request:{request_id}:{attr or '-'}",
+                event_id=f"{request_id}:{attr or '-'}",
+                event_type=f"contact.{message}",
+                occurred_at=occurred,
+                author=Author(
+                    provider_user_id=record_id,
+                    email=str(email) if email else None,
+                    display_name=attributes.get("fullname") or image.get("fullname"),
+                ),
+                crm_change=CrmChange(
+                    object_id=record_id,
+                    change_type=message,
+                    property=attr,
+                    value=canonical(attributes.get(attr)) if attr else None,
+                    source=str(context.get("InitiatingUserId") or "") or None,
+                ),
+                public=False,
+            )
+            for attr in changed
+        ]
 
     # ---- sink ---------------------------------------------------------------------------
     def grant(self, connector) -> TokenRequest:
         opts = connector.options
-        return client_credentials(f"{opts.login_url}/{opts.tenant_id}/oauth2/v2.0/token",
-                                  connector.secret("client_id"), connector.secret("client_secret"),
-                                  scope=f"{opts.base_url.rstrip('/')}/.default")
+        return client_credentials(
+            f"{opts.login_url}/{opts.tenant_id}/oauth2/v2.0/token",
+            connector.secret("client_id"),
+            connector.secret("client_secret"),
+            scope=f"{opts.base_url.rstrip('/')}/.default",
+        )
 
     def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
         return upsert_each(records, lambda record: self._upsert_one(record, connector, http))
@@ -131,21 +175,40 @@ class DynamicsProvider(Provider):
         key = quote(record.email.lower().replace("'", "''"), safe="@'")  # OData literal: ' doubled
         fields = self.properties_for(record, connector)
         response = authorized_call(
-            http, "PATCH", f"{opts.base_url.rstrip('/')}/api/data/v9.2/contacts({opts.alternate_key}='{key}')",
-            connector_id=connector.id, grant=self.grant(connector), params={"$select": "contactid"},
-            headers={"Content-Type": "application/json", "Accept": "application/json", "OData-MaxVersion": "4.0",
-                     "OData-Version": "4.0", "Prefer": "return=representation"},
-            json=fields)
+            http,
+            "PATCH",
+            f"{opts.base_url.rstrip('/')}/api/data/v9.2/contacts({opts.alternate_key}='{key}')",
+            connector_id=connector.id,
+            grant=self.grant(connector),
+            params={"$select": "contactid"},
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "OData-MaxVersion": "4.0",
+                "OData-Version": "4.0",
+                "Prefer": "return=representation",
+            },
+            json=fields,
+        )
         if response.status_code in (200, 201, 204):
             body = json_object(response)
             crm_id = body.get("contactid") or _entity_id(response.headers.get("OData-EntityId"))
-            return SinkResult(record.person_id, ok=True, crm_id=crm_id, created=response.status_code == 201,
-                              written=canonical_map(fields))
+            return SinkResult(
+                record.person_id,
+                ok=True,
+                crm_id=crm_id,
+                created=response.status_code == 201,
+                written=canonical_map(fields),
+            )
         message = str((json_object(response).get("error") or {}).get("message") or response.text[:200])
         if response.status_code == 401:
             raise UpstreamError(f"Dataverse rejected the token: {message}", retryable=False, status=401)
-        return SinkResult(record.person_id, ok=False, retryable=response.status_code >= 500,
-                          error=f"HTTP {response.status_code} {message}")
+        return SinkResult(
+            record.person_id,
+            ok=False,
+            retryable=response.status_code >= 500,
+            error=f"HTTP {response.status_code} {message}",
+        )
 
 
 def _parameter(collection: Any, key: str | None) -> Any:
@@ -172,10 +235,9 @@ def _attributes(entity: dict[str, Any]) -> dict[str, Any]:
 def _wcf_date(value: Any) -> datetime | None:
     """'/Date(1506409448000-0700)/': milliseconds since the epoch (UTC); the offset is informative."""
     match = WCF_DATE.match(str(value or ""))
-    return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=timezone.utc) if match else None
+    return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=UTC) if match else None
 
 
 def _entity_id(header: str | None) -> str | None:
     match = re.search(r"\(([0-9a-fA-F-]{36})\)", header or "")
     return match.group(1) if match else None
-

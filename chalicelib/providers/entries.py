@@ -5,12 +5,14 @@ feed's entries) must keep its good entries when one is malformed, and a single-e
 whose event has a missing or wrong-typed field is recorded as skipped, not crashed on:
 `guarded` turns the shape error into Skipped("malformed_entry"), which the pipeline counts.
 """
+
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import MalformedPayload
 from .base import Skipped
@@ -42,7 +44,9 @@ def misshapen_is_malformed(what: str) -> Iterator[None]:
         raise MalformedPayload(f"{what}: {exc!r}") from None
 
 
-def guarded_all(parse_many: Callable[[Any], list[T]], entry: Any, event_id: str | None = None) -> list[T | Skipped]:
+def guarded_all(
+    parse_many: Callable[[Any], list[T]], entry: Any, event_id: str | None = None
+) -> list[T | Skipped]:
     """guarded() for an entry that yields several results (one per changed field): all, or one Skipped."""
     results = guarded(parse_many, entry, event_id)
     return [results] if isinstance(results, Skipped) else list(results)

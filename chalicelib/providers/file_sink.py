@@ -2,6 +2,7 @@
 
 Idempotent like a CRM: the sync engine only calls it for records that changed.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,11 @@ class FileSinkProvider(Provider):
     Options = FileSinkOptions
     is_sink = True
     batch_max = 100
-    default_mapping = {field: field for field in AdvocateRecord.model_fields
-                       if field not in ("person_id", "crm_ids", "changed_at")}
+    default_mapping = {
+        field: field
+        for field in AdvocateRecord.model_fields
+        if field not in ("person_id", "crm_ids", "changed_at")
+    }
 
     def upsert(self, records, connector, http) -> list[SinkResult]:
         path = Path(connector.options.path)
@@ -37,6 +41,12 @@ class FileSinkProvider(Provider):
             for record in records:
                 properties = self.properties_for(record, connector)
                 out.write(json.dumps({"person_id": record.person_id, "properties": properties}) + "\n")
-                results.append(SinkResult(record.person_id, ok=True, crm_id=None,  # a file has no record ids
-                                          written=properties))
+                results.append(
+                    SinkResult(
+                        record.person_id,
+                        ok=True,
+                        crm_id=None,  # a file has no record ids
+                        written=properties,
+                    )
+                )
         return results

@@ -15,10 +15,12 @@ Schemes: `hmac` (sha256/sha1/sha512, hex or base64, optional prefix, optional ti
 joined into the signed string by `signed_payload`) or `standard-webhooks`. `chorus validate`
 compiles every expression and names the bad one (options.fields.text: invalid JMESPath: ...).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, Iterable, Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,9 +29,24 @@ from ..schema import Author, IdentityRef, Interaction, InteractionKind, Rating
 from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso, utc_from_epoch
 from .signatures import check_timestamp, parse_timestamp, verify_hmac, verify_standard_webhooks
 
-FIELDS = ("event_id", "external_id", "event_type", "kind", "occurred_at", "updated_at", "text",
-          "url", "thread_id", "nps", "rating", "rating_scale", "author.email", "author.handle",
-          "author.display_name", "author.provider_user_id")
+FIELDS = (
+    "event_id",
+    "external_id",
+    "event_type",
+    "kind",
+    "occurred_at",
+    "updated_at",
+    "text",
+    "url",
+    "thread_id",
+    "nps",
+    "rating",
+    "rating_scale",
+    "author.email",
+    "author.handle",
+    "author.display_name",
+    "author.provider_user_id",
+)
 
 
 class SignatureScheme(BaseModel):
@@ -42,8 +59,11 @@ class SignatureScheme(BaseModel):
     timestamp_header: str | None = None
     timestamp_format: Literal["s", "ms", "iso"] = "s"
     tolerance_seconds: int = Field(default=300, gt=0)
-    signed_payload: str = Field(default="{body}", pattern=r"\{body\}",
-                                description='How timestamp and body join, e.g. "{timestamp}.{body}".')
+    signed_payload: str = Field(
+        default="{body}",
+        pattern=r"\{body\}",
+        description='How timestamp and body join, e.g. "{timestamp}.{body}".',
+    )
 
 
 class GenericOptions(BaseModel):
@@ -58,7 +78,7 @@ class GenericOptions(BaseModel):
 
 
 @lru_cache(maxsize=512)
-def _compiled(expression: str) -> "_Expression":
+def _compiled(expression: str) -> _Expression:
     import jmespath
 
     return _Expression(jmespath.compile(expression).parsed)
@@ -75,6 +95,7 @@ class _Expression:
         self._tree = tree
         if _Expression._interpreter is None:
             from jmespath.visitor import TreeInterpreter
+
             _Expression._interpreter = TreeInterpreter()
 
     def search(self, value: Any) -> Any:
@@ -114,7 +135,9 @@ class GenericSourceProvider(Provider):
         if "{" in payload or "}" in payload:
             problems.append(("options.signature.signed_payload", "only {timestamp} and {body} may appear"))
         if "{timestamp}" in options.signature.signed_payload and not options.signature.timestamp_header:
-            problems.append(("options.signature.timestamp_header", "required when signed_payload uses {timestamp}"))
+            problems.append(
+                ("options.signature.timestamp_header", "required when signed_payload uses {timestamp}")
+            )
         return problems
 
     def verify(self, request, connector, now) -> None:
@@ -127,10 +150,19 @@ class GenericSourceProvider(Provider):
             stamp = request.header(scheme.timestamp_header) or ""
             check_timestamp(parse_timestamp(stamp, scheme.timestamp_format), now, scheme.tolerance_seconds)
         before, _, after = scheme.signed_payload.partition("{body}")
-        message = (before.replace("{timestamp}", stamp).encode() + request.body
-                   + after.replace("{timestamp}", stamp).encode())
-        verify_hmac(request.header(scheme.header), key=secret, message=message,
-                    algorithm=scheme.algorithm, encoding=scheme.encoding, prefix=scheme.prefix)
+        message = (
+            before.replace("{timestamp}", stamp).encode()
+            + request.body
+            + after.replace("{timestamp}", stamp).encode()
+        )
+        verify_hmac(
+            request.header(scheme.header),
+            key=secret,
+            message=message,
+            algorithm=scheme.algorithm,
+            encoding=scheme.encoding,
+            prefix=scheme.prefix,
+        )
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         from jmespath.exceptions import JMESPathError
@@ -159,21 +191,39 @@ class GenericSourceProvider(Provider):
             raise ValueError(f"kind '{kind}' is not one of {get_args(InteractionKind)}")
         rating = None
         if values.get("rating") not in (None, ""):
-            rating = Rating(value=float(values["rating"]), scale=float(values.get("rating_scale") or options.rating_scale))
-        links = [IdentityRef(namespace=ns, value=str(value).strip()) for ns, expr in options.links.items()
-                 if (value := _compiled(expr).search(entry)) not in (None, "")]
+            rating = Rating(
+                value=float(values["rating"]), scale=float(values.get("rating_scale") or options.rating_scale)
+            )
+        links = [
+            IdentityRef(namespace=ns, value=str(value).strip())
+            for ns, expr in options.links.items()
+            if (value := _compiled(expr).search(entry)) not in (None, "")
+        ]
         occurred = _moment(values.get("occurred_at")) or delivery.received_at
         return Interaction(
-            interaction_id=interaction_id(connector.id, external_id), connector_id=connector.id,
-            provider=self.name, kind=kind, external_id=external_id, event_id=event_id,
-            event_type=_text(values.get("event_type")), occurred_at=occurred,
-            updated_at=_moment(values.get("updated_at")), text=_text(values.get("text")),
-            url=_text(values.get("url")), thread_id=_text(values.get("thread_id")),
-            author=Author(email=_text(values.get("author.email")), handle=_text(values.get("author.handle")),
-                          display_name=_text(values.get("author.display_name")),
-                          provider_user_id=_text(values.get("author.provider_user_id"))),
-            links=links, nps=None if values.get("nps") in (None, "") else int(float(values["nps"])),
-            rating=rating, public=options.public)
+            interaction_id=interaction_id(connector.id, external_id),
+            connector_id=connector.id,
+            provider=self.name,
+            kind=kind,
+            external_id=external_id,
+            event_id=event_id,
+            event_type=_text(values.get("event_type")),
+            occurred_at=occurred,
+            updated_at=_moment(values.get("updated_at")),
+            text=_text(values.get("text")),
+            url=_text(values.get("url")),
+            thread_id=_text(values.get("thread_id")),
+            author=Author(
+                email=_text(values.get("author.email")),
+                handle=_text(values.get("author.handle")),
+                display_name=_text(values.get("author.display_name")),
+                provider_user_id=_text(values.get("author.provider_user_id")),
+            ),
+            links=links,
+            nps=None if values.get("nps") in (None, "") else int(float(values["nps"])),
+            rating=rating,
+            public=options.public,
+        )
 
 
 def _describe(exc: Exception) -> str:

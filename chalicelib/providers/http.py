@@ -1,14 +1,15 @@
 """Calling provider APIs: retries with backoff and jitter for 429, 5xx and timeouts only,
 honouring Retry-After; everything else is returned to the caller to judge."""
+
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import UpstreamError
-
 
 
 def _sleep(seconds: float) -> None:
@@ -37,11 +38,19 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 
 def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 20.0) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    return random.uniform(0, min(cap, base * (2 ** attempt)))
+    return random.uniform(0, min(cap, base * (2**attempt)))
 
 
-def call_api(http: Any, method: str, url: str, *, attempts: int = 4, max_wait: float = 10.0,
-             sleep: Callable[[float], None] | None = None, **kwargs: Any) -> Any:
+def call_api(
+    http: Any,
+    method: str,
+    url: str,
+    *,
+    attempts: int = 4,
+    max_wait: float = 10.0,
+    sleep: Callable[[float], None] | None = None,
+    **kwargs: Any,
+) -> Any:
     """Send a request, retrying what is retryable. Returns the response for any other status.
 
     Raises UpstreamError(retryable=True) when retries run out or the server asks to wait
@@ -88,10 +97,14 @@ def raise_for_permanent(response: Any, what: str) -> None:
         detail = body.get("message") or body.get("error") or "" if isinstance(body, dict) else ""
     except ValueError:
         detail = response.text[:200]
-    raise UpstreamError(f"{what}: HTTP {response.status_code} {detail}".strip(),
-                        retryable=response.status_code in RETRYABLE_STATUSES, status=response.status_code)
+    raise UpstreamError(
+        f"{what}: HTTP {response.status_code} {detail}".strip(),
+        retryable=response.status_code in RETRYABLE_STATUSES,
+        status=response.status_code,
+    )
 
 
 def _host(url: str) -> str:
     from urllib.parse import urlsplit
+
     return urlsplit(url).netloc

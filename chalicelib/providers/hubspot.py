@@ -6,38 +6,65 @@ old. The URI is the one HubSpot called: `options.public_url` when a proxy or API
 sits in between. https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests
 Sink: POST /crm/v3/objects/contacts/batch/upsert with idProperty=email, 100 inputs a call.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id,
-                   utc_from_epoch)
+from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, utc_from_epoch
 from .entries import guarded
 from .http import call_api, raise_for_permanent
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
 
 MAX_AGE_SECONDS = 300
 # HubSpot's doc: decode these percent-encodings in the URI before signing.
-URI_DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'",
-              "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
-CONTACT_EVENTS = ("contact.creation", "contact.propertyChange", "contact.deletion", "contact.restore",
-                  "contact.merge", "contact.privacyDeletion", "contact.associationChange")
+URI_DECODE = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
+CONTACT_EVENTS = (
+    "contact.creation",
+    "contact.propertyChange",
+    "contact.deletion",
+    "contact.restore",
+    "contact.merge",
+    "contact.privacyDeletion",
+    "contact.associationChange",
+)
 
 
-PROPERTY_TYPES = {"advocate_score": ("number", "number"), "latest_nps": ("number", "number"),
-                  "sentiment": ("number", "number"), "last_interaction_at": ("datetime", "date")}
+PROPERTY_TYPES = {
+    "advocate_score": ("number", "number"),
+    "latest_nps": ("number", "number"),
+    "sentiment": ("number", "number"),
+    "last_interaction_at": ("datetime", "date"),
+}
 
 
 class HubSpotOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base_url: str = Field(default="https://api.hubapi.com", pattern=r"^https?://")
-    public_url: str | None = Field(default=None, pattern=r"^https?://",
-                                   description="The webhook URL as HubSpot calls it, if a proxy rewrites it.")
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The webhook URL as HubSpot calls it, if a proxy rewrites it.",
+    )
 
 
 def signed_uri(request, public_url: str | None) -> str:
@@ -73,8 +100,12 @@ class HubSpotProvider(Provider):
         raw_timestamp = request.header("x-hubspot-request-timestamp")
         check_timestamp(parse_timestamp(raw_timestamp, "ms"), now, MAX_AGE_SECONDS)
         signature = request.header("x-hubspot-signature-v3")
-        message = (request.method.upper() + signed_uri(request, connector.options.public_url)
-                   + request.body.decode("utf-8", errors="replace") + (raw_timestamp or "").strip())
+        message = (
+            request.method.upper()
+            + signed_uri(request, connector.options.public_url)
+            + request.body.decode("utf-8", errors="replace")
+            + (raw_timestamp or "").strip()
+        )
         verify_hmac(signature, key=connector.secret("signing"), message=message, encoding="base64")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
@@ -98,30 +129,53 @@ class HubSpotProvider(Provider):
         event_id = f"{event['eventId']}:{object_id}:{event.get('occurredAt')}"
         prop, value = event.get("propertyName"), event.get("propertyValue")
         return Interaction(
-            interaction_id=interaction_id(connector.id, f"event:{event_id}"), connector_id=connector.id,
-            provider=self.name, kind="crm_update", external_id=f"event:{event_id}", event_id=event_id,
-            event_type=kind, occurred_at=utc_from_epoch(event["occurredAt"], "ms"),
-            author=Author(provider_user_id=object_id,
-                          email=value if prop == "email" and value else None),
-            crm_change=CrmChange(object_id=object_id, change_type=kind, property=prop,
-                                 value=None if value is None else str(value),
-                                 source=event.get("changeSource")),
-            public=False)
+            interaction_id=interaction_id(connector.id, f"event:{event_id}"),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="crm_update",
+            external_id=f"event:{event_id}",
+            event_id=event_id,
+            event_type=kind,
+            occurred_at=utc_from_epoch(event["occurredAt"], "ms"),
+            author=Author(provider_user_id=object_id, email=value if prop == "email" and value else None),
+            crm_change=CrmChange(
+                object_id=object_id,
+                change_type=kind,
+                property=prop,
+                value=None if value is None else str(value),
+                source=event.get("changeSource"),
+            ),
+            public=False,
+        )
 
     # ---- sink ---------------------------------------------------------------------------
     def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
         """Batch upsert by email. A 400 for a batch is split so one bad record fails alone."""
         keyed = [r for r in records if r.email]
-        results = [SinkResult(r.person_id, ok=False, error="no email to upsert on") for r in records
-                   if not r.email]
+        results = [
+            SinkResult(r.person_id, ok=False, error="no email to upsert on") for r in records if not r.email
+        ]
         if not keyed:
             return results
-        inputs = [{"idProperty": "email", "id": r.email, "objectWriteTraceId": r.person_id,
-                   "properties": self._properties(r, connector)} for r in keyed]
-        response = call_api(http, "POST", f"{connector.options.base_url}/crm/v3/objects/contacts/batch/upsert",
-                            headers={"Authorization": f"Bearer {connector.secret('access_token')}",
-                                     "Content-Type": "application/json"},
-                            json={"inputs": inputs})
+        inputs = [
+            {
+                "idProperty": "email",
+                "id": r.email,
+                "objectWriteTraceId": r.person_id,
+                "properties": self._properties(r, connector),
+            }
+            for r in keyed
+        ]
+        response = call_api(
+            http,
+            "POST",
+            f"{connector.options.base_url}/crm/v3/objects/contacts/batch/upsert",
+            headers={
+                "Authorization": f"Bearer {connector.secret('access_token')}",
+                "Content-Type": "application/json",
+            },
+            json={"inputs": inputs},
+        )
         if response.status_code == 400 and len(keyed) > 1:
             for record in keyed:  # isolate the record(s) HubSpot rejects
                 results += self.upsert([record], connector, http)
@@ -136,8 +190,13 @@ class HubSpotProvider(Provider):
         base = f"{connector.options.base_url}/crm/v3/properties/contacts"
         headers = {"Authorization": f"Bearer {connector.secret('access_token')}"}
         done = []
-        group = call_api(http, "POST", f"{base}/groups", headers=headers,
-                         json={"name": "chorus", "label": "Chorus advocacy", "displayOrder": -1})
+        group = call_api(
+            http,
+            "POST",
+            f"{base}/groups",
+            headers=headers,
+            json={"name": "chorus", "label": "Chorus advocacy", "displayOrder": -1},
+        )
         if group.status_code not in (200, 201, 409):
             raise_for_permanent(group, "HubSpot property group")
         mapping = {**self.default_mapping, **connector.config.mapping}
@@ -145,9 +204,20 @@ class HubSpotProvider(Provider):
             if not name:
                 continue
             kind, field_type = PROPERTY_TYPES.get(field, ("string", "text"))
-            response = call_api(http, "POST", base, headers=headers, json={
-                "name": name, "label": name.replace("_", " ").capitalize(), "type": kind,
-                "fieldType": field_type, "groupName": "chorus", "description": f"Chorus: {field}"})
+            response = call_api(
+                http,
+                "POST",
+                base,
+                headers=headers,
+                json={
+                    "name": name,
+                    "label": name.replace("_", " ").capitalize(),
+                    "type": kind,
+                    "fieldType": field_type,
+                    "groupName": "chorus",
+                    "description": f"Chorus: {field}",
+                },
+            )
             if response.status_code == 409:
                 done.append(f"{name}: already exists")
             else:
@@ -158,7 +228,9 @@ class HubSpotProvider(Provider):
     def _properties(self, record: AdvocateRecord, connector) -> dict[str, str]:
         return {k: str(v) for k, v in self.properties_for(record, connector).items()}
 
-    def _read_results(self, body: dict[str, Any], records: list[AdvocateRecord], connector) -> list[SinkResult]:
+    def _read_results(
+        self, body: dict[str, Any], records: list[AdvocateRecord], connector
+    ) -> list[SinkResult]:
         by_email = {r.email.lower(): r for r in records if r.email}
         by_trace = {r.person_id: r for r in records}
         out: dict[str, SinkResult] = {}
@@ -167,18 +239,27 @@ class HubSpotProvider(Provider):
             record = by_email.get(email) or by_trace.get(str(result.get("objectWriteTraceId", "")))
             if record is None:
                 continue
-            out[record.person_id] = SinkResult(record.person_id, ok=True, crm_id=str(result.get("id")),
-                                               created=bool(result.get("new")),
-                                               written=self._properties(record, connector))
+            out[record.person_id] = SinkResult(
+                record.person_id,
+                ok=True,
+                crm_id=str(result.get("id")),
+                created=bool(result.get("new")),
+                written=self._properties(record, connector),
+            )
         for error in body.get("errors") or []:
             context = error.get("context") or {}
             traces = context.get("objectWriteTraceId") or []
             ids = [str(v).lower() for v in (context.get("ids") or context.get("id") or [])]
-            for record in [by_trace[t] for t in traces if t in by_trace] + [by_email[i] for i in ids if i in by_email]:
+            for record in [by_trace[t] for t in traces if t in by_trace] + [
+                by_email[i] for i in ids if i in by_email
+            ]:
                 status = int(error.get("status") or 0) if str(error.get("status", "")).isdigit() else 0
                 out[record.person_id] = SinkResult(
-                    record.person_id, ok=False, error=error.get("message") or error.get("category"),
-                    retryable=status in (429, 500, 502, 503, 504) or error.get("category") == "RATE_LIMITS")
+                    record.person_id,
+                    ok=False,
+                    error=error.get("message") or error.get("category"),
+                    retryable=status in (429, 500, 502, 503, 504) or error.get("category") == "RATE_LIMITS",
+                )
         return list(out.values())
 
 
@@ -187,6 +268,3 @@ def _message(response) -> str:
         return str(response.json().get("message") or response.text[:300])
     except ValueError:
         return response.text[:300]
-
-
-

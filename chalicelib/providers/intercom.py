@@ -8,9 +8,11 @@ and bots are the brand's voice, not the customer's: skipped. `ping` is skipped.
 Bodies are HTML: stored as plain text. Conversations are private: kind direct_message.
 https://developers.intercom.com/docs/webhooks/setting-up-webhooks
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
@@ -44,15 +46,30 @@ class IntercomProvider(Provider):
             raise MalformedPayload("notification has no conversation item")
         conversation = str(item["id"])
         if topic == "conversation.user.created":
-            return [guarded(lambda s: self._part(s, conversation, "conversation.user.created",
-                                                 item.get("created_at"), delivery.connector),
-                            item.get("source"), notification)]
+            return [
+                guarded(
+                    lambda s: self._part(
+                        s,
+                        conversation,
+                        "conversation.user.created",
+                        item.get("created_at"),
+                        delivery.connector,
+                    ),
+                    item.get("source"),
+                    notification,
+                )
+            ]
         parts = ((item.get("conversation_parts") or {}).get("conversation_parts")) or []
-        return [guarded(lambda p: self._part(p, conversation, topic, None, delivery.connector), part, notification)
-                for part in parts] or [Skipped("unsupported_event", "reply without conversation parts", notification)]
+        return [
+            guarded(
+                lambda p: self._part(p, conversation, topic, None, delivery.connector), part, notification
+            )
+            for part in parts
+        ] or [Skipped("unsupported_event", "reply without conversation parts", notification)]
 
-    def _part(self, part: dict[str, Any], conversation: str, topic: str, created_at: Any,
-              connector) -> Interaction | Skipped:
+    def _part(
+        self, part: dict[str, Any], conversation: str, topic: str, created_at: Any, connector
+    ) -> Interaction | Skipped:
         author = part["author"]
         part_id = str(part["id"])
         if author.get("type") not in CUSTOMER_TYPES:
@@ -62,10 +79,21 @@ class IntercomProvider(Provider):
         external = f"{conversation}:{part_id}"
         opening = topic == "conversation.user.created"
         return Interaction(
-            interaction_id=interaction_id(connector.id, external), connector_id=connector.id,
-            provider=self.name, kind="direct_message", external_id=external, event_id=f"{external}:{topic}",
-            event_type=topic, occurred_at=utc_from_epoch(part.get("created_at") or created_at),
+            interaction_id=interaction_id(connector.id, external),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="direct_message",
+            external_id=external,
+            event_id=f"{external}:{topic}",
+            event_type=topic,
+            occurred_at=utc_from_epoch(part.get("created_at") or created_at),
             text=html_to_text(part.get("body")),
-            author=Author(provider_user_id=str(author["id"]), email=author.get("email") or None,
-                          display_name=author.get("name") or None),
-            thread_id=conversation, parent_id=None if opening else conversation, public=False)
+            author=Author(
+                provider_user_id=str(author["id"]),
+                email=author.get("email") or None,
+                display_name=author.get("name") or None,
+            ),
+            thread_id=conversation,
+            parent_id=None if opening else conversation,
+            public=False,
+        )

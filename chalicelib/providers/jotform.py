@@ -10,11 +10,13 @@ https://api.jotform.com/docs/ (POST /form/{formID}/webhooks).
 - Answers carry field names, not question titles: `options.labels` maps a key to its question,
   otherwise the name is spelled out ("q5_whatDid" -> "What did").
 """
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import Field
 
@@ -64,12 +66,15 @@ class JotformProvider(Provider):
     def _submission(self, fields: dict[str, str], answers: dict[str, Any], delivery: Delivery) -> Interaction:
         options = delivery.connector.options
         email_key = options.email_field or next(
-            (k for k in answers if ANSWER_KEY.match(k) and "email" in k.lower()), None)
+            (k for k in answers if ANSWER_KEY.match(k) and "email" in k.lower()), None
+        )
         name_key, display_name = _full_name(answers)
         special = {email_key, name_key, options.nps_field, options.rating_field, *options.hidden_fields}
-        texts = [(options.labels.get(key) or _spell_out(key), _as_text(value))
-                 for key, value in answers.items()
-                 if key not in special and (key in options.labels or ANSWER_KEY.match(key))]
+        texts = [
+            (options.labels.get(key) or _spell_out(key), _as_text(value))
+            for key, value in answers.items()
+            if key not in special and (key in options.labels or ANSWER_KEY.match(key))
+        ]
         rating = None
         if options.rating_field and str(answers.get(options.rating_field) or "").strip():
             rating = Rating(value=float(answers[options.rating_field]), scale=options.rating_scale)
@@ -77,11 +82,20 @@ class JotformProvider(Provider):
         occurred = utc_from_epoch(submitted, "ms") if str(submitted or "").isdigit() else delivery.received_at
         submission_id = fields["submissionID"]
         return survey_response(
-            self.name, delivery.connector, external_id=submission_id,
-            event_id=f"submission:{submission_id}", event_type="submission", occurred_at=occurred,
-            email=answers.get(email_key) if email_key else None, display_name=display_name,
-            answers=texts, nps=answers.get(options.nps_field) if options.nps_field else None,
-            rating=rating, hidden=answers, thread_id=fields.get("formID"))
+            self.name,
+            delivery.connector,
+            external_id=submission_id,
+            event_id=f"submission:{submission_id}",
+            event_type="submission",
+            occurred_at=occurred,
+            email=answers.get(email_key) if email_key else None,
+            display_name=display_name,
+            answers=texts,
+            nps=answers.get(options.nps_field) if options.nps_field else None,
+            rating=rating,
+            hidden=answers,
+            thread_id=fields.get("formID"),
+        )
 
 
 def _spell_out(key: str) -> str:

@@ -2,6 +2,7 @@
 
 Only text fields are returned; file parts are skipped (Chorus keeps answers, not uploads).
 """
+
 from __future__ import annotations
 
 import re
@@ -60,12 +61,16 @@ def _email_parser_fields(body: bytes, content_type_header: str) -> dict[str, str
     return fields
 
 
-_BOUNDARY = re.compile(r';\s*boundary=(?:"([0-9A-Za-z\'()+_,./:=?-]{1,70})"|([0-9A-Za-z\'()+_,./:=?-]{1,70}))\s*(?:;|$)')
+_BOUNDARY = re.compile(
+    r';\s*boundary=(?:"([0-9A-Za-z\'()+_,./:=?-]{1,70})"|([0-9A-Za-z\'()+_,./:=?-]{1,70}))\s*(?:;|$)'
+)
 # One part's head, the blank line included. Header names are case-insensitive; ASCII, so that
 # the str pattern does not also take Unicode look-alikes (the long s, the Kelvin sign) for letters.
 # The case-sensitive twin is tried first: it takes the spelling senders use at half the cost.
-_PART_HEAD = (r'Content-Disposition:[ \t]*form-data;[ \t]*name="([\x20\x21\x23-\x5b\x5d-\x7e]*)"[ \t]*'
-              r'(?:\r\nContent-Type:[ \t]*text/plain(?:;[ \t]*charset="?utf-8"?)?[ \t]*)?\r\n\r\n')
+_PART_HEAD = (
+    r'Content-Disposition:[ \t]*form-data;[ \t]*name="([\x20\x21\x23-\x5b\x5d-\x7e]*)"[ \t]*'
+    r'(?:\r\nContent-Type:[ \t]*text/plain(?:;[ \t]*charset="?utf-8"?)?[ \t]*)?\r\n\r\n'
+)
 _PLAIN_PART_HEAD = re.compile(_PART_HEAD, re.ASCII)
 _ANY_CASE_PART_HEAD = re.compile(_PART_HEAD, re.ASCII | re.IGNORECASE)
 
@@ -77,7 +82,7 @@ def _simple_form_data(body: bytes, content_type_header: str) -> dict[str, str] |
     heads = _simple_part_heads(body, content_type_header)
     if heads is None:
         return None
-    return {head[1]: head.string[head.end():] for head in heads if head[1]}
+    return {head[1]: head.string[head.end() :] for head in heads if head[1]}
 
 
 def _simple_part_heads(body: bytes, content_type_header: str) -> list[re.Match] | None:
@@ -92,10 +97,13 @@ def _simple_part_heads(body: bytes, content_type_header: str) -> list[re.Match] 
     except UnicodeDecodeError:
         return None
     closing = text.rfind("\r\n" + delimiter + "--")
-    if not text.startswith(delimiter + "\r\n") or closing < 0 \
-            or text[closing + len(delimiter) + 4:] not in ("", "\r\n"):
+    if (
+        not text.startswith(delimiter + "\r\n")
+        or closing < 0
+        or text[closing + len(delimiter) + 4 :] not in ("", "\r\n")
+    ):
         return None
-    parts = text[len(delimiter) + 2:closing].split("\r\n" + delimiter + "\r\n")
+    parts = text[len(delimiter) + 2 : closing].split("\r\n" + delimiter + "\r\n")
     if text.count(delimiter) != len(parts) + 1:  # the delimiter inside a part: let the email parser judge
         return None
     heads = list(map(_PLAIN_PART_HEAD.match, parts))

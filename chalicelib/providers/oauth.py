@@ -10,14 +10,16 @@ A connector with only `secrets.access_token` uses that token as is (no refresh p
 `authorized_call` sends one API request with the cached token; on a 401 it drops the token,
 fetches a new one and retries once. Tokens never reach a log line or an error message.
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import UpstreamError
 from .http import call_api, json_object
@@ -58,25 +60,48 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def client_credentials(token_url: str, client_id: str, client_secret: str,
-                       scope: str | None = None) -> TokenRequest:
+def client_credentials(
+    token_url: str, client_id: str, client_secret: str, scope: str | None = None
+) -> TokenRequest:
     form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
     if scope:
         form["scope"] = scope
     return TokenRequest(token_url, form)
 
 
-def refresh_token_grant(token_url: str, client_id: str, client_secret: str, refresh_token: str) -> TokenRequest:
-    return TokenRequest(token_url, {"grant_type": "refresh_token", "client_id": client_id,
-                                    "client_secret": client_secret, "refresh_token": refresh_token})
+def refresh_token_grant(
+    token_url: str, client_id: str, client_secret: str, refresh_token: str
+) -> TokenRequest:
+    return TokenRequest(
+        token_url,
+        {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": refresh_token,
+        },
+    )
 
 
-def jwt_bearer(token_url: str, client_id: str, subject: str, audience: str, private_key_pem: str,
-               now: float | None = None, lifetime: int = 180) -> TokenRequest:
+def jwt_bearer(
+    token_url: str,
+    client_id: str,
+    subject: str,
+    audience: str,
+    private_key_pem: str,
+    now: float | None = None,
+    lifetime: int = 180,
+) -> TokenRequest:
     """RFC 7523 assertion: iss=client id, sub=user name, aud=login URL, exp within 3 minutes."""
     claims = {"iss": client_id, "sub": subject, "aud": audience, "exp": int((now or time.time()) + lifetime)}
-    return TokenRequest(token_url, {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                    "assertion": sign_rs256(claims, private_key_pem), "client_id": client_id})
+    return TokenRequest(
+        token_url,
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "assertion": sign_rs256(claims, private_key_pem),
+            "client_id": client_id,
+        },
+    )
 
 
 def sign_rs256(claims: dict[str, Any], private_key_pem: str) -> str:
@@ -84,14 +109,18 @@ def sign_rs256(claims: dict[str, Any], private_key_pem: str) -> str:
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import padding
     except ImportError:  # pragma: no cover - depends on the deployment package
-        raise UpstreamError("JWT bearer needs the 'cryptography' package in the deployment",
-                            retryable=False) from None
+        raise UpstreamError(
+            "JWT bearer needs the 'cryptography' package in the deployment", retryable=False
+        ) from None
 
     def b64url(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
-    signing_input = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}, separators=(",", ":")).encode()) + "." + \
-        b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = (
+        b64url(json.dumps({"alg": "RS256", "typ": "JWT"}, separators=(",", ":")).encode())
+        + "."
+        + b64url(json.dumps(claims, separators=(",", ":")).encode())
+    )
     try:
         key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
         signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
@@ -109,24 +138,39 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
         cached = _cache.get(key)
     if cached and not force and cached.expires_at > time.time():
         return cached
-    response = call_api(http, "POST", request.token_url, data=request.form,
-                        headers={"Accept": "application/json"})
+    response = call_api(
+        http, "POST", request.token_url, data=request.form, headers={"Accept": "application/json"}
+    )
     body = json_object(response)
     if response.status_code >= 400 or not body.get("access_token"):
         # OAuth errors are {"error", "error_description"}; Zoho answers 200 with {"error": ...}
         reason = body.get("error_description") or body.get("error") or f"HTTP {response.status_code}"
-        raise UpstreamError(f"token request to {_host(request.token_url)} rejected: {reason}",
-                            retryable=False, status=response.status_code)
+        raise UpstreamError(
+            f"token request to {_host(request.token_url)} rejected: {reason}",
+            retryable=False,
+            status=response.status_code,
+        )
     lifetime = float(body.get("expires_in") or DEFAULT_LIFETIME_SECONDS)
-    token = Token(str(body["access_token"]), time.time() + max(lifetime - EXPIRY_MARGIN_SECONDS, 30),
-                  {k: v for k, v in body.items() if k not in ("access_token", "refresh_token", "id_token")})
+    token = Token(
+        str(body["access_token"]),
+        time.time() + max(lifetime - EXPIRY_MARGIN_SECONDS, 30),
+        {k: v for k, v in body.items() if k not in ("access_token", "refresh_token", "id_token")},
+    )
     with _lock:
         _cache[key] = token
     return token
 
 
-def authorized_call(http: Any, method: str, url: str | Callable[[Token], str], *, connector_id: str,
-                    grant: TokenRequest, scheme: str = "Bearer", **kwargs: Any) -> Any:
+def authorized_call(
+    http: Any,
+    method: str,
+    url: str | Callable[[Token], str],
+    *,
+    connector_id: str,
+    grant: TokenRequest,
+    scheme: str = "Bearer",
+    **kwargs: Any,
+) -> Any:
     """One API call with `Authorization: <scheme> <token>`; a 401 refreshes the token once.
 
     `url` may be built from the token (Salesforce `instance_url`, Zoho `api_domain`).
@@ -145,8 +189,7 @@ def authorized_call(http: Any, method: str, url: str | Callable[[Token], str], *
     return response
 
 
-
-
 def _host(url: str) -> str:
     from urllib.parse import urlsplit
+
     return urlsplit(url).netloc

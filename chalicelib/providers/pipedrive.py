@@ -15,29 +15,52 @@ recorded, or is retried later while that create is in flight. A POST is sent onc
 timeout or 5xx the person may exist, and the retry (after the claim's lease) searches first.
 Chorus fields are Pipedrive custom fields, keyed by their 40-character field key.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload, SignatureMissing, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
+from .base import (
+    Delivery,
+    ParseContext,
+    Provider,
+    SinkResult,
+    Skipped,
+    interaction_id,
+    parse_iso,
+    utc_from_epoch,
+)
+from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties, upsert_each
 from .entries import guarded
-from .signatures import verify_shared_secret
-from .crm_common import CreateClaims, upsert_each, canonical, canonical_map, mapped_properties
 from .http import call_api, json_object
+from .signatures import verify_shared_secret
 
-SYSTEM_FIELDS = {"id", "update_time", "add_time", "owner_id", "org_id", "label_ids", "picture_id", "visible_to"}
+SYSTEM_FIELDS = {
+    "id",
+    "update_time",
+    "add_time",
+    "owner_id",
+    "org_id",
+    "label_ids",
+    "picture_id",
+    "visible_to",
+}
 
 
 class PipedriveOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    base_url: str = Field(default="https://api.pipedrive.com", pattern=r"^https://",
-                          description="https://<company>.pipedrive.com")
+    base_url: str = Field(
+        default="https://api.pipedrive.com",
+        pattern=r"^https://",
+        description="https://<company>.pipedrive.com",
+    )
     username: str | None = Field(default=None, description="The webhook's http_auth_user.")
 
 
@@ -67,7 +90,9 @@ class PipedriveProvider(Provider):
         if scheme.lower() != "basic" or not encoded:
             raise SignatureMissing("HTTP basic authorization is missing")
         try:
-            user, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+            user, _, password = (
+                base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+            )
         except (binascii.Error, ValueError, UnicodeDecodeError):
             raise SignatureMissing("HTTP basic authorization is not base64(user:password)") from None
         verify_shared_secret(user, connector.options.username or "", "basic-auth user")
@@ -93,7 +118,10 @@ class PipedriveProvider(Provider):
             changed = [k for k in previous if k not in SYSTEM_FIELDS] or [None]
         else:  # a create: echo-checkable on the first Chorus field it carries
             changed = [next((p for p in mapped if current.get(p) not in (None, "")), None)]
-        return [guarded(lambda p: self._change(meta, data, current, p, delivery), prop, event_id) for prop in changed]
+        return [
+            guarded(lambda p: self._change(meta, data, current, p, delivery), prop, event_id)
+            for prop in changed
+        ]
 
     def _change(self, meta, data, current, prop, delivery) -> Interaction:
         connector = delivery.connector
@@ -104,18 +132,33 @@ class PipedriveProvider(Provider):
         except (TypeError, ValueError):
             occurred = delivery.received_at
         return Interaction(
-            interaction_id=interaction_id(connector.id, f"event:{event_id}"), connector_id=connector.id,
-            provider=self.name, kind="crm_update", external_id=f"event:{event_id}", event_id=event_id,
-            event_type=f"person.{meta.get('action')}", occurred_at=occurred,
-            author=Author(provider_user_id=str(data["id"]), email=_primary_email(data),
-                          display_name=data.get("name") or None),
-            crm_change=CrmChange(object_id=str(data["id"]), change_type=str(meta.get("action")), property=prop,
-                                 value=canonical(current.get(prop)) if prop else None,
-                                 source=meta.get("change_source")),
-            public=False)
+            interaction_id=interaction_id(connector.id, f"event:{event_id}"),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="crm_update",
+            external_id=f"event:{event_id}",
+            event_id=event_id,
+            event_type=f"person.{meta.get('action')}",
+            occurred_at=occurred,
+            author=Author(
+                provider_user_id=str(data["id"]),
+                email=_primary_email(data),
+                display_name=data.get("name") or None,
+            ),
+            crm_change=CrmChange(
+                object_id=str(data["id"]),
+                change_type=str(meta.get("action")),
+                property=prop,
+                value=canonical(current.get(prop)) if prop else None,
+                source=meta.get("change_source"),
+            ),
+            public=False,
+        )
 
     # ---- sink ---------------------------------------------------------------------------
-    def upsert(self, records: list[AdvocateRecord], connector, http, *, claims: CreateClaims) -> list[SinkResult]:
+    def upsert(
+        self, records: list[AdvocateRecord], connector, http, *, claims: CreateClaims
+    ) -> list[SinkResult]:
         return upsert_each(records, lambda record: self._sync_person(record, connector, http, claims))
 
     def _sync_person(self, record: AdvocateRecord, connector, http, claims: CreateClaims) -> SinkResult:
@@ -123,8 +166,9 @@ class PipedriveProvider(Provider):
         written = canonical_map(fields)
         person_id = record.crm_ids.get(connector.id)
         if person_id:
-            response = self._call(connector, http, "PATCH", f"/api/v2/persons/{person_id}",
-                                  json={"custom_fields": fields})
+            response = self._call(
+                connector, http, "PATCH", f"/api/v2/persons/{person_id}", json={"custom_fields": fields}
+            )
             if response.status_code != 404:  # a deleted or merged person is looked up again
                 return self._result(record, response, written, created=False)
         if not record.email:
@@ -134,44 +178,83 @@ class PipedriveProvider(Provider):
             claim = claims.claim(connector.id, record.email)
             found = claim.crm_id
             if not claim.taken and not found:
-                return SinkResult(record.person_id, ok=False, retryable=True, retry_after=claim.wait_seconds,
-                                  error="another sync is creating this person: retried when its claim ends")
+                return SinkResult(
+                    record.person_id,
+                    ok=False,
+                    retryable=True,
+                    retry_after=claim.wait_seconds,
+                    error="another sync is creating this person: retried when its claim ends",
+                )
         if found:
-            response = self._call(connector, http, "PATCH", f"/api/v2/persons/{found}", json={"custom_fields": fields})
+            response = self._call(
+                connector, http, "PATCH", f"/api/v2/persons/{found}", json={"custom_fields": fields}
+            )
             return self._result(record, response, written, created=False)
-        response = self._call(connector, http, "POST", "/api/v2/persons", attempts=1, json={
-            "name": record.display_name or record.email,
-            "emails": [{"value": record.email, "primary": True, "label": "work"}], "custom_fields": fields})
+        response = self._call(
+            connector,
+            http,
+            "POST",
+            "/api/v2/persons",
+            attempts=1,
+            json={
+                "name": record.display_name or record.email,
+                "emails": [{"value": record.email, "primary": True, "label": "work"}],
+                "custom_fields": fields,
+            },
+        )
         result = self._result(record, response, written, created=True)
         if result.ok and result.crm_id:
             claims.record(connector.id, record.email, result.crm_id)
         return result
 
     def _search(self, email: str, connector, http) -> str | None:
-        response = self._call(connector, http, "GET", "/api/v2/persons/search",
-                              params={"term": email, "fields": "email", "exact_match": "true", "limit": 2})
+        response = self._call(
+            connector,
+            http,
+            "GET",
+            "/api/v2/persons/search",
+            params={"term": email, "fields": "email", "exact_match": "true", "limit": 2},
+        )
         if response.status_code >= 400:
-            raise UpstreamError(f"Pipedrive person search: HTTP {response.status_code} {_error(response)}",
-                                retryable=response.status_code >= 500, status=response.status_code)
+            raise UpstreamError(
+                f"Pipedrive person search: HTTP {response.status_code} {_error(response)}",
+                retryable=response.status_code >= 500,
+                status=response.status_code,
+            )
         items = ((json_object(response).get("data") or {}).get("items")) or []
-        ids = sorted(int(i["item"]["id"]) for i in items if isinstance(i, dict) and (i.get("item") or {}).get("id"))
+        ids = sorted(
+            int(i["item"]["id"]) for i in items if isinstance(i, dict) and (i.get("item") or {}).get("id")
+        )
         return str(ids[0]) if ids else None  # several matches: the oldest person wins, every time
 
     def _call(self, connector, http, method: str, path: str, **kwargs) -> Any:
-        return call_api(http, method, connector.options.base_url.rstrip("/") + path,
-                        headers={"x-api-token": connector.secret("access_token"), "Accept": "application/json"},
-                        **kwargs)
+        return call_api(
+            http,
+            method,
+            connector.options.base_url.rstrip("/") + path,
+            headers={"x-api-token": connector.secret("access_token"), "Accept": "application/json"},
+            **kwargs,
+        )
 
     def _result(self, record, response, written, *, created: bool) -> SinkResult:
         if response.status_code < 300:
             person = json_object(response).get("data")
             crm_id = person.get("id") if isinstance(person, dict) else None
-            return SinkResult(record.person_id, ok=True, crm_id=str(crm_id) if crm_id else None, created=created,
-                              written=written)
+            return SinkResult(
+                record.person_id,
+                ok=True,
+                crm_id=str(crm_id) if crm_id else None,
+                created=created,
+                written=written,
+            )
         if response.status_code == 401:
             raise UpstreamError("Pipedrive rejected the API token", retryable=False, status=401)
-        return SinkResult(record.person_id, ok=False, retryable=response.status_code >= 500,
-                          error=f"HTTP {response.status_code} {_error(response)}")
+        return SinkResult(
+            record.person_id,
+            ok=False,
+            retryable=response.status_code >= 500,
+            error=f"HTTP {response.status_code} {_error(response)}",
+        )
 
 
 def _flatten(person: dict[str, Any]) -> dict[str, Any]:
@@ -186,10 +269,11 @@ def _primary_email(person: dict[str, Any]) -> str | None:
     emails = person.get("emails") or person.get("email") or []
     if isinstance(emails, str):
         return emails or None
-    chosen = next((e for e in emails if isinstance(e, dict) and e.get("primary")), emails[0] if emails else None)
+    chosen = next(
+        (e for e in emails if isinstance(e, dict) and e.get("primary")), emails[0] if emails else None
+    )
     value = chosen.get("value") if isinstance(chosen, dict) else chosen
     return str(value) if value else None
-
 
 
 def _error(response) -> str:

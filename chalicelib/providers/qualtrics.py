@@ -13,10 +13,12 @@ Subscribe with POST /API/v3/eventsubscriptions {topics, publicationUrl, encrypt:
   (`secrets.access_token`). `result.values` holds `QID1` (choice value), `QID1_NPS_GROUP` for an
   NPS question, `QID2_TEXT` for text entry, embedded data by name, `recipientEmail`...
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import Field
 
@@ -32,12 +34,16 @@ TOPIC = "completedResponse"
 class QualtricsOptions(SurveyOptions):
     """hidden_fields: embedded data field -> identity namespace (e.g. crm_id: hubspot)."""
 
-    base_url: str = Field(pattern=r"^https://[a-z0-9.-]+$",
-                          description="Your datacenter, e.g. https://yul1.qualtrics.com")
-    nps_question: str | None = Field(default=None, description="QID of the NPS question; "
-                                     "default: the question that has a QIDn_NPS_GROUP value.")
-    question_labels: dict[str, str] = Field(default_factory=dict,
-                                            description="QID (or QIDn_TEXT) -> question text.")
+    base_url: str = Field(
+        pattern=r"^https://[a-z0-9.-]+$", description="Your datacenter, e.g. https://yul1.qualtrics.com"
+    )
+    nps_question: str | None = Field(
+        default=None,
+        description="QID of the NPS question; default: the question that has a QIDn_NPS_GROUP value.",
+    )
+    question_labels: dict[str, str] = Field(
+        default_factory=dict, description="QID (or QIDn_TEXT) -> question text."
+    )
     email_field: str = "recipientEmail"
 
 
@@ -70,28 +76,51 @@ class QualtricsProvider(Provider):
         if not response_id or not event.get("SurveyID"):
             raise MalformedPayload("completedResponse without SurveyID and ResponseID")
         connector = delivery.connector
-        body = fetch_json(ctx.http, f"{connector.options.base_url}/API/v3/surveys/{event['SurveyID']}"
-                          f"/responses/{response_id}",
-                          {"X-API-TOKEN": connector.secret("access_token")}, "Qualtrics response")
+        body = fetch_json(
+            ctx.http,
+            f"{connector.options.base_url}/API/v3/surveys/{event['SurveyID']}/responses/{response_id}",
+            {"X-API-TOKEN": connector.secret("access_token")},
+            "Qualtrics response",
+        )
         with misshapen_is_malformed("Qualtrics response is not in the documented shape"):
             return [self._response(event, body["result"], connector)]
 
     def _response(self, event: dict[str, str], result: dict[str, Any], connector) -> Interaction:
         values, options = result["values"], connector.options
         nps_qid = options.nps_question or next(
-            (k.removesuffix("_NPS_GROUP") for k in values if k.endswith("_NPS_GROUP")), None)
-        answers = [(options.question_labels.get(key) or options.question_labels.get(
-                    key.removesuffix("_TEXT")) or key.removesuffix("_TEXT"), value)
-                   for key, value in values.items()
-                   if key.startswith("QID") and key.endswith("_TEXT") and isinstance(value, str)]
-        answers += [(label, values.get(key)) for key, label in options.question_labels.items()
-                    if not key.endswith("_TEXT") and key != nps_qid and key in values
-                    and isinstance(values.get(key), str)]
+            (k.removesuffix("_NPS_GROUP") for k in values if k.endswith("_NPS_GROUP")), None
+        )
+        answers = [
+            (
+                options.question_labels.get(key)
+                or options.question_labels.get(key.removesuffix("_TEXT"))
+                or key.removesuffix("_TEXT"),
+                value,
+            )
+            for key, value in values.items()
+            if key.startswith("QID") and key.endswith("_TEXT") and isinstance(value, str)
+        ]
+        answers += [
+            (label, values.get(key))
+            for key, label in options.question_labels.items()
+            if not key.endswith("_TEXT")
+            and key != nps_qid
+            and key in values
+            and isinstance(values.get(key), str)
+        ]
         recorded = values.get("recordedDate") or values.get("endDate") or event.get("CompletedDate")
         name = " ".join(p for p in (values.get("recipientFirstName"), values.get("recipientLastName")) if p)
         return survey_response(
-            self.name, connector, external_id=result["responseId"],
-            event_id=f"{TOPIC}:{result['responseId']}", event_type=TOPIC,
-            occurred_at=parse_iso(recorded), email=values.get(options.email_field),
-            display_name=name or None, answers=answers,
-            nps=values.get(nps_qid) if nps_qid else None, hidden=values, thread_id=event["SurveyID"])
+            self.name,
+            connector,
+            external_id=result["responseId"],
+            event_id=f"{TOPIC}:{result['responseId']}",
+            event_type=TOPIC,
+            occurred_at=parse_iso(recorded),
+            email=values.get(options.email_field),
+            display_name=name or None,
+            answers=answers,
+            nps=values.get(nps_qid) if nps_qid else None,
+            hidden=values,
+            thread_id=event["SurveyID"],
+        )

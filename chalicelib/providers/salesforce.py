@@ -11,28 +11,40 @@ PATCH /services/data/vXX.X/composite/sobjects/Contact/{external id field}, allOr
 200 records a call, one UpsertResult {id, success, errors[], created} per record, in order.
 https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 from xml.parsers import expat
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ChorusError, MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, WebResponse,
-                   interaction_id, parse_iso)
-from .signatures import verify_shared_secret
+from .base import (
+    Delivery,
+    ParseContext,
+    Provider,
+    SinkResult,
+    Skipped,
+    WebResponse,
+    interaction_id,
+    parse_iso,
+)
 from .crm_common import canonical, canonical_map, mapped_properties
 from .oauth import TokenRequest, authorized_call, client_credentials, jwt_bearer
+from .signatures import verify_shared_secret
 
 log = logging.getLogger("chorus_hub.salesforce")
 OUTBOUND_NS = "{http://soap.sforce.com/2005/09/outbound}"
-ACK = ('<?xml version="1.0" encoding="UTF-8"?>'
-       '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
-       '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack>'
-       '</notificationsResponse></soapenv:Body></soapenv:Envelope>').encode()
+ACK = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+    b'<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack>'
+    b"</notificationsResponse></soapenv:Body></soapenv:Envelope>"
+)
 SYSTEM_FIELDS = {"Id", "LastModifiedById", "LastModifiedDate", "SystemModstamp", "CreatedDate", "CreatedById"}
 RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
 
@@ -52,7 +64,8 @@ class SalesforceOptions(BaseModel):
     username: str | None = Field(default=None, description="JWT bearer: the integration user (sub).")
     login_url: str = Field(default="https://login.salesforce.com", pattern=r"^https://")
     integration_user_id: str | None = Field(
-        default=None, description="Changes last made by this user are Chorus's own: skipped as echo.")
+        default=None, description="Changes last made by this user are Chorus's own: skipped as echo."
+    )
     limit_retry_after: int = Field(default=3600, gt=0, description="Wait after REQUEST_LIMIT_EXCEEDED.")
 
 
@@ -80,20 +93,26 @@ class SalesforceProvider(Provider):
     def validate_config(self, config, options) -> list[tuple[str, str]]:
         problems = []
         if config.is_source and not options.organization_id:
-            problems.append(("options.organization_id", "required to check where Outbound Messages come from"))
+            problems.append(
+                ("options.organization_id", "required to check where Outbound Messages come from")
+            )
         if config.is_sink and options.auth == "jwt_bearer":
             if not options.username:
                 problems.append(("options.username", "JWT bearer needs the integration user's name"))
             if "private_key" not in config.secrets:
                 problems.append(("secrets.private_key", "JWT bearer needs the connected app's private key"))
-        elif config.is_sink and "client_secret" not in config.secrets and "access_token" not in config.secrets:
+        elif (
+            config.is_sink and "client_secret" not in config.secrets and "access_token" not in config.secrets
+        ):
             problems.append(("secrets.client_secret", "client credentials need the consumer secret"))
         return problems
 
     # ---- source -------------------------------------------------------------------------
     def verify(self, request, connector, now) -> None:
         opts = connector.options
-        verify_shared_secret(request.query.get("token"), connector.secret("signing"), "query parameter 'token'")
+        verify_shared_secret(
+            request.query.get("token"), connector.secret("signing"), "query parameter 'token'"
+        )
         org = _organization_id(request.body)
         if not org or org[:15] != (opts.organization_id or "")[:15]:
             raise OrganizationMismatch("OrganizationId is not the one this connector expects")
@@ -130,32 +149,59 @@ class SalesforceProvider(Provider):
         sobject_type = sobject.get("{http://www.w3.org/2001/XMLSchema-instance}type", "sf:sObject")
         return Interaction(
             interaction_id=interaction_id(connector.id, f"notification:{notification_id}"),
-            connector_id=connector.id, provider=self.name, kind="crm_update",
-            external_id=f"notification:{notification_id}", event_id=notification_id,
-            event_type=f"outbound_message.{sobject_type.split(':')[-1]}", occurred_at=occurred,
-            author=Author(provider_user_id=record_id, email=fields.get("Email") or None,
-                          display_name=" ".join(filter(None, [fields.get("FirstName"), fields.get("LastName")])) or None),
-            crm_change=CrmChange(object_id=record_id, change_type="outbound_message", property=prop,
-                                 value=canonical(fields.get(prop)) if prop else None,
-                                 source=fields.get("LastModifiedById")),
-            public=False)
+            connector_id=connector.id,
+            provider=self.name,
+            kind="crm_update",
+            external_id=f"notification:{notification_id}",
+            event_id=notification_id,
+            event_type=f"outbound_message.{sobject_type.split(':')[-1]}",
+            occurred_at=occurred,
+            author=Author(
+                provider_user_id=record_id,
+                email=fields.get("Email") or None,
+                display_name=" ".join(filter(None, [fields.get("FirstName"), fields.get("LastName")]))
+                or None,
+            ),
+            crm_change=CrmChange(
+                object_id=record_id,
+                change_type="outbound_message",
+                property=prop,
+                value=canonical(fields.get(prop)) if prop else None,
+                source=fields.get("LastModifiedById"),
+            ),
+            public=False,
+        )
 
     # ---- sink ---------------------------------------------------------------------------
     def grant(self, connector) -> TokenRequest:
         opts = connector.options
-        if connector.has_secret("access_token") and not connector.has_secret("client_secret") \
-                and opts.auth == "client_credentials":
+        if (
+            connector.has_secret("access_token")
+            and not connector.has_secret("client_secret")
+            and opts.auth == "client_credentials"
+        ):
             return TokenRequest("static", static=connector.secret("access_token"))
         if opts.auth == "jwt_bearer":
-            return jwt_bearer(f"{opts.login_url}/services/oauth2/token", connector.secret("client_id"),
-                              opts.username or "", opts.login_url, connector.secret("private_key"))
-        return client_credentials(f"{opts.base_url}/services/oauth2/token", connector.secret("client_id"),
-                                  connector.secret("client_secret"))
+            return jwt_bearer(
+                f"{opts.login_url}/services/oauth2/token",
+                connector.secret("client_id"),
+                opts.username or "",
+                opts.login_url,
+                connector.secret("private_key"),
+            )
+        return client_credentials(
+            f"{opts.base_url}/services/oauth2/token",
+            connector.secret("client_id"),
+            connector.secret("client_secret"),
+        )
 
     def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
         keyed = [r for r in records if r.email]
-        results = [SinkResult(r.person_id, ok=False, error="no email for the external id field")
-                   for r in records if not r.email]
+        results = [
+            SinkResult(r.person_id, ok=False, error="no email for the external id field")
+            for r in records
+            if not r.email
+        ]
         if not keyed:
             return results
         outcome = self._upsert(keyed, connector, http, with_last_name=False)
@@ -171,27 +217,45 @@ class SalesforceProvider(Provider):
         path = f"/services/data/v{opts.api_version}/composite/sobjects/Contact/{opts.external_id_field}"
         sobjects = [self._sobject(r, connector, with_last_name) for r in records]
         response = authorized_call(
-            http, "PATCH", lambda token: str(token.extras.get("instance_url") or opts.base_url) + path,
-            connector_id=connector.id, grant=self.grant(connector),
+            http,
+            "PATCH",
+            lambda token: str(token.extras.get("instance_url") or opts.base_url) + path,
+            connector_id=connector.id,
+            grant=self.grant(connector),
             headers={"Content-Type": "application/json", "Accept": "application/json"},
-            json={"allOrNone": False, "records": sobjects})
+            json={"allOrNone": False, "records": sobjects},
+        )
         self._note_usage(connector, response)
         body = _json(response)
         if response.status_code == 200 and isinstance(body, list):
-            return {r.person_id: self._result(r, item, sobject, connector)
-                    for r, item, sobject in zip(records, body, sobjects)}
+            return {
+                r.person_id: self._result(r, item, sobject, connector)
+                for r, item, sobject in zip(records, body, sobjects)
+            }
         code, message = _first_error(body, response)
         if response.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
-            raise UpstreamError(f"Salesforce API limit exceeded: {message}", retryable=True,
-                                retry_after=opts.limit_retry_after, status=403)
+            raise UpstreamError(
+                f"Salesforce API limit exceeded: {message}",
+                retryable=True,
+                retry_after=opts.limit_retry_after,
+                status=403,
+            )
         if response.status_code == 400:
-            return {r.person_id: SinkResult(r.person_id, ok=False, error=f"{code}: {message}") for r in records}
-        raise UpstreamError(f"Salesforce upsert: HTTP {response.status_code} {code}: {message}",
-                            retryable=response.status_code >= 500, status=response.status_code)
+            return {
+                r.person_id: SinkResult(r.person_id, ok=False, error=f"{code}: {message}") for r in records
+            }
+        raise UpstreamError(
+            f"Salesforce upsert: HTTP {response.status_code} {code}: {message}",
+            retryable=response.status_code >= 500,
+            status=response.status_code,
+        )
 
     def _sobject(self, record: AdvocateRecord, connector, with_last_name: bool) -> dict[str, Any]:
-        sobject: dict[str, Any] = {"attributes": {"type": "Contact"},
-                                   connector.options.external_id_field: record.email.lower(), "Email": record.email}
+        sobject: dict[str, Any] = {
+            "attributes": {"type": "Contact"},
+            connector.options.external_id_field: record.email.lower(),
+            "Email": record.email,
+        }
         sobject.update(self.properties_for(record, connector))
         if with_last_name:
             sobject["LastName"] = (record.display_name or record.email.split("@")[0])[:80]
@@ -199,13 +263,23 @@ class SalesforceProvider(Provider):
 
     def _result(self, record, item: dict[str, Any], sobject, connector) -> SinkResult:
         if item.get("success"):
-            return SinkResult(record.person_id, ok=True, crm_id=item.get("id"), created=bool(item.get("created")),
-                              written=canonical_map(self.properties_for(record, connector)))
+            return SinkResult(
+                record.person_id,
+                ok=True,
+                crm_id=item.get("id"),
+                created=bool(item.get("created")),
+                written=canonical_map(self.properties_for(record, connector)),
+            )
         errors = item.get("errors") or [{}]
         codes = {e.get("statusCode") for e in errors}
-        return SinkResult(record.person_id, ok=False, retryable=bool(codes & RETRYABLE_CODES),
-                          error="; ".join(f"{e.get('statusCode')}: {e.get('message')} {e.get('fields') or ''}".strip()
-                                          for e in errors))
+        return SinkResult(
+            record.person_id,
+            ok=False,
+            retryable=bool(codes & RETRYABLE_CODES),
+            error="; ".join(
+                f"{e.get('statusCode')}: {e.get('message')} {e.get('fields') or ''}".strip() for e in errors
+            ),
+        )
 
     def _note_usage(self, connector, response) -> None:
         """Sforce-Limit-Info: api-usage=used/limit (the org's 24 h allocation)."""
@@ -217,8 +291,10 @@ class SalesforceProvider(Provider):
                 if used.isdigit() and limit.isdigit():
                     self.api_usage[connector.id] = (int(used), int(limit))
                     if int(limit) and int(used) / int(limit) > 0.9:
-                        log.warning("Salesforce API allocation above 90%",
-                                    extra={"connector_id": connector.id, "used": int(used), "limit": int(limit)})
+                        log.warning(
+                            "Salesforce API allocation above 90%",
+                            extra={"connector_id": connector.id, "used": int(used), "limit": int(limit)},
+                        )
 
 
 def _notifications(body: bytes):
@@ -290,7 +366,11 @@ def _text(node) -> str:
 
 
 def _needs_last_name(result: SinkResult) -> bool:
-    return not result.ok and "REQUIRED_FIELD_MISSING" in (result.error or "") and "LastName" in (result.error or "")
+    return (
+        not result.ok
+        and "REQUIRED_FIELD_MISSING" in (result.error or "")
+        and "LastName" in (result.error or "")
+    )
 
 
 def _json(response) -> Any:

@@ -4,14 +4,16 @@ Every comparison is constant-time. Each function returns nothing or raises a nam
 error: SignatureMissing, SignatureMismatch or TimestampStale. Providers that share a
 scheme share the function (HMAC-SHA256 hex with a `sha256=` prefix serves several).
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Mapping
+from typing import Literal
 
 from ..errors import SignatureMismatch, SignatureMissing, TimestampStale
 
@@ -31,8 +33,14 @@ def encode_digest(digest: bytes, encoding: Encoding) -> str:
     return digest.hex() if encoding == "hex" else binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
-def sign(key: str | bytes, message: str | bytes, *, algorithm: str = "sha256",
-         encoding: Encoding = "hex", prefix: str = "") -> str:
+def sign(
+    key: str | bytes,
+    message: str | bytes,
+    *,
+    algorithm: str = "sha256",
+    encoding: Encoding = "hex",
+    prefix: str = "",
+) -> str:
     """The header value a sender would put on `message`."""
     return prefix + encode_digest(hmac_digest(key, message, algorithm), encoding)
 
@@ -41,8 +49,15 @@ def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-def verify_hmac(received: str | None, *, key: str | bytes, message: str | bytes,
-                algorithm: str = "sha256", encoding: Encoding = "hex", prefix: str = "") -> None:
+def verify_hmac(
+    received: str | None,
+    *,
+    key: str | bytes,
+    message: str | bytes,
+    algorithm: str = "sha256",
+    encoding: Encoding = "hex",
+    prefix: str = "",
+) -> None:
     """Check one header value against HMAC(key, message). Hex compares case-insensitively."""
     if not received:
         raise SignatureMissing("signature header is missing")
@@ -50,7 +65,7 @@ def verify_hmac(received: str | None, *, key: str | bytes, message: str | bytes,
     if prefix:
         if not received.lower().startswith(prefix.lower()):
             raise SignatureMismatch(f"signature does not start with {prefix!r}")
-        received = received[len(prefix):]
+        received = received[len(prefix) :]
     expected = encode_digest(hmac_digest(key, message, algorithm), encoding)
     if encoding == "hex":
         received = received.lower()
@@ -78,8 +93,14 @@ class BodySignature:
     prefix: str = ""
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
-        verify_hmac(headers.get(self.header), key=secret, message=body, algorithm=self.algorithm,
-                    encoding=self.encoding, prefix=self.prefix)
+        verify_hmac(
+            headers.get(self.header),
+            key=secret,
+            message=body,
+            algorithm=self.algorithm,
+            encoding=self.encoding,
+            prefix=self.prefix,
+        )
 
 
 def parse_timestamp(value: str | None, unit: Literal["s", "ms", "iso"] = "s") -> float:
@@ -99,11 +120,13 @@ def check_timestamp(signed_at: float, now: float, tolerance_seconds: float) -> N
     """Reject a signed timestamp outside the replay window (either side of now, for clock skew)."""
     if abs(now - signed_at) > tolerance_seconds:
         raise TimestampStale(
-            f"timestamp is {int(now - signed_at)} s from now (window {int(tolerance_seconds)} s)")
+            f"timestamp is {int(now - signed_at)} s from now (window {int(tolerance_seconds)} s)"
+        )
 
 
-def verify_standard_webhooks(headers: Mapping[str, str], body: bytes, secret: str, now: float,
-                             tolerance_seconds: float = 300) -> None:
+def verify_standard_webhooks(
+    headers: Mapping[str, str], body: bytes, secret: str, now: float, tolerance_seconds: float = 300
+) -> None:
     """Standard Webhooks: `webhook-signature` holds space-separated `v1,<base64>` entries over
     `{id}.{timestamp}.{body}`, keyed with the base64 part of a `whsec_` secret. Any entry may match."""
     msg_id = headers.get("webhook-id")
@@ -125,7 +148,7 @@ def verify_standard_webhooks(headers: Mapping[str, str], body: bytes, secret: st
 
 
 def standard_webhooks_key(secret: str) -> bytes:
-    raw = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
+    raw = secret[len("whsec_") :] if secret.startswith("whsec_") else secret
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):

@@ -8,16 +8,17 @@ Authors are user ids only (names and emails need users.info, not called here).
 A message event with a missing or wrong-typed field is skipped as `malformed_entry`.
 https://api.slack.com/authentication/verifying-requests-from-slack
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
-from .base import (Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id,
-                   utc_from_epoch)
+from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id, utc_from_epoch
 from .entries import entry_id, guarded
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
 
@@ -28,7 +29,8 @@ NEW_MESSAGE_SUBTYPES = (None, "thread_broadcast", "file_share", "me_message")
 class SlackOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     workspace_url: str | None = Field(
-        default=None, description="e.g. https://acme-community.slack.com, to build message permalinks.")
+        default=None, description="e.g. https://acme-community.slack.com, to build message permalinks."
+    )
 
 
 class SlackProvider(Provider):
@@ -42,8 +44,12 @@ class SlackProvider(Provider):
     def verify(self, request, connector, now) -> None:
         raw_ts = request.header("x-slack-request-timestamp")
         check_timestamp(parse_timestamp(raw_ts), now, REPLAY_WINDOW_SECONDS)
-        verify_hmac(request.header("x-slack-signature"), key=connector.secret("signing"),
-                    message=b"v0:" + raw_ts.strip().encode() + b":" + request.body, prefix="v0=")
+        verify_hmac(
+            request.header("x-slack-signature"),
+            key=connector.secret("signing"),
+            message=b"v0:" + raw_ts.strip().encode() + b":" + request.body,
+            prefix="v0=",
+        )
 
     def handshake(self, request, connector) -> WebResponse | None:
         """Called after verify: a url_verification POST is answered with its challenge."""
@@ -64,7 +70,9 @@ class SlackProvider(Provider):
             return [Skipped("unsupported_event", str(data["event"].get("type")), event_id)]
         if event_id is None:
             return [Skipped("malformed_entry", "no event_id to de-duplicate on")]
-        return [guarded(lambda event: self._message(event, event_id, delivery.connector), data["event"], event_id)]
+        return [
+            guarded(lambda event: self._message(event, event_id, delivery.connector), data["event"], event_id)
+        ]
 
     def _message(self, event: dict[str, Any], event_id: str, connector) -> Interaction | Skipped:
         subtype, channel = event.get("subtype"), event["channel"]
@@ -87,15 +95,27 @@ class SlackProvider(Provider):
         reply = bool(thread_ts) and thread_ts != ts
         direct = event.get("channel_type") == "im"
         options = connector.options
-        url = (f"{options.workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
-               if options.workspace_url else None)
+        url = (
+            f"{options.workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+            if options.workspace_url
+            else None
+        )
         external = f"{channel}:{ts}"
         return Interaction(
-            interaction_id=interaction_id(connector.id, external), connector_id=connector.id,
-            provider=self.name, external_id=external, event_id=event_id, event_type=subtype or "message",
+            interaction_id=interaction_id(connector.id, external),
+            connector_id=connector.id,
+            provider=self.name,
+            external_id=external,
+            event_id=event_id,
+            event_type=subtype or "message",
             kind="direct_message" if direct else "comment" if reply else "post",
-            occurred_at=utc_from_epoch(ts), updated_at=utc_from_epoch(changed_at) if changed_at else None,
-            text=None if deleted else message.get("text"), url=url,
+            occurred_at=utc_from_epoch(ts),
+            updated_at=utc_from_epoch(changed_at) if changed_at else None,
+            text=None if deleted else message.get("text"),
+            url=url,
             author=Author(provider_user_id=message.get("user")),
-            thread_id=f"{channel}:{thread_ts or ts}", parent_id=f"{channel}:{thread_ts}" if reply else None,
-            public=not direct, deleted=deleted)
+            thread_id=f"{channel}:{thread_ts or ts}",
+            parent_id=f"{channel}:{thread_ts}" if reply else None,
+            public=not direct,
+            deleted=deleted,
+        )

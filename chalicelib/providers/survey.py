@@ -4,18 +4,20 @@ becomes one `survey_response` Interaction whose id is stable across later edits.
 
 Used by Typeform, SurveyMonkey, Qualtrics, Delighted, Jotform and the generic source.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UpstreamError
 from ..schema import Author, IdentityRef, Interaction, Rating
-from .signatures import verify_shared_secret
 from .base import interaction_id
 from .http import call_api, raise_for_permanent
+from .signatures import verify_shared_secret
 
 
 class SurveyOptions(BaseModel):
@@ -25,7 +27,8 @@ class SurveyOptions(BaseModel):
     hidden_fields: dict[str, str] = Field(
         default_factory=dict,
         description="Hidden field (or person property) name -> identity namespace "
-                    "(email, x_handle, hubspot...). The respondent is linked to those identities.")
+        "(email, x_handle, hubspot...). The respondent is linked to those identities.",
+    )
 
 
 def hidden_links(values: Mapping[str, Any] | None, hidden_fields: Mapping[str, str]) -> list[IdentityRef]:
@@ -35,9 +38,11 @@ def hidden_links(values: Mapping[str, Any] | None, hidden_fields: Mapping[str, s
     [IdentityRef(namespace='hubspot', value='42')]
     """
     values = values or {}
-    return [IdentityRef(namespace=namespace, value=str(values[name]).strip())
-            for name, namespace in hidden_fields.items()
-            if values.get(name) is not None and str(values[name]).strip()]
+    return [
+        IdentityRef(namespace=namespace, value=str(values[name]).strip())
+        for name, namespace in hidden_fields.items()
+        if values.get(name) is not None and str(values[name]).strip()
+    ]
 
 
 def labelled_text(answers: Iterable[tuple[str, Any]]) -> str | None:
@@ -78,25 +83,48 @@ def nps_value(value: Any) -> int | None:
     return number
 
 
-def survey_response(provider: str, connector: Any, *, external_id: str, event_id: str,
-                    event_type: str | None, occurred_at: datetime, updated_at: datetime | None = None,
-                    email: str | None = None, display_name: str | None = None,
-                    answers: Iterable[tuple[str, Any]] = (), nps: Any = None,
-                    rating: Rating | None = None, hidden: Mapping[str, Any] | None = None,
-                    links: Iterable[IdentityRef] = (), thread_id: str | None = None,
-                    url: str | None = None) -> Interaction:
+def survey_response(
+    provider: str,
+    connector: Any,
+    *,
+    external_id: str,
+    event_id: str,
+    event_type: str | None,
+    occurred_at: datetime,
+    updated_at: datetime | None = None,
+    email: str | None = None,
+    display_name: str | None = None,
+    answers: Iterable[tuple[str, Any]] = (),
+    nps: Any = None,
+    rating: Rating | None = None,
+    hidden: Mapping[str, Any] | None = None,
+    links: Iterable[IdentityRef] = (),
+    thread_id: str | None = None,
+    url: str | None = None,
+) -> Interaction:
     """One response as one Interaction. The id depends only on (connector, external_id), so an
     edited response replaces the stored one; `updated_at` decides which version is newer."""
     hidden_fields = getattr(connector.options, "hidden_fields", {}) or {}
     answers = list(answers)
     return Interaction(
-        interaction_id=interaction_id(connector.id, external_id), connector_id=connector.id,
-        provider=provider, kind="survey_response", external_id=external_id, event_id=event_id,
-        event_type=event_type, occurred_at=occurred_at, updated_at=updated_at,
-        text=labelled_text(answers), url=url,
+        interaction_id=interaction_id(connector.id, external_id),
+        connector_id=connector.id,
+        provider=provider,
+        kind="survey_response",
+        external_id=external_id,
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        updated_at=updated_at,
+        text=labelled_text(answers),
+        url=url,
         author=Author(email=email or None, display_name=display_name or None),
-        links=[*links, *hidden_links(hidden, hidden_fields)], nps=nps_value(nps), rating=rating,
-        thread_id=thread_id, public=False).authored(answer_words(answers))
+        links=[*links, *hidden_links(hidden, hidden_fields)],
+        nps=nps_value(nps),
+        rating=rating,
+        thread_id=thread_id,
+        public=False,
+    ).authored(answer_words(answers))
 
 
 def verify_url_token(query: Mapping[str, str], secret: str, name: str = "token") -> None:
@@ -113,5 +141,8 @@ def fetch_json(http: Any, url: str, headers: Mapping[str, str], what: str) -> An
     try:
         return response.json()
     except ValueError:
-        raise UpstreamError(f"{what}: the API answered {response.status_code} without JSON",
-                            retryable=True, status=response.status_code) from None
+        raise UpstreamError(
+            f"{what}: the API answered {response.status_code} without JSON",
+            retryable=True,
+            status=response.status_code,
+        ) from None

@@ -14,9 +14,11 @@ https://github.com/SurveyMonkey/public_api_docs (includes/_webhooks.md, _respons
   `date_modified` wins. A callback with a missing or wrong-typed id is skipped as
   `malformed_entry`; fetched objects not in the documented shape dead-letter the delivery.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import Field
 
@@ -36,10 +38,13 @@ class SurveyMonkeyOptions(SurveyOptions):
     api_key: str = Field(min_length=1, description="The app's API key / Client ID (Sm-Apikey).")
     base_url: str = Field(default="https://api.surveymonkey.com", pattern=r"^https?://")
     nps_question_id: str | None = Field(
-        default=None, description="Default: the question with family 'matrix', subtype 'nps'.")
+        default=None, description="Default: the question with family 'matrix', subtype 'nps'."
+    )
     email_variable: str | None = Field(
-        default=None, description="Custom variable holding the email; default: the contact's "
-                                  "email in metadata, else an answer validated as an email.")
+        default=None,
+        description="Custom variable holding the email; default: the contact's "
+        "email in metadata, else an answer validated as an email.",
+    )
 
 
 class SurveyMonkeyProvider(Provider):
@@ -57,8 +62,13 @@ class SurveyMonkeyProvider(Provider):
         sent_key = request.header("sm-apikey")
         if sent_key is not None and not constant_time_equals(sent_key.strip(), api_key):
             raise SignatureMismatch("Sm-Apikey is not this connector's API key")
-        verify_hmac(request.header("sm-signature"), key=f"{api_key}&{connector.secret('signing')}",
-                    message=request.body, algorithm="sha1", encoding="base64")
+        verify_hmac(
+            request.header("sm-signature"),
+            key=f"{api_key}&{connector.secret('signing')}",
+            message=request.body,
+            algorithm="sha1",
+            encoding="base64",
+        )
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         event = delivery.json()
@@ -73,10 +83,13 @@ class SurveyMonkeyProvider(Provider):
         survey_id, response_id = entry_id(event["resources"]["survey_id"]), entry_id(event["object_id"])
         if not survey_id or not response_id or not entry_id(event["event_id"]):
             raise ValueError("callback without event_id, object_id or resources.survey_id")
-        base, headers = f"{connector.options.base_url}/v3/surveys/{survey_id}", {
-            "Authorization": f"Bearer {connector.secret('access_token')}"}
-        response = fetch_json(ctx.http, f"{base}/responses/{response_id}/details", headers,
-                              "SurveyMonkey response details")
+        base, headers = (
+            f"{connector.options.base_url}/v3/surveys/{survey_id}",
+            {"Authorization": f"Bearer {connector.secret('access_token')}"},
+        )
+        response = fetch_json(
+            ctx.http, f"{base}/responses/{response_id}/details", headers, "SurveyMonkey response details"
+        )
         survey = fetch_json(ctx.http, f"{base}/details", headers, "SurveyMonkey survey details")
         # the API's answer, not the callback: dead-letter to replay once fixed
         with misshapen_is_malformed("SurveyMonkey response is not in the documented shape"):
@@ -91,29 +104,49 @@ class SurveyMonkeyProvider(Provider):
                 heading = ((question.get("headings") or [{}])[0].get("heading")) or answered["id"]
                 choices = _choices(question)
                 if answered["id"] == options.nps_question_id or (
-                        not options.nps_question_id and _is_nps(question)):
-                    picked = next((choices[a["choice_id"]] for a in answered["answers"]
-                                   if a.get("choice_id") in choices), None)
+                    not options.nps_question_id and _is_nps(question)
+                ):
+                    picked = next(
+                        (
+                            choices[a["choice_id"]]
+                            for a in answered["answers"]
+                            if a.get("choice_id") in choices
+                        ),
+                        None,
+                    )
                     nps = _choice_number(picked) if picked else nps
                     continue
-                values = [a["text"] if a.get("text") else choices.get(a.get("choice_id"), {}).get("text")
-                          for a in answered.get("answers") or []]
+                values = [
+                    a["text"] if a.get("text") else choices.get(a.get("choice_id"), {}).get("text")
+                    for a in answered.get("answers") or []
+                ]
                 values = [v for v in values if v]
                 if (question.get("validation") or {}).get("type") == "email" and values:
                     email = email or values[0]
                     continue
                 answers.append((heading, ", ".join(values)))
         variables = response.get("custom_variables") or {}
-        contact_email = (((response.get("metadata") or {}).get("contact") or {}).get("email") or {})
-        email = (variables.get(options.email_variable) if options.email_variable else None) or (
-            contact_email.get("value") if isinstance(contact_email, dict) else None) or email
+        contact_email = ((response.get("metadata") or {}).get("contact") or {}).get("email") or {}
+        email = (
+            (variables.get(options.email_variable) if options.email_variable else None)
+            or (contact_email.get("value") if isinstance(contact_email, dict) else None)
+            or email
+        )
         return survey_response(
-            self.name, connector, external_id=str(response["id"]), event_id=str(event["event_id"]),
-            event_type=event["event_type"], occurred_at=parse_iso(response["date_created"]),
+            self.name,
+            connector,
+            external_id=str(response["id"]),
+            event_id=str(event["event_id"]),
+            event_type=event["event_type"],
+            occurred_at=parse_iso(response["date_created"]),
             updated_at=parse_iso(response.get("date_modified") or response["date_created"]),
-            email=email, answers=answers, nps=nps, hidden=variables,
+            email=email,
+            answers=answers,
+            nps=nps,
+            hidden=variables,
             thread_id=str(response.get("survey_id") or event["resources"]["survey_id"]),
-            url=response.get("analyze_url"))
+            url=response.get("analyze_url"),
+        )
 
 
 def _is_nps(question: dict[str, Any]) -> bool:

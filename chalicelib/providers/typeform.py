@@ -5,9 +5,11 @@ https://www.typeform.com/developers/webhooks/secure-your-webhooks/
 Answers sit under the key named by their `type`; question titles come from
 `definition.fields`, joined by field id. NPS is the answer to a field of type `nps`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import MalformedPayload
 from ..schema import Interaction, Rating
@@ -41,8 +43,10 @@ class TypeformProvider(Provider):
 
     def _response(self, data: dict[str, Any], connector) -> Interaction:
         response = data["form_response"]
-        titles = {f["id"]: f.get("title") or f.get("ref") or f["id"]
-                  for f in (response.get("definition") or {}).get("fields", [])}
+        titles = {
+            f["id"]: f.get("title") or f.get("ref") or f["id"]
+            for f in (response.get("definition") or {}).get("fields", [])
+        }
         email, nps, rating, texts = None, None, None, []
         for answer in response.get("answers") or []:
             field = answer["field"]
@@ -61,7 +65,16 @@ class TypeformProvider(Provider):
             elif answer["type"] == "choices" and value:
                 texts.append((title, ", ".join(value.get("labels") or [])))
         return survey_response(
-            self.name, connector, external_id=response["token"], event_id=data["event_id"],
-            event_type="form_response", occurred_at=parse_iso(response["submitted_at"]), email=email,
-            answers=texts, nps=nps, rating=rating, hidden=response.get("hidden"),
-            thread_id=response.get("form_id"))
+            self.name,
+            connector,
+            external_id=response["token"],
+            event_id=data["event_id"],
+            event_type="form_response",
+            occurred_at=parse_iso(response["submitted_at"]),
+            email=email,
+            answers=texts,
+            nps=nps,
+            rating=rating,
+            hidden=response.get("hidden"),
+            thread_id=response.get("form_id"),
+        )

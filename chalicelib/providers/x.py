@@ -10,17 +10,18 @@ Kinds: reply -> comment, quote -> mention (parent = the quoted post), @mention -
 like of the account's post (favorite_events) -> mention without text (a public endorsement:
 counts for frequency, recency and reach, never for sentiment), direct message -> direct_message.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import HandshakeRejected, MalformedPayload
 from ..schema import Author, Interaction
-from .base import (Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id,
-                   utc_from_epoch)
+from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id, utc_from_epoch
 from .entries import guarded
 from .signatures import sign, verify_hmac
 
@@ -30,8 +31,10 @@ X_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 class XOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     oauth2_signature: bool = Field(
-        default=False, description="The app has an OAuth 2.0 client secret (in secrets.signing): verify "
-                                   "X-Twitter-Webhooks-Signature-OAuth2 instead of the consumer-secret header.")
+        default=False,
+        description="The app has an OAuth 2.0 client secret (in secrets.signing): verify "
+        "X-Twitter-Webhooks-Signature-OAuth2 instead of the consumer-secret header.",
+    )
 
 
 class XProvider(Provider):
@@ -49,10 +52,18 @@ class XProvider(Provider):
         return WebResponse(200, {"response_token": digest})
 
     def verify(self, request, connector, now) -> None:
-        header = ("x-twitter-webhooks-signature-oauth2" if connector.options.oauth2_signature
-                  else "x-twitter-webhooks-signature")
-        verify_hmac(request.header(header), key=connector.secret("signing"),
-                    message=request.body, encoding="base64", prefix="sha256=")
+        header = (
+            "x-twitter-webhooks-signature-oauth2"
+            if connector.options.oauth2_signature
+            else "x-twitter-webhooks-signature"
+        )
+        verify_hmac(
+            request.header(header),
+            key=connector.secret("signing"),
+            message=request.body,
+            encoding="base64",
+            prefix="sha256=",
+        )
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()
@@ -69,8 +80,12 @@ class XProvider(Provider):
                 results += [self._guard(self._favorite, event, account, delivery) for event in events]
             elif key == "direct_message_events" and isinstance(events, list):
                 users = data.get("users") if isinstance(data.get("users"), dict) else {}
-                results += [self._guard(lambda e, a, c: self._direct_message(e, a, c, users), event, account,
-                                        delivery) for event in events]
+                results += [
+                    self._guard(
+                        lambda e, a, c: self._direct_message(e, a, c, users), event, account, delivery
+                    )
+                    for event in events
+                ]
             elif key.endswith("_events"):
                 results.append(Skipped("unsupported_event", key))
         return results
@@ -78,8 +93,11 @@ class XProvider(Provider):
     @staticmethod
     def _guard(parse_one, event: Any, account: str, delivery: Delivery) -> Interaction | Skipped:
         event_id = (event.get("id_str") or event.get("id")) if isinstance(event, dict) else None
-        return guarded(lambda e: parse_one(e, account, delivery.connector), event,
-                       None if event_id is None else str(event_id))
+        return guarded(
+            lambda e: parse_one(e, account, delivery.connector),
+            event,
+            None if event_id is None else str(event_id),
+        )
 
     def _tweet(self, tweet: dict[str, Any], account: str, connector) -> Interaction | Skipped:
         user = tweet["user"]
@@ -100,14 +118,27 @@ class XProvider(Provider):
         else:
             kind = "post"
         return Interaction(
-            interaction_id=interaction_id(connector.id, tweet_id), connector_id=connector.id,
-            provider=self.name, kind=kind, external_id=tweet_id, event_id=f"tweet_create:{tweet_id}",
-            event_type="tweet_create", occurred_at=_tweet_time(tweet), text=text,
+            interaction_id=interaction_id(connector.id, tweet_id),
+            connector_id=connector.id,
+            provider=self.name,
+            kind=kind,
+            external_id=tweet_id,
+            event_id=f"tweet_create:{tweet_id}",
+            event_type="tweet_create",
+            occurred_at=_tweet_time(tweet),
+            text=text,
             url=f"https://x.com/{user['screen_name']}/status/{tweet_id}",
-            author=Author(handle=user.get("screen_name"), provider_user_id=user_id,
-                          display_name=user.get("name"), followers=user.get("followers_count")),
+            author=Author(
+                handle=user.get("screen_name"),
+                provider_user_id=user_id,
+                display_name=user.get("name"),
+                followers=user.get("followers_count"),
+            ),
             language=tweet.get("lang") if tweet.get("lang") not in (None, "und") else None,
-            thread_id=parent or tweet_id, parent_id=parent, public=True)
+            thread_id=parent or tweet_id,
+            parent_id=parent,
+            public=True,
+        )
 
     def _deletion(self, event: dict[str, Any], account: str, connector) -> Interaction | Skipped:
         status = event["status"]
@@ -116,11 +147,19 @@ class XProvider(Provider):
             return Skipped("own_account", "the account's own tweets are never stored", tweet_id)
         deleted_at = utc_from_epoch(event["timestamp_ms"], "ms")
         return Interaction(
-            interaction_id=interaction_id(connector.id, tweet_id), connector_id=connector.id,
-            provider=self.name, kind="post", external_id=tweet_id, event_id=f"tweet_delete:{tweet_id}",
-            event_type="tweet_delete", occurred_at=deleted_at, updated_at=deleted_at,
-            author=Author(provider_user_id=str(status["user_id"])), deleted=True, public=True)
-
+            interaction_id=interaction_id(connector.id, tweet_id),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="post",
+            external_id=tweet_id,
+            event_id=f"tweet_delete:{tweet_id}",
+            event_type="tweet_delete",
+            occurred_at=deleted_at,
+            updated_at=deleted_at,
+            author=Author(provider_user_id=str(status["user_id"])),
+            deleted=True,
+            public=True,
+        )
 
     def _favorite(self, event: dict[str, Any], account: str, connector) -> Interaction | Skipped:
         user, liked = event["user"], event["favorited_status"]
@@ -129,14 +168,24 @@ class XProvider(Provider):
             return Skipped("own_account", "a like by the subscribed account itself", str(event["id"]))
         external = f"favorite:{user_id}:{liked_id}"  # one like per user and post, whatever the event id
         return Interaction(
-            interaction_id=interaction_id(connector.id, external), connector_id=connector.id,
-            provider=self.name, kind="mention", external_id=external, event_id=f"favorite:{event['id']}",
-            event_type="favorite", occurred_at=utc_from_epoch(event["timestamp_ms"], "ms"),
-            url=f"https://x.com/i/web/status/{liked_id}", author=_author(user),
-            thread_id=liked_id, parent_id=liked_id, public=True)
+            interaction_id=interaction_id(connector.id, external),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="mention",
+            external_id=external,
+            event_id=f"favorite:{event['id']}",
+            event_type="favorite",
+            occurred_at=utc_from_epoch(event["timestamp_ms"], "ms"),
+            url=f"https://x.com/i/web/status/{liked_id}",
+            author=_author(user),
+            thread_id=liked_id,
+            parent_id=liked_id,
+            public=True,
+        )
 
-    def _direct_message(self, event: dict[str, Any], account: str, connector,
-                        users: dict[str, Any]) -> Interaction | Skipped:
+    def _direct_message(
+        self, event: dict[str, Any], account: str, connector, users: dict[str, Any]
+    ) -> Interaction | Skipped:
         if event.get("type") != "message_create":
             return Skipped("unsupported_event", f"direct message event {event.get('type')}", event.get("id"))
         created = event["message_create"]
@@ -145,18 +194,28 @@ class XProvider(Provider):
             return Skipped("own_account", "a message sent by the subscribed account", message_id)
         user = users.get(sender) or {"id": sender}
         return Interaction(
-            interaction_id=interaction_id(connector.id, f"dm:{message_id}"), connector_id=connector.id,
-            provider=self.name, kind="direct_message", external_id=f"dm:{message_id}",
-            event_id=f"direct_message:{message_id}", event_type="direct_message",
+            interaction_id=interaction_id(connector.id, f"dm:{message_id}"),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="direct_message",
+            external_id=f"dm:{message_id}",
+            event_id=f"direct_message:{message_id}",
+            event_type="direct_message",
             occurred_at=utc_from_epoch(event["created_timestamp"], "ms"),
             text=(created.get("message_data") or {}).get("text"),
             author=_author({**user, "id_str": str(user.get("id_str") or user.get("id") or sender)}),
-            thread_id=f"dm:{sender}", public=False)
+            thread_id=f"dm:{sender}",
+            public=False,
+        )
 
 
 def _author(user: dict[str, Any]) -> Author:
-    return Author(handle=user.get("screen_name"), provider_user_id=str(user["id_str"]),
-                  display_name=user.get("name"), followers=user.get("followers_count"))
+    return Author(
+        handle=user.get("screen_name"),
+        provider_user_id=str(user["id_str"]),
+        display_name=user.get("name"),
+        followers=user.get("followers_count"),
+    )
 
 
 def _tweet_time(tweet: dict[str, Any]) -> datetime:

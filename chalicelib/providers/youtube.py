@@ -9,9 +9,10 @@ when the connector has secrets.signing. Body: Atom XML, parsed with defusedxml.
 Deletions arrive as <at:deleted-entry ref="yt:video:ID" when="...">.
 https://developers.google.com/youtube/v3/guides/push_notifications
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 from xml.etree.ElementTree import Element
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,25 +23,34 @@ from .base import XML_TYPES, Delivery, ParseContext, Provider, Skipped, WebRespo
 from .entries import guarded
 from .signatures import verify_hmac
 
-NS = {"atom": "http://www.w3.org/2005/Atom", "yt": "http://www.youtube.com/xml/schemas/2015",
-      "at": "http://purl.org/atompub/tombstones/1.0"}
-FEED_URLS = ("https://www.youtube.com/xml/feeds/videos.xml?channel_id=",
-             "https://www.youtube.com/feeds/videos.xml?channel_id=")
+NS = {
+    "atom": "http://www.w3.org/2005/Atom",
+    "yt": "http://www.youtube.com/xml/schemas/2015",
+    "at": "http://purl.org/atompub/tombstones/1.0",
+}
+FEED_URLS = (
+    "https://www.youtube.com/xml/feeds/videos.xml?channel_id=",
+    "https://www.youtube.com/feeds/videos.xml?channel_id=",
+)
 
 
 class YouTubeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     channel_id: str | None = Field(
-        default=None, description="Only accept subscriptions (hub.topic) for this channel's feed.")
+        default=None, description="Only accept subscriptions (hub.topic) for this channel's feed."
+    )
 
 
 def _xml(body: bytes) -> Element:
     from defusedxml import ElementTree
     from defusedxml.common import DefusedXmlException
+
     try:
         return ElementTree.fromstring(body)
     except (ElementTree.ParseError, DefusedXmlException) as exc:
-        raise MalformedPayload(f"body is not a safe, well-formed Atom document: {type(exc).__name__}") from None
+        raise MalformedPayload(
+            f"body is not a safe, well-formed Atom document: {type(exc).__name__}"
+        ) from None
 
 
 class YouTubeProvider(Provider):
@@ -62,8 +72,13 @@ class YouTubeProvider(Provider):
 
     def verify(self, request, connector, now) -> None:
         if connector.has_secret("signing"):
-            verify_hmac(request.header("x-hub-signature"), key=connector.secret("signing"),
-                        message=request.body, algorithm="sha1", prefix="sha1=")
+            verify_hmac(
+                request.header("x-hub-signature"),
+                key=connector.secret("signing"),
+                message=request.body,
+                algorithm="sha1",
+                prefix="sha1=",
+            )
 
     def check_body(self, request) -> None:
         _xml(request.body)
@@ -72,9 +87,12 @@ class YouTubeProvider(Provider):
         feed = _xml(delivery.body)
         connector = delivery.connector
         results: list[Interaction | Skipped] = [
-            guarded(lambda e: self._video(e, connector), entry) for entry in feed.findall("atom:entry", NS)]
-        results += [guarded(lambda e: self._deletion(e, connector), entry)
-                    for entry in feed.findall("at:deleted-entry", NS)]
+            guarded(lambda e: self._video(e, connector), entry) for entry in feed.findall("atom:entry", NS)
+        ]
+        results += [
+            guarded(lambda e: self._deletion(e, connector), entry)
+            for entry in feed.findall("at:deleted-entry", NS)
+        ]
         return results or [Skipped("unsupported_event", "feed without entries")]
 
     def _video(self, entry: Element, connector) -> Interaction:
@@ -83,13 +101,23 @@ class YouTubeProvider(Provider):
         updated = _text(entry, "atom:updated")
         link = entry.find("atom:link[@rel='alternate']", NS)
         return Interaction(
-            interaction_id=interaction_id(connector.id, video_id), connector_id=connector.id,
-            provider=self.name, kind="post", external_id=video_id, event_id=f"{video_id}:{updated}",
-            event_type="video", occurred_at=parse_iso(_text(entry, "atom:published")),
-            updated_at=parse_iso(updated), text=entry.findtext("atom:title", None, NS),
+            interaction_id=interaction_id(connector.id, video_id),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="post",
+            external_id=video_id,
+            event_id=f"{video_id}:{updated}",
+            event_type="video",
+            occurred_at=parse_iso(_text(entry, "atom:published")),
+            updated_at=parse_iso(updated),
+            text=entry.findtext("atom:title", None, NS),
             url=link.get("href") if link is not None else f"https://www.youtube.com/watch?v={video_id}",
-            author=Author(provider_user_id=channel_id, display_name=entry.findtext("atom:author/atom:name", None, NS)),
-            thread_id=video_id, public=True)
+            author=Author(
+                provider_user_id=channel_id, display_name=entry.findtext("atom:author/atom:name", None, NS)
+            ),
+            thread_id=video_id,
+            public=True,
+        )
 
     def _deletion(self, entry: Element, connector) -> Interaction:
         ref, when = entry.attrib["ref"], entry.attrib["when"]
@@ -97,10 +125,20 @@ class YouTubeProvider(Provider):
         channel_uri = entry.findtext("at:by/atom:uri", "", NS)
         channel_id = channel_uri.rstrip("/").rsplit("/", 1)[-1] if "/channel/" in channel_uri else None
         return Interaction(
-            interaction_id=interaction_id(connector.id, video_id), connector_id=connector.id,
-            provider=self.name, kind="post", external_id=video_id, event_id=f"{video_id}:deleted:{when}",
-            event_type="video_deleted", occurred_at=parse_iso(when), updated_at=parse_iso(when),
-            author=Author(provider_user_id=channel_id), thread_id=video_id, deleted=True, public=True)
+            interaction_id=interaction_id(connector.id, video_id),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="post",
+            external_id=video_id,
+            event_id=f"{video_id}:deleted:{when}",
+            event_type="video_deleted",
+            occurred_at=parse_iso(when),
+            updated_at=parse_iso(when),
+            author=Author(provider_user_id=channel_id),
+            thread_id=video_id,
+            deleted=True,
+            public=True,
+        )
 
 
 def _text(entry: Element, path: str) -> str:

@@ -16,10 +16,12 @@ ISO-8601 `X-Zendesk-Webhook-Signature-Timestamp`; we refuse timestamps over 5 mi
     "updated_at": "{{ticket.updated_at_with_timestamp}}"}
    A changed rating updates the same Interaction (one per ticket).
 """
+
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,8 +54,12 @@ class ZendeskProvider(Provider):
     def verify(self, request, connector, now) -> None:
         stamp = request.header(TIMESTAMP)
         check_timestamp(parse_timestamp(stamp, "iso"), now, connector.options.tolerance_seconds)
-        verify_hmac(request.header(SIGNATURE), key=connector.secret("signing"),
-                    message=stamp.encode() + request.body, encoding="base64")
+        verify_hmac(
+            request.header(SIGNATURE),
+            key=connector.secret("signing"),
+            message=stamp.encode() + request.body,
+            encoding="base64",
+        )
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()
@@ -72,12 +78,22 @@ class ZendeskProvider(Provider):
             return Skipped("own_account", "comment by an agent", data["id"])
         connector, comment_id = delivery.connector, f"comment:{comment['id']}"
         return Interaction(
-            interaction_id=interaction_id(connector.id, comment_id), connector_id=connector.id,
-            provider=self.name, kind="comment", external_id=comment_id, event_id=str(data["id"]),
-            event_type=data["type"], occurred_at=parse_iso(data["time"]), text=comment.get("body"),
-            author=Author(provider_user_id=str(author["id"]) if author.get("id") else None,
-                          display_name=author.get("name")),
-            thread_id=f"ticket:{ticket['id']}", public=bool(comment.get("is_public")))
+            interaction_id=interaction_id(connector.id, comment_id),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="comment",
+            external_id=comment_id,
+            event_id=str(data["id"]),
+            event_type=data["type"],
+            occurred_at=parse_iso(data["time"]),
+            text=comment.get("body"),
+            author=Author(
+                provider_user_id=str(author["id"]) if author.get("id") else None,
+                display_name=author.get("name"),
+            ),
+            thread_id=f"ticket:{ticket['id']}",
+            public=bool(comment.get("is_public")),
+        )
 
     def _rating(self, data: dict[str, Any], delivery: Delivery) -> Interaction | Skipped:
         connector, ticket_id = delivery.connector, str(data["ticket_id"])
@@ -92,14 +108,25 @@ class ZendeskProvider(Provider):
         moment = _moment(data.get("updated_at"), delivery)
         external_id = f"ticket:{ticket_id}:satisfaction"
         return Interaction(
-            interaction_id=interaction_id(connector.id, external_id), connector_id=connector.id,
-            provider=self.name, kind="survey_response", external_id=external_id,
-            event_id="csat:" + hashlib.sha256(delivery.body).hexdigest()[:32], event_type=SATISFACTION,
-            occurred_at=moment, updated_at=moment, rating=rating,
+            interaction_id=interaction_id(connector.id, external_id),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="survey_response",
+            external_id=external_id,
+            event_id="csat:" + hashlib.sha256(delivery.body).hexdigest()[:32],
+            event_type=SATISFACTION,
+            occurred_at=moment,
+            updated_at=moment,
+            rating=rating,
             text=f"Comment: {data['comment'].strip()}" if (data.get("comment") or "").strip() else None,
-            author=Author(email=requester.get("email") or None, display_name=requester.get("name") or None,
-                          provider_user_id=str(requester["id"]) if requester.get("id") else None),
-            thread_id=f"ticket:{ticket_id}", public=False)
+            author=Author(
+                email=requester.get("email") or None,
+                display_name=requester.get("name") or None,
+                provider_user_id=str(requester["id"]) if requester.get("id") else None,
+            ),
+            thread_id=f"ticket:{ticket_id}",
+            public=False,
+        )
 
 
 def _moment(value: str | None, delivery: Delivery):

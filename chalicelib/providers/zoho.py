@@ -11,33 +11,51 @@ records a call, one {code, action, details{id}, message, status} per record, in 
 https://www.zoho.com/crm/developer/docs/api/v8/upsert-records.html
 Auth: `Authorization: Zoho-oauthtoken <token>`, refreshed at the data centre's accounts server.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import (Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, parse_iso,
-                   utc_from_epoch)
-from .http import json_object
-from .signatures import verify_shared_secret
+from .base import (
+    Delivery,
+    ParseContext,
+    Provider,
+    SinkResult,
+    Skipped,
+    interaction_id,
+    parse_iso,
+    utc_from_epoch,
+)
 from .crm_common import canonical, canonical_map, mapped_properties
+from .http import json_object
 from .oauth import TokenRequest, authorized_call, refresh_token_grant
+from .signatures import verify_shared_secret
 
 IDENTITY_FIELDS = ["Email", "First_Name", "Last_Name", "Modified_Time"]
 
 
 class ZohoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    api_domain: str = Field(default="https://www.zohoapis.com", pattern=r"^https://",
-                            description="Data centre API domain: zohoapis.com, .eu, .in, .com.au, .jp, ...")
-    accounts_url: str = Field(default="https://accounts.zoho.com", pattern=r"^https://",
-                              description="Data centre accounts server for OAuth: accounts.zoho.eu, ...")
+    api_domain: str = Field(
+        default="https://www.zohoapis.com",
+        pattern=r"^https://",
+        description="Data centre API domain: zohoapis.com, .eu, .in, .com.au, .jp, ...",
+    )
+    accounts_url: str = Field(
+        default="https://accounts.zoho.com",
+        pattern=r"^https://",
+        description="Data centre accounts server for OAuth: accounts.zoho.eu, ...",
+    )
     api_version: str = Field(default="v8", pattern=r"^v\d+$")
     module: str = "Contacts"
-    channel_id: str | None = Field(default=None, description="When set, callbacks of other channels are refused.")
+    channel_id: str | None = Field(
+        default=None, description="When set, callbacks of other channels are refused."
+    )
 
 
 class ZohoProvider(Provider):
@@ -46,7 +64,12 @@ class ZohoProvider(Provider):
     is_source = True
     is_sink = True
     batch_max = 100
-    required_secrets = {"signing": "source", "client_id": "both", "client_secret": "both", "refresh_token": "both"}
+    required_secrets = {
+        "signing": "source",
+        "client_id": "both",
+        "client_secret": "both",
+        "refresh_token": "both",
+    }
     default_mapping = {
         "advocate_score": "Chorus_Advocate_Score",
         "advocate_tier": "Chorus_Advocate_Tier",
@@ -71,61 +94,101 @@ class ZohoProvider(Provider):
         if not isinstance(body.get("ids") or [], list):
             return [Skipped("malformed_entry", "ids is not an array", key)]
         operation, ids = str(body.get("operation") or ""), [str(i) for i in body.get("ids") or []]
-        if str(body.get("module")) != delivery.connector.options.module or operation not in ("insert", "update"):
-            return [Skipped("unsupported_event", f"{body.get('module')}.{operation}", f"{key}:{i}") for i in ids or [""]]
+        if str(body.get("module")) != delivery.connector.options.module or operation not in (
+            "insert",
+            "update",
+        ):
+            return [
+                Skipped("unsupported_event", f"{body.get('module')}.{operation}", f"{key}:{i}")
+                for i in ids or [""]
+            ]
         if not ids:
             return [Skipped("malformed_entry", "callback without ids", key)]
         records = self._fetch(ids, delivery.connector, ctx.http)
         affected = _affected_fields(body.get("affected_fields"))
-        return [self._record(records.get(i), i, f"{key}:{i}", operation, affected.get(i), body, delivery)
-                for i in ids]
+        return [
+            self._record(records.get(i), i, f"{key}:{i}", operation, affected.get(i), body, delivery)
+            for i in ids
+        ]
 
-    def _record(self, record, record_id, event_id, operation, changed, body, delivery) -> Interaction | Skipped:
+    def _record(
+        self, record, record_id, event_id, operation, changed, body, delivery
+    ) -> Interaction | Skipped:
         if record is None:
             return Skipped("not_found", f"{delivery.connector.options.module} record is gone", event_id)
         connector = delivery.connector
         mapped = mapped_properties(self, connector)
         prop = next((p for p in (changed or []) if p in mapped), None) or (
-            None if changed else next((p for p in mapped if p in record), None))
+            None if changed else next((p for p in mapped if p in record), None)
+        )
         try:
-            occurred = parse_iso(record["Modified_Time"]) if record.get("Modified_Time") else \
-                utc_from_epoch(body["server_time"], "ms")
+            occurred = (
+                parse_iso(record["Modified_Time"])
+                if record.get("Modified_Time")
+                else utc_from_epoch(body["server_time"], "ms")
+            )
         except (KeyError, TypeError, ValueError):
             occurred = delivery.received_at
         name = " ".join(filter(None, [record.get("First_Name"), record.get("Last_Name")])) or None
         return Interaction(
-            interaction_id=interaction_id(connector.id, f"notification:{event_id}"), connector_id=connector.id,
-            provider=self.name, kind="crm_update", external_id=f"notification:{event_id}", event_id=event_id,
-            event_type=f"{connector.options.module}.{operation}", occurred_at=occurred,
+            interaction_id=interaction_id(connector.id, f"notification:{event_id}"),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="crm_update",
+            external_id=f"notification:{event_id}",
+            event_id=event_id,
+            event_type=f"{connector.options.module}.{operation}",
+            occurred_at=occurred,
             author=Author(provider_user_id=record_id, email=record.get("Email") or None, display_name=name),
-            crm_change=CrmChange(object_id=record_id, change_type=operation, property=prop,
-                                 value=canonical(record.get(prop)) if prop else None, source="zoho"),
-            public=False)
+            crm_change=CrmChange(
+                object_id=record_id,
+                change_type=operation,
+                property=prop,
+                value=canonical(record.get(prop)) if prop else None,
+                source="zoho",
+            ),
+            public=False,
+        )
 
     def _fetch(self, ids: list[str], connector, http) -> dict[str, dict[str, Any]]:
         """GET {api-domain}/crm/v8/Contacts?ids=...&fields=... (fields is mandatory since v3)."""
         opts = connector.options
         fields = ",".join(dict.fromkeys(IDENTITY_FIELDS + mapped_properties(self, connector)))
         response = authorized_call(
-            http, "GET", lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/{opts.module}",
-            connector_id=connector.id, grant=self.grant(connector), scheme="Zoho-oauthtoken",
-            params={"ids": ",".join(ids), "fields": fields})
+            http,
+            "GET",
+            lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/{opts.module}",
+            connector_id=connector.id,
+            grant=self.grant(connector),
+            scheme="Zoho-oauthtoken",
+            params={"ids": ",".join(ids), "fields": fields},
+        )
         if response.status_code == 204:  # Zoho answers 204 when none of the ids exist any more
             return {}
         if response.status_code >= 400:
-            raise UpstreamError(f"Zoho record fetch: HTTP {response.status_code} {_code(response)}",
-                                retryable=response.status_code >= 500, status=response.status_code)
+            raise UpstreamError(
+                f"Zoho record fetch: HTTP {response.status_code} {_code(response)}",
+                retryable=response.status_code >= 500,
+                status=response.status_code,
+            )
         return {str(r.get("id")): r for r in (json_object(response).get("data") or []) if isinstance(r, dict)}
 
     # ---- sink ---------------------------------------------------------------------------
     def grant(self, connector) -> TokenRequest:
-        return refresh_token_grant(f"{connector.options.accounts_url}/oauth/v2/token", connector.secret("client_id"),
-                                   connector.secret("client_secret"), connector.secret("refresh_token"))
+        return refresh_token_grant(
+            f"{connector.options.accounts_url}/oauth/v2/token",
+            connector.secret("client_id"),
+            connector.secret("client_secret"),
+            connector.secret("refresh_token"),
+        )
 
     def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
         keyed = [r for r in records if r.email]
-        results = [SinkResult(r.person_id, ok=False, error="no email for duplicate_check_fields")
-                   for r in records if not r.email]
+        results = [
+            SinkResult(r.person_id, ok=False, error="no email for duplicate_check_fields")
+            for r in records
+            if not r.email
+        ]
         if not keyed:
             return results
         outcome = self._upsert(keyed, connector, http, with_last_name=False)
@@ -144,26 +207,42 @@ class ZohoProvider(Provider):
                 row["Last_Name"] = (record.display_name or record.email.split("@")[0])[:80]
             data.append(row)
         response = authorized_call(
-            http, "POST", lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/{opts.module}/upsert",
-            connector_id=connector.id, grant=self.grant(connector), scheme="Zoho-oauthtoken",
+            http,
+            "POST",
+            lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/{opts.module}/upsert",
+            connector_id=connector.id,
+            grant=self.grant(connector),
+            scheme="Zoho-oauthtoken",
             headers={"Content-Type": "application/json"},
-            json={"data": data, "duplicate_check_fields": ["Email"]})
+            json={"data": data, "duplicate_check_fields": ["Email"]},
+        )
         body = json_object(response)
         if response.status_code in (200, 201, 202, 207) and isinstance(body.get("data"), list):
             return {r.person_id: self._result(r, item, connector) for r, item in zip(records, body["data"])}
         if response.status_code == 400:
             return {r.person_id: SinkResult(r.person_id, ok=False, error=_code(response)) for r in records}
-        raise UpstreamError(f"Zoho upsert: HTTP {response.status_code} {_code(response)}",
-                            retryable=response.status_code >= 500, status=response.status_code)
+        raise UpstreamError(
+            f"Zoho upsert: HTTP {response.status_code} {_code(response)}",
+            retryable=response.status_code >= 500,
+            status=response.status_code,
+        )
 
     def _result(self, record, item: dict[str, Any], connector) -> SinkResult:
         details = item.get("details") or {}
         if item.get("status") == "success" or item.get("code") == "SUCCESS":
-            return SinkResult(record.person_id, ok=True, crm_id=str(details.get("id")),
-                              created=item.get("action") == "insert",
-                              written=canonical_map(self.properties_for(record, connector)))
-        return SinkResult(record.person_id, ok=False, retryable=item.get("code") in ("INTERNAL_ERROR",),
-                          error=f"{item.get('code')}: {item.get('message')} {details.get('api_name') or ''}".strip())
+            return SinkResult(
+                record.person_id,
+                ok=True,
+                crm_id=str(details.get("id")),
+                created=item.get("action") == "insert",
+                written=canonical_map(self.properties_for(record, connector)),
+            )
+        return SinkResult(
+            record.person_id,
+            ok=False,
+            retryable=item.get("code") in ("INTERNAL_ERROR",),
+            error=f"{item.get('code')}: {item.get('message')} {details.get('api_name') or ''}".strip(),
+        )
 
 
 def _callback(data: Any) -> dict[str, Any]:
@@ -184,7 +263,6 @@ def _affected_fields(value: Any) -> dict[str, list[str]]:
 
 def _api_domain(token, opts) -> str:
     return str(token.extras.get("api_domain") or opts.api_domain).rstrip("/")
-
 
 
 def _code(response) -> str:

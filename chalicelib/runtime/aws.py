@@ -3,11 +3,12 @@
 On Lambda the clients reach AWS; the local hub sets AWS_ENDPOINT_URL so the very same
 clients reach the embedded server. Clients, not resources: a resource costs ~80 ms cold.
 """
+
 from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ..config.loader import load_connectors
 from ..hub import Hub
@@ -32,10 +33,12 @@ def build_hub() -> Hub:
     return Hub(
         connectors=load_connectors(),
         store=DynamoStore(session.client("dynamodb", config=retry), names.table),
-        ingest_queue=SqsQueue(session.client("sqs", config=retry), names.ingest_queue,
-                              os.environ.get("CHORUS_INGEST_QUEUE_URL")),
-        sync_queue=SqsQueue(session.client("sqs", config=retry), names.sync_queue,
-                            os.environ.get("CHORUS_SYNC_QUEUE_URL")),
+        ingest_queue=SqsQueue(
+            session.client("sqs", config=retry), names.ingest_queue, os.environ.get("CHORUS_INGEST_QUEUE_URL")
+        ),
+        sync_queue=SqsQueue(
+            session.client("sqs", config=retry), names.sync_queue, os.environ.get("CHORUS_SYNC_QUEUE_URL")
+        ),
         blobs=S3Blobs(session.client("s3", config=retry), names.bucket),
     )
 

@@ -4,6 +4,7 @@ Each record is handled alone; the ones that fail are reported in `batchItemFailu
 SQS retries only them (the packaged template turns on ReportBatchItemFailures, which
 Chalice does not). A record that can never succeed goes to the dead-letter store at once.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,18 @@ def handle_ingest_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, li
         except PermanentFailure as exc:
             _dead_letter(hub, "ingest", message, str(exc), record)
         except (ValueError, KeyError) as exc:
-            _dead_letter(hub, "ingest", {"raw": record.get("body", "")[:1000]},
-                         f"unreadable queue message: {type(exc).__name__}", record)
+            _dead_letter(
+                hub,
+                "ingest",
+                {"raw": record.get("body", "")[:1000]},
+                f"unreadable queue message: {type(exc).__name__}",
+                record,
+            )
         except Exception as exc:  # retried by SQS, then its DLQ; the type is enough for the log
-            log.warning("delivery failed, will be retried",
-                        extra={"message_id": message_id, "error": type(exc).__name__})
+            log.warning(
+                "delivery failed, will be retried",
+                extra={"message_id": message_id, "error": type(exc).__name__},
+            )
             failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
 
@@ -45,7 +53,9 @@ def handle_sync_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, list
         try:
             messages[record["messageId"]] = json.loads(record["body"])
         except ValueError:
-            _dead_letter(hub, "sync", {"raw": record.get("body", "")[:1000]}, "unreadable sync message", record)
+            _dead_letter(
+                hub, "sync", {"raw": record.get("body", "")[:1000]}, "unreadable sync message", record
+            )
     try:
         outcome = run_sync(hub, messages)
         failures = [{"itemIdentifier": m} for m in sorted(outcome.failed_messages)]
@@ -83,9 +93,15 @@ def handle_dead_letter_batch(hub: Hub, stage: str, records: list[dict[str, Any]]
 def _dead_letter(hub: Hub, stage: str, message: dict, reason: str, record: dict[str, Any]) -> None:
     attempts = int((record.get("attributes") or {}).get("ApproximateReceiveCount", "0") or 0)
     connector_id = str(message.get("connector_id") or "unknown")
-    hub.store.put_dead_letter(DeadLetter(dead_letter_id=uuid.uuid4().hex, stage=stage,
-                                         connector_id=connector_id, reason=reason, message=message,
-                                         created_at=hub.clock(), attempts=attempts))
+    hub.store.put_dead_letter(
+        DeadLetter(
+            dead_letter_id=uuid.uuid4().hex,
+            stage=stage,
+            connector_id=connector_id,
+            reason=reason,
+            message=message,
+            created_at=hub.clock(),
+            attempts=attempts,
+        )
+    )
     log.warning("dead-lettered", extra={"stage": stage, "connector_id": connector_id, "reason": reason})
-
-

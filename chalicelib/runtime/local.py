@@ -7,6 +7,7 @@ same partial-failure contract: failed messages stay on the queue, come back afte
 visibility timeout, and after five receives land in the dead-letter queue and from there
 in the dead-letter store. The parent process serves HTTP only.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .resources import MAX_RECEIVE_COUNT, ResourceNames, create_resources
 
@@ -41,16 +43,32 @@ class SqsConsumer:
         self._sqs, self._url = sqs, queue_url
 
     def receive(self, max_messages: int = 10, wait_seconds: float = 0) -> list[dict]:
-        reply = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=max_messages,
-                                          WaitTimeSeconds=int(wait_seconds), AttributeNames=["All"])
-        return [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                 "attributes": m.get("Attributes", {}), "eventSource": "aws:sqs"}
-                for m in reply.get("Messages", [])]
+        reply = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=int(wait_seconds),
+            AttributeNames=["All"],
+        )
+        return [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "eventSource": "aws:sqs",
+            }
+            for m in reply.get("Messages", [])
+        ]
 
     def delete(self, receipt_handles: list[str]) -> None:
         for start in range(0, len(receipt_handles), 10):
-            self._sqs.delete_message_batch(QueueUrl=self._url, Entries=[
-                {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles[start:start + 10])])
+            self._sqs.delete_message_batch(
+                QueueUrl=self._url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": h}
+                    for i, h in enumerate(receipt_handles[start : start + 10])
+                ],
+            )
 
 
 class QueuePoller(threading.Thread):
@@ -113,11 +131,16 @@ class DecayTimer(threading.Thread):
 def local_environment(endpoint: str, config_dir: str, queue_file: str | None = None) -> None:
     """Point boto3 at the embedded store (DynamoDB and S3) with throwaway credentials, and make
     this process's Hub use the local queue file (when given) in place of SQS."""
-    os.environ.update({
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "CHORUS_CONFIG_DIR": str(Path(config_dir).resolve()),
-    })
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            "CHORUS_CONFIG_DIR": str(Path(config_dir).resolve()),
+        }
+    )
     if queue_file:
         from .aws import use_hub_factory
 
@@ -133,8 +156,13 @@ def local_queues(names: ResourceNames, path: str | None = None) -> dict[str, Any
     path = path or os.environ[QUEUE_FILE_ENV]
     queues = {}
     for queue, dlq in ((names.ingest_queue, names.ingest_dlq), (names.sync_queue, names.sync_dlq)):
-        queues[queue] = LocalQueue(path, queue, dead_letter=dlq, max_receives=MAX_RECEIVE_COUNT,
-                                   visibility_seconds=LOCAL_VISIBILITY_SECONDS)
+        queues[queue] = LocalQueue(
+            path,
+            queue,
+            dead_letter=dlq,
+            max_receives=MAX_RECEIVE_COUNT,
+            visibility_seconds=LOCAL_VISIBILITY_SECONDS,
+        )
         queues[dlq] = LocalQueue(path, dlq, visibility_seconds=LOCAL_VISIBILITY_SECONDS)
     return queues
 
@@ -156,22 +184,30 @@ def build_local_hub() -> Any:
 
     names = ResourceNames.from_env()
     queues = local_queues(names)
-    return dataclasses.replace(build_hub(), ingest_queue=queues[names.ingest_queue],
-                               sync_queue=queues[names.sync_queue])
+    return dataclasses.replace(
+        build_hub(), ingest_queue=queues[names.ingest_queue], sync_queue=queues[names.sync_queue]
+    )
 
 
-def make_pollers(hub: Any, consumers: Mapping[str, Any], names: ResourceNames,
-                 ingest_pollers: int = 1) -> list[QueuePoller]:
+def make_pollers(
+    hub: Any, consumers: Mapping[str, Any], names: ResourceNames, ingest_pollers: int = 1
+) -> list[QueuePoller]:
     """The pollers, each on the consumer (SqsConsumer or LocalQueue) of its queue name; the
     ingest queue may have several, as a Lambda has several concurrent invocations."""
     from .batch import handle_dead_letter_batch, handle_ingest_batch, handle_sync_batch
 
     return [
-        *(QueuePoller(consumers[names.ingest_queue], lambda r: handle_ingest_batch(hub, r), f"ingest-{n}")
-          for n in range(ingest_pollers)),
+        *(
+            QueuePoller(consumers[names.ingest_queue], lambda r: handle_ingest_batch(hub, r), f"ingest-{n}")
+            for n in range(ingest_pollers)
+        ),
         QueuePoller(consumers[names.sync_queue], lambda r: handle_sync_batch(hub, r), "sync"),
-        QueuePoller(consumers[names.ingest_dlq], lambda r: handle_dead_letter_batch(hub, "ingest", r), "ingest-dlq"),
-        QueuePoller(consumers[names.sync_dlq], lambda r: handle_dead_letter_batch(hub, "sync", r), "sync-dlq"),
+        QueuePoller(
+            consumers[names.ingest_dlq], lambda r: handle_dead_letter_batch(hub, "ingest", r), "ingest-dlq"
+        ),
+        QueuePoller(
+            consumers[names.sync_dlq], lambda r: handle_dead_letter_batch(hub, "sync", r), "sync-dlq"
+        ),
     ]
 
 
@@ -195,16 +231,20 @@ class LocalHub:
 
     def _spawn(self, *args: str) -> tuple[subprocess.Popen, str]:
         """Start a child and wait for its `ready` line; returns the child and the line's detail."""
-        child = subprocess.Popen([sys.executable, "-m", "chalicelib.runtime.local_children", *args,
-                                  "--parent", str(os.getpid())], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.runtime.local_children", *args, "--parent", str(os.getpid())],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self._children.append(child)
         line = child.stdout.readline()
         if not line.startswith("ready"):
             raise RuntimeError(f"local hub: {args[0]} process did not start (exit {child.poll()})")
-        return child, line[len("ready"):].strip()
+        return child, line[len("ready") :].strip()
 
     def start(self) -> None:
         from ..config.loader import load_directory
+
         load_directory(self.config_dir)  # fail fast, with every problem listed, before starting anything
 
         # the store runs at the workers' lower priority: the ack path writes to the queue file
@@ -216,25 +256,46 @@ class LocalHub:
         import boto3
 
         from .aws import get_hub
+
         create_resources(boto3.client("dynamodb"), None, boto3.client("s3"), ResourceNames.from_env())
         get_hub()  # built now, not on the first delivery
-        self._spawn("workers", "--nice", str(WORKER_NICENESS), "--endpoint", endpoint,
-                    "--queue-file", queue_file, "--config-dir", os.environ["CHORUS_CONFIG_DIR"])
+        self._spawn(
+            "workers",
+            "--nice",
+            str(WORKER_NICENESS),
+            "--endpoint",
+            endpoint,
+            "--queue-file",
+            queue_file,
+            "--config-dir",
+            os.environ["CHORUS_CONFIG_DIR"],
+        )
 
         from chalice.config import Config
 
         import app as chalice_app
 
         from .local_http import create_server
+
         self._server = create_server(chalice_app.app, Config.create(app_name="chorus"), self.host, self.port)
         self.port = self._server.server.server_address[1]
-        STATE_FILE.write_text(json.dumps({"endpoint": endpoint, "queue_file": queue_file,
-                                          "url": f"http://{self.host}:{self.port}", "pid": os.getpid(),
-                                          "config_dir": str(Path(self.config_dir).resolve())}))
+        STATE_FILE.write_text(
+            json.dumps(
+                {
+                    "endpoint": endpoint,
+                    "queue_file": queue_file,
+                    "url": f"http://{self.host}:{self.port}",
+                    "pid": os.getpid(),
+                    "config_dir": str(Path(self.config_dir).resolve()),
+                }
+            )
+        )
 
     def serve_forever(self) -> None:
-        print(f"Chorus hub on http://{self.host}:{self.port}  (embedded store and queues; Ctrl-C stops)",
-              flush=True)
+        print(
+            f"Chorus hub on http://{self.host}:{self.port}  (embedded store and queues; Ctrl-C stops)",
+            flush=True,
+        )
         self._serving = True
         try:
             self._server.server.serve_forever()

@@ -6,6 +6,7 @@ workers. Each child is `python -m chalicelib.runtime.local_children <role> --par
 prints one line `ready <detail>` on stdout when it can be used, and exits on SIGTERM/SIGINT
 or as soon as its parent is gone (a watchdog; the hub never leaves orphans behind).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,12 @@ log = logging.getLogger("chorus_hub.local")
 
 def watch_parent(parent_pid: int, stopped: threading.Event) -> None:
     """Exit (hard) once the parent process is gone: re-parenting changes getppid()."""
+
     def watch() -> None:
         while not stopped.wait(0.5):
             if os.getppid() != parent_pid:
                 os._exit(0)
+
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
@@ -35,8 +38,11 @@ def _stop_on_signals(stopped: threading.Event) -> None:
 
 def serve_store(stopped: threading.Event) -> None:
     """DynamoDB and S3 on a free loopback port (moto's server without its access log)."""
-    from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
-                                               create_backend_app)
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from werkzeug.serving import make_server
 
     from .moto_patches import isolate_moto_writes, speed_up_moto_dispatch, speed_up_moto_query
@@ -50,8 +56,13 @@ def serve_store(stopped: threading.Event) -> None:
     speed_up_moto_dispatch()
     speed_up_moto_query()
     isolate_moto_writes()
-    server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True,
-                         request_handler=NoDelayHandler)
+    server = make_server(
+        "127.0.0.1",
+        0,
+        DomainDispatcherApplication(create_backend_app),
+        threaded=True,
+        request_handler=NoDelayHandler,
+    )
     threading.Thread(target=server.serve_forever, name="store", daemon=True).start()
     print(f"ready http://127.0.0.1:{server.server_address[1]}", flush=True)
     while not stopped.wait(0.5):

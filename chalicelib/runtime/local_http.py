@@ -9,6 +9,7 @@
   names the method, the path without its query, the status and the time taken, as a
   structured record on the `chorus_hub.http` logger (INFO).
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,9 +50,15 @@ class HubRequestHandler(ChaliceRequestHandler):
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         took_ms = (time.perf_counter() - getattr(self, "_started", time.perf_counter())) * 1000
-        log.info("request", extra={"method": self.command, "path": (self.path or "").split("?", 1)[0],
-                                   "status": int(code) if str(code).isdigit() else code,
-                                   "ms": round(took_ms, 1)})
+        log.info(
+            "request",
+            extra={
+                "method": self.command,
+                "path": (self.path or "").split("?", 1)[0],
+                "status": int(code) if str(code).isdigit() else code,
+                "ms": round(took_ms, 1),
+            },
+        )
 
     def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 (BaseHTTPRequestHandler's name)
         # the standard message quotes the raw request line (query string included)

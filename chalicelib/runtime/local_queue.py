@@ -9,6 +9,7 @@ records have SQS's event shape (messageId, receiptHandle, body, ApproximateRecei
 
 The file lives as long as the embedded store (`chorus serve` starts both afresh).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages (receipt);
 class LocalQueue:
     """One named queue in the shared file. Thread-safe; one SQLite connection per instance."""
 
-    def __init__(self, path: str | Path, name: str, *, dead_letter: str | None = None,
-                 max_receives: int = 5, visibility_seconds: float = 30):
+    def __init__(
+        self,
+        path: str | Path,
+        name: str,
+        *,
+        dead_letter: str | None = None,
+        max_receives: int = 5,
+        visibility_seconds: float = 30,
+    ):
         self.name, self.dead_letter = name, dead_letter
         self.max_receives, self.visibility_seconds = max_receives, visibility_seconds
         self._lock = threading.Lock()
@@ -58,15 +66,21 @@ class LocalQueue:
 
     def send_many(self, messages: list[dict[str, Any]]) -> None:
         now = time.time()
-        rows = [(self.name, uuid.uuid4().hex, json.dumps(m, separators=(",", ":")), now, now) for m in messages]
+        rows = [
+            (self.name, uuid.uuid4().hex, json.dumps(m, separators=(",", ":")), now, now) for m in messages
+        ]
         with self._lock:
-            self._db.executemany("INSERT INTO messages (queue, message_id, body, sent_at, visible_at) "
-                                 "VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT INTO messages (queue, message_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def retry_later(self, receipt_handle: str, seconds: float) -> None:
         with self._lock:
-            self._db.execute("UPDATE messages SET visible_at = ? WHERE receipt = ?",
-                             (time.time() + max(0.0, seconds), receipt_handle))
+            self._db.execute(
+                "UPDATE messages SET visible_at = ? WHERE receipt = ?",
+                (time.time() + max(0.0, seconds), receipt_handle),
+            )
 
     # the consumer side (what the local pollers call instead of ReceiveMessage/DeleteMessageBatch)
 
@@ -91,7 +105,9 @@ class LocalQueue:
     def depth(self) -> int:
         """Messages in this queue, in flight or not."""
         with self._lock:
-            return self._db.execute("SELECT count(*) FROM messages WHERE queue = ?", (self.name,)).fetchone()[0]
+            return self._db.execute("SELECT count(*) FROM messages WHERE queue = ?", (self.name,)).fetchone()[
+                0
+            ]
 
     def _receive_now(self, max_messages: int) -> list[dict[str, Any]]:
         now = time.time()
@@ -101,20 +117,34 @@ class LocalQueue:
                 rows = self._db.execute(
                     "SELECT seq, message_id, body, sent_at, receives FROM messages "
                     "WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?",
-                    (self.name, now, max_messages)).fetchall()
+                    (self.name, now, max_messages),
+                ).fetchall()
                 records = []
                 for seq, message_id, body, sent_at, receives in rows:
                     if self.dead_letter and receives >= self.max_receives:
-                        self._db.execute("UPDATE messages SET queue = ?, receives = 0, receipt = NULL, "
-                                         "visible_at = ? WHERE seq = ?", (self.dead_letter, now, seq))
+                        self._db.execute(
+                            "UPDATE messages SET queue = ?, receives = 0, receipt = NULL, "
+                            "visible_at = ? WHERE seq = ?",
+                            (self.dead_letter, now, seq),
+                        )
                         continue
                     receipt = uuid.uuid4().hex
-                    self._db.execute("UPDATE messages SET receives = ?, receipt = ?, visible_at = ? WHERE seq = ?",
-                                     (receives + 1, receipt, now + self.visibility_seconds, seq))
-                    records.append({"messageId": message_id, "receiptHandle": receipt, "body": body,
-                                    "eventSource": "aws:sqs",
-                                    "attributes": {"ApproximateReceiveCount": str(receives + 1),
-                                                   "SentTimestamp": str(int(sent_at * 1000))}})
+                    self._db.execute(
+                        "UPDATE messages SET receives = ?, receipt = ?, visible_at = ? WHERE seq = ?",
+                        (receives + 1, receipt, now + self.visibility_seconds, seq),
+                    )
+                    records.append(
+                        {
+                            "messageId": message_id,
+                            "receiptHandle": receipt,
+                            "body": body,
+                            "eventSource": "aws:sqs",
+                            "attributes": {
+                                "ApproximateReceiveCount": str(receives + 1),
+                                "SentTimestamp": str(int(sent_at * 1000)),
+                            },
+                        }
+                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

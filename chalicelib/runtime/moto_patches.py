@@ -4,6 +4,7 @@ fidelity that the local hub and the tests both need.
 Written against moto 5.2 (pinned in requirements-dev.txt); with other internals each patch
 logs a warning and moto runs as is. Never imported on Lambda (moto is not shipped).
 """
+
 from __future__ import annotations
 
 import logging
@@ -86,7 +87,9 @@ def isolate_moto_writes() -> None:
     lock = threading.RLock()
     for name in _WRITES:
         setattr(DynamoDBBackend, name, _holding(lock, getattr(DynamoDBBackend, name)))
-    DynamoDBBackend.transact_write_items = _holding(lock, _checked_first(DynamoDBBackend.transact_write_items))
+    DynamoDBBackend.transact_write_items = _holding(
+        lock, _checked_first(DynamoDBBackend.transact_write_items)
+    )
     DynamoDBBackend._chorus_isolated = True
 
 
@@ -97,37 +100,49 @@ def _holding(lock: threading.RLock, method):
     def locked(*args: Any, **kwargs: Any):
         with lock:
             return method(*args, **kwargs)
+
     locked.__wrapped__ = method
     return locked
 
 
 def _checked_first(transact):
-    from moto.dynamodb.exceptions import TransactionCanceledException
     from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import TransactionCanceledException
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         ops = [next(iter(item.items())) for item in transact_items]
-        if len(ops) > 100 or any(len(item) != 1 or kind not in ("Put", "ConditionCheck")
-                                 for item, (kind, _) in zip(transact_items, ops)):
+        if len(ops) > 100 or any(
+            len(item) != 1 or kind not in ("Put", "ConditionCheck")
+            for item, (kind, _) in zip(transact_items, ops)
+        ):
             return transact(self, transact_items)  # moto's own way (and its own errors)
         keys, reasons = set(), []
         for kind, op in ops:
             table = self.get_table(op["TableName"])
-            key = op["Key"] if kind == "ConditionCheck" else {
-                attr: op["Item"][attr] for attr in (table.hash_key_attr, table.range_key_attr) if attr}
+            key = (
+                op["Key"]
+                if kind == "ConditionCheck"
+                else {attr: op["Item"][attr] for attr in (table.hash_key_attr, table.range_key_attr) if attr}
+            )
             identity = (op["TableName"], repr(sorted(key.items())))
             if identity in keys:
                 return transact(self, transact_items)  # moto raises the duplicate-item error
             keys.add(identity)
             condition = op.get("ConditionExpression")
             held = condition is None or get_filter_expression(
-                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"),
+                condition,
+                op.get("ExpressionAttributeNames"),
+                op.get("ExpressionAttributeValues"),
             ).expr(self.get_item(op["TableName"], key))
-            reasons.append((None, None, None) if held else
-                           ("ConditionalCheckFailed", "The conditional request failed", None))
+            reasons.append(
+                (None, None, None)
+                if held
+                else ("ConditionalCheckFailed", "The conditional request failed", None)
+            )
         if any(code for code, _, _ in reasons):
             raise TransactionCanceledException(reasons)
         for kind, op in ops:
             if kind == "Put":
                 self.put_item(op["TableName"], op["Item"])
+
     return transact_write_items

@@ -2,16 +2,35 @@
 
 This package imports nothing else of Chorus.
 """
+
+from .action import Action, ActionKind
 from .common import SCHEMA_VERSION, IdentityRef, utcnow
-from .interaction import Author, CrmChange, Interaction, InteractionKind, Rating, Sentiment
-from .person import AdvocateRecord, AdvocateScore, Person, PersonStats, ScoreComponent
 from .envelope import Envelope, SyncJob
 from .identity import Evidence, IdentityLink, MergeRecord, MergeSuggestion
-from .action import Action, ActionKind
+from .interaction import Author, CrmChange, Interaction, InteractionKind, Rating, Sentiment
+from .person import AdvocateRecord, AdvocateScore, Person, PersonStats, ScoreComponent
 
 __all__ = [
-    "SCHEMA_VERSION", "IdentityRef", "utcnow", "Author", "CrmChange", "Interaction",
-    "InteractionKind", "Rating", "Sentiment", "AdvocateRecord", "AdvocateScore", "Person",
-    "PersonStats", "ScoreComponent", "Envelope", "SyncJob", "Action", "ActionKind",
-    "Evidence", "IdentityLink", "MergeRecord", "MergeSuggestion",
+    "SCHEMA_VERSION",
+    "IdentityRef",
+    "utcnow",
+    "Author",
+    "CrmChange",
+    "Interaction",
+    "InteractionKind",
+    "Rating",
+    "Sentiment",
+    "AdvocateRecord",
+    "AdvocateScore",
+    "Person",
+    "PersonStats",
+    "ScoreComponent",
+    "Envelope",
+    "SyncJob",
+    "Action",
+    "ActionKind",
+    "Evidence",
+    "IdentityLink",
+    "MergeRecord",
+    "MergeSuggestion",
 ]

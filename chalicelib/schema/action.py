@@ -1,4 +1,5 @@
 """Action: what the closed loop asks the CRM to do about one person, and why."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -14,8 +15,9 @@ class Action(Model):
     schema_version: int = SCHEMA_VERSION
     action_id: str = Field(description="Stable: one action per person, rule and interaction.")
     kind: ActionKind
-    rule: str = Field(description="The loop rule that fired: detractor_answer, angry_public_post, "
-                                  "promoter_posted_publicly.")
+    rule: str = Field(
+        description="The loop rule that fired: detractor_answer, angry_public_post, promoter_posted_publicly."
+    )
     person_id: str
     interaction_id: str = Field(description="The moment that triggered it.")
     connector_id: str

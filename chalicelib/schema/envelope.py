@@ -1,4 +1,5 @@
 """Queue messages: a raw delivery waiting to be processed, and a CRM sync job."""
+
 from __future__ import annotations
 
 from pydantic import Field

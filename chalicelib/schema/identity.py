@@ -1,4 +1,5 @@
 """The identity graph: how sure Chorus is that an identity is a person's, and merges."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -57,7 +58,9 @@ class MergeRecord(Model):
     moved_identities: list[IdentityLink] = Field(default_factory=list)
     moved_interactions: list[str] = Field(default_factory=list)
     copied_sync_states: list[str] = Field(
-        default_factory=list, description="Sink connectors whose record the survivor adopted.")
+        default_factory=list, description="Sink connectors whose record the survivor adopted."
+    )
     crm_ids_not_kept: dict[str, str] = Field(
-        default_factory=dict, description="connector id -> the merged person's CRM record, left as it was.")
+        default_factory=dict, description="connector id -> the merged person's CRM record, left as it was."
+    )
     undone_at: UtcDatetime | None = None

@@ -1,4 +1,5 @@
 """Interaction: one thing a person said or did, on any channel."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -8,7 +9,13 @@ from pydantic import Field, PrivateAttr
 from .common import SCHEMA_VERSION, IdentityRef, Model, UtcDatetime
 
 InteractionKind = Literal[
-    "survey_response", "post", "comment", "mention", "direct_message", "review", "crm_update",
+    "survey_response",
+    "post",
+    "comment",
+    "mention",
+    "direct_message",
+    "review",
+    "crm_update",
 ]
 
 
@@ -53,14 +60,17 @@ class Interaction(Model):
     event_type: str | None = None
     occurred_at: UtcDatetime
     updated_at: UtcDatetime | None = Field(
-        default=None, description="Provider's last-modified time; later versions win.")
+        default=None, description="Provider's last-modified time; later versions win."
+    )
     received_at: UtcDatetime | None = None
     text: str | None = None
     url: str | None = None
     author: Author = Field(default_factory=Author)
     links: list[IdentityRef] = Field(
-        default_factory=list, max_length=64,  # claimed in one DynamoDB transaction (100 items at most)
-        description="Further identities of the author the delivery vouches for (hidden fields...).")
+        default_factory=list,
+        max_length=64,  # claimed in one DynamoDB transaction (100 items at most)
+        description="Further identities of the author the delivery vouches for (hidden fields...).",
+    )
     nps: int | None = Field(default=None, ge=0, le=10)
     nps_category: Literal["promoter", "passive", "detractor"] | None = None
     rating: Rating | None = None
@@ -74,7 +84,8 @@ class Interaction(Model):
     crm_change: CrmChange | None = None
     person_id: str | None = None
     delivery_ref: str | None = Field(
-        default=None, description="Claim-check pointer to the raw delivery when it was too big for the queue.")
+        default=None, description="Claim-check pointer to the raw delivery when it was too big for the queue."
+    )
     # What the author wrote when `text` holds more (a survey's answers without their questions);
     # set at parse time, read by enrichment, never stored.
     _authored_text: str | None = PrivateAttr(default=None)
@@ -84,7 +95,7 @@ class Interaction(Model):
         """The author's own words: language, sentiment and brand mentions are about these."""
         return self.text if self._authored_text is None else self._authored_text
 
-    def authored(self, words: str | None) -> "Interaction":
+    def authored(self, words: str | None) -> Interaction:
         """Name the part of `text` the author wrote (see authored_text) and return self."""
         self._authored_text = words or ""
         return self

@@ -1,4 +1,5 @@
 """Person: everyone Chorus heard from, with their identities and advocate score."""
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -25,7 +26,9 @@ class AdvocateScore(Model):
     components: list[ScoreComponent] = Field(default_factory=list)
     computed_at: UtcDatetime | None = None
     decay_due_at: UtcDatetime | None = Field(
-        default=None, description="When recency decay next moves the score across a tier or by the sync delta.")
+        default=None,
+        description="When recency decay next moves the score across a tier or by the sync delta.",
+    )
 
 
 class PersonStats(Model):
@@ -39,7 +42,8 @@ class PersonStats(Model):
     last_interaction_at: UtcDatetime | None = None
     last_mention_url: str | None = None
     evidence: dict[str, list[str]] = Field(
-        default_factory=dict, description="Score component -> ids of the latest interactions behind it.")
+        default_factory=dict, description="Score component -> ids of the latest interactions behind it."
+    )
 
 
 class Person(Model):
@@ -54,15 +58,19 @@ class Person(Model):
     stats: PersonStats = Field(default_factory=PersonStats)
     advocate: AdvocateScore = Field(default_factory=AdvocateScore)
     links: list[IdentityLink] = Field(
-        default_factory=list, description="Each identity with its evidence and confidence.")
+        default_factory=list, description="Each identity with its evidence and confidence."
+    )
     suggestions: list[MergeSuggestion] = Field(
-        default_factory=list, description="Persons tied to this one below the merge threshold.")
+        default_factory=list, description="Persons tied to this one below the merge threshold."
+    )
     merged_into: str | None = Field(default=None, description="Set when this person was merged away.")
     merges: list[str] = Field(default_factory=list, description="Ids of the merges this person took part in.")
     kept_apart: list[str] = Field(
-        default_factory=list, description="Persons an unmerge separated from this one: never merged again.")
+        default_factory=list, description="Persons an unmerge separated from this one: never merged again."
+    )
     do_not_contact: bool = Field(
-        default=False, description="A CRM said not to contact them (opt-out); the loop never asks.")
+        default=False, description="A CRM said not to contact them (opt-out); the loop never asks."
+    )
     latest_action: Action | None = Field(default=None, description="The closed loop's latest action.")
 
 
@@ -79,7 +87,9 @@ class AdvocateRecord(Model):
     x_handle: str | None = None
     last_mention_url: str | None = None
     last_interaction_at: UtcDatetime | None = None
-    latest_action: str | None = Field(default=None, description="Closed loop: follow_up_task or advocate_candidate.")
+    latest_action: str | None = Field(
+        default=None, description="Closed loop: follow_up_task or advocate_candidate."
+    )
     latest_action_reason: str | None = None
     latest_action_at: UtcDatetime | None = None
     crm_ids: dict[str, str] = Field(default_factory=dict, description="connector id -> CRM record id")

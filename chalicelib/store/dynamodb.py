@@ -18,15 +18,15 @@ Profiles also sit in gsi1 under DECAY / {decay_due_at} while recency decay can s
 score (sparse: only people with a due time), so the decay schedule reads only the people due.
 Model data is kept as one JSON attribute; only keys and index attributes are typed.
 """
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from ..schema import Action, IdentityRef, Interaction, Person
-from ..schema import IdentityLink, MergeRecord
+from ..schema import Action, IdentityLink, IdentityRef, Interaction, MergeRecord, Person
 from .base import DeadLetter, SyncState, VersionConflict
 
 BATCH_GET_MAX = 100
@@ -47,14 +47,21 @@ class DynamoStore:
 
     # ---- de-duplication -------------------------------------------------------------------
     def is_processed(self, connector_id: str, event_id: str) -> bool:
-        item = self._db.get_item(TableName=self._table, Key=self._key(f"D#{connector_id}#{event_id}", "D"),
-                                 ProjectionExpression="pk").get("Item")
+        item = self._db.get_item(
+            TableName=self._table,
+            Key=self._key(f"D#{connector_id}#{event_id}", "D"),
+            ProjectionExpression="pk",
+        ).get("Item")
         return item is not None
 
     def mark_processed(self, connector_id: str, event_id: str, ttl_days: int) -> None:
-        self._db.put_item(TableName=self._table, Item={
-            **self._key(f"D#{connector_id}#{event_id}", "D"),
-            "ttl": _n(int(time.time()) + ttl_days * 86400)})
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(f"D#{connector_id}#{event_id}", "D"),
+                "ttl": _n(int(time.time()) + ttl_days * 86400),
+            },
+        )
 
     # ---- identities -----------------------------------------------------------------------
     def find_identities(self, refs: list[IdentityRef]) -> dict[str, str]:
@@ -70,14 +77,22 @@ class DynamoStore:
             self._db.put_item(**self._identity_claim(ref, person_id, extra))
             return person_id
         except self._db.exceptions.ConditionalCheckFailedException:
-            return self._db.get_item(TableName=self._table, Key=self._key(f"ID#{ref.key}", "ID"),
-                                     ConsistentRead=True)["Item"]["person_id"]["S"]
+            return self._db.get_item(
+                TableName=self._table, Key=self._key(f"ID#{ref.key}", "ID"), ConsistentRead=True
+            )["Item"]["person_id"]["S"]
 
     def _identity_claim(self, ref: IdentityRef, person_id: str, extra: dict[str, Any]) -> dict[str, Any]:
         """The conditional put of an identity item (alone, or as one item of a transaction)."""
-        return {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                "Item": {**self._key(f"ID#{ref.key}", "ID"), "person_id": _s(person_id),
-                         "namespace": _s(ref.namespace), **extra}}
+        return {
+            "TableName": self._table,
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "Item": {
+                **self._key(f"ID#{ref.key}", "ID"),
+                "person_id": _s(person_id),
+                "namespace": _s(ref.namespace),
+                **extra,
+            },
+        }
 
     # ---- people ---------------------------------------------------------------------------
     def get_person(self, person_id: str) -> Person | None:
@@ -85,8 +100,9 @@ class DynamoStore:
 
     def get_person_versioned(self, person_id: str) -> tuple[Person | None, int | None]:
         """The person and the version to pass to put_person (None, None when unknown)."""
-        item = self._db.get_item(TableName=self._table, Key=self._key(f"P#{person_id}", "PROFILE"),
-                                 ConsistentRead=True).get("Item")
+        item = self._db.get_item(
+            TableName=self._table, Key=self._key(f"P#{person_id}", "PROFILE"), ConsistentRead=True
+        ).get("Item")
         if not item:
             return None, None
         return Person.model_validate_json(item["data"]["S"]), int(item["version"]["N"])
@@ -94,9 +110,13 @@ class DynamoStore:
     def put_person(self, person: Person, expected_version: int | None) -> int:
         """Write the person if nobody else did since `expected_version` (None: must be new)."""
         new_version = (expected_version or 0) + 1
-        item = {**self._key(f"P#{person.person_id}", "PROFILE"), "data": _s(person.model_dump_json()),
-                "version": _n(new_version), "gsi2pk": _s("ADVOCATES"),
-                "gsi2sk": _n(round(person.advocate.score, 4))}
+        item = {
+            **self._key(f"P#{person.person_id}", "PROFILE"),
+            "data": _s(person.model_dump_json()),
+            "version": _n(new_version),
+            "gsi2pk": _s("ADVOCATES"),
+            "gsi2sk": _n(round(person.advocate.score, 4)),
+        }
         if person.merged_into:  # merged away: neither an advocate nor due for decay any more
             del item["gsi2pk"], item["gsi2sk"]
         elif person.advocate.decay_due_at is not None:
@@ -116,16 +136,20 @@ class DynamoStore:
 
     def advocates(self, min_score: float, limit: int) -> list[Person]:
         reply = self._db.query(
-            TableName=self._table, IndexName="gsi2",
+            TableName=self._table,
+            IndexName="gsi2",
             KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :m",
             ExpressionAttributeValues={":p": _s("ADVOCATES"), ":m": _n(float(min_score))},
-            ScanIndexForward=False, Limit=limit)
+            ScanIndexForward=False,
+            Limit=limit,
+        )
         return [Person.model_validate_json(i["data"]["S"]) for i in reply["Items"]]
 
     # ---- interactions ---------------------------------------------------------------------
     def get_interaction(self, person_id: str, interaction_id: str) -> Interaction | None:
-        item = self._db.get_item(TableName=self._table, Key=self._key(f"P#{person_id}", f"I#{interaction_id}"),
-                                 ConsistentRead=True).get("Item")
+        item = self._db.get_item(
+            TableName=self._table, Key=self._key(f"P#{person_id}", f"I#{interaction_id}"), ConsistentRead=True
+        ).get("Item")
         return Interaction.model_validate_json(item["data"]["S"]) if item else None
 
     def put_interaction(self, interaction: Interaction) -> bool:
@@ -134,28 +158,38 @@ class DynamoStore:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={**self._key(f"P#{interaction.person_id}", f"I#{interaction.interaction_id}"),
-                      "data": _s(interaction.model_dump_json()), "version_time": _n(version),
-                      "gsi1pk": _s(f"C#{interaction.connector_id}"),
-                      "gsi1sk": _s(f"{interaction.occurred_at.isoformat()}#{interaction.interaction_id}")},
+                Item={
+                    **self._key(f"P#{interaction.person_id}", f"I#{interaction.interaction_id}"),
+                    "data": _s(interaction.model_dump_json()),
+                    "version_time": _n(version),
+                    "gsi1pk": _s(f"C#{interaction.connector_id}"),
+                    "gsi1sk": _s(f"{interaction.occurred_at.isoformat()}#{interaction.interaction_id}"),
+                },
                 ConditionExpression="attribute_not_exists(pk) OR version_time <= :v",
-                ExpressionAttributeValues={":v": _n(version)})
+                ExpressionAttributeValues={":v": _n(version)},
+            )
             return True
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
 
     def person_interactions(self, person_id: str) -> list[Interaction]:
-        items = self._query_all(KeyConditionExpression="pk = :p AND begins_with(sk, :i)",
-                                ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":i": _s("I#")},
-                                ConsistentRead=True)
+        items = self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :i)",
+            ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":i": _s("I#")},
+            ConsistentRead=True,
+        )
         result = [Interaction.model_validate_json(i["data"]["S"]) for i in items]
         return sorted(result, key=lambda ix: ix.occurred_at)
 
     def connector_interactions(self, connector_id: str, limit: int) -> list[Interaction]:
-        reply = self._db.query(TableName=self._table, IndexName="gsi1",
-                               KeyConditionExpression="gsi1pk = :c",
-                               ExpressionAttributeValues={":c": _s(f"C#{connector_id}")},
-                               ScanIndexForward=False, Limit=limit)
+        reply = self._db.query(
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :c",
+            ExpressionAttributeValues={":c": _s(f"C#{connector_id}")},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
         return [Interaction.model_validate_json(i["data"]["S"]) for i in reply["Items"]]
 
     # ---- sync state -----------------------------------------------------------------------
@@ -168,23 +202,39 @@ class DynamoStore:
         return found
 
     def put_sync_state(self, state: SyncState) -> None:
-        data = {**state.__dict__,
-                "changed_at": state.changed_at.isoformat() if state.changed_at else None,
-                "synced_at": state.synced_at.isoformat() if state.synced_at else None}
-        self._db.put_item(TableName=self._table, Item={
-            **self._key(f"P#{state.person_id}", f"S#{state.connector_id}"),
-            "data": _s(json.dumps(data, default=str))})
+        data = {
+            **state.__dict__,
+            "changed_at": state.changed_at.isoformat() if state.changed_at else None,
+            "synced_at": state.synced_at.isoformat() if state.synced_at else None,
+        }
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(f"P#{state.person_id}", f"S#{state.connector_id}"),
+                "data": _s(json.dumps(data, default=str)),
+            },
+        )
 
     # ---- dead letters and counters --------------------------------------------------------
     def put_dead_letter(self, letter: DeadLetter) -> None:
         data = {**letter.__dict__, "created_at": letter.created_at.isoformat()}
-        self._db.put_item(TableName=self._table, Item={
-            **self._key(f"DLQ#{letter.connector_id}", f"{letter.created_at.isoformat()}#{letter.dead_letter_id}"),
-            "data": _s(json.dumps(data, default=str))})
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(
+                    f"DLQ#{letter.connector_id}", f"{letter.created_at.isoformat()}#{letter.dead_letter_id}"
+                ),
+                "data": _s(json.dumps(data, default=str)),
+            },
+        )
 
     def dead_letters(self, connector_id: str, limit: int) -> list[DeadLetter]:
-        reply = self._db.query(TableName=self._table, KeyConditionExpression="pk = :p",
-                               ExpressionAttributeValues={":p": _s(f"DLQ#{connector_id}")}, Limit=limit)
+        reply = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": _s(f"DLQ#{connector_id}")},
+            Limit=limit,
+        )
         letters = []
         for item in reply["Items"]:
             data = json.loads(item["data"]["S"])
@@ -193,17 +243,26 @@ class DynamoStore:
         return letters
 
     def delete_dead_letter(self, letter: DeadLetter) -> None:
-        self._db.delete_item(TableName=self._table, Key=self._key(
-            f"DLQ#{letter.connector_id}", f"{letter.created_at.isoformat()}#{letter.dead_letter_id}"))
+        self._db.delete_item(
+            TableName=self._table,
+            Key=self._key(
+                f"DLQ#{letter.connector_id}", f"{letter.created_at.isoformat()}#{letter.dead_letter_id}"
+            ),
+        )
 
     def count_event(self, connector_id: str, reason: str) -> None:
-        self._db.update_item(TableName=self._table, Key=self._key(f"C#{connector_id}", "STATS"),
-                             UpdateExpression="ADD #r :one",
-                             ExpressionAttributeNames={"#r": reason},
-                             ExpressionAttributeValues={":one": _n(1)})
+        self._db.update_item(
+            TableName=self._table,
+            Key=self._key(f"C#{connector_id}", "STATS"),
+            UpdateExpression="ADD #r :one",
+            ExpressionAttributeNames={"#r": reason},
+            ExpressionAttributeValues={":one": _n(1)},
+        )
 
     def event_counts(self, connector_id: str) -> dict[str, int]:
-        item = self._db.get_item(TableName=self._table, Key=self._key(f"C#{connector_id}", "STATS")).get("Item")
+        item = self._db.get_item(TableName=self._table, Key=self._key(f"C#{connector_id}", "STATS")).get(
+            "Item"
+        )
         return {k: int(v["N"]) for k, v in (item or {}).items() if "N" in v}
 
     # ---- shared API budgets (see sync/budget.py) --------------------------------------------
@@ -211,29 +270,34 @@ class DynamoStore:
         """Count one request in the window unless the window is full."""
         try:
             self._db.update_item(
-                TableName=self._table, Key=self._key(f"BUDGET#{key}", f"W#{window}"),
+                TableName=self._table,
+                Key=self._key(f"BUDGET#{key}", f"W#{window}"),
                 UpdateExpression="ADD used :one SET #ttl = :ttl",
                 ConditionExpression="attribute_not_exists(used) OR used < :limit",
                 ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={":one": _n(1), ":limit": _n(limit), ":ttl": _n(ttl)})
+                ExpressionAttributeValues={":one": _n(1), ":limit": _n(limit), ":ttl": _n(ttl)},
+            )
             return True
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
 
     def budget_blocked_until(self, key: str) -> float:
-        item = self._db.get_item(TableName=self._table, Key=self._key(f"BUDGET#{key}", "BLOCK"),
-                                 ConsistentRead=True).get("Item")
+        item = self._db.get_item(
+            TableName=self._table, Key=self._key(f"BUDGET#{key}", "BLOCK"), ConsistentRead=True
+        ).get("Item")
         return float(item["until"]["N"]) if item else 0.0
 
     def budget_block(self, key: str, until: float) -> None:
         """Push the block forward, never back (a later, shorter Retry-After does not unblock)."""
         try:
             self._db.update_item(
-                TableName=self._table, Key=self._key(f"BUDGET#{key}", "BLOCK"),
+                TableName=self._table,
+                Key=self._key(f"BUDGET#{key}", "BLOCK"),
                 UpdateExpression="SET #u = :u, #ttl = :ttl",
                 ConditionExpression="attribute_not_exists(#u) OR #u < :u",
                 ExpressionAttributeNames={"#u": "until", "#ttl": "ttl"},
-                ExpressionAttributeValues={":u": _n(round(until, 3)), ":ttl": _n(int(until) + 3600)})
+                ExpressionAttributeValues={":u": _n(round(until, 3)), ":ttl": _n(int(until) + 3600)},
+            )
         except self._db.exceptions.ConditionalCheckFailedException:
             pass
 
@@ -246,69 +310,105 @@ class DynamoStore:
         return reply["Items"], reply.get("LastEvaluatedKey")
 
     def advocates_page(self, min_score: float, limit: int, start: dict | None = None):
-        items, last = self.page(limit, start, IndexName="gsi2", ScanIndexForward=False,
-                                KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :m",
-                                ExpressionAttributeValues={":p": _s("ADVOCATES"), ":m": _n(float(min_score))})
+        items, last = self.page(
+            limit,
+            start,
+            IndexName="gsi2",
+            ScanIndexForward=False,
+            KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :m",
+            ExpressionAttributeValues={":p": _s("ADVOCATES"), ":m": _n(float(min_score))},
+        )
         return [Person.model_validate_json(i["data"]["S"]) for i in items], last
 
     def connector_interactions_page(self, connector_id: str, limit: int, start: dict | None = None):
-        items, last = self.page(limit, start, IndexName="gsi1", ScanIndexForward=False,
-                                KeyConditionExpression="gsi1pk = :c",
-                                ExpressionAttributeValues={":c": _s(f"C#{connector_id}")})
+        items, last = self.page(
+            limit,
+            start,
+            IndexName="gsi1",
+            ScanIndexForward=False,
+            KeyConditionExpression="gsi1pk = :c",
+            ExpressionAttributeValues={":c": _s(f"C#{connector_id}")},
+        )
         return [Interaction.model_validate_json(i["data"]["S"]) for i in items], last
 
     def person_interactions_page(self, person_id: str, limit: int, start: dict | None = None):
         """A person's interactions in key (interaction id) order."""
-        items, last = self.page(limit, start, KeyConditionExpression="pk = :p AND begins_with(sk, :i)",
-                                ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":i": _s("I#")})
+        items, last = self.page(
+            limit,
+            start,
+            KeyConditionExpression="pk = :p AND begins_with(sk, :i)",
+            ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":i": _s("I#")},
+        )
         return [Interaction.model_validate_json(i["data"]["S"]) for i in items], last
 
     def dead_letters_page(self, connector_id: str, limit: int, start: dict | None = None):
         """Oldest first (the sort key starts with the time the letter was written)."""
-        items, last = self.page(limit, start, KeyConditionExpression="pk = :p",
-                                ExpressionAttributeValues={":p": _s(f"DLQ#{connector_id}")})
+        items, last = self.page(
+            limit,
+            start,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": _s(f"DLQ#{connector_id}")},
+        )
         return [_dead_letter_from(json.loads(i["data"]["S"])) for i in items], last
 
     def actions_page(self, person_id: str | None, limit: int, start: dict | None = None):
         """Every action newest first (gsi1 ACTIONS), or one person's (their partition, by action id)."""
         if person_id:
-            items, last = self.page(limit, start, KeyConditionExpression="pk = :p AND begins_with(sk, :a)",
-                                    ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":a": _s("A#")})
+            items, last = self.page(
+                limit,
+                start,
+                KeyConditionExpression="pk = :p AND begins_with(sk, :a)",
+                ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":a": _s("A#")},
+            )
         else:
-            items, last = self.page(limit, start, IndexName="gsi1", ScanIndexForward=False,
-                                    KeyConditionExpression="gsi1pk = :a",
-                                    ExpressionAttributeValues={":a": _s("ACTIONS")})
+            items, last = self.page(
+                limit,
+                start,
+                IndexName="gsi1",
+                ScanIndexForward=False,
+                KeyConditionExpression="gsi1pk = :a",
+                ExpressionAttributeValues={":a": _s("ACTIONS")},
+            )
         return [Action.model_validate_json(i["data"]["S"]) for i in items], last
 
     # ---- connector health -----------------------------------------------------------------
     def touch_connector(self, connector_id: str, received_at: datetime) -> None:
         """Remember the newest delivery time of a connector (kept only if newer: redeliveries and
         replays of old deliveries do not move it back). One write per processed queue message."""
-        stamp = received_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = received_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         try:
             self._db.update_item(
-                TableName=self._table, Key=self._key(f"C#{connector_id}", "STATS"),
+                TableName=self._table,
+                Key=self._key(f"C#{connector_id}", "STATS"),
                 UpdateExpression="SET last_delivery_at = :t",
                 ConditionExpression="attribute_not_exists(last_delivery_at) OR last_delivery_at < :t",
-                ExpressionAttributeValues={":t": _s(stamp)})
+                ExpressionAttributeValues={":t": _s(stamp)},
+            )
         except self._db.exceptions.ConditionalCheckFailedException:
             pass
 
     def connector_stats(self, connector_ids: list[str]) -> dict[str, dict[str, Any]]:
         """connector id -> {"counts": {reason: n}, "last_delivery_at": ISO text or None}."""
-        found: dict[str, dict[str, Any]] = {c: {"counts": {}, "last_delivery_at": None} for c in connector_ids}
+        found: dict[str, dict[str, Any]] = {
+            c: {"counts": {}, "last_delivery_at": None} for c in connector_ids
+        }
         keys = [self._key(f"C#{c}", "STATS") for c in dict.fromkeys(connector_ids)]
         for item in self._batch_get(keys):
             cid = item["pk"]["S"][2:]
-            found[cid] = {"counts": {k: int(v["N"]) for k, v in item.items() if "N" in v},
-                          "last_delivery_at": item.get("last_delivery_at", {}).get("S")}
+            found[cid] = {
+                "counts": {k: int(v["N"]) for k, v in item.items() if "N" in v},
+                "last_delivery_at": item.get("last_delivery_at", {}).get("S"),
+            }
         return found
 
     # ---- privacy: erase a person, and remember the erasure (salted hashes only) -----------
     def person_items(self, person_id: str) -> list[tuple[str, dict[str, Any] | None]]:
         """Everything in a person's partition: (sort key, its data as JSON, if any)."""
-        items = self._query_all(KeyConditionExpression="pk = :p",
-                                ExpressionAttributeValues={":p": _s(f"P#{person_id}")}, ConsistentRead=True)
+        items = self._query_all(
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": _s(f"P#{person_id}")},
+            ConsistentRead=True,
+        )
         return [(i["sk"]["S"], json.loads(i["data"]["S"]) if "data" in i else None) for i in items]
 
     def delete_person_items(self, person_id: str) -> int:
@@ -319,9 +419,12 @@ class DynamoStore:
     def delete_identity(self, ref_key: str, person_id: str) -> bool:
         """Delete an identity pointer if it still points at `person_id` (not one since re-linked)."""
         try:
-            self._db.delete_item(TableName=self._table, Key=self._key(f"ID#{ref_key}", "ID"),
-                                 ConditionExpression="person_id = :p",
-                                 ExpressionAttributeValues={":p": _s(person_id)})
+            self._db.delete_item(
+                TableName=self._table,
+                Key=self._key(f"ID#{ref_key}", "ID"),
+                ConditionExpression="person_id = :p",
+                ExpressionAttributeValues={":p": _s(person_id)},
+            )
             return True
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
@@ -337,9 +440,13 @@ class DynamoStore:
         item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         if item is None:
             import secrets
+
             try:
-                self._db.put_item(TableName=self._table, Item={**key, "salt": _s(secrets.token_hex(32))},
-                                  ConditionExpression="attribute_not_exists(pk)")
+                self._db.put_item(
+                    TableName=self._table,
+                    Item={**key, "salt": _s(secrets.token_hex(32))},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
             except self._db.exceptions.ConditionalCheckFailedException:
                 pass  # another worker made it first: use theirs
             item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)["Item"]
@@ -347,13 +454,21 @@ class DynamoStore:
         return self._salt
 
     def put_erasures(self, hashes: list[str], erased_at: datetime) -> None:
-        self._batch_write([{"PutRequest": {"Item": {**self._key(f"ERASED#{h}", "E"),
-                                                    "erased_at": _s(erased_at.isoformat())}}}
-                           for h in dict.fromkeys(hashes)])
+        self._batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {**self._key(f"ERASED#{h}", "E"), "erased_at": _s(erased_at.isoformat())}
+                    }
+                }
+                for h in dict.fromkeys(hashes)
+            ]
+        )
 
     def any_erased(self, hashes: list[str]) -> bool:
-        return bool(hashes) and bool(self._batch_get(
-            [self._key(f"ERASED#{h}", "E") for h in dict.fromkeys(hashes)], projection="pk"))
+        return bool(hashes) and bool(
+            self._batch_get([self._key(f"ERASED#{h}", "E") for h in dict.fromkeys(hashes)], projection="pk")
+        )
 
     # ---- create claims ----------------------------------------------------------------------
     def claim_create(self, key: str, now: datetime, lease_seconds: float) -> tuple[bool, str | None, float]:
@@ -364,33 +479,53 @@ class DynamoStore:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={**self._key(f"X#{key}", "X"), "until": _n(stamp + lease_seconds),
-                      "ttl": _n(int(stamp + lease_seconds) + 86400)},
+                Item={
+                    **self._key(f"X#{key}", "X"),
+                    "until": _n(stamp + lease_seconds),
+                    "ttl": _n(int(stamp + lease_seconds) + 86400),
+                },
                 ConditionExpression="attribute_not_exists(pk) OR #u <= :now",
-                ExpressionAttributeNames={"#u": "until"}, ExpressionAttributeValues={":now": _n(stamp)})
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues={":now": _n(stamp)},
+            )
             return True, None, stamp + lease_seconds
         except self._db.exceptions.ConditionalCheckFailedException:
-            item = self._db.get_item(TableName=self._table, Key=self._key(f"X#{key}", "X"),
-                                     ConsistentRead=True).get("Item") or {}
+            item = (
+                self._db.get_item(
+                    TableName=self._table, Key=self._key(f"X#{key}", "X"), ConsistentRead=True
+                ).get("Item")
+                or {}
+            )
             return False, item.get("crm_id", {}).get("S"), float(item.get("until", {}).get("N", stamp))
 
     def record_created(self, key: str, crm_id: str) -> None:
-        self._db.update_item(TableName=self._table, Key=self._key(f"X#{key}", "X"),
-                             UpdateExpression="SET crm_id = :c", ExpressionAttributeValues={":c": _s(crm_id)})
+        self._db.update_item(
+            TableName=self._table,
+            Key=self._key(f"X#{key}", "X"),
+            UpdateExpression="SET crm_id = :c",
+            ExpressionAttributeValues={":c": _s(crm_id)},
+        )
 
     # ---- closed loop ----------------------------------------------------------------------
-    def claim_loop_slot(self, person_id: str, rule: str, interaction_id: str, now: datetime,
-                        cooldown_seconds: float) -> bool:
+    def claim_loop_slot(
+        self, person_id: str, rule: str, interaction_id: str, now: datetime, cooldown_seconds: float
+    ) -> bool:
         """The per-person, per-rule cap: take the slot unless another interaction took it less
         than `cooldown_seconds` ago. The same interaction may take it again (a retry)."""
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={**self._key(f"P#{person_id}", f"L#{rule}"), "last_at": _n(now.timestamp()),
-                      "interaction_id": _s(interaction_id)},
+                Item={
+                    **self._key(f"P#{person_id}", f"L#{rule}"),
+                    "last_at": _n(now.timestamp()),
+                    "interaction_id": _s(interaction_id),
+                },
                 ConditionExpression="attribute_not_exists(pk) OR last_at <= :cutoff OR interaction_id = :i",
-                ExpressionAttributeValues={":cutoff": _n(now.timestamp() - cooldown_seconds),
-                                           ":i": _s(interaction_id)})
+                ExpressionAttributeValues={
+                    ":cutoff": _n(now.timestamp() - cooldown_seconds),
+                    ":i": _s(interaction_id),
+                },
+            )
             return True
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
@@ -400,10 +535,14 @@ class DynamoStore:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={**self._key(f"P#{action.person_id}", f"A#{action.action_id}"),
-                      "data": _s(action.model_dump_json()), "gsi1pk": _s("ACTIONS"),
-                      "gsi1sk": _s(f"{action.created_at.isoformat()}#{action.action_id}")},
-                ConditionExpression="attribute_not_exists(pk)")
+                Item={
+                    **self._key(f"P#{action.person_id}", f"A#{action.action_id}"),
+                    "data": _s(action.model_dump_json()),
+                    "gsi1pk": _s("ACTIONS"),
+                    "gsi1sk": _s(f"{action.created_at.isoformat()}#{action.action_id}"),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
             return True
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
@@ -411,7 +550,7 @@ class DynamoStore:
     def _batch_get(self, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), BATCH_GET_MAX):
-            request: dict[str, Any] = {"Keys": keys[start:start + BATCH_GET_MAX], "ConsistentRead": True}
+            request: dict[str, Any] = {"Keys": keys[start : start + BATCH_GET_MAX], "ConsistentRead": True}
             if projection:
                 request["ProjectionExpression"] = projection
             pending: dict[str, Any] | None = {self._table: request}
@@ -423,7 +562,7 @@ class DynamoStore:
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), 25):
-            pending: dict[str, Any] | None = {self._table: requests[start:start + 25]}
+            pending: dict[str, Any] | None = {self._table: requests[start : start + 25]}
             while pending:
                 pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or None
 
@@ -435,9 +574,13 @@ class DynamoStore:
         """identity key -> (person id, confidence of that claim), strongly consistent. Claims
         written before confidences existed count as certain (1.0)."""
         keys = [self._key(f"ID#{key}", "ID") for key in dict.fromkeys(r.key for r in refs)]
-        return {item["pk"]["S"][3:]: (item["person_id"]["S"],
-                                      float(item["confidence"]["N"]) if "confidence" in item else 1.0)
-                for item in self._batch_get(keys)}
+        return {
+            item["pk"]["S"][3:]: (
+                item["person_id"]["S"],
+                float(item["confidence"]["N"]) if "confidence" in item else 1.0,
+            )
+            for item in self._batch_get(keys)
+        }
 
     def claim_identity_link(self, link: IdentityLink, person_id: str) -> str:
         """claim_identity, keeping the link's evidence and confidence on the identity item."""
@@ -450,8 +593,12 @@ class DynamoStore:
         if len(links) == 1:
             return self.claim_identity_link(links[0], person_id) == person_id
         try:
-            self._db.transact_write_items(TransactItems=[
-                {"Put": self._identity_claim(link, person_id, self._link_attributes(link))} for link in links])
+            self._db.transact_write_items(
+                TransactItems=[
+                    {"Put": self._identity_claim(link, person_id, self._link_attributes(link))}
+                    for link in links
+                ]
+            )
             return True
         except self._db.exceptions.TransactionCanceledException as exc:
             codes = {r.get("Code") for r in exc.response.get("CancellationReasons", [])} - {"None", None}
@@ -467,9 +614,12 @@ class DynamoStore:
         """Move an identity to another person if it still points at `from_person`."""
         try:
             self._db.update_item(
-                TableName=self._table, Key=self._key(f"ID#{ref.key}", "ID"),
-                UpdateExpression="SET person_id = :to", ConditionExpression="person_id = :from",
-                ExpressionAttributeValues={":to": _s(to_person), ":from": _s(from_person)})
+                TableName=self._table,
+                Key=self._key(f"ID#{ref.key}", "ID"),
+                UpdateExpression="SET person_id = :to",
+                ConditionExpression="person_id = :from",
+                ExpressionAttributeValues={":to": _s(to_person), ":from": _s(from_person)},
+            )
             return True
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
@@ -481,12 +631,15 @@ class DynamoStore:
         self._db.delete_item(TableName=self._table, Key=self._key(f"P#{person_id}", f"S#{connector_id}"))
 
     def put_merge(self, merge: MergeRecord) -> None:
-        self._db.put_item(TableName=self._table, Item={
-            **self._key(f"M#{merge.merge_id}", "MERGE"), "data": _s(merge.model_dump_json())})
+        self._db.put_item(
+            TableName=self._table,
+            Item={**self._key(f"M#{merge.merge_id}", "MERGE"), "data": _s(merge.model_dump_json())},
+        )
 
     def get_merge(self, merge_id: str) -> MergeRecord | None:
-        item = self._db.get_item(TableName=self._table, Key=self._key(f"M#{merge_id}", "MERGE"),
-                                 ConsistentRead=True).get("Item")
+        item = self._db.get_item(
+            TableName=self._table, Key=self._key(f"M#{merge_id}", "MERGE"), ConsistentRead=True
+        ).get("Item")
         return MergeRecord.model_validate_json(item["data"]["S"]) if item else None
 
     def delete_merge(self, merge_id: str) -> None:
@@ -497,10 +650,15 @@ class DynamoStore:
         ids: list[str] = []
         kwargs: dict[str, Any] = {}
         while len(ids) < limit:
-            reply = self._db.query(TableName=self._table, IndexName="gsi1",
-                                   KeyConditionExpression="gsi1pk = :d AND gsi1sk <= :now",
-                                   ExpressionAttributeValues={":d": _s("DECAY"), ":now": _s(now.isoformat())},
-                                   ProjectionExpression="pk", Limit=limit - len(ids), **kwargs)
+            reply = self._db.query(
+                TableName=self._table,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :d AND gsi1sk <= :now",
+                ExpressionAttributeValues={":d": _s("DECAY"), ":now": _s(now.isoformat())},
+                ProjectionExpression="pk",
+                Limit=limit - len(ids),
+                **kwargs,
+            )
             ids += [item["pk"]["S"][2:] for item in reply["Items"]]
             if "LastEvaluatedKey" not in reply:
                 break

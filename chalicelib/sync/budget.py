@@ -5,12 +5,13 @@ never both take the last request of a window), plus a "blocked until" mark that 
 Retry-After sets for the whole account. Accounts are independent: a throttled CRM never
 holds back another CRM's syncs.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..config.connector import Connector
 
@@ -19,8 +20,14 @@ def budget_key(connector: Connector) -> str:
     """Connectors that call the same account with the same credential share a budget. Built from
     the secret *reference*, never the value."""
     options = connector.config.options
-    credential = next((connector.config.secrets[n] for n in ("access_token", "client_id", "signing")
-                       if n in connector.config.secrets), connector.id)
+    credential = next(
+        (
+            connector.config.secrets[n]
+            for n in ("access_token", "client_id", "signing")
+            if n in connector.config.secrets
+        ),
+        connector.id,
+    )
     raw = f"{connector.provider}|{options.get('base_url', '')}|{credential}"
     return f"{connector.provider}:{hashlib.sha256(raw.encode()).hexdigest()[:16]}"
 

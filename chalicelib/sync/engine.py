@@ -6,6 +6,7 @@ sink's batch maximum and upserted. Per-record results decide each message's fate
 written, retried (retryable failure: the message is reported failed and SQS redelivers
 it), or dead-lettered with the CRM's own error message (permanent failure).
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,8 +72,9 @@ def run_sync(hub: Hub, messages: dict[str, dict]) -> SyncOutcome:
     return outcome
 
 
-def _sync_connector(hub, connector, people: dict[str, list[str]], jobs: dict[str, SyncJob],
-                    outcome: SyncOutcome) -> None:
+def _sync_connector(
+    hub, connector, people: dict[str, list[str]], jobs: dict[str, SyncJob], outcome: SyncOutcome
+) -> None:
     provider = get_provider(connector.provider)
     store = hub.store
     states = store.get_sync_states([(p, connector.id) for p in people])
@@ -103,7 +105,7 @@ def _sync_connector(hub, connector, people: dict[str, list[str]], jobs: dict[str
     limit = connector.config.rate_limit
     requests, per_seconds = (limit.requests, limit.per_seconds) if limit else provider.rate_limit
     for start in range(0, len(pending), provider.batch_max):
-        chunk = pending[start:start + provider.batch_max]
+        chunk = pending[start : start + provider.batch_max]
         wait = budget.acquire(key, requests, per_seconds)
         if 0 < wait <= BUDGET_WAIT_IN_PROCESS:
             _sleep(wait)
@@ -117,8 +119,15 @@ def _sync_connector(hub, connector, people: dict[str, list[str]], jobs: dict[str
             claims = {"claims": CreateClaims(store, hub.clock)} if provider.creates_by_search else {}
             results = provider.upsert([r for r, _, _ in chunk], connector, hub.http, **claims)
         except UpstreamError as exc:
-            log.warning("sink call failed", extra={"connector_id": connector.id, "retryable": exc.retryable,
-                                                   "status": exc.http_status, "records": len(chunk)})
+            log.warning(
+                "sink call failed",
+                extra={
+                    "connector_id": connector.id,
+                    "retryable": exc.retryable,
+                    "status": exc.http_status,
+                    "records": len(chunk),
+                },
+            )
             if exc.retryable and exc.retry_after:
                 budget.block(key, exc.retry_after)
             for record, _, _ in chunk:
@@ -132,23 +141,36 @@ def _sync_connector(hub, connector, people: dict[str, list[str]], jobs: dict[str
         by_person = {r.person_id: r for r in results}
         for record, digest, state in chunk:
             result = by_person.get(record.person_id) or SinkResult(
-                record.person_id, ok=False, error="no result returned for this record", retryable=True)
+                record.person_id, ok=False, error="no result returned for this record", retryable=True
+            )
             _apply_result(hub, connector, record, digest, state, result, people, jobs, outcome)
 
 
-def _apply_result(hub, connector, record: AdvocateRecord, digest: str, state: SyncState,
-                  result: SinkResult, people, jobs, outcome: SyncOutcome) -> None:
+def _apply_result(
+    hub,
+    connector,
+    record: AdvocateRecord,
+    digest: str,
+    state: SyncState,
+    result: SinkResult,
+    people,
+    jobs,
+    outcome: SyncOutcome,
+) -> None:
     if result.ok:
         state.record_hash, state.written = digest, result.written
         state.crm_id = result.crm_id or state.crm_id
         state.changed_at, state.synced_at, state.skipped_reason = record.changed_at, hub.clock(), None
         hub.store.put_sync_state(state)
         if state.crm_id:
-            owner = link_identity(hub.store, record.person_id,
-                                  IdentityRef(namespace=connector.provider, value=state.crm_id))
+            owner = link_identity(
+                hub.store, record.person_id, IdentityRef(namespace=connector.provider, value=state.crm_id)
+            )
             if owner != record.person_id:
-                log.warning("CRM record already linked to another person",
-                            extra={"connector_id": connector.id, "person_id": record.person_id, "owner": owner})
+                log.warning(
+                    "CRM record already linked to another person",
+                    extra={"connector_id": connector.id, "person_id": record.person_id, "owner": owner},
+                )
         outcome.written += 1
     elif result.retryable:
         outcome.fail(people[record.person_id], result.retry_after)
@@ -159,6 +181,14 @@ def _apply_result(hub, connector, record: AdvocateRecord, digest: str, state: Sy
 
 
 def _dead_letter(hub: Hub, connector_id: str, job: SyncJob, reason: str) -> None:
-    hub.store.put_dead_letter(DeadLetter(
-        dead_letter_id=uuid.uuid4().hex, stage="sync", connector_id=connector_id, reason=reason,
-        message=job.model_dump(mode="json"), created_at=hub.clock(), attempts=job.attempt))
+    hub.store.put_dead_letter(
+        DeadLetter(
+            dead_letter_id=uuid.uuid4().hex,
+            stage="sync",
+            connector_id=connector_id,
+            reason=reason,
+            message=job.model_dump(mode="json"),
+            created_at=hub.clock(),
+            attempts=job.attempt,
+        )
+    )

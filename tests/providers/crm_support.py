@@ -1,8 +1,9 @@
 """Shared pieces of the CRM connector tests: records to sync, the both-ways connector folder,
 a fresh OAuth token cache per test, and no real waiting between retries."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,15 @@ CRM_CONNECTORS = Path(__file__).resolve().parent.parent / "connectors_crm"
 
 
 def record(n: int = 1, email: str | None = None, **extra) -> AdvocateRecord:
-    values = dict(person_id=f"person-{n}", email=email if email is not None else f"fan{n}@example.com",
-                  display_name=f"Fan Number{n}", advocate_score=70 + n, advocate_tier="advocate", latest_nps=9,
-                  changed_at=datetime(2024, 5, 1, 10, n % 60, tzinfo=timezone.utc))
+    values = dict(
+        person_id=f"person-{n}",
+        email=email if email is not None else f"fan{n}@example.com",
+        display_name=f"Fan Number{n}",
+        advocate_score=70 + n,
+        advocate_tier="advocate",
+        latest_nps=9,
+        changed_at=datetime(2024, 5, 1, 10, n % 60, tzinfo=UTC),
+    )
     values.update(extra)
     return AdvocateRecord(**values)
 
@@ -25,6 +32,7 @@ def record(n: int = 1, email: str | None = None, **extra) -> AdvocateRecord:
 @pytest.fixture(autouse=True)
 def fresh_tokens():
     from chalicelib.providers import oauth
+
     oauth.clear_cache()
     yield
     oauth.clear_cache()
@@ -50,13 +58,17 @@ def crm(hub, use_connectors):
 
         def connector(self, connector_id: str):
             return self.hub.connectors.get(connector_id)
+
     return Crm()
 
 
 def seed_written(hub, person_id: str, connector_id: str, crm_id: str, namespace: str, written: dict) -> None:
     """What the engine leaves after a successful write: sync state + the CRM id claimed."""
     from chalicelib.schema import IdentityRef
-    hub.store.put_sync_state(SyncState(person_id, connector_id, record_hash="h", crm_id=crm_id, written=written))
+
+    hub.store.put_sync_state(
+        SyncState(person_id, connector_id, record_hash="h", crm_id=crm_id, written=written)
+    )
     hub.store.claim_identity(IdentityRef(namespace=namespace, value=crm_id), person_id)
 
 

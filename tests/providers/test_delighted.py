@@ -1,4 +1,5 @@
 """Delighted webhooks through the real route, queue, worker and store."""
+
 import hashlib
 import hmac
 
@@ -9,13 +10,18 @@ URL = "/webhooks/delighted-nps"
 
 def delighted_headers(body: bytes, secret: str = SECRETS["TEST_DELIGHTED_API_KEY"]) -> dict[str, str]:
     """X-Delighted-Webhook-Signature: sha256=hex(HMAC-SHA256(api key, body))."""
-    return {"Content-Type": "application/json",
-            "X-Delighted-Webhook-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    return {
+        "Content-Type": "application/json",
+        "X-Delighted-Webhook-Signature": "sha256="
+        + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+    }
 
 
 def post(client, name: str, headers=None):
     body = fixture_bytes(f"delighted/{name}")
-    return client.http.post(URL, body=body, headers=headers if headers is not None else delighted_headers(body))
+    return client.http.post(
+        URL, body=body, headers=headers if headers is not None else delighted_headers(body)
+    )
 
 
 def test_created_then_updated_is_one_interaction_with_the_comment(client, workers, hub):
@@ -31,7 +37,8 @@ def test_created_then_updated_is_one_interaction_with_the_comment(client, worker
     assert item.text.splitlines() == [
         "Comment: Your service is fast and flawless!",
         "What specifically did you enjoy about your experience with us?: Convenience, Friendly staff",
-        "What could we do better?: More integrations, please."]
+        "What could we do better?: More integrations, please.",
+    ]
     assert item.occurred_at.timestamp() == 1795000250 and item.updated_at.timestamp() == 1795000850
     person = hub.store.get_person(item.person_id)
     assert {"email#charlie_gravis@example.com", "hubspot#88001234"} <= {r.key for r in person.identities}
@@ -65,7 +72,9 @@ def test_unsubscribe_is_skipped_and_duplicates_stored_once(client, workers, hub)
 
 def test_signature_cases(client):
     body = fixture_bytes("delighted/survey_response_updated.json")
-    assert post(client, "survey_response_updated.json", {"Content-Type": "application/json"}).status_code == 401
+    assert (
+        post(client, "survey_response_updated.json", {"Content-Type": "application/json"}).status_code == 401
+    )
     tampered = body.replace(b'"score": 9', b'"score": 0')
     assert client.http.post(URL, body=tampered, headers=delighted_headers(body)).status_code == 401
     assert post(client, "survey_response_updated.json", delighted_headers(body, "wrong")).status_code == 401

@@ -1,4 +1,5 @@
 """Discourse post webhooks through the real route, queue, worker and store."""
+
 import json
 
 from tests.senders import fixture_bytes
@@ -8,7 +9,9 @@ URL = "/webhooks/discourse-community"
 
 
 def post(client, body: bytes, event: str, headers=None):
-    return client.http.post(URL, body=body, headers=headers if headers is not None else discourse_headers(body, event))
+    return client.http.post(
+        URL, body=body, headers=headers if headers is not None else discourse_headers(body, event)
+    )
 
 
 def stored(hub):
@@ -36,7 +39,12 @@ def test_private_message_is_a_private_direct_message(client, workers, hub):
 def test_retry_with_a_new_event_id_is_stored_once(client, workers, hub):
     body = fixture_bytes("discourse/post_created.json")
     for attempt in ("101", "102"):  # Discourse makes a new WebHookEvent (and Event-Id) per attempt
-        assert post(client, body, "post_created", discourse_headers(body, "post_created", event_id=attempt)).status_code == 200
+        assert (
+            post(
+                client, body, "post_created", discourse_headers(body, "post_created", event_id=attempt)
+            ).status_code
+            == 200
+        )
     workers.drain()
     [item] = hub.store.connector_interactions("discourse-community", 20)
     assert hub.store.get_person(item.person_id).stats.interaction_count == 1
@@ -82,4 +90,7 @@ def test_signature_cases(client):
     assert post(client, body.replace(b"Great work", b"Bad work"), "post_created", good).status_code == 401
     missing = {k: v for k, v in good.items() if k != "X-Discourse-Event-Signature"}
     assert post(client, body, "post_created", missing).status_code == 401
-    assert post(client, body, "post_created", discourse_headers(body, "post_created", secret="nope")).status_code == 401
+    assert (
+        post(client, body, "post_created", discourse_headers(body, "post_created", secret="nope")).status_code
+        == 401
+    )

@@ -1,5 +1,6 @@
 """Dynamics 365 / Dataverse: webhook registrations (HttpHeader or WebhookKey auth) and the
 Web API upsert by alternate key, against fakes shaped like the documented exchanges."""
+
 import json
 
 import pytest
@@ -14,9 +15,13 @@ KEY = SECRETS["TEST_DYNAMICS_WEBHOOK_KEY"]
 BASE = "https://acme.crm.dynamics.com"
 TOKEN_URL = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token"
 UPSERT = f"{BASE}/api/data/v9.2/contacts(emailaddress1='fan1@example.com')"
-HEADERS = {"Content-Type": "application/json", "x-request-id": "9e2b3c4d-1111-4222-8333-944455556666",
-           "x-ms-dynamics-organization": "acme.crm.dynamics.com", "x-ms-dynamics-entity-name": "contact",
-           "x-ms-dynamics-request-name": "Update"}
+HEADERS = {
+    "Content-Type": "application/json",
+    "x-request-id": "9e2b3c4d-1111-4222-8333-944455556666",
+    "x-ms-dynamics-organization": "acme.crm.dynamics.com",
+    "x-ms-dynamics-entity-name": "contact",
+    "x-ms-dynamics-request-name": "Update",
+}
 
 
 def post(client, body: bytes, key: str | None = KEY, path: str = "/webhooks/dynamics"):
@@ -54,18 +59,28 @@ def test_header_key_cases(client):
 def test_webhook_key_query_mode(tmp_path, use_connectors, client):
     folder = tmp_path / "conf"
     folder.mkdir()
-    (folder / "dyn.yaml").write_text("id: dyn-code\nprovider: dynamics\nsecrets:\n  signing: env:TEST_DYNAMICS_WEBHOOK_KEY\n"
-                                     "options:\n  base_url: https://acme.crm.dynamics.com\n  auth: code\n")
+    (folder / "dyn.yaml").write_text(
+        "id: dyn-code\nprovider: dynamics\nsecrets:\n  signing: env:TEST_DYNAMICS_WEBHOOK_KEY\n"
+        "options:\n  base_url: https://acme.crm.dynamics.com\n  auth: code\n"
+    )
     use_connectors(folder)
     body = fixture_bytes("dynamics/contact_update.json")
     assert post(client, body, key=None, path=f"/webhooks/dyn-code?code={KEY}").status_code == 200
     assert post(client, body, key=None, path="/webhooks/dyn-code?code=nope").status_code == 401
-    assert post(client, body, key=KEY, path="/webhooks/dyn-code").status_code == 401  # header is not the key here
+    assert (
+        post(client, body, key=KEY, path="/webhooks/dyn-code").status_code == 401
+    )  # header is not the key here
 
 
 def test_chorus_own_write_echo_is_skipped(crm, client):
-    seed_written(crm.hub, "person-maya", "dynamics", "6d81597f-0f9f-e711-8122-000d3aa2331c", "dynamics",
-                 {"chorus_advocatescore": "72"})
+    seed_written(
+        crm.hub,
+        "person-maya",
+        "dynamics",
+        "6d81597f-0f9f-e711-8122-000d3aa2331c",
+        "dynamics",
+        {"chorus_advocatescore": "72"},
+    )
     assert post(client, fixture_bytes("dynamics/contact_update.json")).status_code == 200
     drain(crm.hub)
     assert crm.hub.store.connector_interactions("dynamics", 10) == []
@@ -75,10 +90,20 @@ def test_chorus_own_write_echo_is_skipped(crm, client):
 # ---- sink -----------------------------------------------------------------------------------
 def token_ok(rsps, times: int = 1):
     for _ in range(times):
-        rsps.post(TOKEN_URL, json=fixture_json("dynamics/token_response.json"), match=[
-            matchers.urlencoded_params_matcher({
-                "grant_type": "client_credentials", "client_id": SECRETS["TEST_DYNAMICS_CLIENT_ID"],
-                "client_secret": SECRETS["TEST_DYNAMICS_CLIENT_SECRET"], "scope": f"{BASE}/.default"})])
+        rsps.post(
+            TOKEN_URL,
+            json=fixture_json("dynamics/token_response.json"),
+            match=[
+                matchers.urlencoded_params_matcher(
+                    {
+                        "grant_type": "client_credentials",
+                        "client_id": SECRETS["TEST_DYNAMICS_CLIENT_ID"],
+                        "client_secret": SECRETS["TEST_DYNAMICS_CLIENT_SECRET"],
+                        "scope": f"{BASE}/.default",
+                    }
+                )
+            ],
+        )
 
 
 def test_upsert_patches_by_alternate_key_without_conditional_headers(crm):
@@ -87,11 +112,17 @@ def test_upsert_patches_by_alternate_key_without_conditional_headers(crm):
         rsps.patch(UPSERT, status=201, json=fixture_json("dynamics/upsert_representation.json"))
         [result] = _provider().upsert([record(1)], crm.connector("dynamics"), crm.http)
         sent = rsps.calls[1].request
-    assert json.loads(sent.body) == {"chorus_advocatescore": 71, "chorus_advocatetier": "advocate",
-                                     "chorus_latestnps": 9}
+    assert json.loads(sent.body) == {
+        "chorus_advocatescore": 71,
+        "chorus_advocatetier": "advocate",
+        "chorus_latestnps": 9,
+    }
     assert "If-Match" not in sent.headers and "If-None-Match" not in sent.headers
     assert sent.headers["OData-Version"] == "4.0" and sent.headers["Prefer"] == "return=representation"
-    assert sent.headers["Authorization"] == "Bearer " + fixture_json("dynamics/token_response.json")["access_token"]
+    assert (
+        sent.headers["Authorization"]
+        == "Bearer " + fixture_json("dynamics/token_response.json")["access_token"]
+    )
     assert result.ok and result.created and result.crm_id == "6d81597f-0f9f-e711-8122-000d3aa2331c"
 
 
@@ -99,9 +130,16 @@ def test_204_update_reads_the_id_from_odata_entityid_and_quotes_the_key(crm):
     url = f"{BASE}/api/data/v9.2/contacts(emailaddress1='o''brien%2Btag@example.com')"
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
-        rsps.patch(url, status=204, headers={
-            "OData-EntityId": f"{BASE}/api/data/v9.2/contacts(6d81597f-0f9f-e711-8122-000d3aa2331c)"})
-        [result] = _provider().upsert([record(1, email="O'Brien+tag@example.com")], crm.connector("dynamics"), crm.http)
+        rsps.patch(
+            url,
+            status=204,
+            headers={
+                "OData-EntityId": f"{BASE}/api/data/v9.2/contacts(6d81597f-0f9f-e711-8122-000d3aa2331c)"
+            },
+        )
+        [result] = _provider().upsert(
+            [record(1, email="O'Brien+tag@example.com")], crm.connector("dynamics"), crm.http
+        )
     assert result.ok and not result.created and result.crm_id == "6d81597f-0f9f-e711-8122-000d3aa2331c"
 
 
@@ -120,8 +158,12 @@ def test_partial_failure_and_token_refresh(crm):
 def test_429_service_protection_honours_retry_after(crm, sleeps, retry_after):
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
-        rsps.patch(UPSERT, status=429, headers={"Retry-After": retry_after} if retry_after else {},
-                   json={"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit"}})
+        rsps.patch(
+            UPSERT,
+            status=429,
+            headers={"Retry-After": retry_after} if retry_after else {},
+            json={"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit"}},
+        )
         rsps.patch(UPSERT, status=204)
         [result] = _provider().upsert([record(1)], crm.connector("dynamics"), crm.http)
     assert result.ok and len(sleeps) == 1 and (sleeps[0] == 3.0 if retry_after else sleeps[0] <= 0.5)
@@ -138,4 +180,5 @@ def test_5xx_and_timeout_end_retryable(crm, sleeps):
 
 def _provider():
     from chalicelib.providers import get_provider
+
     return get_provider("dynamics")

@@ -1,5 +1,6 @@
 """The generic mapped source: a connector file for a made-up tool ("Acme Forms"), its
 deliveries through the real pipeline, and `chorus validate` naming each bad setting."""
+
 import base64
 import hashlib
 import hmac
@@ -24,7 +25,11 @@ def acme_headers(body: bytes, *, at: int | None = None, secret: str = SECRET) ->
     """What the connector file declares: sha256= + hex(HMAC-SHA256(secret, "{timestamp}.{body}"))."""
     stamp = str(at if at is not None else int(time.time()))
     digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-Acme-Signature": "sha256=" + digest, "X-Acme-Timestamp": stamp}
+    return {
+        "Content-Type": "application/json",
+        "X-Acme-Signature": "sha256=" + digest,
+        "X-Acme-Timestamp": stamp,
+    }
 
 
 def post(client, body=None, headers=None):
@@ -44,7 +49,8 @@ def test_entries_are_mapped_by_the_connector_file(client, workers, hub):
     assert item.author.email == "lea.martin@example.com" and item.author.display_name == "Léa Martin"
     person = hub.store.get_person(item.person_id)
     assert {"email#lea.martin@example.com", "hubspot#44005566", "x_handle#lea_ships"} <= {
-        r.key for r in person.identities}
+        r.key for r in person.identities
+    }
 
 
 def test_duplicates_are_stored_once(client, workers, hub):
@@ -74,13 +80,20 @@ def test_standard_webhooks_scheme(client, workers, hub, tmp_path, use_connectors
     (tmp_path / "conf" / "generic-acme.yaml").write_text(yaml.safe_dump(document))
     use_connectors(tmp_path / "conf")
     import os
+
     os.environ["TEST_ACME_SIGNING_SECRET"] = secret
     try:
         body, stamp = fixture_bytes("generic/acme_forms_batch.json"), str(int(time.time()))
         key = base64.b64decode(secret.removeprefix("whsec_"))
-        sig = base64.b64encode(hmac.new(key, b"msg_1." + stamp.encode() + b"." + body, hashlib.sha256).digest())
-        headers = {"Content-Type": "application/json", "webhook-id": "msg_1", "webhook-timestamp": stamp,
-                   "webhook-signature": "v1," + sig.decode()}
+        sig = base64.b64encode(
+            hmac.new(key, b"msg_1." + stamp.encode() + b"." + body, hashlib.sha256).digest()
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": "msg_1",
+            "webhook-timestamp": stamp,
+            "webhook-signature": "v1," + sig.decode(),
+        }
         assert client.http.post(URL, body=body, headers=headers).status_code == 200
         assert client.http.post(URL, body=body, headers={**headers, "webhook-id": "msg_2"}).status_code == 401
         workers.drain()
@@ -94,18 +107,33 @@ def validate(folder: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(chorus), "validate", str(folder)], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("change, field, message", [
-    (lambda o: o["fields"].update(text="answers.[why"), "options.fields.text", "invalid JMESPath"),
-    (lambda o: o.update(items="entries[?"), "options.items", "invalid JMESPath"),
-    (lambda o: o["links"].update(hubspot="hidden..contact_id"), "options.links.hubspot", "invalid JMESPath"),
-    (lambda o: o["links"].update({"Bad Namespace": "hidden.x"}), "options.links.Bad Namespace", "namespace"),
-    (lambda o: o["fields"].pop("event_id"), "options.fields.event_id", "required"),
-    (lambda o: o["fields"].update(mood="answers.mood"), "options.fields.mood", "unknown field"),
-    (lambda o: o["signature"].update(signed_payload="{ts}.{body}"), "options.signature.signed_payload", "only {timestamp}"),
-    (lambda o: o["signature"].pop("timestamp_header"), "options.signature.timestamp_header", "required"),
-    (lambda o: o["signature"].update(encoding="base32"), "options.signature.encoding", "hex"),
-    (lambda o: o["signature"].update(scheme="rsa"), "options.signature.scheme", "standard-webhooks"),
-])
+@pytest.mark.parametrize(
+    "change, field, message",
+    [
+        (lambda o: o["fields"].update(text="answers.[why"), "options.fields.text", "invalid JMESPath"),
+        (lambda o: o.update(items="entries[?"), "options.items", "invalid JMESPath"),
+        (
+            lambda o: o["links"].update(hubspot="hidden..contact_id"),
+            "options.links.hubspot",
+            "invalid JMESPath",
+        ),
+        (
+            lambda o: o["links"].update({"Bad Namespace": "hidden.x"}),
+            "options.links.Bad Namespace",
+            "namespace",
+        ),
+        (lambda o: o["fields"].pop("event_id"), "options.fields.event_id", "required"),
+        (lambda o: o["fields"].update(mood="answers.mood"), "options.fields.mood", "unknown field"),
+        (
+            lambda o: o["signature"].update(signed_payload="{ts}.{body}"),
+            "options.signature.signed_payload",
+            "only {timestamp}",
+        ),
+        (lambda o: o["signature"].pop("timestamp_header"), "options.signature.timestamp_header", "required"),
+        (lambda o: o["signature"].update(encoding="base32"), "options.signature.encoding", "hex"),
+        (lambda o: o["signature"].update(scheme="rsa"), "options.signature.scheme", "standard-webhooks"),
+    ],
+)
 def test_validate_names_the_file_and_field(tmp_path, change, field, message):
     document = yaml.safe_load(CONNECTOR.read_text())
     change(document["options"])

@@ -1,4 +1,5 @@
 """HubSpot webhooks v3: signature over method + URI + body + timestamp, arrays of events."""
+
 import json
 import time
 
@@ -31,7 +32,10 @@ def test_signature_cases(client):
     assert post(client, body, hubspot_headers(body, URI, timestamp_ms=now_ms)).status_code == 200
     stale = hubspot_headers(body, URI, timestamp_ms=now_ms - 301_000)
     assert json.loads(post(client, body, stale).body)["error"] == "stale_timestamp"
-    assert post(client, body, hubspot_headers(body, "https://other.example.com/webhooks/hubspot")).status_code == 401
+    assert (
+        post(client, body, hubspot_headers(body, "https://other.example.com/webhooks/hubspot")).status_code
+        == 401
+    )
     assert post(client, body.replace(b"Maya", b"Eve"), hubspot_headers(body, URI)).status_code == 401
     missing = {k: v for k, v in hubspot_headers(body, URI).items() if k != "X-HubSpot-Signature-v3"}
     assert post(client, body, missing).status_code == 401
@@ -44,7 +48,8 @@ def test_public_url_option_signs_the_url_hubspot_called(client, tmp_path, use_co
     folder.mkdir()
     (folder / "hubspot.yaml").write_text(
         "id: hubspot\nprovider: hubspot\nsecrets:\n  signing: env:TEST_HUBSPOT_CLIENT_SECRET\n"
-        "options:\n  public_url: https://crm-hooks.example.org/prod/webhooks/hubspot\n")
+        "options:\n  public_url: https://crm-hooks.example.org/prod/webhooks/hubspot\n"
+    )
     use_connectors(folder)
     body = fixture_bytes("hubspot/contact_events.json")
     good = hubspot_headers(body, "https://crm-hooks.example.org/prod/webhooks/hubspot")

@@ -1,4 +1,5 @@
 """Intercom conversation webhooks through the real route, queue, worker and store."""
+
 from tests.senders import fixture_bytes
 from tests.social_senders import intercom_headers
 
@@ -7,7 +8,9 @@ URL = "/webhooks/intercom-inbox"
 
 def post(client, name: str, headers=None):
     body = fixture_bytes(f"intercom/{name}.json")
-    return client.http.post(URL, body=body, headers=headers if headers is not None else intercom_headers(body))
+    return client.http.post(
+        URL, body=body, headers=headers if headers is not None else intercom_headers(body)
+    )
 
 
 def stored(hub):
@@ -19,9 +22,15 @@ def test_opening_message_and_customer_reply_become_private_messages(client, work
     assert post(client, "conversation_user_replied").status_code == 200
     workers.drain()
     items = stored(hub)
-    assert set(items) == {"147852369:2218849117", "147852369:18820033311"}  # admin part and broken part left out
+    assert set(items) == {
+        "147852369:2218849117",
+        "147852369:18820033311",
+    }  # admin part and broken part left out
     opening, reply = items["147852369:2218849117"], items["147852369:18820033311"]
-    assert opening.text == "Hi! We love Chorus so far.\nCan the advocate score be synced to a custom HubSpot property?"
+    assert (
+        opening.text
+        == "Hi! We love Chorus so far.\nCan the advocate score be synced to a custom HubSpot property?"
+    )
     assert reply.text == "Thanks, works perfectly now & the team is happy!"
     assert {opening.kind, reply.kind} == {"direct_message"} and not opening.public
     assert reply.thread_id == "147852369" == reply.parent_id and opening.parent_id is None
@@ -45,4 +54,6 @@ def test_signature_cases(client):
     tampered = body.replace(b"We love", b"We hate")
     assert client.http.post(URL, body=tampered, headers=intercom_headers(body)).status_code == 401
     assert post(client, "conversation_user_created", {"Content-Type": "application/json"}).status_code == 401
-    assert post(client, "conversation_user_created", intercom_headers(body, secret="wrong")).status_code == 401
+    assert (
+        post(client, "conversation_user_created", intercom_headers(body, secret="wrong")).status_code == 401
+    )

@@ -1,4 +1,5 @@
 """Jotform multipart submissions through the real route, queue, worker and store."""
+
 import json
 
 from chalicelib.providers.multipart import parse_multipart
@@ -86,12 +87,18 @@ def test_fast_multipart_path_agrees_with_the_email_parser_on_odd_but_valid_bodie
         return "".join(f"--XyZ\r\n{p}\r\n" for p in parts).encode() + b"--XyZ--\r\n"
 
     bodies = {
-        "any case": form('content-disposition: FORM-DATA; name="a"\r\n\r\n1',
-                         'Content-Disposition: form-data; name="b"\r\ncontent-type: TEXT/PLAIN; charset=UTF-8\r\n\r\nzwei'),
-        "delimiter in a value": form('Content-Disposition: form-data; name="a"\r\n\r\nsee --XyZ here',
-                                     'Content-Disposition: form-data; name="b"\r\n\r\n2'),
-        "a later field wins": form('Content-Disposition: form-data; name="a"\r\n\r\n1',
-                                   'Content-Disposition: form-data; name="a"\r\n\r\n2'),
+        "any case": form(
+            'content-disposition: FORM-DATA; name="a"\r\n\r\n1',
+            'Content-Disposition: form-data; name="b"\r\ncontent-type: TEXT/PLAIN; charset=UTF-8\r\n\r\nzwei',
+        ),
+        "delimiter in a value": form(
+            'Content-Disposition: form-data; name="a"\r\n\r\nsee --XyZ here',
+            'Content-Disposition: form-data; name="b"\r\n\r\n2',
+        ),
+        "a later field wins": form(
+            'Content-Disposition: form-data; name="a"\r\n\r\n1',
+            'Content-Disposition: form-data; name="a"\r\n\r\n2',
+        ),
         "long s look-alike": form('Content-Dispo\u017fition: form-data; name="a"\r\n\r\n1'),
     }
     for what, body in bodies.items():
@@ -99,6 +106,13 @@ def test_fast_multipart_path_agrees_with_the_email_parser_on_odd_but_valid_bodie
         assert fast is None or fast == email_parser(body), what
         names = multipart.multipart_field_names(body, "multipart/form-data; boundary=XyZ")
         assert names == set(multipart.parse_multipart(body, "multipart/form-data; boundary=XyZ")), what
-    assert multipart._simple_form_data(bodies["any case"], "multipart/form-data; boundary=XyZ") == {"a": "1", "b": "zwei"}
-    assert multipart._simple_form_data(bodies["a later field wins"], "multipart/form-data; boundary=XyZ") == {"a": "2"}
-    assert multipart._simple_form_data(bodies["long s look-alike"], "multipart/form-data; boundary=XyZ") is None
+    assert multipart._simple_form_data(bodies["any case"], "multipart/form-data; boundary=XyZ") == {
+        "a": "1",
+        "b": "zwei",
+    }
+    assert multipart._simple_form_data(bodies["a later field wins"], "multipart/form-data; boundary=XyZ") == {
+        "a": "2"
+    }
+    assert (
+        multipart._simple_form_data(bodies["long s look-alike"], "multipart/form-data; boundary=XyZ") is None
+    )

@@ -1,4 +1,5 @@
 """Facebook Page and Instagram webhooks through the real route, queue, worker and store."""
+
 import json
 
 from tests.senders import SECRETS, fixture_bytes
@@ -24,9 +25,14 @@ def test_handshake_echoes_the_challenge_as_text(client):
 
 
 def test_handshake_with_a_wrong_token_or_mode_is_403(client):
-    assert client.http.get(f"{FB}?hub.mode=subscribe&hub.challenge=1&hub.verify_token=guess").status_code == 403
+    assert (
+        client.http.get(f"{FB}?hub.mode=subscribe&hub.challenge=1&hub.verify_token=guess").status_code == 403
+    )
     token = SECRETS["TEST_META_VERIFY_TOKEN"]
-    assert client.http.get(f"{FB}?hub.mode=unsubscribe&hub.challenge=1&hub.verify_token={token}").status_code == 403
+    assert (
+        client.http.get(f"{FB}?hub.mode=unsubscribe&hub.challenge=1&hub.verify_token={token}").status_code
+        == 403
+    )
     assert client.http.get(FB).status_code == 403
 
 
@@ -36,8 +42,11 @@ def test_batched_page_feed_keeps_good_changes_around_a_malformed_one(client, wor
     workers.drain()
 
     items = by_external(hub, "facebook-page")
-    assert set(items) == {"822604713385990_1093485722214863", "104857392018465_822611180052266",
-                          "822612003385771"}  # the Page's own reply, the reaction and the broken change: not stored
+    assert set(items) == {
+        "822604713385990_1093485722214863",
+        "104857392018465_822611180052266",
+        "822612003385771",
+    }  # the Page's own reply, the reaction and the broken change: not stored
     comment = items["822604713385990_1093485722214863"]
     assert comment.kind == "comment" and comment.author.display_name == "Maya Chen"
     assert comment.author.provider_user_id == "7391046285513327"
@@ -47,7 +56,11 @@ def test_batched_page_feed_keeps_good_changes_around_a_malformed_one(client, wor
     assert comment.brand_matches == ["Chorus"]
     assert items["104857392018465_822611180052266"].kind == "post"
     review = items["822612003385771"]
-    assert review.kind == "review" and review.rating.value == 1.0 and review.author.display_name == "Priya Natarajan"
+    assert (
+        review.kind == "review"
+        and review.rating.value == 1.0
+        and review.author.display_name == "Priya Natarajan"
+    )
     counts = hub.store.event_counts("facebook-page")
     assert counts.get("skipped_malformed_entry") == 1 and counts.get("skipped_own_account") == 1
 
@@ -71,16 +84,24 @@ def test_duplicate_delivery_is_stored_once(client, workers, hub):
         assert post(client, FB, body).status_code == 200
     workers.drain()
     assert len(hub.store.connector_interactions("facebook-page", 50)) == 3
-    person = hub.store.get_person(by_external(hub, "facebook-page")["822604713385990_1093485722214863"].person_id)
+    person = hub.store.get_person(
+        by_external(hub, "facebook-page")["822604713385990_1093485722214863"].person_id
+    )
     assert person.stats.interaction_count == 1
 
 
 def test_signature_cases(client):
     body = fixture_bytes("meta/page_feed_batch.json")
-    assert post(client, FB, body.replace(b"Great product", b"Awful product"), meta_headers(body)).status_code == 401
+    assert (
+        post(client, FB, body.replace(b"Great product", b"Awful product"), meta_headers(body)).status_code
+        == 401
+    )
     assert post(client, FB, body, {"Content-Type": "application/json"}).status_code == 401
     assert post(client, FB, body, meta_headers(body, secret="wrong")).status_code == 401
-    sha1_only = {"Content-Type": "application/json", "X-Hub-Signature": meta_headers(body)["X-Hub-Signature-256"]}
+    sha1_only = {
+        "Content-Type": "application/json",
+        "X-Hub-Signature": meta_headers(body)["X-Hub-Signature-256"],
+    }
     assert post(client, FB, body, sha1_only).status_code == 401
 
 
@@ -107,12 +128,32 @@ def test_page_delivery_sent_to_an_instagram_connector_is_skipped(client, workers
 
 
 def test_messenger_messages_are_private_direct_messages(client, workers, hub):
-    body = json.dumps({"object": "page", "entry": [{"id": "104857392018465", "time": 1795533600, "messaging": [
-        {"sender": {"id": "7391046285513327"}, "recipient": {"id": "104857392018465"},
-         "timestamp": 1795533599000, "message": {"mid": "m_AbC123", "text": "Hi Chorus, can I get a demo?"}},
-        {"sender": {"id": "104857392018465"}, "recipient": {"id": "7391046285513327"},
-         "timestamp": 1795533600000, "message": {"mid": "m_AbC124", "text": "Sure!", "is_echo": True}}]}]},
-        indent=2).encode()
+    body = json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": "104857392018465",
+                    "time": 1795533600,
+                    "messaging": [
+                        {
+                            "sender": {"id": "7391046285513327"},
+                            "recipient": {"id": "104857392018465"},
+                            "timestamp": 1795533599000,
+                            "message": {"mid": "m_AbC123", "text": "Hi Chorus, can I get a demo?"},
+                        },
+                        {
+                            "sender": {"id": "104857392018465"},
+                            "recipient": {"id": "7391046285513327"},
+                            "timestamp": 1795533600000,
+                            "message": {"mid": "m_AbC124", "text": "Sure!", "is_echo": True},
+                        },
+                    ],
+                }
+            ],
+        },
+        indent=2,
+    ).encode()
     assert post(client, FB, body).status_code == 200
     workers.drain()
     [dm] = hub.store.connector_interactions("facebook-page", 10)

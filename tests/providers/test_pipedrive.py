@@ -1,10 +1,11 @@
 """Pipedrive: webhooks v2 behind HTTP basic auth, and persons written without an upsert
 (stored id first, else search by email, then update or create)."""
+
 import base64
 import json
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -63,6 +64,7 @@ def test_authorization_header_never_reaches_the_queue(client):
     import boto3
 
     from chalicelib.runtime.resources import ResourceNames
+
     assert post(client, fixture_bytes("pipedrive/person_change.json")).status_code == 200
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=ResourceNames.from_env().ingest_queue)["QueueUrl"]
@@ -90,17 +92,31 @@ def test_chorus_own_write_echo_is_skipped(crm, client):
 # ---- sink -----------------------------------------------------------------------------------
 def test_known_person_id_is_patched_without_a_search(crm):
     with responses.RequestsMock() as rsps:
-        rsps.patch(f"{API}/1042", json=fixture_json("pipedrive/person_response.json"), match=[
-            matchers.header_matcher(API_TOKEN), matchers.json_params_matcher({"custom_fields": {SCORE_KEY: 71}})])
+        rsps.patch(
+            f"{API}/1042",
+            json=fixture_json("pipedrive/person_response.json"),
+            match=[
+                matchers.header_matcher(API_TOKEN),
+                matchers.json_params_matcher({"custom_fields": {SCORE_KEY: 71}}),
+            ],
+        )
         [result] = upsert(crm, [record(1, crm_ids={"pipedrive": "1042"})])
-    assert result.ok and result.crm_id == "1042" and not result.created and result.written == {SCORE_KEY: "71"}
+    assert (
+        result.ok and result.crm_id == "1042" and not result.created and result.written == {SCORE_KEY: "71"}
+    )
 
 
 def test_unknown_person_is_searched_by_exact_email_then_patched(crm):
     with responses.RequestsMock() as rsps:
-        rsps.get(f"{API}/search", json=fixture_json("pipedrive/person_search.json"), match=[
-            matchers.query_param_matcher({"term": "fan1@example.com", "fields": "email", "exact_match": "true",
-                                          "limit": "2"})])
+        rsps.get(
+            f"{API}/search",
+            json=fixture_json("pipedrive/person_search.json"),
+            match=[
+                matchers.query_param_matcher(
+                    {"term": "fan1@example.com", "fields": "email", "exact_match": "true", "limit": "2"}
+                )
+            ],
+        )
         rsps.patch(f"{API}/1042", json=fixture_json("pipedrive/person_response.json"))
         [result] = upsert(crm, [record(1)])
     assert result.ok and result.crm_id == "1042" and not result.created
@@ -109,9 +125,19 @@ def test_unknown_person_is_searched_by_exact_email_then_patched(crm):
 def test_no_match_creates_the_person_with_its_email(crm):
     with responses.RequestsMock() as rsps:
         rsps.get(f"{API}/search", json=fixture_json("pipedrive/person_search_empty.json"))
-        rsps.post(API, json=fixture_json("pipedrive/person_response.json"), match=[matchers.json_params_matcher({
-            "name": "Fan Number1", "emails": [{"value": "fan1@example.com", "primary": True, "label": "work"}],
-            "custom_fields": {SCORE_KEY: 71}})])
+        rsps.post(
+            API,
+            json=fixture_json("pipedrive/person_response.json"),
+            match=[
+                matchers.json_params_matcher(
+                    {
+                        "name": "Fan Number1",
+                        "emails": [{"value": "fan1@example.com", "primary": True, "label": "work"}],
+                        "custom_fields": {SCORE_KEY: 71},
+                    }
+                )
+            ],
+        )
         [result] = upsert(crm, [record(1)])
     assert result.ok and result.created and result.crm_id == "1042"
 
@@ -124,8 +150,14 @@ def test_deleted_person_falls_back_to_search_and_one_failure_does_not_fail_other
         rsps.patch(f"{API}/88", status=400, json={"success": False, "error": "Invalid custom field value"})
         for _ in range(4):
             rsps.patch(f"{API}/99", status=502)
-        results = upsert(crm, [record(1, crm_ids={"pipedrive": "77"}), record(2, crm_ids={"pipedrive": "88"}),
-                               record(3, crm_ids={"pipedrive": "99"})])
+        results = upsert(
+            crm,
+            [
+                record(1, crm_ids={"pipedrive": "77"}),
+                record(2, crm_ids={"pipedrive": "88"}),
+                record(3, crm_ids={"pipedrive": "99"}),
+            ],
+        )
     recreated, invalid, down = results
     assert recreated.ok and recreated.created
     assert not invalid.ok and not invalid.retryable and "Invalid custom field value" in invalid.error
@@ -170,7 +202,9 @@ class LaggingPipedrive:
     def __init__(self, rsps, on_create=None, searchable=()):
         self.creates, self.patches, self.on_create = 0, [], on_create
         found = {"success": True, "data": {"items": [{"item": {"id": int(i)}} for i in searchable]}}
-        rsps.get(f"{API}/search", json=found if searchable else fixture_json("pipedrive/person_search_empty.json"))
+        rsps.get(
+            f"{API}/search", json=found if searchable else fixture_json("pipedrive/person_search_empty.json")
+        )
         rsps.add_callback(responses.POST, API, callback=self.create)
         rsps.add_callback(responses.PATCH, re.compile(re.escape(API) + r"/\d+"), callback=self.patch)
 
@@ -187,7 +221,7 @@ class LaggingPipedrive:
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
     def __call__(self):
         return self.now
@@ -217,8 +251,12 @@ def test_two_concurrent_syncs_of_one_new_person_post_once(crm):
     with responses.RequestsMock() as rsps:
         rsps.add_callback(responses.GET, f"{API}/search", callback=search)
         rsps.post(API, status=201, json=fixture_json("pipedrive/person_response.json"))
-        workers = [threading.Thread(target=lambda n=n: results.extend(upsert(crm, [record(n, email="fan1@example.com")])))
-                   for n in (1, 2)]
+        workers = [
+            threading.Thread(
+                target=lambda n=n: results.extend(upsert(crm, [record(n, email="fan1@example.com")]))
+            )
+            for n in (1, 2)
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -230,6 +268,7 @@ def test_two_concurrent_syncs_of_one_new_person_post_once(crm):
 
 def test_a_claim_left_by_a_crash_before_the_create_expires(crm):
     from chalicelib.providers.crm_common import CREATE_CLAIM_SECONDS, CreateClaims
+
     clock = Clock()
     assert CreateClaims(crm.hub.store, clock).claim("pipedrive", "fan1@example.com").taken  # then died
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
@@ -243,8 +282,11 @@ def test_a_claim_left_by_a_crash_before_the_create_expires(crm):
 
 def test_a_crash_after_the_create_updates_that_person_once_search_has_it(crm):
     from chalicelib.providers.crm_common import CREATE_CLAIM_SECONDS, CreateClaims
+
     clock = Clock()
-    CreateClaims(crm.hub.store, clock).claim("pipedrive", "fan1@example.com")  # POSTed 1042, died before record
+    CreateClaims(crm.hub.store, clock).claim(
+        "pipedrive", "fan1@example.com"
+    )  # POSTed 1042, died before record
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         LaggingPipedrive(rsps)
         [blocked] = upsert(crm, [record(1)], clock)  # inside the lease: the search may still lag
@@ -274,27 +316,40 @@ def test_a_create_is_never_resent_blind(crm, sleeps, failure):
 def test_sync_engine_passes_the_claims_one_post_for_two_people_with_one_email(crm):
     from chalicelib.schema import Person
     from chalicelib.sync.engine import run_sync
-    now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     for n in (1, 2):
-        crm.hub.store.put_person(Person(person_id=f"p{n}", created_at=now, updated_at=now,
-                                        email="fan1@example.com"), None)
-    job = lambda n: {"person_id": f"p{n}", "connector_id": "pipedrive", "requested_at": now.isoformat()}
+        crm.hub.store.put_person(
+            Person(person_id=f"p{n}", created_at=now, updated_at=now, email="fan1@example.com"), None
+        )
+
+    def job(n):
+        return {"person_id": f"p{n}", "connector_id": "pipedrive", "requested_at": now.isoformat()}
+
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         api = LaggingPipedrive(rsps)
         outcome = run_sync(crm.hub, {"m1": job(1), "m2": job(2)})
-    assert api.creates == 1 and api.patches == ["1042"] and outcome.written == 2 and not outcome.failed_messages
+    assert (
+        api.creates == 1 and api.patches == ["1042"] and outcome.written == 2 and not outcome.failed_messages
+    )
 
 
 def _provider():
     from chalicelib.providers import get_provider
+
     return get_provider("pipedrive")
 
 
 def upsert(crm, records, clock=None):
     """The provider's upsert as the sync engine calls it, with the store's create claims."""
     from chalicelib.providers.crm_common import CreateClaims
-    return _provider().upsert(records, crm.connector("pipedrive"), crm.http,
-                              claims=CreateClaims(crm.hub.store, clock or crm.hub.clock))
+
+    return _provider().upsert(
+        records,
+        crm.connector("pipedrive"),
+        crm.http,
+        claims=CreateClaims(crm.hub.store, clock or crm.hub.clock),
+    )
 
 
 def test_a_record_behind_a_dead_claim_waits_for_the_lease_end_not_for_the_receive_limit(crm):
@@ -303,12 +358,14 @@ def test_a_record_behind_a_dead_claim_waits_for_the_lease_end_not_for_the_receiv
     from chalicelib.providers.crm_common import CREATE_CLAIM_SECONDS, CreateClaims
     from chalicelib.schema import Person
     from chalicelib.sync.engine import run_sync
+
     clock = Clock()
     CreateClaims(crm.hub.store, clock).claim("pipedrive", "fan1@example.com")  # then died
     clock.now += timedelta(seconds=20)
     crm.hub.clock = clock
-    crm.hub.store.put_person(Person(person_id="p1", created_at=clock.now, updated_at=clock.now,
-                                    email="fan1@example.com"), None)
+    crm.hub.store.put_person(
+        Person(person_id="p1", created_at=clock.now, updated_at=clock.now, email="fan1@example.com"), None
+    )
     job = {"person_id": "p1", "connector_id": "pipedrive", "requested_at": clock.now.isoformat()}
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         api = LaggingPipedrive(rsps)

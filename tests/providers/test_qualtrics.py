@@ -1,4 +1,5 @@
 """Qualtrics completedResponse events through the real route, queue, worker, API fetch and store."""
+
 import time
 
 import pytest

@@ -1,5 +1,6 @@
 """Salesforce: Outbound Messages through the real route and workers; Collections upsert against
 HTTP fakes shaped like Salesforce's documented requests and responses."""
+
 import json
 
 import pytest
@@ -14,7 +15,7 @@ from tests.providers.crm_support import CRM_CONNECTORS, crm, drain, fresh_tokens
 from tests.senders import SECRETS, fixture_bytes, fixture_json
 
 TOKEN = SECRETS["TEST_SALESFORCE_URL_TOKEN"]
-XML = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "\"\""}  # no Accept: the Ack must not need one
+XML = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}  # no Accept: the Ack must not need one
 BASE = "https://acme.my.salesforce.com"
 TOKEN_URL = f"{BASE}/services/oauth2/token"
 UPSERT_URL = f"{BASE}/services/data/v62.0/composite/sobjects/Contact/Chorus_Email__c"
@@ -31,7 +32,7 @@ def test_outbound_message_is_acked_with_the_soap_envelope_and_parsed(client, wor
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/xml")
     ack = response.body.decode()
-    assert "<notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\"><Ack>true</Ack>" in ack
+    assert '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack>' in ack
     assert "http://schemas.xmlsoap.org/soap/envelope/" in ack
     workers.drain()
     items = {i.author.email: i for i in hub.store.connector_interactions("salesforce", 10)}
@@ -42,7 +43,9 @@ def test_outbound_message_is_acked_with_the_soap_envelope_and_parsed(client, wor
     assert (maya.crm_change.property, maya.crm_change.value) == ("Chorus_Advocate_Score__c", "72")
     assert maya.occurred_at.isoformat() == "2024-05-01T10:00:00+00:00"
     person = hub.store.get_person(maya.person_id)
-    assert {"salesforce#0035e00000XyZ12AAB", "email#maya.chen@example.com"} <= {r.key for r in person.identities}
+    assert {"salesforce#0035e00000XyZ12AAB", "email#maya.chen@example.com"} <= {
+        r.key for r in person.identities
+    }
 
 
 def test_resent_notifications_are_stored_once(client, workers, hub):
@@ -60,24 +63,54 @@ def test_url_token_and_organization_checks(client):
     response = post(client, other_org)
     assert response.status_code == 403 and json.loads(response.body)["error"] == "wrong_organization"
     assert post(client, b"<not-xml", token=TOKEN).status_code == 400
-    assert client.http.post(f"/webhooks/salesforce?token={TOKEN}", body=body,
-                            headers={"Content-Type": "application/json"}).status_code == 415
+    assert (
+        client.http.post(
+            f"/webhooks/salesforce?token={TOKEN}", body=body, headers={"Content-Type": "application/json"}
+        ).status_code
+        == 415
+    )
 
 
-@pytest.mark.parametrize("name, change", [
-    ("entity expansion", lambda b: b.replace(b"<soapenv:Envelope", b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b '
-                                             b'"&a;&a;&a;&a;">]><soapenv:Envelope', 1).replace(b"<ActionId>", b"<ActionId>&b;", 1)),
-    ("external DTD", lambda b: b.replace(b"<soapenv:Envelope", b'<!DOCTYPE x SYSTEM "http://attacker.example/x.dtd">'
-                                         b"<soapenv:Envelope", 1)),
-    ("external entity", lambda b: b.replace(b"<soapenv:Envelope", b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-                                            b"<soapenv:Envelope", 1).replace(b"<ActionId>", b"<ActionId>&e;", 1)),
-    ("truncated after OrganizationId", lambda b: b[:b.index(b"<Notification>") + 30]),
-    ("mismatched tag after OrganizationId", lambda b: b.replace(b"</sObject>", b"</sobject>", 1)),
-    ("unbound prefix after OrganizationId", lambda b: b.replace(b"<sf:Email>", b"<zz:Email>", 1)
-     .replace(b"</sf:Email>", b"</zz:Email>", 1)),
-    ("no notifications element", lambda b: b.replace(b"notifications", b"notes")),
-    ("notifications in another namespace", lambda b: b.replace(b"http://soap.sforce.com/2005/09/outbound", b"urn:other")),
-])
+@pytest.mark.parametrize(
+    "name, change",
+    [
+        (
+            "entity expansion",
+            lambda b: b.replace(
+                b"<soapenv:Envelope",
+                b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><soapenv:Envelope',
+                1,
+            ).replace(b"<ActionId>", b"<ActionId>&b;", 1),
+        ),
+        (
+            "external DTD",
+            lambda b: b.replace(
+                b"<soapenv:Envelope",
+                b'<!DOCTYPE x SYSTEM "http://attacker.example/x.dtd"><soapenv:Envelope',
+                1,
+            ),
+        ),
+        (
+            "external entity",
+            lambda b: b.replace(
+                b"<soapenv:Envelope",
+                b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><soapenv:Envelope',
+                1,
+            ).replace(b"<ActionId>", b"<ActionId>&e;", 1),
+        ),
+        ("truncated after OrganizationId", lambda b: b[: b.index(b"<Notification>") + 30]),
+        ("mismatched tag after OrganizationId", lambda b: b.replace(b"</sObject>", b"</sobject>", 1)),
+        (
+            "unbound prefix after OrganizationId",
+            lambda b: b.replace(b"<sf:Email>", b"<zz:Email>", 1).replace(b"</sf:Email>", b"</zz:Email>", 1),
+        ),
+        ("no notifications element", lambda b: b.replace(b"notifications", b"notes")),
+        (
+            "notifications in another namespace",
+            lambda b: b.replace(b"http://soap.sforce.com/2005/09/outbound", b"urn:other"),
+        ),
+    ],
+)
 def test_unsafe_or_malformed_soap_is_400_however_late_the_fault(name, change, client):
     """The org check reads OrganizationId early, but the whole body is still checked at ingest."""
     response = post(client, change(fixture_bytes("salesforce/outbound_message.xml")))
@@ -89,13 +122,15 @@ def test_organization_id_is_read_as_the_worker_reads_it():
     from chalicelib.providers.salesforce import OUTBOUND_NS, _notifications, _organization_id, _text
 
     ns = 'xmlns="http://soap.sforce.com/2005/09/outbound"'
-    for body in [fixture_bytes("salesforce/outbound_message.xml"),
-                 f"<notifications {ns}><OrganizationId> 00D <b>y</b> tail</OrganizationId></notifications>".encode(),
-                 f"<a><notifications {ns}><x><OrganizationId>deep</OrganizationId></x>"
-                 f"<OrganizationId>direct</OrganizationId></notifications></a>".encode(),
-                 f"<a><notifications {ns}/><notifications {ns}><OrganizationId>2nd</OrganizationId>"
-                 f"</notifications></a>".encode(),
-                 f"<notifications {ns}><OrganizationId>a&amp;b&#65;</OrganizationId></notifications>".encode()]:
+    for body in [
+        fixture_bytes("salesforce/outbound_message.xml"),
+        f"<notifications {ns}><OrganizationId> 00D <b>y</b> tail</OrganizationId></notifications>".encode(),
+        f"<a><notifications {ns}><x><OrganizationId>deep</OrganizationId></x>"
+        f"<OrganizationId>direct</OrganizationId></notifications></a>".encode(),
+        f"<a><notifications {ns}/><notifications {ns}><OrganizationId>2nd</OrganizationId>"
+        f"</notifications></a>".encode(),
+        f"<notifications {ns}><OrganizationId>a&amp;b&#65;</OrganizationId></notifications>".encode(),
+    ]:
         assert _organization_id(body) == _text(_notifications(body).find(f"{OUTBOUND_NS}OrganizationId"))
 
 
@@ -103,6 +138,7 @@ def test_url_token_never_reaches_the_queue(client, hub):
     import boto3
 
     from chalicelib.runtime.resources import ResourceNames
+
     assert post(client, fixture_bytes("salesforce/outbound_message.xml")).status_code == 200
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=ResourceNames.from_env().ingest_queue)["QueueUrl"]
@@ -111,8 +147,14 @@ def test_url_token_never_reaches_the_queue(client, hub):
 
 
 def test_chorus_own_write_echo_is_skipped(crm, client):
-    seed_written(crm.hub, "person-maya", "salesforce", "0035e00000XyZ12AAB", "salesforce",
-                 {"Chorus_Advocate_Score__c": "72"})
+    seed_written(
+        crm.hub,
+        "person-maya",
+        "salesforce",
+        "0035e00000XyZ12AAB",
+        "salesforce",
+        {"Chorus_Advocate_Score__c": "72"},
+    )
     assert post(client, fixture_bytes("salesforce/outbound_message.xml")).status_code == 200
     drain(crm.hub)
     stored = crm.hub.store.connector_interactions("salesforce", 10)
@@ -126,9 +168,11 @@ def test_changes_by_the_integration_user_are_echo(tmp_path, use_connectors, clie
     (folder / "sf.yaml").write_text(
         "id: salesforce\nprovider: salesforce\nsecrets:\n  signing: env:TEST_SALESFORCE_URL_TOKEN\n"
         "options:\n  base_url: https://acme.my.salesforce.com\n  organization_id: 00D5e000000AbCdEAK\n"
-        "  integration_user_id: 0055e000001UsRa\n")
+        "  integration_user_id: 0055e000001UsRa\n"
+    )
     use_connectors(folder)
     from chalicelib.runtime.aws import get_hub
+
     assert post(client, fixture_bytes("salesforce/outbound_message.xml")).status_code == 200
     drain(get_hub())
     assert get_hub().store.connector_interactions("salesforce", 10) == []
@@ -138,10 +182,19 @@ def test_changes_by_the_integration_user_are_echo(tmp_path, use_connectors, clie
 # ---- sink -----------------------------------------------------------------------------------
 def token_ok(rsps, times: int = 1):
     for _ in range(times):
-        rsps.post(TOKEN_URL, json=fixture_json("salesforce/token_response.json"), match=[
-            matchers.urlencoded_params_matcher({"grant_type": "client_credentials",
-                                                "client_id": SECRETS["TEST_SALESFORCE_CLIENT_ID"],
-                                                "client_secret": SECRETS["TEST_SALESFORCE_CLIENT_SECRET"]})])
+        rsps.post(
+            TOKEN_URL,
+            json=fixture_json("salesforce/token_response.json"),
+            match=[
+                matchers.urlencoded_params_matcher(
+                    {
+                        "grant_type": "client_credentials",
+                        "client_id": SECRETS["TEST_SALESFORCE_CLIENT_ID"],
+                        "client_secret": SECRETS["TEST_SALESFORCE_CLIENT_SECRET"],
+                    }
+                )
+            ],
+        )
 
 
 def test_upsert_sends_a_collection_by_external_id_and_reads_per_record_results(crm):
@@ -149,12 +202,17 @@ def test_upsert_sends_a_collection_by_external_id_and_reads_per_record_results(c
     records = [record(1), record(2, advocate_score=500), record(3)]
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
-        rsps.patch(UPSERT_URL, json=fixture_json("salesforce/upsert_results.json"),
-                   headers={"Sforce-Limit-Info": "api-usage=10018/100000"})
+        rsps.patch(
+            UPSERT_URL,
+            json=fixture_json("salesforce/upsert_results.json"),
+            headers={"Sforce-Limit-Info": "api-usage=10018/100000"},
+        )
         results = _provider().upsert(records, sf, crm.http)
         sent = json.loads(rsps.calls[1].request.body)
-        assert rsps.calls[1].request.headers["Authorization"] == \
-            "Bearer " + fixture_json("salesforce/token_response.json")["access_token"]
+        assert (
+            rsps.calls[1].request.headers["Authorization"]
+            == "Bearer " + fixture_json("salesforce/token_response.json")["access_token"]
+        )
     assert sent["allOrNone"] is False
     first = sent["records"][0]
     assert first["attributes"] == {"type": "Contact"}
@@ -170,13 +228,25 @@ def test_upsert_sends_a_collection_by_external_id_and_reads_per_record_results(c
 
 
 def test_a_new_contact_gets_a_last_name_only_when_salesforce_asks(crm):
-    missing = [{"success": False, "created": False, "errors": [
-        {"statusCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [LastName]",
-         "fields": ["LastName"]}]}]
+    missing = [
+        {
+            "success": False,
+            "created": False,
+            "errors": [
+                {
+                    "statusCode": "REQUIRED_FIELD_MISSING",
+                    "message": "Required fields are missing: [LastName]",
+                    "fields": ["LastName"],
+                }
+            ],
+        }
+    ]
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
         rsps.patch(UPSERT_URL, json=missing)
-        rsps.patch(UPSERT_URL, json=[{"id": "0035e00000NeW01AAB", "success": True, "errors": [], "created": True}])
+        rsps.patch(
+            UPSERT_URL, json=[{"id": "0035e00000NeW01AAB", "success": True, "errors": [], "created": True}]
+        )
         [result] = _provider().upsert([record(1)], crm.connector("salesforce"), crm.http)
         retry = json.loads(rsps.calls[2].request.body)["records"][0]
     assert retry["LastName"] == "Fan Number1"
@@ -187,7 +257,9 @@ def test_expired_session_refreshes_the_token_once(crm):
     with responses.RequestsMock() as rsps:
         token_ok(rsps, times=2)
         rsps.patch(UPSERT_URL, status=401, json=fixture_json("salesforce/invalid_session.json"))
-        rsps.patch(UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": False}])
+        rsps.patch(
+            UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": False}]
+        )
         [result] = _provider().upsert([record(1)], crm.connector("salesforce"), crm.http)
         assert [c.request.method for c in rsps.calls] == ["POST", "PATCH", "POST", "PATCH"]
     assert result.ok
@@ -204,7 +276,11 @@ def test_request_limit_exceeded_parks_the_batch(crm):
 
 def test_bad_credentials_are_permanent(crm):
     with responses.RequestsMock() as rsps:
-        rsps.post(TOKEN_URL, status=400, json={"error": "invalid_client", "error_description": "invalid client credentials"})
+        rsps.post(
+            TOKEN_URL,
+            status=400,
+            json={"error": "invalid_client", "error_description": "invalid client credentials"},
+        )
         with pytest.raises(UpstreamError) as caught:
             _provider().upsert([record(1)], crm.connector("salesforce"), crm.http)
     assert not caught.value.retryable and "invalid client credentials" in str(caught.value)
@@ -217,7 +293,9 @@ def test_429_is_retried_honouring_retry_after(crm, sleeps, retry_after):
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
         rsps.patch(UPSERT_URL, status=429, headers=headers, json=[])
-        rsps.patch(UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": False}])
+        rsps.patch(
+            UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": False}]
+        )
         [result] = _provider().upsert([record(1)], crm.connector("salesforce"), crm.http)
     assert result.ok and len(sleeps) == 1
     assert sleeps[0] == 2.0 if retry_after else 0 <= sleeps[0] <= 0.5
@@ -237,6 +315,7 @@ def test_5xx_and_timeouts_end_retryable(crm, sleeps):
 
 def _provider():
     from chalicelib.providers import get_provider
+
     return get_provider("salesforce")
 
 
@@ -247,6 +326,7 @@ def test_round_trip_sync_then_its_echo_is_skipped(tmp_path, use_connectors, clie
 
     from chalicelib.runtime.aws import get_hub
     from tests.senders import typeform_headers
+
     folder = tmp_path / "conf"
     folder.mkdir()
     shutil.copy(CONNECTORS / "typeform-nps.yaml", folder)
@@ -256,20 +336,33 @@ def test_round_trip_sync_then_its_echo_is_skipped(tmp_path, use_connectors, clie
     body = fixture_bytes("typeform/form_response.json")
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
-        rsps.patch(UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": True}])
-        assert client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code == 200
+        rsps.patch(
+            UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": True}]
+        )
+        assert (
+            client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code
+            == 200
+        )
         drain(hub)
         [sent] = json.loads(rsps.calls[1].request.body)["records"]
     assert sent["Chorus_Email__c"] == "maya.chen@example.com"
     person_id = hub.store.find_identities([IdentityRef(namespace="email", value="maya.chen@example.com")])[
-        "email#maya.chen@example.com"]
+        "email#maya.chen@example.com"
+    ]
     state = hub.store.get_sync_states([(person_id, "salesforce")])[(person_id, "salesforce")]
     assert state.crm_id == "0035e00000XyZ12AAB"
     import re
-    only_maya = re.sub(rb"<Notification>\s*<Id>04l5e00000AbCdFAAV.*?</Notification>", b"",
-                       fixture_bytes("salesforce/outbound_message.xml"), flags=re.S)
+
+    only_maya = re.sub(
+        rb"<Notification>\s*<Id>04l5e00000AbCdFAAV.*?</Notification>",
+        b"",
+        fixture_bytes("salesforce/outbound_message.xml"),
+        flags=re.S,
+    )
     echo = only_maya.replace(
-        b"<sf:Chorus_Advocate_Score__c>72.0<", f"<sf:Chorus_Advocate_Score__c>{sent['Chorus_Advocate_Score__c']}.0<".encode())
+        b"<sf:Chorus_Advocate_Score__c>72.0<",
+        f"<sf:Chorus_Advocate_Score__c>{sent['Chorus_Advocate_Score__c']}.0<".encode(),
+    )
     with responses.RequestsMock():  # nothing may be written back: the echo must not sync again
         assert post(client, echo).status_code == 200
         drain(hub)

@@ -1,5 +1,6 @@
 """Slack Events API deliveries through the real route, queue, worker and store.
 The test connector keeps only messages that mention a brand term (a whole workspace)."""
+
 import time
 
 from tests.senders import fixture_bytes

@@ -1,4 +1,5 @@
 """SurveyMonkey callbacks through the real route, queue, worker, API fetch and store."""
+
 import base64
 import hashlib
 import hmac
@@ -15,12 +16,16 @@ API = "https://api.surveymonkey.com/v3/surveys/405712839"
 DETAILS = f"{API}/responses/118340988711/details"
 
 
-def sm_headers(body: bytes, api_key: str = API_KEY,
-               secret: str = SECRETS["TEST_SURVEYMONKEY_API_SECRET"]) -> dict[str, str]:
+def sm_headers(
+    body: bytes, api_key: str = API_KEY, secret: str = SECRETS["TEST_SURVEYMONKEY_API_SECRET"]
+) -> dict[str, str]:
     """As SurveyMonkey's docs: base64(HMAC-SHA1(key="{api_key}&{api_secret}", body))."""
     digest = hmac.new(f"{api_key}&{secret}".encode(), body, hashlib.sha1).digest()
-    return {"Content-Type": "application/json", "Sm-Apikey": api_key,
-            "Sm-Signature": base64.b64encode(digest).decode()}
+    return {
+        "Content-Type": "application/json",
+        "Sm-Apikey": api_key,
+        "Sm-Signature": base64.b64encode(digest).decode(),
+    }
 
 
 def post(client, name: str, headers=None):
@@ -66,10 +71,12 @@ def test_completed_response_is_fetched_and_mapped(client, workers, hub, api):
     assert "Which plan are you on?: Growth" in item.text
     person = hub.store.get_person(item.person_id)
     assert {"email#ines.duarte@example.com", "hubspot#77001234", "x_handle#ines_builds"} <= {
-        r.key for r in person.identities}
+        r.key for r in person.identities
+    }
     fetched = [c.request for c in api.calls]
-    assert all(r.headers["Authorization"] == f"Bearer {SECRETS['TEST_SURVEYMONKEY_ACCESS_TOKEN']}"
-               for r in fetched)
+    assert all(
+        r.headers["Authorization"] == f"Bearer {SECRETS['TEST_SURVEYMONKEY_ACCESS_TOKEN']}" for r in fetched
+    )
 
 
 def test_updated_response_replaces_the_same_interaction(client, workers, hub, api):
@@ -99,7 +106,9 @@ def test_signature_cases(client):
     assert post(client, "response_completed.json", {"Content-Type": "application/json"}).status_code == 401
     assert client.http.post(URL, body=tampered, headers=sm_headers(body)).status_code == 401
     assert post(client, "response_completed.json", sm_headers(body, secret="wrong")).status_code == 401
-    assert post(client, "response_completed.json", sm_headers(body, api_key="someone-else")).status_code == 401
+    assert (
+        post(client, "response_completed.json", sm_headers(body, api_key="someone-else")).status_code == 401
+    )
 
 
 def test_other_events_are_skipped(client, workers, hub, api):
@@ -109,10 +118,13 @@ def test_other_events_are_skipped(client, workers, hub, api):
     assert not api.calls
 
 
-@pytest.mark.parametrize("failure", [
-    {"status": 429, "headers": {"Retry-After": "120"}, "json": "surveymonkey/error_429.json"},
-    {"status": 503, "headers": {}, "json": None},
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status": 429, "headers": {"Retry-After": "120"}, "json": "surveymonkey/error_429.json"},
+        {"status": 503, "headers": {}, "json": None},
+    ],
+)
 def test_rate_limits_and_outages_leave_the_delivery_on_the_queue(client, workers, hub, api, failure):
     body = fixture_json(failure["json"]) if failure["json"] else None
     api.add(responses.GET, DETAILS, status=failure["status"], headers=failure["headers"], json=body)

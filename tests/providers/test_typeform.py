@@ -1,4 +1,5 @@
 """Typeform deliveries through the real route, queue, worker and store."""
+
 import json
 
 from chalicelib.pipeline.enrich import sentiment_of
@@ -8,7 +9,9 @@ URL = "/webhooks/typeform-nps"
 
 
 def post(client, body: bytes, headers=None):
-    return client.http.post(URL, body=body, headers=headers if headers is not None else typeform_headers(body))
+    return client.http.post(
+        URL, body=body, headers=headers if headers is not None else typeform_headers(body)
+    )
 
 
 def test_signed_response_becomes_an_interaction_and_a_person(client, workers, hub):
@@ -24,8 +27,11 @@ def test_signed_response_becomes_an_interaction_and_a_person(client, workers, hu
     assert item.author.email == "maya.chen@example.com"
     assert "What's the one thing you'd tell a friend" in item.text  # answers labelled by question
     # sentiment is the respondent's: the answers alone, not the questions' wording ("friend")
-    words = "\n".join(a["text"] if a["type"] == "text" else a["choice"]["label"]
-                      for a in source["answers"] if a["type"] in ("text", "choice"))
+    words = "\n".join(
+        a["text"] if a["type"] == "text" else a["choice"]["label"]
+        for a in source["answers"]
+        if a["type"] in ("text", "choice")
+    )
     assert item.sentiment == sentiment_of(words)
     assert sentiment_of(item.text).score > item.sentiment.score
     person = hub.store.get_person(item.person_id)
@@ -33,7 +39,13 @@ def test_signed_response_becomes_an_interaction_and_a_person(client, workers, hu
     # hidden fields named in the connector file tie the respondent to X and HubSpot
     assert {"email#maya.chen@example.com", "x_handle#maya_builds", "hubspot#98765432101"} <= keys
     assert [c.name for c in person.advocate.components] == [
-        "nps", "sentiment", "reach", "frequency", "recency", "public_advocacy"]
+        "nps",
+        "sentiment",
+        "reach",
+        "frequency",
+        "recency",
+        "public_advocacy",
+    ]
     assert person.advocate.score == round(sum(c.points for c in person.advocate.components), 2)
 
 

@@ -1,5 +1,6 @@
 """Generic signed sink: each advocate record POSTed with Standard Webhooks headers, verified
 here with plain hmac/base64 as the spec describes (not with chalicelib's signing code)."""
+
 import base64
 import hashlib
 import hmac
@@ -32,8 +33,10 @@ def test_records_are_signed_with_every_active_secret(crm):
     msg_id, ts = first.headers["webhook-id"], first.headers["webhook-timestamp"]
     assert msg_id.startswith("msg_") and abs(int(ts) - time.time()) < 5
     signatures = first.headers["webhook-signature"].split(" ")
-    assert signatures == [expected_signature(SECRETS["TEST_WEBHOOK_SINK_SECRET"], msg_id, ts, first.body),
-                          expected_signature(SECRETS["TEST_WEBHOOK_SINK_SECRET_OLD"], msg_id, ts, first.body)]
+    assert signatures == [
+        expected_signature(SECRETS["TEST_WEBHOOK_SINK_SECRET"], msg_id, ts, first.body),
+        expected_signature(SECRETS["TEST_WEBHOOK_SINK_SECRET_OLD"], msg_id, ts, first.body),
+    ]
     payload = json.loads(first.body)
     assert payload["type"] == "advocate.updated" and payload["timestamp"] == "2024-05-01T10:01:00+00:00"
     assert payload["data"]["person_id"] == "person-1" and payload["data"]["email"] == "fan1@example.com"
@@ -73,4 +76,5 @@ def test_429_retry_after_and_timeout(crm, sleeps):
 
 def _provider():
     from chalicelib.providers import get_provider
+
     return get_provider("webhook")

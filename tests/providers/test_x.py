@@ -1,4 +1,5 @@
 """X Account Activity API: CRC handshake, signed tweet deliveries, extended and deleted tweets."""
+
 import base64
 import hashlib
 import hmac
@@ -12,8 +13,9 @@ URL = "/webhooks/x-brand"
 def test_crc_answers_with_the_documented_response_token(client):
     response = client.http.get(f"{URL}?crc_token=challenge-123")
     assert response.status_code == 200
-    expected = base64.b64encode(hmac.new(SECRETS["TEST_X_CONSUMER_SECRET"].encode(), b"challenge-123",
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(SECRETS["TEST_X_CONSUMER_SECRET"].encode(), b"challenge-123", hashlib.sha256).digest()
+    ).decode()
     assert json.loads(response.body) == {"response_token": "sha256=" + expected}
 
 
@@ -52,9 +54,17 @@ def test_deleted_tweet_keeps_no_text(client, workers, hub):
     body = json.dumps(create).encode()
     client.http.post(URL, body=body, headers=x_headers(body))
     workers.drain()
-    deletion = json.dumps({"for_user_id": create["for_user_id"], "tweet_delete_events": [
-        {"status": {"id": tweet["id_str"], "user_id": tweet["user"]["id_str"]},
-         "timestamp_ms": str(int(tweet["timestamp_ms"]) + 60_000)}]}).encode()
+    deletion = json.dumps(
+        {
+            "for_user_id": create["for_user_id"],
+            "tweet_delete_events": [
+                {
+                    "status": {"id": tweet["id_str"], "user_id": tweet["user"]["id_str"]},
+                    "timestamp_ms": str(int(tweet["timestamp_ms"]) + 60_000),
+                }
+            ],
+        }
+    ).encode()
     assert client.http.post(URL, body=deletion, headers=x_headers(deletion)).status_code == 200
     workers.drain()
     stored = {i.external_id: i for i in hub.store.connector_interactions("x-brand", 10)}[tweet["id_str"]]

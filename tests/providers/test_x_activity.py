@@ -1,4 +1,5 @@
 """X Account Activity beyond tweets: quotes, likes, direct messages, the OAuth 2.0 signature."""
+
 import base64
 import hashlib
 import hmac
@@ -60,15 +61,20 @@ def _oauth2_headers(body: bytes, secret: str = SECRETS["TEST_X_OAUTH2_CLIENT_SEC
     return {"Content-Type": "application/json", "X-Twitter-Webhooks-Signature-OAuth2": "sha256=" + digest}
 
 
-def test_oauth2_signed_connector_checks_the_oauth2_header_and_answers_crc_with_that_secret(client, workers, hub):
+def test_oauth2_signed_connector_checks_the_oauth2_header_and_answers_crc_with_that_secret(
+    client, workers, hub
+):
     body = fixture_bytes("x/direct_message_events.json")
     url = "/webhooks/x-oauth2"
     assert client.http.post(url, body=body, headers=_oauth2_headers(body)).status_code == 200
-    assert client.http.post(url, body=body, headers=x_headers(body)).status_code == 401  # consumer header only
+    assert (
+        client.http.post(url, body=body, headers=x_headers(body)).status_code == 401
+    )  # consumer header only
     assert client.http.post(url, body=body, headers=_oauth2_headers(body, "wrong")).status_code == 401
     crc = client.http.get(f"{url}?crc_token=challenge123")
-    expected = base64.b64encode(hmac.new(SECRETS["TEST_X_OAUTH2_CLIENT_SECRET"].encode(), b"challenge123",
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(SECRETS["TEST_X_OAUTH2_CLIENT_SECRET"].encode(), b"challenge123", hashlib.sha256).digest()
+    ).decode()
     assert json.loads(crc.body) == {"response_token": "sha256=" + expected}
     workers.drain()
     assert len(stored(hub, "x-oauth2")) == 1

@@ -1,4 +1,5 @@
 """YouTube WebSub notifications through the real route, queue, worker and store."""
+
 from urllib.parse import urlencode
 
 from tests.senders import fixture_bytes
@@ -13,8 +14,13 @@ def post(client, body: bytes, headers=None):
 
 
 def verification(client, **params):
-    query = {"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.challenge": "14829375617483",
-             "hub.lease_seconds": "432000", **params}
+    query = {
+        "hub.mode": "subscribe",
+        "hub.topic": TOPIC,
+        "hub.challenge": "14829375617483",
+        "hub.lease_seconds": "432000",
+        **params,
+    }
     return client.http.get(f"{URL}?{urlencode(query)}")
 
 
@@ -36,7 +42,10 @@ def test_new_video_is_a_post_and_a_malformed_entry_is_skipped(client, workers, h
     workers.drain()
     [video] = hub.store.connector_interactions("youtube-creators", 10)
     assert video.kind == "post" and video.external_id == "Hq3vX9bK2mA"
-    assert video.author.provider_user_id == "UCq7Xbn4Kd0mTQe2hY5wR9vA" and video.author.display_name == "Maya Builds"
+    assert (
+        video.author.provider_user_id == "UCq7Xbn4Kd0mTQe2hY5wR9vA"
+        and video.author.display_name == "Maya Builds"
+    )
     assert video.url == "http://www.youtube.com/watch?v=Hq3vX9bK2mA"
     assert video.brand_matches == ["Chorus"]
     assert hub.store.event_counts("youtube-creators").get("skipped_malformed_entry") == 1

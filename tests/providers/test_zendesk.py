@@ -1,22 +1,27 @@
 """Zendesk webhooks (comments and CSAT) through the real route, queue, worker and store."""
+
 import base64
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tests.senders import SECRETS, fixture_bytes
 
 URL = "/webhooks/zendesk-support"
 
 
-def zd_headers(body: bytes, *, at: datetime | None = None,
-               secret: str = SECRETS["TEST_ZENDESK_SIGNING_SECRET"]) -> dict[str, str]:
+def zd_headers(
+    body: bytes, *, at: datetime | None = None, secret: str = SECRETS["TEST_ZENDESK_SIGNING_SECRET"]
+) -> dict[str, str]:
     """base64(HMAC-SHA256(signing secret, TIMESTAMP + BODY)) with an ISO-8601 timestamp."""
-    stamp = (at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()
-    return {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode(),
-            "X-Zendesk-Webhook-Signature-Timestamp": stamp}
+    return {
+        "Content-Type": "application/json",
+        "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode(),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+    }
 
 
 def post(client, name: str, headers=None, body=None):
@@ -58,7 +63,12 @@ def test_satisfaction_rating_from_the_trigger_template(client, workers, hub):
 
 def test_changed_rating_updates_the_same_interaction(client, workers, hub):
     good = json.loads(fixture_bytes("zendesk/satisfaction_rating.json"))
-    bad = {**good, "rating": "Bad", "comment": "Reopened, still broken.", "updated_at": "2026-11-21T08:00:00Z"}
+    bad = {
+        **good,
+        "rating": "Bad",
+        "comment": "Reopened, still broken.",
+        "updated_at": "2026-11-21T08:00:00Z",
+    }
     for version in (good, bad):
         assert post(client, "", body=json.dumps(version).encode()).status_code == 200
         workers.drain()
@@ -80,11 +90,14 @@ def test_signature_cases(client):
     tampered = body.replace(b"brilliant", b"terrible")
     assert post(client, "", zd_headers(body), body=tampered).status_code == 401
     assert post(client, "comment_added.json", zd_headers(body, secret="wrong")).status_code == 401
-    stale = post(client, "comment_added.json", zd_headers(body, at=datetime.now(timezone.utc) - timedelta(minutes=6)))
+    stale = post(client, "comment_added.json", zd_headers(body, at=datetime.now(UTC) - timedelta(minutes=6)))
     assert stale.status_code == 401 and json.loads(stale.body)["error"] == "stale_timestamp"
     # the body signed with the timestamp after it (the other reading of the docs) is refused
     headers = zd_headers(body)
-    swapped = hmac.new(SECRETS["TEST_ZENDESK_SIGNING_SECRET"].encode(),
-                       body + headers["X-Zendesk-Webhook-Signature-Timestamp"].encode(), hashlib.sha256).digest()
+    swapped = hmac.new(
+        SECRETS["TEST_ZENDESK_SIGNING_SECRET"].encode(),
+        body + headers["X-Zendesk-Webhook-Signature-Timestamp"].encode(),
+        hashlib.sha256,
+    ).digest()
     headers["X-Zendesk-Webhook-Signature"] = base64.b64encode(swapped).decode()
     assert post(client, "comment_added.json", headers).status_code == 401

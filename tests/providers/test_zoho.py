@@ -1,5 +1,6 @@
 """Zoho CRM: notification callbacks (token check, ids fetched through the API) and the
 Contacts upsert, against fakes shaped like Zoho's documented requests and responses."""
+
 import json
 
 import pytest
@@ -18,17 +19,31 @@ ACCESS = fixture_json("zoho/token_response.json")["access_token"]
 
 def token_ok(rsps, times: int = 1):
     for _ in range(times):
-        rsps.post(TOKEN_URL, json=fixture_json("zoho/token_response.json"), match=[
-            matchers.urlencoded_params_matcher({
-                "grant_type": "refresh_token", "client_id": SECRETS["TEST_ZOHO_CLIENT_ID"],
-                "client_secret": SECRETS["TEST_ZOHO_CLIENT_SECRET"],
-                "refresh_token": SECRETS["TEST_ZOHO_REFRESH_TOKEN"]})])
+        rsps.post(
+            TOKEN_URL,
+            json=fixture_json("zoho/token_response.json"),
+            match=[
+                matchers.urlencoded_params_matcher(
+                    {
+                        "grant_type": "refresh_token",
+                        "client_id": SECRETS["TEST_ZOHO_CLIENT_ID"],
+                        "client_secret": SECRETS["TEST_ZOHO_CLIENT_SECRET"],
+                        "refresh_token": SECRETS["TEST_ZOHO_REFRESH_TOKEN"],
+                    }
+                )
+            ],
+        )
 
 
 def fetch_ok(rsps):
-    rsps.get(API, json=fixture_json("zoho/records.json"), match=[
-        matchers.query_param_matcher({"ids": "5843104000000424672"}, strict_match=False),
-        matchers.header_matcher({"Authorization": f"Zoho-oauthtoken {ACCESS}"})])
+    rsps.get(
+        API,
+        json=fixture_json("zoho/records.json"),
+        match=[
+            matchers.query_param_matcher({"ids": "5843104000000424672"}, strict_match=False),
+            matchers.header_matcher({"Authorization": f"Zoho-oauthtoken {ACCESS}"}),
+        ],
+    )
 
 
 def post(client, body: bytes):
@@ -45,7 +60,9 @@ def test_notification_fetches_the_record_and_becomes_a_crm_update(client, worker
         fields = rsps.calls[1].request.params["fields"].split(",")
     assert {"Email", "Chorus_Advocate_Score"} <= set(fields)  # `fields` is mandatory on GET records
     [item] = hub.store.connector_interactions("zoho", 10)
-    assert item.author.email == "maya.chen@example.com" and item.author.provider_user_id == "5843104000000424672"
+    assert (
+        item.author.email == "maya.chen@example.com" and item.author.provider_user_id == "5843104000000424672"
+    )
     assert (item.crm_change.property, item.crm_change.value) == ("Chorus_Advocate_Score", "72")
     assert item.occurred_at.isoformat() == "2024-05-01T10:00:00+00:00"
 
@@ -72,7 +89,9 @@ def test_channel_token_cases(client):
 
 
 def test_chorus_own_write_echo_is_skipped(crm, client):
-    seed_written(crm.hub, "person-maya", "zoho", "5843104000000424672", "zoho", {"Chorus_Advocate_Score": "72"})
+    seed_written(
+        crm.hub, "person-maya", "zoho", "5843104000000424672", "zoho", {"Chorus_Advocate_Score": "72"}
+    )
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
         fetch_ok(rsps)
@@ -89,14 +108,29 @@ def test_upsert_by_email_with_per_record_codes(crm):
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
         rsps.post(f"{API}/upsert", json={"data": ok})
-        rsps.post(f"{API}/upsert", json={"data": [dict(ok[0], action="insert", message="record added",
-                                                      details=dict(ok[0]["details"], id="5843104000000999001"))]})
+        rsps.post(
+            f"{API}/upsert",
+            json={
+                "data": [
+                    dict(
+                        ok[0],
+                        action="insert",
+                        message="record added",
+                        details=dict(ok[0]["details"], id="5843104000000999001"),
+                    )
+                ]
+            },
+        )
         results = _provider().upsert(records, crm.connector("zoho"), crm.http)
         first, second = (json.loads(c.request.body) for c in rsps.calls[1:])
         assert rsps.calls[1].request.headers["Authorization"] == f"Zoho-oauthtoken {ACCESS}"
     assert first["duplicate_check_fields"] == ["Email"]
-    assert first["data"][0] == {"Email": "fan1@example.com", "Chorus_Advocate_Score": 71,
-                                "Chorus_Advocate_Tier": "advocate", "Chorus_Latest_NPS": 9}
+    assert first["data"][0] == {
+        "Email": "fan1@example.com",
+        "Chorus_Advocate_Score": 71,
+        "Chorus_Advocate_Tier": "advocate",
+        "Chorus_Latest_NPS": 9,
+    }
     assert [row["Email"] for row in second["data"]] == ["fan2@example.com"]  # only the one lacking Last_Name
     assert second["data"][0]["Last_Name"] == "Fan Number2"
     updated, created, invalid = results
@@ -128,8 +162,12 @@ def test_refresh_rejected_is_permanent(crm):
 def test_429_then_success(crm, sleeps, retry_after):
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
-        rsps.post(f"{API}/upsert", status=429, headers={"Retry-After": retry_after} if retry_after else {},
-                  json={"code": "TOO_MANY_REQUESTS"})
+        rsps.post(
+            f"{API}/upsert",
+            status=429,
+            headers={"Retry-After": retry_after} if retry_after else {},
+            json={"code": "TOO_MANY_REQUESTS"},
+        )
         rsps.post(f"{API}/upsert", json={"data": fixture_json("zoho/upsert_response.json")["data"][:1]})
         [result] = _provider().upsert([record(1)], crm.connector("zoho"), crm.http)
     assert result.ok and len(sleeps) == 1 and (sleeps[0] == 1.0 if retry_after else sleeps[0] <= 0.5)
@@ -151,4 +189,5 @@ def test_long_retry_after_and_5xx_and_timeout_are_retryable(crm, sleeps):
 
 def _provider():
     from chalicelib.providers import get_provider
+
     return get_provider("zoho")
