@@ -1,6 +1,7 @@
 """Admin API queries. Every list is served by a key or an index, never a Scan, and pages:
-`limit` (1-500, default 50) and `next`, an opaque cursor (base64 JSON of DynamoDB's
-LastEvaluatedKey) to pass back for the following page; `next` is null on the last page.
+`limit` (1-500, default 50) and `next`, an opaque cursor (made by the store, or by this module
+around the store's for lists that span several) to pass back for the following page; `next` is
+null on the last page.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 from chalice import BadRequestError
 
 from .hub import Hub
+from .store import BadCursor
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
-KEY_ATTRIBUTES = {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"}
 
 
 def _limit(query: dict[str, str]) -> int:
@@ -46,40 +47,15 @@ def decode_cursor(raw: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _start_key(raw: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A LastEvaluatedKey as given back: key attributes only, each a DynamoDB S or N value."""
-    if raw is None:
-        return None
-    ok = raw and all(
-        name in KEY_ATTRIBUTES
-        and isinstance(v, dict)
-        and len(v) == 1
-        and next(iter(v)) in ("S", "N")
-        and isinstance(next(iter(v.values())), str)
-        for name, v in raw.items()
-    )
-    if not ok:
-        raise BadRequestError("next is not a cursor this API returned")
-    return raw
-
-
 def _page(
-    fetch: Callable[[dict | None], tuple[list, dict | None]], query: dict[str, str], scope: str
+    fetch: Callable[[str | None], tuple[list, str | None]], query: dict[str, str]
 ) -> tuple[list, str | None]:
-    """Run one page query. The cursor names the list it belongs to (`scope`), so a cursor given
-    to another list (or another connector's) is a 400 rather than a wrong page or a 500."""
-    from botocore.exceptions import ClientError
-
-    cursor = decode_cursor(query.get("next"))
-    if cursor is not None and cursor.get("l") != scope:
-        raise BadRequestError("next is not a cursor for this list")
+    """Run one page query on the store's own cursor: one it did not hand out for this list (or
+    another connector's) is a 400 rather than a wrong page or a 500."""
     try:
-        items, last = fetch(_start_key(cursor.get("k") if cursor else None))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ValidationException":
-            raise BadRequestError("next is not a cursor for this list") from None
-        raise
-    return items, encode_cursor({"l": scope, "k": last} if last else None)
+        return fetch(query.get("next") or None)
+    except BadCursor as exc:
+        raise BadRequestError(f"next is {exc}") from None
 
 
 def _dump(items: list) -> list[dict[str, Any]]:
@@ -92,19 +68,11 @@ def list_interactions(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     limit = _limit(query)
     person_id, connector_id = query.get("person_id"), query.get("connector_id")
     if person_id:
-        items, nxt = _page(
-            lambda start: hub.store.person_interactions_page(person_id, limit, start),
-            query,
-            f"interactions:P#{person_id}",
-        )
+        items, nxt = _page(lambda c: hub.store.person_interactions_page(person_id, limit, c), query)
         if connector_id:  # a filter on one page: pages may be shorter than limit, follow `next`
             items = [i for i in items if i.connector_id == connector_id]
     elif connector_id:
-        items, nxt = _page(
-            lambda start: hub.store.connector_interactions_page(connector_id, limit, start),
-            query,
-            f"interactions:C#{connector_id}",
-        )
+        items, nxt = _page(lambda c: hub.store.connector_interactions_page(connector_id, limit, c), query)
     else:
         raise BadRequestError("give connector_id or person_id")
     return {"items": _dump(items), "next": nxt}
@@ -117,9 +85,7 @@ def list_advocates(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     except ValueError:
         raise BadRequestError("min_score must be a number") from None
     limit = _limit(query)
-    people, nxt = _page(
-        lambda start: hub.store.advocates_page(min_score, limit, start), query, f"advocates:{min_score}"
-    )
+    people, nxt = _page(lambda c: hub.store.advocates_page(min_score, limit, c), query)
     return {"items": _dump(people), "next": nxt}
 
 
@@ -222,11 +188,15 @@ def list_dead_letters(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     current = cursor.get("c", order[0])
     if current not in order:
         raise BadRequestError("next is not a cursor for this list")
-    start = _start_key(cursor.get("k"))
+    start = cursor.get("k")  # the store's own cursor within connector `c`
+    if start is not None and not isinstance(start, str):
+        raise BadRequestError("next is not a cursor this API returned")
     items: list[dict[str, Any]] = []
     nxt = None
     for cid in order[order.index(current) :]:
-        letters, last = hub.store.dead_letters_page(cid, limit - len(items), start)
+        letters, last = _page(
+            lambda c: hub.store.dead_letters_page(cid, limit - len(items), c), {"next": start}
+        )
         items += [_letter_summary(d) for d in letters]
         start = None
         if last:
@@ -260,9 +230,7 @@ def list_actions(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     """Every closed-loop action newest first, or one person's (?person_id=)."""
     limit = _limit(query)
     person_id = query.get("person_id") or None
-    actions, nxt = _page(
-        lambda start: hub.store.actions_page(person_id, limit, start), query, f"actions:{person_id or '*'}"
-    )
+    actions, nxt = _page(lambda c: hub.store.actions_page(person_id, limit, c), query)
     return {"items": _dump(actions), "next": nxt}
 
 

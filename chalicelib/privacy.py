@@ -78,26 +78,19 @@ class PersonData:
 def collect(hub: Hub, person_id: str) -> PersonData | None:
     """Read everything about a person (None when nothing is held)."""
     items = hub.store.person_items(person_id)
-    if not items:
+    if not items.count:
         return None
-    data = PersonData(person=None, item_count=len(items))
-    for sk, body in items:
-        if body is None:
-            data.other_items.append({"sk": sk})  # e.g. the loop's cap: a time and an interaction id
-        elif sk == "PROFILE":
-            data.person = Person.model_validate(body)
-        elif sk.startswith("I#"):
-            data.interactions.append(Interaction.model_validate(body))
-        elif sk.startswith("S#"):
-            data.sync_states.append(body)
-        elif sk.startswith("A#"):
-            data.actions.append(body)
-        else:
-            data.other_items.append({"sk": sk, "data": body})
+    data = PersonData(
+        person=items.person,
+        interactions=items.interactions,
+        sync_states=[s.to_json() for s in items.sync_states],
+        actions=[a.model_dump(mode="json") for a in items.actions],
+        other_items=items.other,
+        item_count=items.count,
+    )
     data.dead_letters = dead_letters_mentioning(hub, person_id, data)
-    get_merge = getattr(hub.store, "get_merge", None)
-    if data.person and get_merge:
-        data.merges = [m for m in (get_merge(mid) for mid in data.person.merges) if m is not None]
+    if data.person:
+        data.merges = [m for m in (hub.store.get_merge(mid) for mid in data.person.merges) if m is not None]
     return data
 
 
@@ -126,11 +119,11 @@ def dead_letters_mentioning(hub: Hub, person_id: str, data: PersonData) -> list[
     )
     found: list[DeadLetter] = []
     for cid in connector_ids(hub, None):
-        start = None
+        cursor = None
         while True:
-            letters, start = hub.store.dead_letters_page(cid, DEAD_LETTER_PAGE, start)
+            letters, cursor = hub.store.dead_letters_page(cid, DEAD_LETTER_PAGE, cursor)
             found += [d for d in letters if _mentions(hub, d, person_id, pattern)]
-            if not start:
+            if not cursor:
                 break
     return found
 

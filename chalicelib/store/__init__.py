@@ -1,5 +1,6 @@
-"""Storage: a thin interface (base.Store) with a DynamoDB implementation."""
+"""Storage: small protocols per aggregate (base.py), a DynamoDB store for AWS and a SQLite
+store for the local hub."""
 
-from .base import DeadLetter, Store, SyncState, VersionConflict
+from .base import BadCursor, DeadLetter, Page, PersonItems, Store, SyncState, VersionConflict
 
-__all__ = ["DeadLetter", "Store", "SyncState", "VersionConflict"]
+__all__ = ["BadCursor", "DeadLetter", "Page", "PersonItems", "Store", "SyncState", "VersionConflict"]

@@ -1,111 +1,238 @@
-"""What the pipeline needs from storage. The DynamoDB store implements it; tests may fake it."""
+"""What the pipeline needs from storage: one small protocol per aggregate, each with the
+semantics every backend must keep (tests/store/ checks them against each backend).
+
+Consumers type against the protocol they use (`budget: BudgetStore`); `Store` is their union,
+what a Hub holds. Backends: store/dynamodb.py (AWS, one table), store/sqlite.py (the local hub).
+Listings return a Page: (items, cursor), the cursor an opaque string or None on the last page;
+pass it back as `cursor` for the next page. A cursor the store did not hand out for that very
+listing raises BadCursor.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from ..schema import Action, IdentityLink, IdentityRef, Interaction, MergeRecord, Person
+from .records import BadCursor, DeadLetter, Page, PersonItems, SyncState, VersionConflict
+
+__all__ = [
+    "BadCursor",
+    "BudgetStore",
+    "ConnectorStatsStore",
+    "CreateClaimStore",
+    "DeadLetter",
+    "DeadLetterStore",
+    "DedupStore",
+    "ErasureStore",
+    "IdentityStore",
+    "InteractionStore",
+    "LoopStore",
+    "MergeStore",
+    "Page",
+    "PersonItems",
+    "PersonStore",
+    "Store",
+    "SyncState",
+    "SyncStateStore",
+    "VersionConflict",
+]
 
 
-class VersionConflict(Exception):
-    """Someone else updated the item first; re-read and try again."""
+class DedupStore(Protocol):
+    """Markers of processed delivery events; a marker expires `ttl_days` after it was set."""
 
-
-@dataclass
-class SyncState:
-    """What Chorus last wrote for one person into one sink connector."""
-
-    person_id: str
-    connector_id: str
-    record_hash: str | None = None
-    crm_id: str | None = None
-    written: dict[str, Any] = field(default_factory=dict)
-    changed_at: datetime | None = None
-    synced_at: datetime | None = None
-    skipped_reason: str | None = None
-
-
-@dataclass
-class DeadLetter:
-    """A message Chorus could not handle, with the reason, kept until replayed."""
-
-    dead_letter_id: str
-    stage: str  # "ingest" | "sync" | "parse"
-    connector_id: str
-    reason: str
-    message: dict[str, Any]
-    created_at: datetime
-    attempts: int = 0
-
-
-class Store(Protocol):
     def is_processed(self, connector_id: str, event_id: str) -> bool: ...
     def mark_processed(self, connector_id: str, event_id: str, ttl_days: int) -> None: ...
+    def delete_processed_markers(self, markers: list[tuple[str, str]]) -> None: ...
+
+
+class IdentityStore(Protocol):
+    """Identity key -> owning person. A claim is put-if-absent; reads are strongly consistent."""
+
     def find_identities(self, refs: list[IdentityRef]) -> dict[str, str]: ...
-    def claim_identity(self, ref: IdentityRef, person_id: str) -> str: ...
+    def find_identity_links(self, refs: list[IdentityRef]) -> dict[str, tuple[str, float]]:
+        """identity key -> (person id, confidence); claims without a confidence count as 1.0."""
+        ...
+
+    def claim_identity(self, ref: IdentityRef, person_id: str) -> str:
+        """Point `ref` at `person_id` unless it points somewhere already; the owner either way."""
+        ...
+
+    def claim_identity_link(self, link: IdentityLink, person_id: str) -> str: ...
+    def claim_identity_links(self, links: list[IdentityLink], person_id: str) -> bool:
+        """Claim all of `links` for the person, or none (False when any is owned already)."""
+        ...
+
+    def repoint_identity(self, ref: IdentityRef, from_person: str, to_person: str) -> bool:
+        """Move an identity to `to_person` only if it still points at `from_person`."""
+        ...
+
+    def delete_identity(self, ref_key: str, person_id: str) -> bool:
+        """Delete the pointer only if it still points at `person_id`."""
+        ...
+
+
+class PersonStore(Protocol):
+    """Profiles with optimistic versions, ranked by advocate score, scheduled for decay."""
+
     def get_person(self, person_id: str) -> Person | None: ...
-    def put_person(self, person: Person, expected_version: int | None) -> int: ...
     def get_person_versioned(self, person_id: str) -> tuple[Person | None, int | None]: ...
-    def get_interaction(self, person_id: str, interaction_id: str) -> Interaction | None: ...
-    def put_interaction(self, interaction: Interaction) -> bool: ...
-    def person_interactions(self, person_id: str) -> list[Interaction]: ...
-    def connector_interactions(self, connector_id: str, limit: int) -> list[Interaction]: ...
+    def put_person(self, person: Person, expected_version: int | None) -> int:
+        """Write if the stored version is `expected_version` (None: must not exist); the new
+        version. Raises VersionConflict otherwise. A merged-away person leaves the rankings."""
+        ...
+
     def advocates(self, min_score: float, limit: int) -> list[Person]: ...
+    def advocates_page(self, min_score: float, limit: int, cursor: str | None = None) -> Page[Person]:
+        """People scoring at least `min_score`, highest first."""
+        ...
+
+    def people_due_for_decay(self, now: datetime, limit: int) -> list[str]:
+        """Ids of people whose advocate.decay_due_at is at or before `now`."""
+        ...
+
+
+class InteractionStore(Protocol):
+    """A person's timeline; a connector's interactions newest first."""
+
+    def get_interaction(self, person_id: str, interaction_id: str) -> Interaction | None: ...
+    def put_interaction(self, interaction: Interaction) -> bool:
+        """Write unless a newer version_time of the same interaction is stored (False then)."""
+        ...
+
+    def delete_interaction(self, person_id: str, interaction_id: str) -> None: ...
+    def person_interactions(self, person_id: str) -> list[Interaction]:
+        """All of a person's interactions, oldest first."""
+        ...
+
+    def connector_interactions(self, connector_id: str, limit: int) -> list[Interaction]: ...
+    def person_interactions_page(
+        self, person_id: str, limit: int, cursor: str | None = None
+    ) -> Page[Interaction]:
+        """A person's interactions by interaction id."""
+        ...
+
+    def connector_interactions_page(
+        self, connector_id: str, limit: int, cursor: str | None = None
+    ) -> Page[Interaction]:
+        """A connector's interactions newest first (by occurred_at, then id)."""
+        ...
+
+
+class SyncStateStore(Protocol):
+    """What was last written for a person into each sink connector."""
+
     def get_sync_states(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], SyncState]: ...
     def put_sync_state(self, state: SyncState) -> None: ...
+    def delete_sync_state(self, person_id: str, connector_id: str) -> None: ...
+
+
+class DeadLetterStore(Protocol):
+    """Messages that could not be handled, per connector, oldest first."""
+
     def put_dead_letter(self, letter: DeadLetter) -> None: ...
     def dead_letters(self, connector_id: str, limit: int) -> list[DeadLetter]: ...
-    def delete_dead_letter(self, letter: DeadLetter) -> None: ...
-    def count_event(self, connector_id: str, reason: str) -> None: ...
-    # admin pages: (items, the key to resume from or None); see store/dynamodb.py
-    def advocates_page(
-        self, min_score: float, limit: int, start: dict | None = None
-    ) -> tuple[list[Person], dict | None]: ...
-    def connector_interactions_page(
-        self, connector_id: str, limit: int, start: dict | None = None
-    ) -> tuple[list[Interaction], dict | None]: ...
-    def person_interactions_page(
-        self, person_id: str, limit: int, start: dict | None = None
-    ) -> tuple[list[Interaction], dict | None]: ...
     def dead_letters_page(
-        self, connector_id: str, limit: int, start: dict | None = None
-    ) -> tuple[list[DeadLetter], dict | None]: ...
-    def actions_page(
-        self, person_id: str | None, limit: int, start: dict | None = None
-    ) -> tuple[list[Action], dict | None]: ...
-    def touch_connector(self, connector_id: str, received_at: datetime) -> None: ...
-    def connector_stats(self, connector_ids: list[str]) -> dict[str, dict[str, Any]]: ...
-    # privacy
-    def person_items(self, person_id: str) -> list[tuple[str, dict[str, Any] | None]]: ...
-    def delete_person_items(self, person_id: str) -> int: ...
-    def delete_identity(self, ref_key: str, person_id: str) -> bool: ...
-    def delete_processed_markers(self, markers: list[tuple[str, str]]) -> None: ...
-    def erasure_salt(self) -> str: ...
-    def put_erasures(self, hashes: list[str], erased_at: datetime) -> None: ...
-    def any_erased(self, hashes: list[str]) -> bool: ...
-    # closed loop
+        self, connector_id: str, limit: int, cursor: str | None = None
+    ) -> Page[DeadLetter]: ...
+    def delete_dead_letter(self, letter: DeadLetter) -> None: ...
+
+
+class ConnectorStatsStore(Protocol):
+    """Per-connector counters by reason, and the newest delivery time."""
+
+    def count_event(self, connector_id: str, reason: str) -> None: ...
+    def event_counts(self, connector_id: str) -> dict[str, int]: ...
+    def touch_connector(self, connector_id: str, received_at: datetime) -> None:
+        """Keep `received_at` as the newest delivery time, only if newer than the stored one."""
+        ...
+
+    def connector_stats(self, connector_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """connector id -> {"counts": {reason: n}, "last_delivery_at": ISO text or None}."""
+        ...
+
+
+class BudgetStore(Protocol):
+    """Shared API budgets (sync/budget.py): windows of counted calls, and blocks (Retry-After)."""
+
+    def budget_take(self, key: str, window: int, limit: int, ttl: int) -> bool:
+        """Count one call in `window` unless `limit` calls are counted there already."""
+        ...
+
+    def budget_blocked_until(self, key: str) -> float: ...
+    def budget_block(self, key: str, until: float) -> None:
+        """Block until `until` (epoch seconds); a block only moves forward, never back."""
+        ...
+
+
+class CreateClaimStore(Protocol):
+    """The right to create a record in a sink without an upsert (providers/crm_common.py)."""
+
+    def claim_create(self, key: str, now: datetime, lease_seconds: float) -> tuple[bool, str | None, float]:
+        """(True, None, lease end) when taken; (False, the id recorded by the holder if any,
+        the holder's lease end) while another's lease runs. Lease ends in epoch seconds."""
+        ...
+
+    def record_created(self, key: str, crm_id: str) -> None: ...
+
+
+class LoopStore(Protocol):
+    """The closed loop's per-person, per-rule cap and the actions it took."""
+
     def claim_loop_slot(
         self, person_id: str, rule: str, interaction_id: str, now: datetime, cooldown_seconds: float
-    ) -> bool: ...
-    def put_action(self, action: Action) -> bool: ...
-    def budget_take(self, key: str, window: int, limit: int, ttl: int) -> bool: ...
-    def budget_blocked_until(self, key: str) -> float: ...
-    def budget_block(self, key: str, until: float) -> None: ...
-    # sinks without an upsert (providers/crm_common.CreateClaims)
-    def claim_create(
-        self, key: str, now: datetime, lease_seconds: float
-    ) -> tuple[bool, str | None, float]: ...
-    def record_created(self, key: str, crm_id: str) -> None: ...
-    # identity graph and decay (pipeline/identity.py, merge.py, decay.py)
-    def find_identity_links(self, refs: list[IdentityRef]) -> dict[str, tuple[str, float]]: ...
-    def claim_identity_link(self, link: IdentityLink, person_id: str) -> str: ...
-    def claim_identity_links(self, links: list[IdentityLink], person_id: str) -> bool: ...
-    def repoint_identity(self, ref: IdentityRef, from_person: str, to_person: str) -> bool: ...
-    def delete_interaction(self, person_id: str, interaction_id: str) -> None: ...
-    def delete_sync_state(self, person_id: str, connector_id: str) -> None: ...
+    ) -> bool:
+        """Take the slot unless another interaction took it less than `cooldown_seconds` ago;
+        the same interaction may take it again (a retry)."""
+        ...
+
+    def put_action(self, action: Action) -> bool:
+        """Store an action once: False when its id is stored already."""
+        ...
+
+    def actions_page(self, person_id: str | None, limit: int, cursor: str | None = None) -> Page[Action]:
+        """Every action newest first, or one person's by action id."""
+        ...
+
+
+class MergeStore(Protocol):
+    """MergeRecords of the identity graph: what a merge moved, so it can be undone."""
+
     def put_merge(self, merge: MergeRecord) -> None: ...
     def get_merge(self, merge_id: str) -> MergeRecord | None: ...
     def delete_merge(self, merge_id: str) -> None: ...
-    def people_due_for_decay(self, now: datetime, limit: int) -> list[str]: ...
+
+
+class ErasureStore(Protocol):
+    """Privacy: a person's whole partition, its deletion, and salted hashes of what was erased."""
+
+    def person_items(self, person_id: str) -> PersonItems: ...
+    def delete_person_items(self, person_id: str) -> int:
+        """Delete everything under the person (profile, timeline, sync states, actions, caps)."""
+        ...
+
+    def erasure_salt(self) -> str:
+        """A random salt made once per store."""
+        ...
+
+    def put_erasures(self, hashes: list[str], erased_at: datetime) -> None: ...
+    def any_erased(self, hashes: list[str]) -> bool: ...
+
+
+class Store(
+    DedupStore,
+    IdentityStore,
+    PersonStore,
+    InteractionStore,
+    SyncStateStore,
+    DeadLetterStore,
+    ConnectorStatsStore,
+    BudgetStore,
+    CreateClaimStore,
+    LoopStore,
+    MergeStore,
+    ErasureStore,
+    Protocol,
+):
+    """Every aggregate: what a Hub holds."""

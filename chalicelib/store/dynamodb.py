@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..schema import Action, IdentityLink, IdentityRef, Interaction, MergeRecord, Person
-from .base import DeadLetter, SyncState, VersionConflict
+from . import cursors
+from .records import BadCursor, DeadLetter, Page, PersonItems, SyncState, VersionConflict
 
 BATCH_GET_MAX = 100
 
@@ -197,16 +198,12 @@ class DynamoStore:
         found: dict[tuple[str, str], SyncState] = {}
         items = self._batch_get([self._key(f"P#{p}", f"S#{c}") for p, c in dict.fromkeys(keys)])
         for item in items:
-            state = _sync_state_from(json.loads(item["data"]["S"]))
+            state = SyncState.from_json(json.loads(item["data"]["S"]))
             found[(state.person_id, state.connector_id)] = state
         return found
 
     def put_sync_state(self, state: SyncState) -> None:
-        data = {
-            **state.__dict__,
-            "changed_at": state.changed_at.isoformat() if state.changed_at else None,
-            "synced_at": state.synced_at.isoformat() if state.synced_at else None,
-        }
+        data = state.to_json()
         self._db.put_item(
             TableName=self._table,
             Item={
@@ -217,7 +214,7 @@ class DynamoStore:
 
     # ---- dead letters and counters --------------------------------------------------------
     def put_dead_letter(self, letter: DeadLetter) -> None:
-        data = {**letter.__dict__, "created_at": letter.created_at.isoformat()}
+        data = letter.to_json()
         self._db.put_item(
             TableName=self._table,
             Item={
@@ -235,12 +232,7 @@ class DynamoStore:
             ExpressionAttributeValues={":p": _s(f"DLQ#{connector_id}")},
             Limit=limit,
         )
-        letters = []
-        for item in reply["Items"]:
-            data = json.loads(item["data"]["S"])
-            data["created_at"] = datetime.fromisoformat(data["created_at"])
-            letters.append(DeadLetter(**data))
-        return letters
+        return [DeadLetter.from_json(json.loads(item["data"]["S"])) for item in reply["Items"]]
 
     def delete_dead_letter(self, letter: DeadLetter) -> None:
         self._db.delete_item(
@@ -302,74 +294,90 @@ class DynamoStore:
             pass
 
     # ---- admin pages: one Query each, resumable from DynamoDB's LastEvaluatedKey -----------
-    def page(self, limit: int, start: dict | None, **kwargs: Any) -> tuple[list[dict[str, Any]], dict | None]:
-        """One page of a Query: (items, the key to resume from, or None at the end)."""
+    def _page(self, scope: str, limit: int, cursor: str | None, **kwargs: Any) -> Page[dict[str, Any]]:
+        """One page of a Query; the cursor wraps LastEvaluatedKey, bound to `scope`."""
+        start = _start_key(cursors.decode(scope, cursor))
         if start:
             kwargs["ExclusiveStartKey"] = start
-        reply = self._db.query(TableName=self._table, Limit=limit, **kwargs)
-        return reply["Items"], reply.get("LastEvaluatedKey")
+        try:
+            reply = self._db.query(TableName=self._table, Limit=limit, **kwargs)
+        except self._db.exceptions.ClientError as exc:
+            if start and exc.response.get("Error", {}).get("Code") == "ValidationException":
+                raise BadCursor("not a cursor for this list") from None
+            raise
+        return reply["Items"], cursors.encode(scope, reply.get("LastEvaluatedKey"))
 
-    def advocates_page(self, min_score: float, limit: int, start: dict | None = None):
-        items, last = self.page(
+    def advocates_page(self, min_score: float, limit: int, cursor: str | None = None) -> Page[Person]:
+        items, nxt = self._page(
+            f"advocates:{float(min_score)}",
             limit,
-            start,
+            cursor,
             IndexName="gsi2",
             ScanIndexForward=False,
             KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :m",
             ExpressionAttributeValues={":p": _s("ADVOCATES"), ":m": _n(float(min_score))},
         )
-        return [Person.model_validate_json(i["data"]["S"]) for i in items], last
+        return [Person.model_validate_json(i["data"]["S"]) for i in items], nxt
 
-    def connector_interactions_page(self, connector_id: str, limit: int, start: dict | None = None):
-        items, last = self.page(
+    def connector_interactions_page(
+        self, connector_id: str, limit: int, cursor: str | None = None
+    ) -> Page[Interaction]:
+        items, nxt = self._page(
+            f"interactions:C#{connector_id}",
             limit,
-            start,
+            cursor,
             IndexName="gsi1",
             ScanIndexForward=False,
             KeyConditionExpression="gsi1pk = :c",
             ExpressionAttributeValues={":c": _s(f"C#{connector_id}")},
         )
-        return [Interaction.model_validate_json(i["data"]["S"]) for i in items], last
+        return [Interaction.model_validate_json(i["data"]["S"]) for i in items], nxt
 
-    def person_interactions_page(self, person_id: str, limit: int, start: dict | None = None):
+    def person_interactions_page(
+        self, person_id: str, limit: int, cursor: str | None = None
+    ) -> Page[Interaction]:
         """A person's interactions in key (interaction id) order."""
-        items, last = self.page(
+        items, nxt = self._page(
+            f"interactions:P#{person_id}",
             limit,
-            start,
+            cursor,
             KeyConditionExpression="pk = :p AND begins_with(sk, :i)",
             ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":i": _s("I#")},
         )
-        return [Interaction.model_validate_json(i["data"]["S"]) for i in items], last
+        return [Interaction.model_validate_json(i["data"]["S"]) for i in items], nxt
 
-    def dead_letters_page(self, connector_id: str, limit: int, start: dict | None = None):
+    def dead_letters_page(self, connector_id: str, limit: int, cursor: str | None = None) -> Page[DeadLetter]:
         """Oldest first (the sort key starts with the time the letter was written)."""
-        items, last = self.page(
+        items, nxt = self._page(
+            f"dead_letters:{connector_id}",
             limit,
-            start,
+            cursor,
             KeyConditionExpression="pk = :p",
             ExpressionAttributeValues={":p": _s(f"DLQ#{connector_id}")},
         )
-        return [_dead_letter_from(json.loads(i["data"]["S"])) for i in items], last
+        return [DeadLetter.from_json(json.loads(i["data"]["S"])) for i in items], nxt
 
-    def actions_page(self, person_id: str | None, limit: int, start: dict | None = None):
+    def actions_page(self, person_id: str | None, limit: int, cursor: str | None = None) -> Page[Action]:
         """Every action newest first (gsi1 ACTIONS), or one person's (their partition, by action id)."""
         if person_id:
-            items, last = self.page(
+            items, nxt = self._page(
+                f"actions:{person_id}",
                 limit,
-                start,
+                cursor,
                 KeyConditionExpression="pk = :p AND begins_with(sk, :a)",
                 ExpressionAttributeValues={":p": _s(f"P#{person_id}"), ":a": _s("A#")},
             )
         else:
-            items, last = self.page(
+            items, nxt = self._page(
+                "actions:*",
                 limit,
-                start,
+                cursor,
                 IndexName="gsi1",
                 ScanIndexForward=False,
                 KeyConditionExpression="gsi1pk = :a",
                 ExpressionAttributeValues={":a": _s("ACTIONS")},
             )
-        return [Action.model_validate_json(i["data"]["S"]) for i in items], last
+        return [Action.model_validate_json(i["data"]["S"]) for i in items], nxt
 
     # ---- connector health -----------------------------------------------------------------
     def touch_connector(self, connector_id: str, received_at: datetime) -> None:
@@ -402,17 +410,41 @@ class DynamoStore:
         return found
 
     # ---- privacy: erase a person, and remember the erasure (salted hashes only) -----------
-    def person_items(self, person_id: str) -> list[tuple[str, dict[str, Any] | None]]:
-        """Everything in a person's partition: (sort key, its data as JSON, if any)."""
-        items = self._query_all(
+    def _person_partition(self, person_id: str) -> list[dict[str, Any]]:
+        return self._query_all(
             KeyConditionExpression="pk = :p",
             ExpressionAttributeValues={":p": _s(f"P#{person_id}")},
             ConsistentRead=True,
         )
-        return [(i["sk"]["S"], json.loads(i["data"]["S"]) if "data" in i else None) for i in items]
+
+    def person_items(self, person_id: str) -> PersonItems:
+        """Everything in a person's partition, by kind (see the item list above)."""
+        found = PersonItems()
+        for item in self._person_partition(person_id):
+            sk, data = item["sk"]["S"], item.get("data", {}).get("S")
+            if sk == "PROFILE":
+                found.person = Person.model_validate_json(data)
+            elif sk.startswith("I#"):
+                found.interactions.append(Interaction.model_validate_json(data))
+            elif sk.startswith("S#"):
+                found.sync_states.append(SyncState.from_json(json.loads(data)))
+            elif sk.startswith("A#"):
+                found.actions.append(Action.model_validate_json(data))
+            elif sk.startswith("L#"):  # the loop's cap: a rule, a time and an interaction id
+                found.other.append(
+                    {
+                        "kind": "loop_cap",
+                        "rule": sk[2:],
+                        "last_at": float(item["last_at"]["N"]),
+                        "interaction_id": item["interaction_id"]["S"],
+                    }
+                )
+            else:
+                found.other.append({"kind": sk.partition("#")[0], "data": json.loads(data) if data else None})
+        return found
 
     def delete_person_items(self, person_id: str) -> int:
-        keys = [self._key(f"P#{person_id}", sk) for sk, _ in self.person_items(person_id)]
+        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._person_partition(person_id)]
         self._batch_delete(keys)
         return len(keys)
 
@@ -680,13 +712,25 @@ class DynamoStore:
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
 
-def _dead_letter_from(data: dict[str, Any]) -> DeadLetter:
-    data["created_at"] = datetime.fromisoformat(data["created_at"])
-    return DeadLetter(**data)
+KEY_ATTRIBUTES = {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"}
 
 
-def _sync_state_from(data: dict[str, Any]) -> SyncState:
-    for name in ("changed_at", "synced_at"):
-        if data.get(name):
-            data[name] = datetime.fromisoformat(data[name])
-    return SyncState(**data)
+def _start_key(position: Any) -> dict[str, Any] | None:
+    """A LastEvaluatedKey as handed out: key attributes only, each a DynamoDB S or N value."""
+    if position is None:
+        return None
+    ok = (
+        isinstance(position, dict)
+        and position
+        and all(
+            name in KEY_ATTRIBUTES
+            and isinstance(v, dict)
+            and len(v) == 1
+            and next(iter(v)) in ("S", "N")
+            and isinstance(next(iter(v.values())), str)
+            for name, v in position.items()
+        )
+    )
+    if not ok:
+        raise BadCursor("not a cursor this store handed out")
+    return position
