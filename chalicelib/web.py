@@ -14,6 +14,7 @@ from .providers.base import InboundRequest, WebResponse
 # Media types the webhook route accepts; anything else gets 415 (from Chalice, before our code).
 WEBHOOK_CONTENT_TYPES = [
     "application/json",
+    "application/vnd.surveymonkey.response.v1+json",  # SurveyMonkey's callbacks
     "application/x-www-form-urlencoded",
     "multipart/form-data",
     "application/xml",

@@ -1,5 +1,7 @@
 """Sign deliveries the way each provider documents it, independently of chalicelib's code,
-so a wrong scheme in production cannot pass the tests by symmetry."""
+so a wrong scheme in production cannot pass the tests by symmetry. Where the vendor ships a
+signer, it signs: hubspot-api-client's Signature (HubSpot v3), standardwebhooks' Webhook
+(Standard Webhooks); slack-sdk's in tests/social_senders.py."""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+from hubspot.utils.signature import Signature as HubSpotSignature
+from standardwebhooks import Webhook
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRETS = {
@@ -82,11 +88,28 @@ def hubspot_headers(
     timestamp_ms: int | None = None,
     secret: str = SECRETS["TEST_HUBSPOT_CLIENT_SECRET"],
 ) -> dict[str, str]:
-    """HubSpot v3: base64(HMAC-SHA256(client secret, method + uri + body + timestamp))."""
+    """HubSpot v3: base64(HMAC-SHA256(client secret, method + uri + body + timestamp)), signed by
+    hubspot-api-client's own Signature.get_signature."""
     ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
-    message = method.encode() + uri.encode() + body + ts.encode()
+    signature = HubSpotSignature.get_signature(
+        secret, body.decode("utf-8"), "v3", http_uri=uri, http_method=method, timestamp=ts
+    )
     return {
         "Content-Type": "application/json",
-        "X-HubSpot-Signature-v3": b64_hmac(secret, message),
+        "X-HubSpot-Signature-v3": signature,
         "X-HubSpot-Request-Timestamp": ts,
+    }
+
+
+def standard_webhooks_headers(
+    body: bytes, secret: str, msg_id: str, *, timestamp: int | None = None
+) -> dict[str, str]:
+    """Standard Webhooks, signed by the `standardwebhooks` reference library."""
+    stamp = int(timestamp if timestamp is not None else time.time())
+    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(stamp, UTC), body.decode("utf-8"))
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": signature,
     }

@@ -1,5 +1,6 @@
 """Intercom: what customers write in conversations (Developer Hub app webhooks).
 
+Handshake: saving the endpoint URL sends a HEAD request "which we use to validate the URL": 200.
 Signature: `X-Hub-Signature: sha1=` + hex(HMAC-SHA1(the app's client secret, raw body)).
 Envelope: {type: "notification_event", id: "notif_...", topic, data: {item: <conversation>}}.
 Topics used: conversation.user.created (the opening message, `item.source`) and
@@ -16,7 +17,7 @@ from typing import Any
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
-from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, utc_from_epoch
+from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id, utc_from_epoch
 from .entries import guarded, html_to_text
 from .signatures import BodySignature
 
@@ -27,8 +28,12 @@ CUSTOMER_TOPICS = ("conversation.user.created", "conversation.user.replied")
 class IntercomProvider(Provider):
     name = "intercom"
     is_source = True
+    handshake_methods = ("HEAD",)
     required_secrets = {"signing": "source"}
     body_signature = BodySignature("x-hub-signature", algorithm="sha1", prefix="sha1=")
+
+    def handshake(self, request, connector) -> WebResponse | None:
+        return WebResponse(200, b"")  # HEAD: the URL exists; nothing is disclosed
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()

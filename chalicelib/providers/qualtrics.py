@@ -4,6 +4,8 @@ Subscribe with POST /API/v3/eventsubscriptions {topics, publicationUrl, encrypt:
 - Delivery: POST application/x-www-form-urlencoded (Qualtrics: "x-www-form-urlencoded data not
   JSON") with `Topic`, `Status`, `SurveyID`, `ResponseID`, `CompletedDate`, `BrandID`. When the
   subscription has a `sharedKey`, the fields come JSON-encoded in `MSG` beside `Topic` and `HMAC`.
+- GET: "The publicationUrl must be able to handle HTTP GET/POST": a GET carrying the URL token
+  is answered 200 with an empty body (a wrong or missing token is 401, as for a POST).
 - Verification: Qualtrics does not document how `HMAC` is computed (a 128-hex value, so
   probably SHA-512, over an unstated message and key encoding), so Chorus does not guess: the
   publicationUrl carries an unguessable `?token=` compared in constant time with
@@ -24,7 +26,7 @@ from pydantic import Field
 
 from ..errors import MalformedPayload
 from ..schema import Interaction
-from .base import FORM_TYPE, Delivery, ParseContext, Provider, Skipped, parse_iso
+from .base import FORM_TYPE, Delivery, ParseContext, Provider, Skipped, WebResponse, parse_iso
 from .entries import misshapen_is_malformed
 from .survey import SurveyOptions, fetch_json, survey_response, verify_url_token
 
@@ -52,7 +54,12 @@ class QualtricsProvider(Provider):
     is_source = True
     Options = QualtricsOptions
     content_types = (FORM_TYPE,)
+    handshake_methods = ("GET",)
     required_secrets = {"signing": "source", "access_token": "source"}
+
+    def handshake(self, request, connector) -> WebResponse | None:
+        verify_url_token(request.query, connector.secret("signing"))
+        return WebResponse(200, "")
 
     def verify(self, request, connector, now) -> None:
         verify_url_token(request.query, connector.secret("signing"))

@@ -1,6 +1,8 @@
 """SurveyMonkey: `response_completed` / `response_updated` webhooks (API v3).
 
 https://github.com/SurveyMonkey/public_api_docs (includes/_webhooks.md, _responses.md, _surveys.md)
+- Content type: callbacks are `application/vnd.surveymonkey.response.v1+json` (what every
+  independent receiver registers; the public docs do not state it); plain JSON is accepted too.
 - Handshake: creating the webhook sends HEAD to the subscription_url, which "must accept a HEAD
   request and return a 200".
 - Signature: `Sm-Apikey` is the app's API key / Client ID; `Sm-Signature` is
@@ -24,12 +26,13 @@ from pydantic import Field
 
 from ..errors import MalformedPayload, SignatureMismatch
 from ..schema import Interaction
-from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, parse_iso
+from .base import JSON_TYPES, Delivery, ParseContext, Provider, Skipped, WebResponse, parse_iso
 from .entries import entry_id, guarded, misshapen_is_malformed
 from .signatures import constant_time_equals, verify_hmac
 from .survey import SurveyOptions, fetch_json, survey_response
 
 EVENTS = ("response_completed", "response_updated")
+CALLBACK_TYPE = "application/vnd.surveymonkey.response.v1+json"
 
 
 class SurveyMonkeyOptions(SurveyOptions):
@@ -51,6 +54,7 @@ class SurveyMonkeyProvider(Provider):
     name = "surveymonkey"
     is_source = True
     Options = SurveyMonkeyOptions
+    content_types = (CALLBACK_TYPE, *JSON_TYPES)
     handshake_methods = ("HEAD",)
     required_secrets = {"signing": "source", "access_token": "source"}
 

@@ -1,10 +1,18 @@
 """X (Twitter) Account Activity API: tweets that mention, reply to or quote the account,
 likes of its posts, and direct messages to it.
 
-CRC: GET ?crc_token=T -> {"response_token": "sha256=" + base64(HMAC-SHA256(consumer_secret, T))}.
-Signature: `x-twitter-webhooks-signature: sha256=` + base64(HMAC-SHA256(consumer_secret, body)).
-Apps with an OAuth 2.0 client secret are signed with it in `X-Twitter-Webhooks-Signature-OAuth2`
-(same format; CRC uses it too): set options.oauth2_signature and put that secret in secrets.signing.
+CRC: GET ?crc_token=T -> {"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))}.
+Signature: `x-twitter-webhooks-signature: sha256=` + base64(HMAC-SHA256(consumer_secret, body)), and
+`X-Twitter-Webhooks-Signature-OAuth2` (same format) keyed with the app's OAuth 2.0 client secret.
+Secrets: `signing` is the consumer secret (API Secret Key); `oauth2_client_secret`, when the app has
+one, signs the CRC and the OAuth2 header (X: "generate it with the OAuth 2.0 client secret when
+available"). An app with only an OAuth 2.0 secret sets options.oauth2_signature and puts it in
+`signing`. https://docs.x.com/x-api/webhooks/introduction
+
+The CRC answer is an HMAC of an unauthenticated value under the key that signs deliveries, so it
+would sign any body an outsider chose. It is given only for a token-shaped value (base64
+characters, bounded length), and a body of that shape is never accepted: no `{`, `"` or space,
+so no JSON object (every Account Activity delivery is one) can be a token.
 A delivery holds event arrays keyed by type (`tweet_create_events`, ...) for `for_user_id`.
 Kinds: reply -> comment, quote -> mention (parent = the quoted post), @mention -> mention,
 like of the account's post (favorite_events) -> mention without text (a public endorsement:
@@ -13,27 +21,39 @@ counts for frequency, recency and reach, never for sentiment), direct message ->
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import HandshakeRejected, MalformedPayload
+from ..errors import HandshakeRejected, MalformedPayload, SignatureMismatch
 from ..schema import Author, Interaction
 from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id, utc_from_epoch
 from .entries import guarded
 from .signatures import sign, verify_hmac
 
 X_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
+# X sends base64 tokens (a 48-character one seen in a captured delivery log); 255 leaves room
+CRC_TOKEN = re.compile(rb"[A-Za-z0-9+/=_-]{1,255}")
+OAUTH2_HEADER = "x-twitter-webhooks-signature-oauth2"
+LEGACY_HEADER = "x-twitter-webhooks-signature"
+
+
+def is_crc_token_shaped(value: str | bytes) -> bool:
+    """True for what the CRC answers: never a JSON object, so never a delivery."""
+    raw = value.encode("utf-8") if isinstance(value, str) else value
+    return CRC_TOKEN.fullmatch(raw) is not None
 
 
 class XOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     oauth2_signature: bool = Field(
         default=False,
-        description="The app has an OAuth 2.0 client secret (in secrets.signing): verify "
-        "X-Twitter-Webhooks-Signature-OAuth2 instead of the consumer-secret header.",
+        description="The app has only an OAuth 2.0 client secret, put in secrets.signing: verify "
+        "X-Twitter-Webhooks-Signature-OAuth2 only. An app with both secrets keeps the consumer "
+        "secret in secrets.signing and adds secrets.oauth2_client_secret instead.",
     )
 
 
@@ -48,22 +68,24 @@ class XProvider(Provider):
         token = request.query.get("crc_token")
         if not token:
             raise HandshakeRejected("GET needs a crc_token query parameter")
-        digest = sign(connector.secret("signing"), token, encoding="base64", prefix="sha256=")
+        if not is_crc_token_shaped(token):
+            raise HandshakeRejected("crc_token is not a token (base64 characters, at most 255)")
+        oauth2_key, _ = _keys(connector)
+        key = oauth2_key if oauth2_key is not None else connector.secret("signing")
+        digest = sign(key, token, encoding="base64", prefix="sha256=")
         return WebResponse(200, {"response_token": digest})
 
     def verify(self, request, connector, now) -> None:
-        header = (
-            "x-twitter-webhooks-signature-oauth2"
-            if connector.options.oauth2_signature
-            else "x-twitter-webhooks-signature"
-        )
-        verify_hmac(
-            request.header(header),
-            key=connector.secret("signing"),
-            message=request.body,
-            encoding="base64",
-            prefix="sha256=",
-        )
+        if is_crc_token_shaped(request.body):  # what a CRC answer signs: never a delivery
+            raise SignatureMismatch("a body shaped like a CRC token is not a delivery")
+        oauth2_key, consumer_key = _keys(connector)
+        oauth2_header = request.header(OAUTH2_HEADER)
+        # The OAuth2 header is checked when present, never downgraded to the legacy one on failure
+        if oauth2_key is not None and (oauth2_header is not None or consumer_key is None):
+            header, key = oauth2_header, oauth2_key
+        else:
+            header, key = request.header(LEGACY_HEADER), consumer_key
+        verify_hmac(header, key=key or "", message=request.body, encoding="base64", prefix="sha256=")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()
@@ -207,6 +229,16 @@ class XProvider(Provider):
             thread_id=f"dm:{sender}",
             public=False,
         )
+
+
+def _keys(connector) -> tuple[str | None, str | None]:
+    """(OAuth 2.0 client secret, consumer secret) of the connector; either may be absent."""
+    if connector.options.oauth2_signature:
+        return connector.secret("signing"), None
+    oauth2 = (
+        connector.secret("oauth2_client_secret") if connector.has_secret("oauth2_client_secret") else None
+    )
+    return oauth2, connector.secret("signing")
 
 
 def _author(user: dict[str, Any]) -> Author:

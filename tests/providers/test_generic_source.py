@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.senders import SECRETS, fixture_bytes
+from tests.senders import SECRETS, fixture_bytes, standard_webhooks_headers
 
 URL = "/webhooks/generic-acme"
 CONNECTOR = Path(__file__).parents[1] / "connectors" / "generic-acme.yaml"
@@ -83,17 +83,8 @@ def test_standard_webhooks_scheme(client, workers, hub, tmp_path, use_connectors
 
     os.environ["TEST_ACME_SIGNING_SECRET"] = secret
     try:
-        body, stamp = fixture_bytes("generic/acme_forms_batch.json"), str(int(time.time()))
-        key = base64.b64decode(secret.removeprefix("whsec_"))
-        sig = base64.b64encode(
-            hmac.new(key, b"msg_1." + stamp.encode() + b"." + body, hashlib.sha256).digest()
-        )
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": "msg_1",
-            "webhook-timestamp": stamp,
-            "webhook-signature": "v1," + sig.decode(),
-        }
+        body = fixture_bytes("generic/acme_forms_batch.json")
+        headers = standard_webhooks_headers(body, secret, "msg_1")
         assert client.http.post(URL, body=body, headers=headers).status_code == 200
         assert client.http.post(URL, body=body, headers={**headers, "webhook-id": "msg_2"}).status_code == 401
         workers.drain()

@@ -57,3 +57,10 @@ def test_signature_cases(client):
     assert (
         post(client, "conversation_user_created", intercom_headers(body, secret="wrong")).status_code == 401
     )
+
+
+def test_head_validation_of_the_endpoint_url_is_answered_200(client):
+    """Intercom: "When you add your endpoint URL, it must be able to receive a HEAD request"."""
+    response = client.http.request("HEAD", URL)
+    assert response.status_code == 200 and response.body == b""
+    assert client.http.get(URL).status_code == 405  # only HEAD is a handshake

@@ -79,3 +79,13 @@ def test_unauthorized_is_dead_lettered(client, workers, hub, api):
     workers.drain()
     [letter] = hub.store.dead_letters("qualtrics-nps", 10)
     assert "401" in letter.reason and TOKEN not in str(letter.message)
+
+
+def test_get_on_the_publication_url_is_answered_when_it_carries_the_token(client, workers, hub, api):
+    """Qualtrics: "The publicationUrl must be able to handle HTTP GET/POST"."""
+    response = client.http.get(URL)
+    assert response.status_code == 200 and response.body == b""
+    assert client.http.get("/webhooks/qualtrics-nps").status_code == 401
+    assert client.http.get("/webhooks/qualtrics-nps?token=guess").status_code == 401
+    workers.drain()
+    assert hub.store.connector_interactions("qualtrics-nps", 10) == [] and not api.calls

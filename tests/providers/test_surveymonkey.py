@@ -19,10 +19,11 @@ DETAILS = f"{API}/responses/118340988711/details"
 def sm_headers(
     body: bytes, api_key: str = API_KEY, secret: str = SECRETS["TEST_SURVEYMONKEY_API_SECRET"]
 ) -> dict[str, str]:
-    """As SurveyMonkey's docs: base64(HMAC-SHA1(key="{api_key}&{api_secret}", body))."""
+    """As SurveyMonkey's docs: base64(HMAC-SHA1(key="{api_key}&{api_secret}", body)), sent with
+    the callback media type SurveyMonkey uses (tests/fixtures/FACTS.md, SurveyMonkey)."""
     digest = hmac.new(f"{api_key}&{secret}".encode(), body, hashlib.sha1).digest()
     return {
-        "Content-Type": "application/json",
+        "Content-Type": "application/vnd.surveymonkey.response.v1+json",
         "Sm-Apikey": api_key,
         "Sm-Signature": base64.b64encode(digest).decode(),
     }
@@ -158,3 +159,17 @@ def test_token_never_appears_in_logs(client, workers, api, caplog):
     workers.drain()
     assert SECRETS["TEST_SURVEYMONKEY_ACCESS_TOKEN"] not in caplog.text
     assert "ines.duarte" not in caplog.text
+
+
+def test_callback_media_type_is_accepted_as_surveymonkey_sends_it(client, workers, hub, api):
+    serve_ok(api)
+    body = fixture_bytes("surveymonkey/response_completed.json")
+    headers = sm_headers(body)
+    assert headers["Content-Type"] == "application/vnd.surveymonkey.response.v1+json"
+    assert client.http.post(URL, body=body, headers=headers).status_code == 200
+    plain = {**headers, "Content-Type": "application/json"}
+    assert client.http.post(URL, body=body, headers=plain).status_code == 200
+    other = {**headers, "Content-Type": "application/vnd.surveymonkey.survey.v1+xml"}
+    assert client.http.post(URL, body=body, headers=other).status_code == 415
+    workers.drain()
+    assert len(hub.store.connector_interactions("surveymonkey-nps", 10)) == 1
