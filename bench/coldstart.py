@@ -19,7 +19,7 @@ COMMANDS = {"baseline": "import boto3, pydantic", "app": "import app"}
 
 
 def _env() -> dict[str, str]:
-    from tests.senders import SECRETS
+    from tests.support.senders import SECRETS
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
     env.update(

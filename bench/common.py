@@ -22,7 +22,7 @@ def use_test_environment() -> None:
     """Secrets and connector files of the test suite (nothing reaches the network)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from tests.senders import SECRETS
+    from tests.support.senders import SECRETS
 
     os.environ.update(
         {

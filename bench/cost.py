@@ -20,7 +20,7 @@ UPSERT = "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
 
 
 def survey(n: int, email: str, hidden: bool) -> bytes:
-    from tests.senders import fixture_json
+    from tests.support.senders import fixture_json
 
     data = fixture_json("typeform/form_response.json")
     data["event_id"] = f"bench-event-{n}"

@@ -23,7 +23,7 @@ RATIO_TARGET, RATE_TARGET = 3.0, 5_000
 
 def inbound(sample, now: float):
     from chalicelib.providers.base import InboundRequest
-    from tests.samples import HOST
+    from tests.support.samples import HOST
 
     _, headers, body = sample.request(now)
     _, query = sample.sign(body, HOST + sample.path, now)
@@ -82,7 +82,7 @@ def median_ratio(path: list[float], floor: list[float]) -> float:
 def run(budget_seconds: float = 0.4) -> dict[str, Any]:
     use_test_environment()
     from chalicelib.pipeline.ingest import receive_webhook
-    from tests.samples import available_samples
+    from tests.support.samples import available_samples
 
     hub = memory_hub()
     rows, results = [], []

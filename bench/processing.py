@@ -38,7 +38,7 @@ def queue_message(sample) -> dict | None:
 
 
 def canned_http(sample) -> CannedHttp:
-    from tests.senders import FIXTURES
+    from tests.support.senders import FIXTURES
 
     return CannedHttp(
         {fragment: json.loads((FIXTURES / name).read_bytes()) for fragment, name in sample.api.items()}
@@ -95,7 +95,7 @@ def run(budget_seconds: float = 0.5, rounds: int = 15) -> dict[str, Any]:
     use_test_environment()
     from chalicelib.pipeline.identity import normalise_email, normalise_phone
     from chalicelib.pipeline.process import process_message
-    from tests.samples import available_samples
+    from tests.support.samples import available_samples
 
     rows, results, measured = [], [], []
     for sample in available_samples():

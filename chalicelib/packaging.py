@@ -17,7 +17,7 @@ event sources lack `ReportBatchItemFailures`. So this step:
 
 Runs in the build machine's Python, which is the Lambda runtime Chalice declares. pip runs as
 a child process and inherits PIP_NO_INDEX / PIP_FIND_LINKS, so an offline build only needs a
-manylinux wheelhouse (see the README).
+manylinux wheelhouse (see docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -697,7 +697,7 @@ def terraform_files(
     }
     admin_arn = None
     if admin_secret:
-        # The value is set once by the operator (see README): Terraform state never holds it.
+        # The value is set once by the operator (see docs/deploy.md): Terraform state never holds it.
         resources["aws_secretsmanager_secret"] = {
             "admin_token": {"name": admin_secret, "description": f"Chorus {stage} admin API bearer token"}
         }

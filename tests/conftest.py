@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.senders import SECRETS
+from tests.support.paths import CONNECTORS, SINK_CONNECTORS
+from tests.support.senders import SECRETS
 
-TEST_CONNECTORS = Path(__file__).parent / "connectors"
-SINK_CONNECTORS = Path(__file__).parent / "connectors_hubspot_sink"  # HubSpot both ways
+TEST_CONNECTORS = CONNECTORS
 
 # Before anything imports boto3 or the app (Powertools reads these at import).
 os.environ.update(

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.senders import fixture_bytes, typeform_headers
+from tests.support.senders import fixture_bytes, typeform_headers
 
 
 @pytest.mark.parametrize(

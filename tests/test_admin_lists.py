@@ -6,8 +6,8 @@ import pytest
 
 from chalicelib.schema import Action, Interaction, Person, SyncJob, utcnow
 from chalicelib.store.base import DeadLetter
-from tests.admin_support import body_of, follow, send_survey, survey
-from tests.senders import typeform_headers
+from tests.support.admin import body_of, follow, send_survey, survey
+from tests.support.senders import typeform_headers
 
 ROUTES = [
     ("GET", "/admin/people?email=maya.chen@example.com"),

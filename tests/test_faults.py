@@ -15,7 +15,7 @@ import pytest
 import requests
 import responses
 
-from tests.senders import fixture_bytes, typeform_headers
+from tests.support.senders import fixture_bytes, typeform_headers
 
 UPSERT = "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
 EMAIL = "maya.chen@example.com"

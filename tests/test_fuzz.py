@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.samples import available_samples
+from tests.support.samples import available_samples
 
 # default: reproducible (derandomized) so `make test` is stable; thorough: random, 1,000 examples
 settings.register_profile(
@@ -132,7 +132,7 @@ def bodies(sample):
 @pytest.fixture(scope="module")
 def connectors():
     from chalicelib.config.loader import load_directory
-    from tests.samples import CONNECTORS
+    from tests.support.samples import CONNECTORS
 
     return load_directory(CONNECTORS)
 

@@ -13,8 +13,8 @@ from chalicelib.deadletters import list_dead_letters
 from chalicelib.providers import get_provider
 from chalicelib.providers.base import Delivery, ParseContext, Skipped
 from chalicelib.schema import Interaction
-from tests.senders import fixture_bytes
-from tests.social_senders import meta_headers, slack_headers
+from tests.support.senders import fixture_bytes
+from tests.support.social_senders import meta_headers, slack_headers
 
 FOUND = {
     # surveymonkey.py: (event.get("resources") or {}).get(...) on a bool -> AttributeError
@@ -64,7 +64,7 @@ OUT_OF_RANGE_EPOCH = (
 @pytest.fixture(scope="module")
 def connectors():
     from chalicelib.config.loader import load_directory
-    from tests.samples import CONNECTORS
+    from tests.support.samples import CONNECTORS
 
     return load_directory(CONNECTORS)
 

@@ -7,7 +7,7 @@ import boto3
 
 from chalicelib.schema import Envelope, SyncJob, utcnow
 from chalicelib.store.base import DeadLetter
-from tests.admin_support import body_of, send_survey, send_tweet, survey, tweet
+from tests.support.admin import body_of, send_survey, send_tweet, survey, tweet
 
 MAYA = "maya.chen@example.com"
 

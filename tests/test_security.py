@@ -14,8 +14,8 @@ import time
 import pytest
 import responses
 
-from tests.samples import HOST, Sample, available_samples, sample_emails
-from tests.senders import FIXTURES, SECRETS
+from tests.support.samples import HOST, Sample, available_samples, sample_emails
+from tests.support.senders import FIXTURES, SECRETS
 
 SAMPLES = available_samples()
 TIMESTAMPED = [s for s in SAMPLES if s.timestamped]

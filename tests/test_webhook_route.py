@@ -2,7 +2,7 @@
 
 import json
 
-from tests.senders import fixture_bytes, typeform_headers
+from tests.support.senders import fixture_bytes, typeform_headers
 
 URL = "/webhooks/typeform-nps"
 

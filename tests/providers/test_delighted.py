@@ -3,7 +3,7 @@
 import hashlib
 import hmac
 
-from tests.senders import SECRETS, fixture_bytes
+from tests.support.senders import SECRETS, fixture_bytes
 
 URL = "/webhooks/delighted-nps"
 

@@ -2,8 +2,8 @@
 
 import json
 
-from tests.senders import fixture_bytes
-from tests.social_senders import discourse_headers
+from tests.support.senders import fixture_bytes
+from tests.support.social_senders import discourse_headers
 
 URL = "/webhooks/discourse-community"
 

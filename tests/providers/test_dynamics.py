@@ -8,8 +8,8 @@ import requests
 import responses
 from responses import matchers
 
-from tests.providers.crm_support import crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
-from tests.senders import SECRETS, fixture_bytes, fixture_json
+from tests.support.crm import crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
+from tests.support.senders import SECRETS, fixture_bytes, fixture_json
 
 KEY = SECRETS["TEST_DYNAMICS_WEBHOOK_KEY"]
 BASE = "https://acme.crm.dynamics.com"

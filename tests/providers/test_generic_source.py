@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.senders import SECRETS, fixture_bytes, standard_webhooks_headers
+from tests.support.paths import CONNECTORS
+from tests.support.senders import SECRETS, fixture_bytes, standard_webhooks_headers
 
 URL = "/webhooks/generic-acme"
-CONNECTOR = Path(__file__).parents[1] / "connectors" / "generic-acme.yaml"
+CONNECTOR = CONNECTORS / "generic-acme.yaml"
 SECRET = SECRETS["TEST_ACME_SIGNING_SECRET"]
 
 

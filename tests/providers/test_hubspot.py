@@ -3,7 +3,7 @@
 import json
 import time
 
-from tests.senders import fixture_bytes, fixture_json, hubspot_headers
+from tests.support.senders import fixture_bytes, fixture_json, hubspot_headers
 
 URL = "/webhooks/hubspot"
 PUBLIC = {"Host": "hooks.example.com", "X-Forwarded-Proto": "https"}

@@ -1,7 +1,7 @@
 """Intercom conversation webhooks through the real route, queue, worker and store."""
 
-from tests.senders import fixture_bytes
-from tests.social_senders import intercom_headers
+from tests.support.senders import fixture_bytes
+from tests.support.social_senders import intercom_headers
 
 URL = "/webhooks/intercom-inbox"
 

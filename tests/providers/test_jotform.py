@@ -3,7 +3,7 @@
 import json
 
 from chalicelib.providers.multipart import parse_multipart
-from tests.senders import SECRETS, fixture_bytes
+from tests.support.senders import SECRETS, fixture_bytes
 
 TOKEN = SECRETS["TEST_JOTFORM_URL_TOKEN"]
 URL = "/webhooks/jotform-feedback"

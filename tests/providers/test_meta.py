@@ -2,8 +2,8 @@
 
 import json
 
-from tests.senders import SECRETS, fixture_bytes
-from tests.social_senders import meta_headers
+from tests.support.senders import SECRETS, fixture_bytes
+from tests.support.social_senders import meta_headers
 
 FB, IG = "/webhooks/facebook-page", "/webhooks/instagram-brand"
 

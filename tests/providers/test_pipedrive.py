@@ -12,8 +12,8 @@ import requests
 import responses
 from responses import matchers
 
-from tests.providers.crm_support import crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
-from tests.senders import SECRETS, fixture_bytes, fixture_json
+from tests.support.crm import crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
+from tests.support.senders import SECRETS, fixture_bytes, fixture_json
 
 API = "https://acme.pipedrive.com/api/v2/persons"
 SCORE_KEY = "8b1f3c6e2d9a4f7b0c5e1a2d3f4b6c8e9a0b1c2d"

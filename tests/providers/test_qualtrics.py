@@ -5,7 +5,7 @@ import time
 import pytest
 import responses
 
-from tests.senders import SECRETS, fixture_bytes, fixture_json
+from tests.support.senders import SECRETS, fixture_bytes, fixture_json
 
 TOKEN = SECRETS["TEST_QUALTRICS_URL_TOKEN"]
 URL = f"/webhooks/qualtrics-nps?token={TOKEN}"

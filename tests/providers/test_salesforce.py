@@ -10,9 +10,9 @@ from responses import matchers
 
 from chalicelib.errors import UpstreamError
 from chalicelib.schema import IdentityRef
-from tests.conftest import TEST_CONNECTORS as CONNECTORS
-from tests.providers.crm_support import CRM_CONNECTORS, crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
-from tests.senders import SECRETS, fixture_bytes, fixture_json
+from tests.support.crm import CRM_CONNECTORS, crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
+from tests.support.paths import CONNECTORS
+from tests.support.senders import SECRETS, fixture_bytes, fixture_json
 
 TOKEN = SECRETS["TEST_SALESFORCE_URL_TOKEN"]
 XML = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}  # no Accept: the Ack must not need one
@@ -325,7 +325,7 @@ def test_round_trip_sync_then_its_echo_is_skipped(tmp_path, use_connectors, clie
     import shutil
 
     from chalicelib.runtime.aws import get_hub
-    from tests.senders import typeform_headers
+    from tests.support.senders import typeform_headers
 
     folder = tmp_path / "conf"
     folder.mkdir()

@@ -3,8 +3,8 @@ The test connector keeps only messages that mention a brand term (a whole worksp
 
 import time
 
-from tests.senders import fixture_bytes
-from tests.social_senders import slack_headers
+from tests.support.senders import fixture_bytes
+from tests.support.social_senders import slack_headers
 
 URL = "/webhooks/slack-community"
 KEY = "C2147483705:1795533700.000200"

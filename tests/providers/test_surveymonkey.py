@@ -8,7 +8,7 @@ import time
 import pytest
 import responses
 
-from tests.senders import SECRETS, fixture_bytes, fixture_json
+from tests.support.senders import SECRETS, fixture_bytes, fixture_json
 
 URL = "/webhooks/surveymonkey-nps"
 API_KEY = "sm-client-id-7f3a"  # options.api_key in tests/connectors/surveymonkey-nps.yaml

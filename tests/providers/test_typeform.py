@@ -3,7 +3,7 @@
 import json
 
 from chalicelib.pipeline.enrich import sentiment_of
-from tests.senders import fixture_bytes, typeform_headers
+from tests.support.senders import fixture_bytes, typeform_headers
 
 URL = "/webhooks/typeform-nps"
 

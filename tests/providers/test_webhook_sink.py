@@ -10,8 +10,8 @@ import time
 import requests
 import responses
 
-from tests.providers.crm_support import crm, fresh_tokens, record, sleeps  # noqa: F401
-from tests.senders import SECRETS
+from tests.support.crm import crm, fresh_tokens, record, sleeps  # noqa: F401
+from tests.support.senders import SECRETS
 
 URL = "https://receiver.example.com/chorus"
 

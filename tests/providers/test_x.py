@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import json
 
-from tests.senders import SECRETS, fixture_bytes, fixture_json, typeform_headers, x_headers
+from tests.support.senders import SECRETS, fixture_bytes, fixture_json, typeform_headers, x_headers
 
 URL = "/webhooks/x-brand"
 

@@ -19,7 +19,7 @@ from chalicelib.errors import ChorusError
 from chalicelib.providers.base import InboundRequest
 from chalicelib.providers.x import XProvider
 from tests.conftest import TEST_CONNECTORS
-from tests.senders import SECRETS, b64_hmac, fixture_bytes, x_headers
+from tests.support.senders import SECRETS, b64_hmac, fixture_bytes, x_headers
 
 FORGED = json.dumps(
     {

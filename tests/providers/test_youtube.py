@@ -2,8 +2,8 @@
 
 from urllib.parse import urlencode
 
-from tests.senders import fixture_bytes
-from tests.social_senders import websub_headers
+from tests.support.senders import fixture_bytes
+from tests.support.social_senders import websub_headers
 
 URL = "/webhooks/youtube-creators"
 TOPIC = "https://www.youtube.com/xml/feeds/videos.xml?channel_id=UCq7Xbn4Kd0mTQe2hY5wR9vA"

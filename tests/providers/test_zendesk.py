@@ -6,7 +6,7 @@ import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
-from tests.senders import SECRETS, fixture_bytes
+from tests.support.senders import SECRETS, fixture_bytes
 
 URL = "/webhooks/zendesk-support"
 

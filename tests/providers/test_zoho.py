@@ -9,8 +9,8 @@ import responses
 from responses import matchers
 
 from chalicelib.errors import UpstreamError
-from tests.providers.crm_support import crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
-from tests.senders import SECRETS, fixture_bytes, fixture_json
+from tests.support.crm import crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
+from tests.support.senders import SECRETS, fixture_bytes, fixture_json
 
 TOKEN_URL = "https://accounts.zoho.eu/oauth/v2/token"
 API = "https://www.zohoapis.eu/crm/v8/Contacts"

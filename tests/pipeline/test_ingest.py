@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.samples import HOST, available_samples
+from tests.support.samples import HOST, available_samples
 
 SAMPLES = available_samples()
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.senders import fixture_bytes, typeform_headers, x_headers
+from tests.support.senders import fixture_bytes, typeform_headers, x_headers
 
 
 @pytest.mark.parametrize("survey_first", [False, True])

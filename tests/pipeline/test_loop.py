@@ -5,7 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from chalicelib.schema import utcnow
-from tests.admin_support import body_of, hubspot_change, send_hubspot, send_survey, send_tweet, survey, tweet
+from tests.support.admin import body_of, hubspot_change, send_hubspot, send_survey, send_tweet, survey, tweet
 
 DEVON = "devon.park@example.com"
 DEVON_HUBSPOT_ID = "98765432188"  # the detractor fixture's hidden field

@@ -4,7 +4,7 @@ import json
 
 import responses
 
-from tests.conftest import SINK_CONNECTORS
+from tests.support.paths import SINK_CONNECTORS
 
 PROPS = "https://api.hubapi.com/crm/v3/properties/contacts"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.senders import SECRETS, fixture_bytes, hubspot_headers, typeform_headers, x_headers
+from tests.support.paths import CONNECTORS
+from tests.support.senders import SECRETS, fixture_bytes, hubspot_headers, typeform_headers, x_headers
 
 pytestmark = pytest.mark.slow
-CONNECTORS = Path(__file__).parent / "connectors"
 
 
 def free_port() -> int:

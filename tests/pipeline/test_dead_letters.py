@@ -3,7 +3,7 @@
 import json
 
 from chalicelib.deadletters import list_dead_letters, replay
-from tests.senders import fixture_bytes, typeform_headers
+from tests.support.senders import fixture_bytes, typeform_headers
 
 
 def test_delivery_that_failed_for_good_replays_after_the_fix(client, workers, hub, monkeypatch):

@@ -4,7 +4,7 @@ import json
 
 import responses
 
-from tests.senders import SECRETS, fixture_bytes, hubspot_headers, typeform_headers
+from tests.support.senders import SECRETS, fixture_bytes, hubspot_headers, typeform_headers
 
 UPSERT = "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
 URI = "https://hooks.example.com/webhooks/hubspot"

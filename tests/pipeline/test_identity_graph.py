@@ -17,7 +17,7 @@ from chalicelib.pipeline.process import ProcessOutcome, apply_interaction, proce
 from chalicelib.runtime.resources import ResourceNames
 from chalicelib.schema import Author, IdentityRef, Interaction
 from chalicelib.store.base import VersionConflict
-from tests.senders import fixture_json
+from tests.support.senders import fixture_json
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.cli import main, schema_documents
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
 
 
 def write(folder: Path, name: str, text: str) -> None:

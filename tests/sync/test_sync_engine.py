@@ -11,8 +11,8 @@ import responses
 
 from chalicelib.runtime.batch import handle_ingest_batch, handle_sync_batch
 from chalicelib.sync.budget import ApiBudget
-from tests.senders import fixture_json, typeform_headers
-from tests.test_sync_hubspot import UPSERT
+from tests.support.senders import fixture_json, typeform_headers
+from tests.sync.test_sync_hubspot import UPSERT
 
 
 class Clock:

@@ -11,14 +11,13 @@ survey, they would stay two Persons (the survey would join the first one it find
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.senders import fixture_bytes, typeform_headers, x_headers
-from tests.social_senders import meta_headers
+from tests.support.paths import CONNECTORS
+from tests.support.senders import fixture_bytes, typeform_headers, x_headers
+from tests.support.social_senders import meta_headers
 
-CONNECTORS = Path(__file__).parent / "connectors"
 FACEBOOK_ID = "7391046285513327"
 
 
