@@ -62,6 +62,23 @@ def normalise_email(email: str) -> str | None:
     return f"{local}@{domain}" if local else None
 
 
+def typed_email(email: str | None) -> str | None:
+    """The address as the person typed it, which is what a CRM receives: trimmed, the domain
+    lower-cased (domains are case-insensitive; local parts may not be), nothing else changed.
+    None when it is not a valid address. The normalised form is an identity match key only.
+
+    >>> typed_email(" Maya.Chen+beta@GMail.com ")
+    'Maya.Chen+beta@gmail.com'
+    """
+    if not email:
+        return None
+    email = str(email).strip()
+    if normalise_email(email) is None:
+        return None
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
 @lru_cache(maxsize=NORMALISED_CACHE_SIZE)
 def normalise_phone(phone: str, default_region: str | None) -> str | None:
     """E.164 (`+14155552671`), or None when it is not a possible number. Numbers without a

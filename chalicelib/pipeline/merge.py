@@ -24,7 +24,7 @@ from ..hub import Hub
 from ..schema import IdentityLink, Interaction, MergeRecord, MergeSuggestion, Person
 from ..store.base import VersionConflict
 from .decay import enqueue_sync
-from .identity import Resolution, Tie, author_identities, current_owner
+from .identity import Resolution, Tie, author_identities, current_owner, normalise_email
 from .scoring import advocate_score, person_stats
 
 log = logging.getLogger("chorus_hub.merge")
@@ -331,8 +331,8 @@ def unmerge(hub: Hub, merge_id: str) -> MergeRecord:
     def release(person: Person) -> None:
         person.links = [link for link in person.links if link.key not in moved_keys]
         person.identities = [ref for ref in person.identities if ref.key not in moved_keys]
-        if person.email and f"email#{person.email}" in moved_keys:
-            person.email = next((link.value for link in person.links if link.namespace == "email"), None)
+        if person.email and f"email#{normalise_email(person.email)}" in moved_keys:
+            person.email = None  # the links hold match keys only; the next delivery gives it as typed
         person.handles = {p: h for p, h in person.handles.items() if f"{p}_handle#{h}" not in moved_keys}
         person.suggestions = [s for s in person.suggestions if s.person_id != merged_id]
         person.kept_apart = sorted(set(person.kept_apart) | {merged_id})

@@ -20,7 +20,7 @@ from ..schema import Envelope, IdentityLink, IdentityRef, Interaction, Person, S
 from ..store.base import VersionConflict
 from .advocate import sync_worthy
 from .enrich import enrich
-from .identity import author_links, crm_namespaces, resolve_links
+from .identity import author_links, crm_namespaces, resolve_links, typed_email
 from .ingest import envelope_body
 from .loop import apply_loop
 from .merge import note_suggestions, redirect_if_merged, settle_ties
@@ -210,6 +210,14 @@ def refresh_person(
     raise VersionConflict(f"person {person_id} kept changing; the message will be retried")
 
 
+def _typed_email(interaction: Interaction) -> str | None:
+    """The author's address as given, else one a link vouches for (a hidden field)."""
+    candidates = [interaction.author.email] + [
+        ref.value for ref in interaction.links if ref.namespace == "email"
+    ]
+    return next((e for e in map(typed_email, candidates) if e), None)
+
+
 def _merge_identity_facts(person: Person, refs: list[IdentityRef], interaction: Interaction) -> None:
     known = {r.key for r in person.identities}
     person.identities += [
@@ -217,9 +225,8 @@ def _merge_identity_facts(person: Person, refs: list[IdentityRef], interaction: 
     ]
     known_links = {link.key for link in person.links}
     person.links += [r for r in refs if isinstance(r, IdentityLink) and r.key not in known_links]
-    email = next((r.value for r in refs if r.namespace == "email"), None)
-    if email and not person.email:
-        person.email = email
+    if not person.email:  # as typed: the normalised identity is for matching, never for a CRM
+        person.email = _typed_email(interaction)
     if interaction.author.display_name and not person.display_name:
         person.display_name = interaction.author.display_name
     for ref in refs:

@@ -172,7 +172,7 @@ class DynamicsProvider(Provider):
         if not record.email:
             return SinkResult(record.person_id, ok=False, error="no email for the alternate key")
         opts = connector.options
-        key = quote(record.email.lower().replace("'", "''"), safe="@'")  # OData literal: ' doubled
+        key = quote(record.email.replace("'", "''"), safe="@'")  # OData literal: ' doubled; as typed
         fields = self.properties_for(record, connector)
         response = authorized_call(
             http,

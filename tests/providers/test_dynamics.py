@@ -126,8 +126,8 @@ def test_upsert_patches_by_alternate_key_without_conditional_headers(crm):
     assert result.ok and result.created and result.crm_id == "6d81597f-0f9f-e711-8122-000d3aa2331c"
 
 
-def test_204_update_reads_the_id_from_odata_entityid_and_quotes_the_key(crm):
-    url = f"{BASE}/api/data/v9.2/contacts(emailaddress1='o''brien%2Btag@example.com')"
+def test_204_update_reads_the_id_from_odata_entityid_and_quotes_the_key_as_typed(crm):
+    url = f"{BASE}/api/data/v9.2/contacts(emailaddress1='O''Brien%2Btag@example.com')"
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
         rsps.patch(
