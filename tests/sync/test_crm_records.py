@@ -7,19 +7,20 @@ holds, not only on the requests sent.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 
 import responses
 
-from tests.crm_fakes.hubspot import FakeHubSpot
-from tests.senders import typeform_headers
-from tests.test_sync_engine import survey
-
-WHEN = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+from tests.support.admin import survey
+from tests.support.crm_fakes.hubspot import FakeHubSpot
+from tests.support.senders import typeform_headers
 
 
-def send_survey(client, email: str, nps: int = 9, token: str = "t1", when: datetime = WHEN) -> None:
-    body = survey(email, nps, token, when)
+def send_survey(client, email: str, nps: int = 9, token: str = "t1", hour: int = 9) -> None:
+    """A Typeform response from `email`; a new token is a new response, `hour` its time of day."""
+    doc = json.loads(survey(email=email, nps=nps, token=token))
+    doc["form_response"]["submitted_at"] = f"2026-11-02T{hour:02d}:00:00Z"
+    body = json.dumps(doc).encode()
     response = client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body))
     assert response.status_code == 200
 
@@ -43,6 +44,6 @@ def test_a_dotted_gmail_contact_known_to_the_crm_is_updated_not_duplicated(sink_
     workers.drain()
     assert list(hubspot.contacts) == [existing] and hubspot.contacts[existing]["chorus_latest_nps"] == "9"
     # the same person writes again from the undotted form Gmail treats as the same mailbox
-    send_survey(sink_client, "mayachen@gmail.com", nps=10, token="t2", when=WHEN.replace(hour=10))
+    send_survey(sink_client, "mayachen@gmail.com", nps=10, token="t2", hour=10)
     workers.drain()
     assert list(hubspot.contacts) == [existing] and hubspot.contacts[existing]["chorus_latest_nps"] == "10"

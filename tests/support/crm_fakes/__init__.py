@@ -1,0 +1,1 @@
+"""Behavioural fakes of the CRMs: they hold contacts and apply each API's semantics."""
