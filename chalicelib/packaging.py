@@ -22,6 +22,7 @@ manylinux wheelhouse (see docs/deploy.md).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -162,9 +163,34 @@ def _stage_environment(project: Path, stage: str) -> dict[str, str]:
     }
 
 
+# What only the local hub, the CLI and the build use: never imported on Lambda, never shipped.
+LOCAL_ONLY = (
+    "chalicelib/cli.py",
+    "chalicelib/packaging.py",
+    "chalicelib/runtime/local*.py",
+    "chalicelib/runtime/moto_patches.py",  # moto is a test double; tests/ keeps what it needs
+    "chalicelib/store/sqlite.py",
+    "chalicelib/store/blobs.py",
+    "chalicelib/store/local.py",
+)
+
+
+def _ignore(project: Path) -> Callable[[str, list[str]], set[str]]:
+    """shutil.copytree's ignore: caches, an old bundle, and the LOCAL_ONLY modules."""
+    caches = shutil.ignore_patterns("__pycache__", "*.pyc", "_bundle")
+    project = project.resolve()
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory).resolve().relative_to(project)
+        local = {n for n in names if any(fnmatch.fnmatch((here / n).as_posix(), p) for p in LOCAL_ONLY)}
+        return set(caches(directory, names)) | local
+
+    return ignore
+
+
 def _stage_project(project: Path, work: Path) -> None:
     """Fresh copy of the code and .chalice/*.json; .chalice/deployments (pip cache) is kept."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "_bundle")
+    ignore = _ignore(project)
     (work / ".chalice").mkdir(parents=True, exist_ok=True)
     for name in _COPIED:
         target = work / name
@@ -343,7 +369,6 @@ def cloudformation_resources(
                 "TableName": names.table,
                 **TABLE_KEYS,
                 "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
-                "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             },
         },
@@ -590,8 +615,6 @@ def terraform_files(
             for g in TABLE_KEYS["GlobalSecondaryIndexes"]
         ],
         "ttl": {"attribute_name": TTL_ATTRIBUTE, "enabled": True},
-        "stream_enabled": True,
-        "stream_view_type": "NEW_AND_OLD_IMAGES",
         "point_in_time_recovery": {"enabled": True},
         **protect,
     }

@@ -221,5 +221,7 @@ def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
     for merge in data.merges:
         store.delete_merge(merge.merge_id)
         report.merges += 1
+    if not store.forget_deleted():
+        log.warning("erased rows still in the store's write-ahead log; the next erasure retries")
     log.info("person erased", extra={k: v for k, v in asdict(report).items() if k != "person_id"})
     return report

@@ -18,8 +18,11 @@ class Queue(Protocol):
 
 
 class BlobStore(Protocol):
+    """Raw deliveries too big for a queue message: S3 on AWS, files locally (store/blobs.py)."""
+
     def put(self, key: str, data: bytes) -> str: ...
     def get(self, ref: str) -> bytes: ...
+    def delete(self, ref: str) -> None: ...
 
 
 class QueueSendError(Exception):

@@ -6,6 +6,7 @@ PIP_FIND_LINKS); every test reads those builds.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -111,7 +112,7 @@ def _sqs_events(template: dict):
 # --- CloudFormation ------------------------------------------------------------------------
 
 
-def test_table_has_the_keys_both_indexes_ttl_stream_and_backups(template):
+def test_table_has_the_keys_both_indexes_ttl_and_backups_and_no_stream(template):
     table = template["Resources"]["ChorusTable"]
     props = table["Properties"]
     assert table["Type"] == "AWS::DynamoDB::Table"
@@ -121,7 +122,7 @@ def test_table_has_the_keys_both_indexes_ttl_stream_and_backups(template):
     assert sorted(i["IndexName"] for i in props["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2"]
     assert props["GlobalSecondaryIndexes"] == TABLE_KEYS["GlobalSecondaryIndexes"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
-    assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert "StreamSpecification" not in props  # nothing reads one, and it kept erased data 24 h
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
 
 
@@ -288,6 +289,16 @@ def test_merge_template_is_kept_beside_the_package(builds):
 # --- the zip -------------------------------------------------------------------------------
 
 
+LOCAL_ONLY_FILES = {
+    "chalicelib/cli.py",
+    "chalicelib/packaging.py",
+    "chalicelib/store/sqlite.py",
+    "chalicelib/store/blobs.py",
+    "chalicelib/store/local.py",
+    "chalicelib/runtime/moto_patches.py",
+}
+
+
 def test_zip_holds_the_connector_bundle_and_no_boto3_and_is_small(builds):
     path = builds["cloudformation"] / "deployment.zip"
     names = zipfile.ZipFile(path).namelist()
@@ -295,6 +306,14 @@ def test_zip_holds_the_connector_bundle_and_no_boto3_and_is_small(builds):
     assert "chalicelib/_bundle/connectors.json" in names
     assert not [n for n in names if n.split("/")[0] in ("boto3", "botocore", "s3transfer", "moto")]
     assert not [n for n in names if n.endswith(".pyc") or n.startswith(("tests/", "connectors/", "bench/"))]
+    # the local hub, CLI and build tools stay home; what Lambda runs is all there
+    local_only = [
+        n for n in names if fnmatch.fnmatch(n, "chalicelib/runtime/local*") or n in LOCAL_ONLY_FILES
+    ]
+    assert local_only == []
+    assert {"chalicelib/runtime/aws.py", "chalicelib/store/dynamodb.py", "chalicelib/store/base.py"} <= set(
+        names
+    )
     assert path.stat().st_size < 10 * 1024 * 1024
 
 
@@ -347,7 +366,7 @@ def test_terraform_declares_resources_and_overrides_every_chalice_mapping(builds
     assert table["name"] == DEV.table
     assert [g["name"] for g in table["global_secondary_index"]] == ["gsi1", "gsi2"]
     assert table["ttl"] == {"attribute_name": "ttl", "enabled": True}
-    assert table["stream_enabled"] and table["stream_view_type"] == "NEW_AND_OLD_IMAGES"
+    assert "stream_enabled" not in table and "stream_view_type" not in table
     queues = chorus["aws_sqs_queue"]
     assert {q["name"] for q in queues.values()} == {
         DEV.ingest_queue,

@@ -84,7 +84,6 @@ def create_resources(
         dynamodb.create_table(
             TableName=names.table,
             **TABLE_KEYS,
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
         dynamodb.update_time_to_live(
             TableName=names.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,25 +43,28 @@ def _n(value: float | int) -> dict[str, str]:
 
 
 class DynamoStore:
-    def __init__(self, client: Any, table_name: str):
+    def __init__(self, client: Any, table_name: str, clock: Callable[[], float] = time.time):
         self._db = client
         self._table = table_name
+        self.clock = clock  # epoch seconds, for TTLs
 
     # ---- de-duplication -------------------------------------------------------------------
     def is_processed(self, connector_id: str, event_id: str) -> bool:
+        """A marker past its TTL counts as gone: DynamoDB deletes expired items only eventually."""
         item = self._db.get_item(
             TableName=self._table,
             Key=self._key(f"D#{connector_id}#{event_id}", "D"),
-            ProjectionExpression="pk",
+            ProjectionExpression="#ttl",
+            ExpressionAttributeNames={"#ttl": "ttl"},
         ).get("Item")
-        return item is not None
+        return item is not None and float(item.get("ttl", {}).get("N", "inf")) > self.clock()
 
     def mark_processed(self, connector_id: str, event_id: str, ttl_days: int) -> None:
         self._db.put_item(
             TableName=self._table,
             Item={
                 **self._key(f"D#{connector_id}#{event_id}", "D"),
-                "ttl": _n(int(time.time()) + ttl_days * 86400),
+                "ttl": _n(int(self.clock()) + ttl_days * 86400),
             },
         )
 
@@ -496,6 +500,10 @@ class DynamoStore:
                 for h in dict.fromkeys(hashes)
             ]
         )
+
+    def forget_deleted(self) -> bool:
+        """Nothing to do: a deleted item is gone from the table (backups and PITR: docs/privacy.md)."""
+        return True
 
     def any_erased(self, hashes: list[str]) -> bool:
         return bool(hashes) and bool(
