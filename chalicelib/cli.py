@@ -14,13 +14,26 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .errors import ConfigError
     from .runtime.local import LocalHub
+    from .runtime.local_lock import HubAlreadyRunning
+    from .runtime.local_supervisor import ChildFailed
 
     logging.basicConfig(level=logging.WARNING)
-    hub = LocalHub(args.config_dir, args.host, args.port)
+    hub = LocalHub(args.config_dir, args.host, args.port, args.state_dir)
     try:
         hub.start()
+    except HubAlreadyRunning as exc:
+        print(f"chorus serve: {exc}", file=sys.stderr)
+        return 1
     except ConfigError as exc:
         _print_problems(exc.problems)
+        return 1
+    except ChildFailed as exc:
+        print(f"chorus serve: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the port is taken, mostly
+        print(
+            f"chorus serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr
+        )
         return 1
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -33,15 +46,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .config.loader import read_documents, validate_documents
+    from .config.loader import load_directory, read_documents, validate_documents
 
     docs, settings_doc, problems = read_documents(Path(args.dir))
     valid, _, more = validate_documents(docs, settings_doc)
     problems += more
+    if not problems and args.resolve:
+        from .config.secret_check import unresolved_secrets
+
+        problems += unresolved_secrets(load_directory(args.dir))
     if problems:
         _print_problems(problems)
         return 1
-    print(f"{len(valid)} connector file(s) in {args.dir} are valid")
+    resolved = " and their secrets resolve" if args.resolve else ""
+    print(f"{len(valid)} connector file(s) in {args.dir} are valid{resolved}")
     return 0
 
 
@@ -117,21 +135,44 @@ def _package(args: argparse.Namespace) -> int:
     return 0
 
 
-def connect_to_running_hub() -> None:
-    """Point boto3 at the local hub's embedded store when one is running here; on AWS the
-    default credentials and the CHORUS_* environment apply."""
+class NeedsHub(Exception):
+    """The command needs a store this machine cannot reach; the message says what to do."""
+
+
+def state_dir() -> Path:
     import os
 
-    from .runtime.local import STATE_FILE, local_environment
+    from .runtime.local import DEFAULT_STATE_DIR, STATE_DIR_ENV
 
-    if os.environ.get("AWS_ENDPOINT_URL") or not STATE_FILE.exists():
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+
+
+def connect_to_running_hub() -> None:
+    """Point this process at the local hub's store, or at AWS, or say plainly why neither.
+
+    A hub running on the state directory (CHORUS_STATE_DIR, default .chorus) wins; otherwise an
+    AWS environment (AWS_PROFILE, AWS_REGION or AWS_DEFAULT_REGION, or AWS_ENDPOINT_URL) is used
+    as it is; with neither, NeedsHub."""
+    import os
+
+    from .runtime.local import STATE_FILE_NAME, local_environment
+    from .runtime.local_lock import lock_holder
+
+    if os.environ.get("AWS_ENDPOINT_URL"):
         return
-    state = json.loads(STATE_FILE.read_text())
-    try:
-        os.kill(int(state["pid"]), 0)
-    except (OSError, ValueError, KeyError):
+    directory = state_dir()
+    state_file = directory / STATE_FILE_NAME
+    if lock_holder(directory) and state_file.exists():
+        state = json.loads(state_file.read_text())
+        local_environment(state["endpoint"], state.get("config_dir", "connectors"), state.get("queue_file"))
         return
-    local_environment(state["endpoint"], state.get("config_dir", "connectors"), state.get("queue_file"))
+    if any(os.environ.get(v) for v in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION")):
+        return
+    raise NeedsHub(
+        f"no local hub is running on {directory} (start one with `make run`; its embedded store lives "
+        "only while it runs), and no AWS environment is set (AWS_PROFILE or AWS_REGION) to reach a "
+        "deployed hub"
+    )
 
 
 def _dlq(args: argparse.Namespace) -> int:
@@ -154,17 +195,20 @@ def _dlq(args: argparse.Namespace) -> int:
 
 
 def _crm_setup(args: argparse.Namespace) -> int:
+    """Needs the connector files and the CRM, not a running hub."""
+    import requests
+
+    from .config.loader import load_directory
     from .errors import ChorusError
     from .providers import get_provider
-    from .runtime.aws import get_hub
 
-    hub = get_hub()
-    connector = hub.connectors.get(args.connector_id)
+    connectors = load_directory(args.config_dir)
+    connector = connectors.get(args.connector_id)
     if connector is None or not connector.config.is_sink:
-        print(f"no sink connector '{args.connector_id}'", file=sys.stderr)
+        print(f"no sink connector '{args.connector_id}' in {args.config_dir}", file=sys.stderr)
         return 1
     try:
-        for line in get_provider(connector.provider).setup(connector, hub.http):
+        for line in get_provider(connector.provider).setup(connector, requests.Session()):
             print(line)
     except ChorusError as exc:
         print(f"set-up failed: {exc}", file=sys.stderr)
@@ -250,9 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config-dir", default="connectors")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--state-dir",
+        default=None,
+        help="where the hub keeps its queues and lock (default $CHORUS_STATE_DIR, else .chorus)",
+    )
     serve.set_defaults(func=_serve)
     validate = sub.add_parser("validate", help="check connector files; exit 1 listing each problem")
     validate.add_argument("dir", nargs="?", default="connectors")
+    validate.add_argument(
+        "--resolve", action="store_true", help="also resolve every secret reference and name the ones missing"
+    )
     validate.set_defaults(func=_validate)
     schema = sub.add_parser("schema", help="write schemas/*.json from the pydantic models")
     schema.add_argument("--out", default="schemas")
@@ -289,13 +341,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crm.add_argument("action", choices=["setup"])
     crm.add_argument("connector_id")
+    crm.add_argument("--config-dir", default="connectors")
     crm.set_defaults(func=_crm_setup)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if getattr(args, "state_dir", "unset") is None:
+        args.state_dir = state_dir()
+    try:
+        return args.func(args)
+    except NeedsHub as exc:
+        print(f"chorus {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `chorus people export ID | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
+    except Exception as exc:
+        return _plain_failure(args.command, exc)
+
+
+def _plain_failure(command: str, exc: Exception) -> int:
+    """A known failure as one line and exit 1; anything else is a bug and keeps its traceback."""
+    from .errors import ConfigError
+
+    if isinstance(exc, ConfigError):
+        _print_problems(exc.problems)
+        return 1
+    module = type(exc).__module__ or ""
+    if module.startswith(("botocore", "boto3", "urllib3", "requests")):
+        print(f"chorus {command}: cannot reach the store: {exc}", file=sys.stderr)
+        return 1
+    raise exc
 
 
 if __name__ == "__main__":

@@ -68,7 +68,11 @@ class ConfigError(ChorusError):
 
 
 class SecretUnavailable(ChorusError):
-    """A secret reference could not be resolved. The message names the reference, never the value."""
+    """A secret reference could not be resolved. The message names the reference, never the value;
+    it goes to the log, and an HTTP caller gets only the status (503: the provider retries later)."""
+
+    status = 503
+    reason = "unavailable"
 
 
 class UpstreamError(ChorusError):

@@ -30,6 +30,7 @@ SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-autho
 INLINE_BODY_MAX = 150 * 1024
 # Query parameters never written to the queue: URL tokens of providers that sign nothing.
 SECRET_QUERY_PARAMS = frozenset({"token", "code"})  # code: Dataverse WebhookKey
+SERVER_FAULT_MESSAGE = "the hub cannot take deliveries for this connector right now; retry later"
 
 
 def receive_webhook(hub: Hub, connector_id: str, request: InboundRequest) -> WebResponse:
@@ -39,6 +40,19 @@ def receive_webhook(hub: Hub, connector_id: str, request: InboundRequest) -> Web
     except ChorusError as exc:
         if not isinstance(exc, UnknownConnector):
             _count(hub, connector_id, exc.reason)
+        if exc.status >= 500:
+            # the operator's fault, not the caller's: the detail (a secret's reference, say) is
+            # for the log; an unauthenticated caller learns only that it may retry
+            log.warning(
+                "webhook failed",
+                extra={
+                    "connector_id": connector_id,
+                    "reason": exc.reason,
+                    "status": exc.status,
+                    "detail": str(exc),
+                },
+            )
+            return WebResponse(exc.status, {"error": exc.reason, "message": SERVER_FAULT_MESSAGE})
         log.info(
             "webhook rejected",
             extra={"connector_id": connector_id, "reason": exc.reason, "status": exc.status},

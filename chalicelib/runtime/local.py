@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .local_lock import StateLock
+from .local_supervisor import Supervisor
 from .resources import MAX_RECEIVE_COUNT, ResourceNames, create_resources
 
 log = logging.getLogger("chorus_hub.local")
@@ -30,9 +30,12 @@ LOCAL_INGEST_POLLERS = 2
 # The workers and their store run at a lower CPU priority than the HTTP server and the queue
 # it writes to: with a backlog they take the idle CPU, never a waiting provider's.
 WORKER_NICENESS = 10
-STATE_FILE = Path(".chorus") / "local.json"
-QUEUE_FILE = Path(".chorus") / "queues.sqlite3"
+DEFAULT_STATE_DIR = ".chorus"
+STATE_DIR_ENV = "CHORUS_STATE_DIR"
+STATE_FILE_NAME = "local.json"
+QUEUE_FILE_NAME = "queues.sqlite3"
 QUEUE_FILE_ENV = "CHORUS_LOCAL_QUEUE_FILE"
+STORE_ARGS = ("--nice", str(WORKER_NICENESS))
 
 
 class SqsConsumer:
@@ -102,32 +105,6 @@ class QueuePoller(threading.Thread):
         self._halt.set()
 
 
-class DecayTimer(threading.Thread):
-    """The local stand-in for the `decay_scores` schedule: runs a decay pass every
-    CHORUS_DECAY_INTERVAL_SECONDS (default 3600; 0 turns it off)."""
-
-    def __init__(self, hub: Any, interval_seconds: float):
-        super().__init__(name="decay-timer", daemon=True)
-        self._hub, self._interval = hub, interval_seconds
-        self._halt = threading.Event()
-
-    @staticmethod
-    def interval_from_env() -> float:
-        return float(os.environ.get("CHORUS_DECAY_INTERVAL_SECONDS", "3600"))
-
-    def run(self) -> None:
-        from ..pipeline.decay import decay_due_people
-
-        while not self._halt.wait(self._interval):
-            try:
-                decay_due_people(self._hub)
-            except Exception as exc:  # keep the local hub alive; the next tick tries again
-                log.warning("decay run failed", extra={"error": type(exc).__name__})
-
-    def stop(self) -> None:
-        self._halt.set()
-
-
 def local_environment(endpoint: str, config_dir: str, queue_file: str | None = None) -> None:
     """Point boto3 at the embedded store (DynamoDB and S3) with throwaway credentials, and make
     this process's Hub use the local queue file (when given) in place of SQS."""
@@ -165,14 +142,6 @@ def local_queues(names: ResourceNames, path: str | None = None) -> dict[str, Any
         )
         queues[dlq] = LocalQueue(path, dlq, visibility_seconds=LOCAL_VISIBILITY_SECONDS)
     return queues
-
-
-def fresh_queue_file() -> str:
-    """An empty queue file for a new run: the embedded store starts empty too."""
-    QUEUE_FILE.parent.mkdir(exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{QUEUE_FILE}{suffix}").unlink(missing_ok=True)
-    return str(QUEUE_FILE.resolve())
 
 
 def build_local_hub() -> Any:
@@ -219,100 +188,138 @@ def sqs_consumers(sqs: Any, names: ResourceNames) -> dict[str, SqsConsumer]:
 class LocalHub:
     """Start with `start()`, serve with `serve_forever()`, stop with `stop()`.
 
-    Three processes: this one serves HTTP only; the embedded store and the queue workers
-    are child processes (see local_children.py) that exit with it. The queues are one
-    SQLite file (local_queue.py) shared by this process (sends) and the workers (receives)."""
+    This process serves HTTP only; the embedded store and the queue workers are child processes
+    (local_children.py) under a supervisor that restarts one that dies. Everything lives in the
+    state directory, which one hub at a time holds (local_lock.py): the queue file (kept across
+    restarts: what was acknowledged is processed after a crash), the schedule's last runs, the
+    hub's address for the CLI (local.json)."""
 
-    def __init__(self, config_dir: str, host: str = "127.0.0.1", port: int = 8000):
+    def __init__(
+        self,
+        config_dir: str,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        state_dir: str | os.PathLike = DEFAULT_STATE_DIR,
+    ):
         self.config_dir, self.host, self.port = config_dir, host, port
-        self._server = None
-        self._serving = False
-        self._children: list[subprocess.Popen] = []
-
-    def _spawn(self, *args: str) -> tuple[subprocess.Popen, str]:
-        """Start a child and wait for its `ready` line; returns the child and the line's detail."""
-        child = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.runtime.local_children", *args, "--parent", str(os.getpid())],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self._children.append(child)
-        line = child.stdout.readline()
-        if not line.startswith("ready"):
-            raise RuntimeError(f"local hub: {args[0]} process did not start (exit {child.poll()})")
-        return child, line[len("ready") :].strip()
+        self.state_dir = Path(state_dir).resolve()
+        self.lock = StateLock(self.state_dir)
+        self.supervisor = Supervisor()
+        self._front: Any = None
+        self._queues: dict[str, Any] = {}
+        self._names = ResourceNames.from_env()
 
     def start(self) -> None:
         from ..config.loader import load_directory
+        from ..config.secret_check import unresolved_secrets
+        from ..errors import ConfigError
 
-        load_directory(self.config_dir)  # fail fast, with every problem listed, before starting anything
+        self.lock.acquire()  # first: a second hub stops here, having touched nothing
+        try:
+            self._start(load_directory, unresolved_secrets, ConfigError)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, load_directory: Any, unresolved_secrets: Any, config_error: Any) -> None:
+        # fail fast, with every problem listed, before starting anything
+        connectors = load_directory(self.config_dir)
+        problems = unresolved_secrets(connectors)
+        if problems:
+            raise config_error(problems)
+        queue_file = str(self.state_dir / QUEUE_FILE_NAME)
+        config_dir = str(Path(self.config_dir).resolve())
+
+        def store_ready(store: Any) -> None:
+            import boto3
+
+            local_environment(store.detail, config_dir)
+            create_resources(boto3.client("dynamodb"), None, boto3.client("s3"), self._names)
+            # a restarted store answers on the port it had, where every client already points
+            store.args = [*STORE_ARGS, "--port", store.detail.rsplit(":", 1)[1]]
 
         # the store runs at the workers' lower priority: the ack path writes to the queue file
         # only, so a provider never waits behind the workers' ~20 store calls per interaction
-        _, endpoint = self._spawn("store", "--nice", str(WORKER_NICENESS))
-        queue_file = fresh_queue_file()
-        local_environment(endpoint, self.config_dir, queue_file)
-
-        import boto3
-
+        store = self.supervisor.start("store", list(STORE_ARGS), on_ready=store_ready)
+        endpoint = store.detail
+        local_environment(endpoint, config_dir, queue_file)
         from .aws import get_hub
 
-        create_resources(boto3.client("dynamodb"), None, boto3.client("s3"), ResourceNames.from_env())
         get_hub()  # built now, not on the first delivery
-        self._spawn(
+        self._queues = local_queues(self._names, queue_file)
+        self.supervisor.start(
             "workers",
-            "--nice",
-            str(WORKER_NICENESS),
-            "--endpoint",
-            endpoint,
-            "--queue-file",
-            queue_file,
-            "--config-dir",
-            os.environ["CHORUS_CONFIG_DIR"],
+            [
+                "--nice",
+                str(WORKER_NICENESS),
+                "--endpoint",
+                endpoint,
+                "--queue-file",
+                queue_file,
+                "--config-dir",
+                config_dir,
+                "--state-dir",
+                str(self.state_dir),
+            ],
         )
-
-        from chalice.config import Config
-
         import app as chalice_app
 
-        from .local_http import create_server
+        from .local_http import create_front
 
-        self._server = create_server(chalice_app.app, Config.create(app_name="chorus"), self.host, self.port)
-        self.port = self._server.server.server_address[1]
-        STATE_FILE.write_text(
-            json.dumps(
-                {
-                    "endpoint": endpoint,
-                    "queue_file": queue_file,
-                    "url": f"http://{self.host}:{self.port}",
-                    "pid": os.getpid(),
-                    "config_dir": str(Path(self.config_dir).resolve()),
-                }
-            )
+        self._front = create_front(
+            chalice_app.app,
+            self.host,
+            self.port,
+            connectors.settings.max_body_bytes,
+            {"/health": self.health},
         )
+        self.port = self._front.port
+        state = {
+            "endpoint": endpoint,
+            "queue_file": queue_file,
+            "url": f"http://{self.host}:{self.port}",
+            "pid": os.getpid(),
+            "config_dir": config_dir,
+        }
+        (self.state_dir / STATE_FILE_NAME).write_text(json.dumps(state))
+
+    def health(self) -> tuple[int, dict]:
+        """200 while the workers run; 503 while nothing processes what is acknowledged."""
+        processes = [
+            {"role": "http", "pid": os.getpid(), "state": "running"},
+            *self.supervisor.snapshot(),
+        ]
+        queues = {}
+        for name, queue in self._queues.items():
+            try:
+                depth, oldest = queue.stats()
+                queues[name] = {"depth": depth, "oldest_age_seconds": oldest}
+            except Exception as exc:  # an unreadable queue file is itself a health problem
+                queues[name] = {"error": type(exc).__name__}
+        processing = self.supervisor.running("workers") and self.supervisor.running("store")
+        readable = all("error" not in q for q in queues.values())
+        ok = processing and readable
+        return (200 if ok else 503), {
+            "status": "ok" if ok else "unavailable",
+            "processing": processing,
+            "processes": processes,
+            "queues": queues,
+        }
 
     def serve_forever(self) -> None:
         print(
-            f"Chorus hub on http://{self.host}:{self.port}  (embedded store and queues; Ctrl-C stops)",
+            f"Chorus hub on http://{self.host}:{self.port}  (state in {self.state_dir}; Ctrl-C stops)",
             flush=True,
         )
-        self._serving = True
-        try:
-            self._server.server.serve_forever()
-        finally:
-            self._serving = False
+        self._front.run()
 
     def stop(self) -> None:
-        if self._server is not None:
-            if self._serving:
-                self._server.server.shutdown()  # blocks unless serve_forever is running
-            self._server.server.server_close()
-        for child in reversed(self._children):  # workers first, then the store they use
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
-        self._children = []
+        if self._front is not None:
+            self._front.close()
+            self._front = None
+        self.supervisor.stop()
+        for queue in self._queues.values():
+            queue.close()
+        self._queues = {}
+        (self.state_dir / STATE_FILE_NAME).unlink(missing_ok=True)
+        self.lock.release()

@@ -3,8 +3,9 @@
 `chorus serve` keeps only the HTTP server in its own process so that a webhook's ack never
 waits for the GIL behind a worker enriching text or behind the store answering the
 workers. Each child is `python -m chalicelib.runtime.local_children <role> --parent <pid>`,
-prints one line `ready <detail>` on stdout when it can be used, and exits on SIGTERM/SIGINT
-or as soon as its parent is gone (a watchdog; the hub never leaves orphans behind).
+prints one line `ready <detail>` on stdout when it can be used, then `beat` every second while
+all its threads are alive (the supervisor's liveness check, local_supervisor.py), and exits on
+SIGTERM/SIGINT or as soon as its parent is gone (a watchdog; the hub never leaves orphans behind).
 """
 
 from __future__ import annotations
@@ -36,8 +37,22 @@ def _stop_on_signals(stopped: threading.Event) -> None:
         signal.signal(signum, lambda *_: stopped.set())
 
 
-def serve_store(stopped: threading.Event) -> None:
-    """DynamoDB and S3 on a free loopback port (moto's server without its access log)."""
+def beat_while(stopped: threading.Event, threads: list[threading.Thread]) -> None:
+    """Print `beat` every HEARTBEAT_SECONDS while every thread in `threads` is alive; return when
+    stopped, or when one has died (the child then exits and the supervisor restarts it)."""
+    from .local_supervisor import HEARTBEAT_SECONDS
+
+    while not stopped.wait(HEARTBEAT_SECONDS):
+        dead = [t.name for t in threads if not t.is_alive()]
+        if dead:
+            log.warning("worker thread died", extra={"threads": dead})
+            return
+        print("beat", flush=True)
+
+
+def serve_store(stopped: threading.Event, port: int = 0) -> None:
+    """DynamoDB and S3 on a loopback port (moto's server without its access log); port 0 picks a
+    free one, a restart asks for the one it had."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -58,41 +73,40 @@ def serve_store(stopped: threading.Event) -> None:
     isolate_moto_writes()
     server = make_server(
         "127.0.0.1",
-        0,
+        port,
         DomainDispatcherApplication(create_backend_app),
         threaded=True,
         request_handler=NoDelayHandler,
     )
-    threading.Thread(target=server.serve_forever, name="store", daemon=True).start()
+    serving = threading.Thread(target=server.serve_forever, name="store", daemon=True)
+    serving.start()
     print(f"ready http://127.0.0.1:{server.server_address[1]}", flush=True)
-    while not stopped.wait(0.5):
-        pass
+    beat_while(stopped, [serving])
     server.shutdown()
 
 
-def run_workers(stopped: threading.Event, endpoint: str, queue_file: str, config_dir: str) -> None:
-    """The four queue pollers and the decay timer, on a Hub of this process's own."""
+def run_workers(
+    stopped: threading.Event, endpoint: str, queue_file: str, config_dir: str, state_dir: str
+) -> None:
+    """The four queue pollers and the schedule runner, on a Hub of this process's own."""
     from .aws import get_hub
-    from .local import LOCAL_INGEST_POLLERS, DecayTimer, local_environment, local_queues, make_pollers
+    from .local import LOCAL_INGEST_POLLERS, local_environment, local_queues, make_pollers
+    from .local_schedule import ScheduleRunner
     from .resources import ResourceNames
 
     local_environment(endpoint, config_dir, queue_file)
     hub = get_hub()
     names = ResourceNames.from_env()
     pollers = make_pollers(hub, local_queues(names), names, LOCAL_INGEST_POLLERS)
-    for poller in pollers:
-        poller.start()
-    timer = None
-    if DecayTimer.interval_from_env() > 0:
-        timer = DecayTimer(hub, DecayTimer.interval_from_env())
-        timer.start()
+    schedule = ScheduleRunner(hub, state_dir)
+    threads: list[threading.Thread] = [*pollers, schedule]
+    for thread in threads:
+        thread.start()
     print("ready", flush=True)
-    while not stopped.wait(0.5):
-        pass
+    beat_while(stopped, threads)
     for poller in pollers:
         poller.stop()
-    if timer is not None:
-        timer.stop()
+    schedule.stop()
     deadline = time.monotonic() + 5  # let a batch in hand finish; what is left stays on its queue
     for poller in pollers:
         poller.join(max(0.0, deadline - time.monotonic()))
@@ -106,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint")
     parser.add_argument("--queue-file")
     parser.add_argument("--config-dir")
+    parser.add_argument("--state-dir", default=".chorus")
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     if args.nice:
         try:
@@ -117,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     _stop_on_signals(stopped)
     watch_parent(args.parent, stopped)
     if args.role == "store":
-        serve_store(stopped)
+        serve_store(stopped, args.port)
     else:
-        run_workers(stopped, args.endpoint, args.queue_file, args.config_dir)
-    return 0
+        run_workers(stopped, args.endpoint, args.queue_file, args.config_dir, args.state_dir)
+    return 0 if stopped.is_set() else 1  # a thread died: exit, and the supervisor starts a new one
 
 
 if __name__ == "__main__":

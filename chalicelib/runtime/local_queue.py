@@ -7,7 +7,8 @@ visibility timeout and comes back unless deleted; `retry_later` moves that momen
 `max_receives` receives the message moves to its dead-letter queue (SQS's redrive policy);
 records have SQS's event shape (messageId, receiptHandle, body, ApproximateReceiveCount).
 
-The file lives as long as the embedded store (`chorus serve` starts both afresh).
+The file is never deleted or recreated: what a crashed or stopped hub had acknowledged is
+received again after the restart (in flight messages once their visibility timeout passes).
 """
 
 from __future__ import annotations
@@ -108,6 +109,14 @@ class LocalQueue:
             return self._db.execute("SELECT count(*) FROM messages WHERE queue = ?", (self.name,)).fetchone()[
                 0
             ]
+
+    def stats(self) -> tuple[int, float | None]:
+        """(messages in this queue, in flight or not; seconds since the oldest was sent, or None)."""
+        with self._lock:
+            depth, oldest = self._db.execute(
+                "SELECT count(*), min(sent_at) FROM messages WHERE queue = ?", (self.name,)
+            ).fetchone()
+        return depth, (round(max(0.0, time.time() - oldest), 3) if oldest is not None else None)
 
     def _receive_now(self, max_messages: int) -> list[dict[str, Any]]:
         now = time.time()

@@ -1,0 +1,107 @@
+"""Start and stop a real `chorus serve` in a folder of its own, for the tests that need processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+CONNECTORS = Path(__file__).parent / "connectors"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chorus_command() -> list[str]:
+    chorus = Path(sys.executable).parent / "chorus"
+    return [str(chorus)] if chorus.exists() else [sys.executable, "-m", "chalicelib.cli"]
+
+
+def hub_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.pop("CHORUS_CONFIG_DIR", None)
+    env.update(extra)
+    return env
+
+
+class ServedHub:
+    """One `chorus serve` process in `workdir` (its state in workdir/.chorus)."""
+
+    def __init__(self, workdir: Path, port: int | None = None, env: dict[str, str] | None = None):
+        self.workdir, self.port = workdir, port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = env or hub_env()
+        self.proc: subprocess.Popen | None = None
+        self.log_path = workdir / "serve.log"
+
+    def start(self, wait: float = 90) -> ServedHub:
+        log = self.log_path.open("a")
+        self.proc = subprocess.Popen(
+            [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", str(self.port)],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("chorus serve exited:\n" + self.log_path.read_text()[-3000:])
+            try:
+                if requests.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError("chorus serve did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def health(self) -> tuple[int, dict]:
+        answer = requests.get(f"{self.base}/health", timeout=5)
+        return answer.status_code, answer.json()
+
+    def child_pids(self) -> dict[str, int]:
+        return {p["role"]: p["pid"] for p in self.health()[1]["processes"] if p.get("pid")}
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+    def kill(self) -> None:
+        """SIGKILL the whole hub at once: the HTTP process and each child, as a crash or OOM would."""
+        pids = []
+        try:
+            pids = list(self.child_pids().values())
+        except (requests.RequestException, ValueError):
+            pass
+        if self.proc and self.proc.poll() is None:
+            pids.append(self.proc.pid)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.proc:
+            self.proc.wait(timeout=10)
+
+
+def wait_for(fetch, predicate, seconds: float = 30.0):
+    deadline = time.time() + seconds
+    value = fetch()
+    while time.time() < deadline:
+        if predicate(value):
+            return value
+        time.sleep(0.2)
+        value = fetch()
+    return value

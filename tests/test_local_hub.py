@@ -1,0 +1,194 @@
+"""`chorus serve` as processes: supervision, honest health, one hub per state directory,
+acknowledged deliveries kept across a crash, and the start-up secret check."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from tests.admin_support import survey
+from tests.local_hub_support import CONNECTORS, ServedHub, chorus_command, free_port, hub_env, wait_for
+from tests.senders import SECRETS, typeform_headers
+
+pytestmark = pytest.mark.slow
+ADMIN = {"Authorization": f"Bearer {SECRETS['CHORUS_ADMIN_TOKEN']}"}
+
+
+@pytest.fixture
+def served(tmp_path):
+    hub = ServedHub(tmp_path).start()
+    yield hub
+    hub.stop()
+
+
+def post_survey(hub: ServedHub, n: int) -> int:
+    body = survey(token=f"crash-{n}", email=f"crash{n}@example.org")
+    return requests.post(
+        f"{hub.base}/webhooks/typeform-nps", data=body, headers=typeform_headers(body)
+    ).status_code
+
+
+def typeform_interactions(hub: ServedHub) -> list[dict]:
+    items, cursor = [], None
+    while True:
+        params = {"connector_id": "typeform-nps", "limit": 100, **({"next": cursor} if cursor else {})}
+        page = requests.get(f"{hub.base}/admin/interactions", params=params, headers=ADMIN, timeout=10).json()
+        items += page["items"]
+        cursor = page.get("next")
+        if not cursor:
+            return items
+
+
+def test_a_dead_worker_is_restarted_and_health_is_503_meanwhile(served):
+    status, report = served.health()
+    assert status == 200 and report["processing"] is True
+    assert {"http", "store", "workers"} <= {p["role"] for p in report["processes"]}
+    assert set(report["queues"]) == {"chorus-ingest", "chorus-sync", "chorus-ingest-dlq", "chorus-sync-dlq"}
+    old = served.child_pids()["workers"]
+    os.kill(old, signal.SIGKILL)
+    status, report = wait_for(served.health, lambda h: h[0] == 503, 5)
+    assert status == 503 and report["processing"] is False
+    status, report = wait_for(served.health, lambda h: h[0] == 200, 30)
+    workers = next(p for p in report["processes"] if p["role"] == "workers")
+    assert status == 200
+    assert workers["pid"] != old and workers["restarts"] == 1 and workers["last_exit"] == -signal.SIGKILL
+    assert post_survey(served, 1) == 200  # and the new worker processes it
+    assert len(wait_for(lambda: typeform_interactions(served), lambda i: len(i) == 1)) == 1
+
+
+def test_health_reports_the_backlog_while_the_workers_are_paused(served):
+    workers = served.child_pids()["workers"]
+    os.kill(workers, signal.SIGSTOP)
+    try:
+        for n in range(3):
+            assert post_survey(served, n) == 200
+        time.sleep(1.1)
+        ingest = served.health()[1]["queues"]["chorus-ingest"]
+        assert ingest["depth"] == 3 and ingest["oldest_age_seconds"] >= 1.0
+    finally:
+        os.kill(workers, signal.SIGCONT)
+
+
+def test_a_second_serve_on_the_same_state_directory_refuses_and_touches_nothing(served):
+    state = served.workdir / ".chorus"
+    wait_for(lambda: (state / "schedule.json").exists(), bool)  # the hub's own first writes are done
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in state.iterdir()}
+    second = subprocess.run(
+        [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", str(free_port())],
+        cwd=served.workdir,
+        env=hub_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert f"pid {served.proc.pid}" in second.stderr and "state directory" in second.stderr
+    assert "Traceback" not in second.stderr
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in state.iterdir()}
+    assert after == before  # not a file of the running hub opened for writing, created or removed
+    assert post_survey(served, 7) == 200
+    assert len(wait_for(lambda: typeform_interactions(served), lambda i: len(i) == 1)) == 1
+
+
+def test_deliveries_acknowledged_before_a_crash_are_processed_after_the_restart(tmp_path):
+    hub = ServedHub(tmp_path).start()
+    try:
+        os.kill(hub.child_pids()["workers"], signal.SIGSTOP)  # acknowledged, not yet processed
+        assert [post_survey(hub, n) for n in range(5)] == [200] * 5
+        hub.kill()
+        queue_file = tmp_path / ".chorus" / "queues.sqlite3"
+        assert queue_file.exists()
+        hub.start()
+        items = wait_for(lambda: typeform_interactions(hub), lambda i: len(i) == 5, 60)
+        assert len(items) == 5 and len({i["interaction_id"] for i in items}) == 5
+        assert hub.health()[1]["queues"]["chorus-ingest"]["depth"] == 0
+    finally:
+        hub.kill()
+
+
+def test_serve_names_every_missing_secret_and_starts_nothing(tmp_path):
+    env = hub_env()
+    for name in ("TEST_TYPEFORM_SECRET", "TEST_ZENDESK_SIGNING_SECRET"):
+        env.pop(name, None)
+    result = subprocess.run(
+        [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert "typeform-nps: secrets.signing: environment variable TEST_TYPEFORM_SECRET is not set" in lines[0]
+    assert any(
+        line.startswith("zendesk-support: secrets.signing:") and "TEST_ZENDESK_SIGNING_SECRET" in line
+        for line in lines
+    )
+    assert lines[-1] == f"{len(lines) - 1} problem(s) found"
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / ".chorus" / "queues.sqlite3").exists()
+
+
+def test_validate_resolve_names_missing_secrets(tmp_path):
+    env = hub_env()
+    env.pop("TEST_TYPEFORM_SECRET", None)
+    plain = subprocess.run(
+        [*chorus_command(), "validate", str(CONNECTORS)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert plain.returncode == 0
+    resolved = subprocess.run(
+        [*chorus_command(), "validate", str(CONNECTORS), "--resolve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert resolved.returncode == 1
+    assert resolved.stderr.splitlines() == [
+        "typeform-nps: secrets.signing: environment variable TEST_TYPEFORM_SECRET is not set "
+        "(secret env:TEST_TYPEFORM_SECRET)",
+        "1 problem(s) found",
+    ]
+    env["TEST_TYPEFORM_SECRET"] = "back"
+    ok = subprocess.run(
+        [*chorus_command(), "validate", str(CONNECTORS), "--resolve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0 and "secrets resolve" in ok.stdout
+
+
+def test_the_cli_says_plainly_when_it_needs_a_hub(tmp_path):
+    env = hub_env()
+    for command in (["dlq", "list"], ["people", "show", "p-1"]):
+        result = subprocess.run(
+            [*chorus_command(), *command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 1, result.stderr
+        assert "no local hub is running" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_the_cli_reaches_the_running_hub(served):
+    env = hub_env()
+    result = subprocess.run(
+        [*chorus_command(), "dlq", "list"],
+        cwd=served.workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "0 dead letter(s)" in result.stdout
+    state = json.loads((served.workdir / ".chorus" / "local.json").read_text())
+    assert state["url"] == served.base
