@@ -30,6 +30,7 @@ REGISTRY: dict[str, str] = {
     "webhook": "chalicelib.providers.webhook_sink:WebhookSinkProvider",
     "facebook": "chalicelib.providers.meta:FacebookProvider",
     "instagram": "chalicelib.providers.meta:InstagramProvider",
+    "whatsapp": "chalicelib.providers.meta:WhatsAppProvider",
     "discourse": "chalicelib.providers.discourse:DiscourseProvider",
     "slack": "chalicelib.providers.slack:SlackProvider",
     "youtube": "chalicelib.providers.youtube:YouTubeProvider",

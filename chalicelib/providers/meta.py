@@ -1,7 +1,12 @@
-"""Meta Graph webhooks: Facebook Pages (`object: page`) and Instagram (`object: instagram`).
+"""Meta Graph webhooks: Facebook Pages (`object: page`), Instagram (`object: instagram`) and
+WhatsApp Business (`object: whatsapp_business_account`).
 
-One module, two registered providers (`facebook`, `instagram`) so each platform's user ids
-stay in their own identity namespace (a Page-scoped id is not an Instagram-scoped id).
+One module, three registered providers (`facebook`, `instagram`, `whatsapp`) so each platform's
+user ids stay in their own identity namespace (a Page-scoped id is not an Instagram-scoped id).
+A delivery whose `object` is another platform's is skipped with a reason naming the provider to
+use, never crashed on. A change without the ids that name its object is a malformed entry.
+Edits: a Page `edited` change is keyed on the notification's `entry.time` and the new text, so a
+second and later edit of one comment is not taken for a retry of the first.
 Handshake: GET ?hub.mode=subscribe&hub.verify_token=T&hub.challenge=C -> C as text/plain,
 403 unless T equals secrets.verify_token (constant time).
 Signature: `X-Hub-Signature-256: sha256=` + hex(HMAC-SHA256(app secret = secrets.signing, body)).
@@ -11,6 +16,7 @@ https://developers.facebook.com/docs/graph-api/webhooks/getting-started/
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +32,7 @@ from .base import (
     parse_iso,
     utc_from_epoch,
 )
-from .entries import each_entry
+from .entries import each_entry, guarded_all
 from .signatures import BodySignature, constant_time_equals
 
 FEED_ITEMS = {
@@ -39,6 +45,8 @@ FEED_ITEMS = {
     "rating": "review",
 }
 STORED_VERBS = ("add", "edited", "remove")
+# object -> the provider whose connector takes it: named when a delivery reaches the wrong one
+OBJECT_PROVIDERS = {"page": "facebook", "instagram": "instagram", "whatsapp_business_account": "whatsapp"}
 
 
 def _time(value: Any):
@@ -71,17 +79,24 @@ class MetaProvider(Provider):
         if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
             raise MalformedPayload("a Meta delivery is an object with an entry array")
         if data.get("object") != self.object:
-            return [Skipped("unsupported_event", f"object {data.get('object')!r}")]
+            owner = OBJECT_PROVIDERS.get(str(data.get("object")))
+            hint = f"; a `{owner}` connector takes it" if owner else ""
+            return [
+                Skipped("unsupported_event", f"object {data.get('object')!r} is not {self.object!r}{hint}")
+            ]
         results: list[Interaction | Skipped] = []
         for entry in data["entry"]:
             if not isinstance(entry, dict):
                 results.append(Skipped("malformed_entry", "entry is not an object"))
                 continue
-            results += each_entry(lambda c: self._change(c, entry, delivery.connector), entry.get("changes"))
+            results += self._changes(entry, delivery.connector)
             results += each_entry(
                 lambda m: self._message(m, entry, delivery.connector), entry.get("messaging")
             )
         return results
+
+    def _changes(self, entry: dict, connector) -> list[Interaction | Skipped]:
+        return each_entry(lambda c: self._change(c, entry, connector), entry.get("changes"))
 
     def _change(self, change: dict, entry: dict, connector) -> Interaction | Skipped:
         raise NotImplementedError
@@ -139,7 +154,10 @@ class FacebookProvider(MetaProvider):
             return Skipped(
                 "own_account", "the Page's own activity", value.get("comment_id") or value.get("post_id")
             )
-        external = str(value.get("comment_id") or value.get("post_id") or value.get("open_graph_story_id"))
+        object_id = value.get("comment_id") or value.get("post_id") or value.get("open_graph_story_id")
+        if not object_id:
+            raise ValueError(f"{field} {item} {verb} names no comment_id, post_id or open_graph_story_id")
+        external = str(object_id)
         created = value.get("created_time") or entry["time"]
         post_id = value.get("post_id")
         kind = "mention" if field == "mention" else FEED_ITEMS[item]
@@ -154,10 +172,16 @@ class FacebookProvider(MetaProvider):
                 else None
             )
         changed_at = _time(entry["time"]) if verb != "add" else None
+        # created_time stays the comment's creation time on every edit: the notification time
+        # and the new text tell one edit from the next (a retry repeats both)
+        event_id = f"{external}:{verb}:{created}"
+        if verb != "add":
+            text = str(value.get("message") or value.get("review_text") or "")
+            event_id += f":{entry['time']}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
         return self._interaction(
             kind=kind,
             external_id=external,
-            event_id=f"{external}:{verb}:{created}",
+            event_id=event_id,
             event_type=f"{field}.{item}.{verb}",
             occurred_at=_time(created),
             updated_at=changed_at,
@@ -202,5 +226,57 @@ class InstagramProvider(MetaProvider):
             thread_id=media_id,
             parent_id=str(value.get("parent_id") or media_id),
             public=True,
+            connector=connector,
+        )
+
+
+class WhatsAppProvider(MetaProvider):
+    """WhatsApp Business Platform (Cloud API) field `messages`: what customers write to the
+    business number. value.messages[] {from (the customer's wa_id: a phone number without "+"),
+    id (wamid), timestamp, type, text.body}; value.contacts[] {wa_id, profile.name}. Status
+    updates of the business's own messages (value.statuses[]) are not a customer's voice.
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages
+    """
+
+    name = "whatsapp"
+    object = "whatsapp_business_account"
+
+    def _changes(self, entry: dict, connector) -> list[Interaction | Skipped]:
+        changes = entry.get("changes")
+        if not isinstance(changes, list):  # absent: nothing; anything else: one malformed entry
+            return each_entry(lambda c: c, changes)
+        results: list[Interaction | Skipped] = []
+        for change in changes:
+            results += guarded_all(lambda c: self._messages(c, connector), change)
+        return results
+
+    def _messages(self, change: dict, connector) -> list[Interaction | Skipped]:
+        field, value = change["field"], change["value"]
+        if field != "messages":
+            return [Skipped("unsupported_event", f"field {field}")]
+        names = {str(c["wa_id"]): (c.get("profile") or {}).get("name") for c in value.get("contacts") or []}
+        results: list[Interaction | Skipped] = []
+        for message in value.get("messages") or []:
+            results += guarded_all(lambda m: [self._message_of(m, names, connector)], message)
+        if not results:
+            return [Skipped("unsupported_event", "messages change without messages (statuses only)")]
+        return results
+
+    def _message_of(self, message: dict, names: dict, connector) -> Interaction | Skipped:
+        wamid, sender = str(message["id"]), str(message["from"])
+        if not wamid or not sender:
+            raise ValueError("message without id or from")
+        if message.get("type") != "text":
+            return Skipped("unsupported_event", f"message type {message.get('type')}", wamid)
+        return self._interaction(
+            kind="direct_message",
+            external_id=wamid,
+            event_id=f"{wamid}:message",
+            event_type="messages.text",
+            occurred_at=utc_from_epoch(message["timestamp"]),
+            text=message["text"]["body"],
+            author=Author(provider_user_id=sender, phone="+" + sender, display_name=names.get(sender)),
+            thread_id=sender,
+            public=False,
             connector=connector,
         )

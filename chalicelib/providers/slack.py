@@ -6,6 +6,11 @@ Handshake: a signed POST {"type": "url_verification", "challenge": C} -> C as te
 Retries carry `X-Slack-Retry-Num`; they repeat the `event_id`, so the pipeline de-duplicates them.
 Authors are user ids only (names and emails need users.info, not called here).
 A message event with a missing or wrong-typed field is skipped as `malformed_entry`.
+Edits (`message_changed`) update the message; `message_deleted`, and a `message_changed` whose
+message is a `tombstone` (a deleted thread parent with replies, shown by Slackbot as "This
+message was deleted."), delete it: its author is taken from `previous_message`, never Slackbot.
+Only `channel_type: channel` is public; `group` (private channel), `im` and `mpim` are not, and
+`im`/`mpim` are direct messages. `app_rate_limited` (no inner event) is counted, not dead-lettered.
 https://api.slack.com/authentication/verifying-requests-from-slack
 """
 
@@ -24,6 +29,8 @@ from .signatures import check_timestamp, parse_timestamp, verify_hmac
 
 REPLAY_WINDOW_SECONDS = 300
 NEW_MESSAGE_SUBTYPES = (None, "thread_broadcast", "file_share", "me_message")
+DIRECT_CHANNEL_TYPES = ("im", "mpim")
+SLACKBOT = "USLACKBOT"
 
 
 class SlackOptions(BaseModel):
@@ -63,6 +70,14 @@ class SlackProvider(Provider):
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()
+        if isinstance(data, dict) and data.get("type") == "app_rate_limited":
+            return [
+                Skipped(
+                    "rate_limited",
+                    f"Slack is rate-limiting this app's events for team {data.get('team_id')} "
+                    f"since minute {data.get('minute_rate_limited')}",
+                )
+            ]
         if not isinstance(data, dict) or not isinstance(data.get("event"), dict):
             raise MalformedPayload("an event_callback carries an event object")
         event_id = entry_id(data.get("event_id"))
@@ -78,7 +93,12 @@ class SlackProvider(Provider):
         subtype, channel = event.get("subtype"), event["channel"]
         if subtype == "bot_message" or event.get("bot_id"):
             return Skipped("bot_message", "messages by bots are not a customer's voice", event_id)
-        if subtype == "message_changed":
+        if subtype == "message_changed" and event["message"].get("subtype") == "tombstone":
+            tombstone, previous = event["message"], event.get("previous_message") or {}
+            message, deleted = {**previous, "ts": tombstone["ts"]}, True
+            message.setdefault("thread_ts", tombstone.get("thread_ts"))
+            changed_at = event.get("event_ts") or event["ts"]
+        elif subtype == "message_changed":
             message, deleted = event["message"], False
             changed_at = (message.get("edited") or {}).get("ts") or event.get("event_ts") or event["ts"]
         elif subtype == "message_deleted":
@@ -93,7 +113,9 @@ class SlackProvider(Provider):
         ts = message["ts"]
         thread_ts = message.get("thread_ts")
         reply = bool(thread_ts) and thread_ts != ts
-        direct = event.get("channel_type") == "im"
+        channel_type = event.get("channel_type")
+        direct = channel_type in DIRECT_CHANNEL_TYPES
+        user = message.get("user")
         options = connector.options
         url = (
             f"{options.workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
@@ -113,9 +135,9 @@ class SlackProvider(Provider):
             updated_at=utc_from_epoch(changed_at) if changed_at else None,
             text=None if deleted else message.get("text"),
             url=url,
-            author=Author(provider_user_id=message.get("user")),
+            author=Author(provider_user_id=None if user == SLACKBOT else user),
             thread_id=f"{channel}:{thread_ts or ts}",
             parent_id=f"{channel}:{thread_ts}" if reply else None,
-            public=not direct,
+            public=channel_type == "channel",
             deleted=deleted,
         )

@@ -158,3 +158,55 @@ def test_messenger_messages_are_private_direct_messages(client, workers, hub):
     workers.drain()
     [dm] = hub.store.connector_interactions("facebook-page", 10)
     assert dm.kind == "direct_message" and dm.public is False and dm.external_id == "m_AbC123"
+
+
+def test_second_and_later_edits_of_a_comment_are_not_taken_for_duplicates(client, workers, hub):
+    """Page feed `edited` changes keep the comment's created_time; entry.time is when Meta sent it."""
+    for name in ("page_feed_batch", "page_comment_edited_1", "page_comment_edited_2"):
+        assert post(client, FB, fixture_bytes(f"meta/{name}.json")).status_code == 200
+        workers.drain()
+    comment = by_external(hub, "facebook-page")["822604713385990_1093485722214863"]
+    assert comment.text == "Chorus is terrible, cancelling" and comment.sentiment.label == "negative"
+    assert int(comment.updated_at.timestamp()) == 1795533700
+    # a retry of the last edit is still one
+    assert post(client, FB, fixture_bytes("meta/page_comment_edited_2.json")).status_code == 200
+    workers.drain()
+    assert hub.store.get_person(comment.person_id).stats.interaction_count == 1
+
+
+def test_a_change_without_its_ids_is_a_malformed_entry(client, workers, hub):
+    assert post(client, FB, fixture_bytes("meta/page_feed_without_ids.json")).status_code == 200
+    workers.drain()
+    assert "None" not in by_external(hub, "facebook-page")
+    assert by_external(hub, "facebook-page") == {}
+    assert hub.store.event_counts("facebook-page").get("skipped_malformed_entry") == 1
+
+
+def test_whatsapp_delivery_to_a_page_connector_is_skipped_naming_the_right_provider(client, workers, hub):
+    assert post(client, FB, fixture_bytes("meta/whatsapp_messages.json")).status_code == 200
+    workers.drain()
+    assert by_external(hub, "facebook-page") == {}
+    assert hub.store.event_counts("facebook-page").get("skipped_unsupported_event") == 1
+    assert hub.store.dead_letters("facebook-page", 10) == []
+
+
+def test_whatsapp_business_messages_are_direct_messages_from_the_phone_number(client, workers, hub):
+    assert (
+        post(client, "/webhooks/whatsapp-business", fixture_bytes("meta/whatsapp_messages.json")).status_code
+        == 200
+    )
+    assert (
+        post(client, "/webhooks/whatsapp-business", fixture_bytes("meta/whatsapp_statuses.json")).status_code
+        == 200
+    )
+    unsigned = {"Content-Type": "application/json"}
+    body = fixture_bytes("meta/whatsapp_messages.json")
+    assert post(client, "/webhooks/whatsapp-business", body, unsigned).status_code == 401
+    workers.drain()
+    [message] = by_external(hub, "whatsapp-business").values()
+    assert message.kind == "direct_message" and message.public is False
+    assert message.text == "Does Chorus come with a Salesforce connector?"
+    assert message.author.phone == "+16505551234" and message.author.display_name == "Sheena Nelson"
+    person = hub.store.get_person(message.person_id)
+    assert "whatsapp#16505551234" in {r.key for r in person.identities}
+    assert hub.store.event_counts("whatsapp-business").get("skipped_unsupported_event") == 1  # statuses

@@ -86,3 +86,41 @@ def test_signature_cases(client):
     assert response.status_code == 401 and b"stale_timestamp" in response.body
     no_ts = {k: v for k, v in good.items() if k != "X-Slack-Request-Timestamp"}
     assert post(client, body, no_ts).status_code == 401
+
+
+def test_tombstone_of_a_deleted_thread_parent_deletes_it_and_makes_no_slackbot_person(client, workers, hub):
+    """A thread parent with replies, deleted: Slack sends message_changed whose message is a
+    `tombstone` by USLACKBOT ("This message was deleted."), the original in previous_message."""
+    from chalicelib.schema import IdentityRef
+
+    assert post(client, "message").status_code == 200
+    workers.drain()
+    assert post(client, "message_changed_tombstone").status_code == 200
+    workers.drain()
+    [gone] = stored(hub).values()
+    assert gone.external_id == KEY and gone.deleted and gone.text is None and gone.sentiment is None
+    assert gone.brand_matches == [] and int(gone.updated_at.timestamp()) == 1795534100
+    assert gone.author.provider_user_id == "U2147483697"
+    assert hub.store.find_identities([IdentityRef(namespace="slack", value="USLACKBOT")]) == {}
+    assert all(i.text is None for i in hub.store.person_interactions(gone.person_id))
+
+
+def test_private_channel_and_group_dm_messages_are_not_public(client, workers, hub):
+    assert post(client, "message_private_channel").status_code == 200
+    assert post(client, "message_mpim").status_code == 200
+    workers.drain()
+    items = stored(hub)
+    private = items["G0PR1VATE7:1795535000.000100"]
+    group_dm = items["G0MP1MGRP9:1795535100.000100"]
+    assert private.public is False and private.kind == "post"
+    assert group_dm.public is False and group_dm.kind == "direct_message"
+    person = hub.store.get_person(private.person_id)
+    assert person.stats.public_positive_mentions == 0
+
+
+def test_app_rate_limited_is_counted_not_dead_lettered(client, workers, hub):
+    """Slack's app_rate_limited has no inner event (api.slack.com/events/app_rate_limited)."""
+    assert post(client, "app_rate_limited").status_code == 200
+    workers.drain()
+    assert hub.store.event_counts("slack-community").get("skipped_rate_limited") == 1
+    assert hub.store.dead_letters("slack-community", 10) == []

@@ -137,6 +137,9 @@ SAMPLES: list[Sample] = [
         "instagram-brand", "instagram", "meta/instagram_comments.json", lambda b, u, n: (meta_headers(b), {})
     ),
     Sample(
+        "whatsapp-business", "whatsapp", "meta/whatsapp_messages.json", lambda b, u, n: (meta_headers(b), {})
+    ),
+    Sample(
         "discourse-community",
         "discourse",
         "discourse/post_created.json",
