@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from ..config.models import ScoringSettings
 from ..schema import AdvocateScore, Interaction, PersonStats, ScoreComponent
 
-BEHAVIOUR_KINDS = {"survey_response", "post", "comment", "mention", "direct_message", "review"}
+BEHAVIOUR_KINDS = {"survey_response", "post", "comment", "mention", "repost", "direct_message", "review"}
 PUBLIC_KINDS = {"post", "comment", "mention", "review"}
 NPS_FACTOR = {"promoter": 1.0, "passive": 0.0, "detractor": -1.0}
 EXPLAIN_LIMIT = 10

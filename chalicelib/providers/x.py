@@ -15,8 +15,12 @@ characters, bounded length), and a body of that shape is never accepted: no `{`,
 so no JSON object (every Account Activity delivery is one) can be a token.
 A delivery holds event arrays keyed by type (`tweet_create_events`, ...) for `for_user_id`.
 Kinds: reply -> comment, quote -> mention (parent = the quoted post), @mention -> mention,
+repost (`retweeted_status`) -> repost without text (the reposted words are not the fan's: no
+sentiment, no brand mention; counts for frequency, recency and reach),
 like of the account's post (favorite_events) -> mention without text (a public endorsement:
 counts for frequency, recency and reach, never for sentiment), direct message -> direct_message.
+Edits: each edit is a new post id; `edit_history.initial_tweet_id` (v1.1) or the first of
+`edit_history_tweet_ids` (v2) names the original, so every version updates one interaction.
 """
 
 from __future__ import annotations
@@ -126,6 +130,9 @@ class XProvider(Provider):
         tweet_id, user_id = str(tweet["id_str"]), str(user["id_str"])
         if user_id == account:
             return Skipped("own_account", "tweet by the subscribed account itself", tweet_id)
+        if isinstance(tweet.get("retweeted_status"), dict):
+            return self._repost(tweet, connector)
+        original = _initial_tweet_id(tweet)
         extended = tweet.get("extended_tweet") or {}
         text = extended.get("full_text") if tweet.get("truncated") and extended else tweet.get("text")
         mentions = (extended.get("entities") or tweet.get("entities") or {}).get("user_mentions") or []
@@ -139,15 +146,17 @@ class XProvider(Provider):
             kind = "mention"
         else:
             kind = "post"
+        moment = _tweet_time(tweet)
         return Interaction(
-            interaction_id=interaction_id(connector.id, tweet_id),
+            interaction_id=interaction_id(connector.id, original),
             connector_id=connector.id,
             provider=self.name,
             kind=kind,
-            external_id=tweet_id,
+            external_id=original,
             event_id=f"tweet_create:{tweet_id}",
-            event_type="tweet_create",
-            occurred_at=_tweet_time(tweet),
+            event_type="tweet_edit" if original != tweet_id else "tweet_create",
+            occurred_at=moment,
+            updated_at=moment if original != tweet_id else None,
             text=text,
             url=f"https://x.com/{user['screen_name']}/status/{tweet_id}",
             author=Author(
@@ -157,8 +166,27 @@ class XProvider(Provider):
                 followers=user.get("followers_count"),
             ),
             language=tweet.get("lang") if tweet.get("lang") not in (None, "und") else None,
-            thread_id=parent or tweet_id,
+            thread_id=parent or original,
             parent_id=parent,
+            public=True,
+        )
+
+    def _repost(self, tweet: dict[str, Any], connector) -> Interaction:
+        tweet_id, reposted = str(tweet["id_str"]), str(tweet["retweeted_status"]["id_str"])
+        user = tweet["user"]
+        return Interaction(
+            interaction_id=interaction_id(connector.id, tweet_id),
+            connector_id=connector.id,
+            provider=self.name,
+            kind="repost",
+            external_id=tweet_id,
+            event_id=f"tweet_create:{tweet_id}",
+            event_type="repost",
+            occurred_at=_tweet_time(tweet),
+            url=f"https://x.com/{user['screen_name']}/status/{tweet_id}",
+            author=_author(user),
+            thread_id=reposted,
+            parent_id=reposted,
             public=True,
         )
 
@@ -248,6 +276,17 @@ def _author(user: dict[str, Any]) -> Author:
         display_name=user.get("name"),
         followers=user.get("followers_count"),
     )
+
+
+def _initial_tweet_id(tweet: dict[str, Any]) -> str:
+    """The id of the first version of an edited post (the post's own id when never edited)."""
+    history = tweet.get("edit_history")
+    if isinstance(history, dict) and history.get("initial_tweet_id"):
+        return str(history["initial_tweet_id"])
+    versions = tweet.get("edit_history_tweet_ids")
+    if isinstance(versions, list) and versions:
+        return str(versions[0])
+    return str(tweet["id_str"])
 
 
 def _tweet_time(tweet: dict[str, Any]) -> datetime:

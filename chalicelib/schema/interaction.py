@@ -13,6 +13,7 @@ InteractionKind = Literal[
     "post",
     "comment",
     "mention",
+    "repost",  # shares someone else's words: no sentiment or brand mention of its own
     "direct_message",
     "review",
     "crm_update",

@@ -78,3 +78,30 @@ def test_oauth2_signed_connector_checks_the_oauth2_header_and_answers_crc_with_t
     assert json.loads(crc.body) == {"response_token": "sha256=" + expected}
     workers.drain()
     assert len(stored(hub, "x-oauth2")) == 1
+
+
+def test_repost_is_not_the_fans_own_words(client, workers, hub):
+    """A v1.1 retweet carries `retweeted_status` and "RT @author: ..." text (the brand's words)."""
+    assert post(client, "retweet").status_code == 200
+    workers.drain()
+    [repost] = stored(hub).values()
+    assert repost.kind == "repost" and repost.author.handle == "devon_ops"
+    assert repost.text is None and repost.sentiment is None and repost.brand_matches == []
+    assert repost.parent_id == "2125227800000000001"
+    person = hub.store.get_person(repost.person_id)
+    assert person.stats.public_positive_mentions == 0 and person.stats.sentiment_avg is None
+    assert person.stats.interaction_count == 1  # it still counts as activity
+
+
+def test_edit_of_a_mention_updates_the_one_interaction(client, workers, hub):
+    """Each edit is a new post id; edit_history.initial_tweet_id names the original."""
+    assert post(client, "tweet_create_events").status_code == 200
+    workers.drain()
+    assert post(client, "tweet_edited").status_code == 200
+    workers.drain()
+    maya = [i for i in stored(hub).values() if i.author.handle == "maya_builds"]
+    assert len(maya) == 1
+    [mention] = maya
+    assert mention.external_id == "2125244096205475840" and "disappointed" in mention.text
+    assert mention.sentiment.label == "negative" and mention.url.endswith("/2125246600000000003")
+    assert hub.store.get_person(mention.person_id).stats.interaction_count == 1
