@@ -1,9 +1,12 @@
 """Discourse: posts and topics of a community forum (admin > API > Webhooks).
 
 Signature: `X-Discourse-Event-Signature: sha256=` + hex(HMAC-SHA256(webhook secret, raw body)).
-`X-Discourse-Event` names the event (post_created, post_edited, post_destroyed, topic_created,
-ping); `X-Discourse-Instance` is the forum's base URL. Body: {"post": {...}} or {"topic": {...}}.
+`X-Discourse-Event` names the event (post_created, post_edited, post_destroyed, post_recovered,
+topic_created, ping); `X-Discourse-Instance` is the forum's base URL. Body: {"post": {...}} or {"topic": {...}}.
 `X-Discourse-Event-Id` changes on every retry, so the de-dup key is post id + event + updated_at.
+Edits replace the text; post_destroyed removes it; post_recovered (a default event type) restores
+the post with its text. A recovery may keep the destroyed post's updated_at, so it is versioned no
+earlier than its receipt: it then outranks the deletion it undoes.
 Source: discourse/discourse app/jobs/regular/emit_web_hook_event.rb, web_hook_post_serializer.rb.
 """
 
@@ -20,7 +23,7 @@ from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, par
 from .entries import misshapen_is_malformed
 from .signatures import BodySignature
 
-POST_EVENTS = ("post_created", "post_edited", "post_destroyed")
+POST_EVENTS = ("post_created", "post_edited", "post_destroyed", "post_recovered")
 REGULAR_POST = 1  # post_type: 2 moderator action, 3 small action, 4 whisper
 
 
@@ -68,6 +71,8 @@ class DiscourseProvider(Provider):
             if deleted or event == "post_edited"
             else None
         )
+        if event == "post_recovered":
+            updated = max(parse_iso(post["updated_at"]), delivery.received_at)
         return Interaction(
             interaction_id=interaction_id(connector.id, post_id),
             connector_id=connector.id,

@@ -222,6 +222,7 @@ class GenericSourceProvider(Provider):
             links=links,
             nps=None if values.get("nps") in (None, "") else int(float(values["nps"])),
             rating=rating,
+            ratings=[rating] if rating else [],
             public=options.public,
         )
 

@@ -194,6 +194,7 @@ class FacebookProvider(MetaProvider):
             thread_id=post_id or external,
             parent_id=value.get("parent_id") if item != "post" else None,
             rating=rating,
+            ratings=[rating] if rating else [],
             deleted=verb == "remove",
             public=True,
             connector=connector,

@@ -97,6 +97,7 @@ def survey_response(
     answers: Iterable[tuple[str, Any]] = (),
     nps: Any = None,
     rating: Rating | None = None,
+    ratings: Iterable[Rating] = (),
     hidden: Mapping[str, Any] | None = None,
     links: Iterable[IdentityRef] = (),
     thread_id: str | None = None,
@@ -105,7 +106,7 @@ def survey_response(
     """One response as one Interaction. The id depends only on (connector, external_id), so an
     edited response replaces the stored one; `updated_at` decides which version is newer."""
     hidden_fields = getattr(connector.options, "hidden_fields", {}) or {}
-    answers = list(answers)
+    answers, ratings = list(answers), list(ratings)
     return Interaction(
         interaction_id=interaction_id(connector.id, external_id),
         connector_id=connector.id,
@@ -121,7 +122,8 @@ def survey_response(
         author=Author(email=email or None, display_name=display_name or None),
         links=[*links, *hidden_links(hidden, hidden_fields)],
         nps=nps_value(nps),
-        rating=rating,
+        rating=rating or (ratings[0] if ratings else None),
+        ratings=ratings or ([rating] if rating else []),
         thread_id=thread_id,
         public=False,
     ).authored(answer_words(answers))

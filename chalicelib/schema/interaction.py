@@ -37,7 +37,8 @@ class Sentiment(Model):
 
 class Rating(Model):
     value: float
-    scale: float = Field(gt=0)
+    scale: float = Field(gt=0, description="The top of the question's own scale: 5 of 5 is the best.")
+    label: str | None = Field(default=None, description="The question rated, when a response has several.")
 
 
 class CrmChange(Model):
@@ -74,7 +75,8 @@ class Interaction(Model):
     )
     nps: int | None = Field(default=None, ge=0, le=10)
     nps_category: Literal["promoter", "passive", "detractor"] | None = None
-    rating: Rating | None = None
+    rating: Rating | None = Field(default=None, description="The first rating answer (see ratings).")
+    ratings: list[Rating] = Field(default_factory=list, description="Every rating answer, each on its scale.")
     sentiment: Sentiment | None = None
     language: str | None = None
     thread_id: str | None = None

@@ -94,3 +94,20 @@ def test_signature_cases(client):
         post(client, body, "post_created", discourse_headers(body, "post_created", secret="nope")).status_code
         == 401
     )
+
+
+def test_recovered_post_is_restored_with_its_text(client, workers, hub):
+    """post_recovered is one of Discourse's default post event types (web_hook.rb)."""
+    for name, event in (
+        ("post_created", "post_created"),
+        ("post_destroyed", "post_destroyed"),
+        ("post_recovered", "post_recovered"),
+    ):
+        assert post(client, fixture_bytes(f"discourse/{name}.json"), event).status_code == 200
+        workers.drain()
+    item = stored(hub)["48213"]
+    assert item.deleted is False and "NPS follow-ups finally happen on time" in item.text
+    assert item.sentiment.label == "positive" and item.brand_matches == ["Chorus"]
+    assert hub.store.event_counts("discourse-community").get("skipped_unsupported_event") is None
+    person = hub.store.get_person(item.person_id)
+    assert person.stats.interaction_count == 1

@@ -83,3 +83,26 @@ def test_malformed_json_is_400_after_a_valid_signature(client):
     response = post(client, body)
     assert response.status_code == 400
     assert json.loads(response.body)["error"] == "parse_error"
+
+
+def test_ratings_keep_their_own_scale_and_none_overwrites_another(client, workers, hub):
+    """Answers `{type: number, number, field{type: rating|opinion_scale}}` as Typeform documents;
+    the scales are the form's (the webhook definition carries no steps)."""
+    body = fixture_bytes("typeform/form_response_ratings.json")
+    assert (
+        client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body)).status_code
+        == 200
+    )
+    workers.drain()
+    [item] = [
+        i
+        for i in hub.store.connector_interactions("typeform-nps", 10)
+        if i.external_id == "a1b2ratings9z8y7x6w5"
+    ]
+    ratings = {r.label: (r.value, r.scale) for r in item.ratings}
+    assert ratings == {
+        "How many stars would you give our onboarding?": (8.0, 10.0),
+        "How easy was the HubSpot set-up?": (5.0, 5.0),  # the top of a 1-5 scale, not 5/10
+        "How would you rate our support?": (4.0, 5.0),  # Typeform's default 5 stars
+    }
+    assert (item.rating.value, item.rating.scale) == (8.0, 10.0)
