@@ -1,4 +1,4 @@
-"""3. End to end on the local hub over HTTP: `chorus serve` (embedded store and queues) with
+"""3. End to end on the local hub over HTTP: `chorus serve` (SQLite store and queue file) with
 the demo connectors as a subprocess on a free loopback port; an open-loop load generator
 sends signed Typeform surveys at a fixed rate from a thread pool (bounded count), every
 20th one twice (a provider retry). Reports sustained deliveries/s and ack latency, then
@@ -86,35 +86,17 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
 
 
 def stored_interactions(workdir: Path) -> list[str]:
-    """Interaction ids of the connector, read straight from the embedded DynamoDB (a Query on
-    the connector index, paginated: the admin API pages at 500)."""
-    import boto3
+    """Interaction ids of the connector, read straight from the hub's SQLite store, page by page."""
+    from chalicelib.store.local import open_local_storage
 
-    state = json.loads((workdir / ".chorus" / "local.json").read_text())
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=state["endpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    from chalicelib.runtime.resources import ResourceNames
-
-    table_name = ResourceNames.from_env({}).table
+    store = open_local_storage(workdir / ".chorus").store
     ids: list[str] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table_name,
-        "IndexName": "gsi1",
-        "KeyConditionExpression": "gsi1pk = :c",
-        "ExpressionAttributeValues": {":c": {"S": f"C#{CONNECTOR}"}},
-        "ProjectionExpression": "sk",
-    }
+    cursor = None
     while True:
-        reply = client.query(**kwargs)
-        ids += [item["sk"]["S"].removeprefix("I#") for item in reply["Items"]]
-        if "LastEvaluatedKey" not in reply:
+        items, cursor = store.connector_interactions_page(CONNECTOR, 500, cursor)
+        ids += [i.interaction_id for i in items]
+        if not cursor:
             return ids
-        kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
 
 def run(
@@ -208,7 +190,7 @@ def run(
     )
     print(
         table(
-            f"End to end over HTTP: chorus serve (embedded store and queues), {rate:.0f}/s offered for "
+            f"End to end over HTTP: chorus serve (SQLite store and queue file), {rate:.0f}/s offered for "
             f"{seconds:.0f} s, {threads} sender threads, loopback",
             [
                 "deliveries sent",

@@ -18,7 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .runtime.local_supervisor import ChildFailed
 
     logging.basicConfig(level=logging.WARNING)
-    hub = LocalHub(args.config_dir, args.host, args.port, args.state_dir)
+    hub = LocalHub(args.config_dir, args.host, args.port, args.state_dir, args.store)
     try:
         hub.start()
     except HubAlreadyRunning as exc:
@@ -147,39 +147,50 @@ def state_dir() -> Path:
     return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
 
 
-def connect_to_running_hub() -> None:
-    """Point this process at the local hub's store, or at AWS, or say plainly why neither.
+def connect_to_running_hub() -> str:
+    """Point this process at the local hub's state, or at AWS, or say plainly why neither.
 
-    A hub running on the state directory (CHORUS_STATE_DIR, default .chorus) wins; otherwise an
-    AWS environment (AWS_PROFILE, AWS_REGION or AWS_DEFAULT_REGION, or AWS_ENDPOINT_URL) is used
-    as it is; with neither, NeedsHub."""
+    Returns "running" (a hub runs on the state directory, CHORUS_STATE_DIR or .chorus), "local"
+    (its store is there but no hub runs: the command works on the files, and what it queues
+    waits for the next `chorus serve`) or "aws" (AWS_PROFILE, AWS_REGION or AWS_DEFAULT_REGION
+    is set); with none of these, NeedsHub."""
     import os
 
     from .runtime.local import STATE_FILE_NAME, local_environment
     from .runtime.local_lock import lock_holder
+    from .store.local import STORE_FILE
 
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        return
     directory = state_dir()
-    state_file = directory / STATE_FILE_NAME
-    if lock_holder(directory) and state_file.exists():
-        state = json.loads(state_file.read_text())
-        local_environment(state["endpoint"], state.get("config_dir", "connectors"), state.get("queue_file"))
-        return
+    state_file = directory / STATE_FILE_NAME  # the last hub's: kept when it stops
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    config_dir = os.environ.get("CHORUS_CONFIG_DIR") or state.get("config_dir") or "connectors"
+    if lock_holder(directory) and state:
+        local_environment(state["config_dir"], directory, state.get("store", "sqlite"))
+        return "running"
+    if (directory / STORE_FILE).exists():
+        local_environment(config_dir, directory, "sqlite")
+        return "local"
     if any(os.environ.get(v) for v in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION")):
-        return
+        return "aws"
     raise NeedsHub(
-        f"no local hub is running on {directory} (start one with `make run`; its embedded store lives "
-        "only while it runs), and no AWS environment is set (AWS_PROFILE or AWS_REGION) to reach a "
-        "deployed hub"
+        f"no local hub state in {directory} (start one with `make run`, or set CHORUS_STATE_DIR), "
+        "and no AWS environment (AWS_PROFILE or AWS_REGION) to reach a deployed hub"
     )
+
+
+def _queued_note(mode: str, jobs: int) -> None:
+    if mode == "local" and jobs:
+        print(
+            f"no hub is running on {state_dir()}: {jobs} job(s) wait in its queue for `chorus serve`",
+            file=sys.stderr,
+        )
 
 
 def _dlq(args: argparse.Namespace) -> int:
     from .deadletters import list_dead_letters, replay
     from .runtime.aws import get_hub
 
-    connect_to_running_hub()
+    mode = connect_to_running_hub()
     hub = get_hub()
     if args.action == "list":
         letters = list_dead_letters(hub, args.connector, args.limit)
@@ -191,6 +202,7 @@ def _dlq(args: argparse.Namespace) -> int:
     else:
         result = replay(hub, args.connector, args.limit)
         print(f"replayed {result.replayed}, kept {result.kept} that cannot be replayed")
+        _queued_note(mode, result.replayed)
     return 0
 
 
@@ -298,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir",
         default=None,
         help="where the hub keeps its queues and lock (default $CHORUS_STATE_DIR, else .chorus)",
+    )
+    serve.add_argument(
+        "--store",
+        choices=["sqlite", "dynamodb"],
+        default="sqlite",
+        help="sqlite (default: one file in the state directory) or dynamodb (at AWS_ENDPOINT_URL, or AWS)",
     )
     serve.set_defaults(func=_serve)
     validate = sub.add_parser("validate", help="check connector files; exit 1 listing each problem")

@@ -1,11 +1,12 @@
 """The local hub: the same app and pipeline on one machine, no AWS account, no Docker.
 
-Embedded moto servers (child processes) stand in for DynamoDB, SQS and S3; boto3
-reaches them over HTTP through AWS_ENDPOINT_URL(_SQS/_S3), the same code path as on AWS. Queue
-pollers (in a second child process) feed the very handlers Lambda would run, with the
-same partial-failure contract: failed messages stay on the queue, come back after the
-visibility timeout, and after five receives land in the dead-letter queue and from there
-in the dead-letter store. The parent process serves HTTP only.
+Everything lives in a state directory (default .chorus): the SQLite store and the blob files
+(store/local.py), the queue file (local_queue.py), the schedule's last runs and the lock that
+keeps a second hub out. Queue pollers in a supervised worker process feed the very handlers
+Lambda would run, with the same partial-failure contract: failed messages stay on the queue,
+come back after the visibility timeout, and after five receives land in the dead-letter queue
+and from there in the dead-letter store. The parent process serves HTTP only.
+`--store dynamodb` keeps the DynamoDB store against AWS_ENDPOINT_URL (or AWS itself).
 """
 
 from __future__ import annotations
@@ -20,22 +21,21 @@ from typing import Any
 
 from .local_lock import StateLock
 from .local_supervisor import Supervisor
-from .resources import MAX_RECEIVE_COUNT, ResourceNames, create_resources
+from .resources import MAX_RECEIVE_COUNT, ResourceNames
 
 log = logging.getLogger("chorus_hub.local")
 LOCAL_VISIBILITY_SECONDS = 5
-# Two ingest pollers drain a backlog ~2x faster than one; deliveries they process at the same
-# moment resolve identities as if one after the other (pipeline/identity.py, moto_patches.py).
+# Two ingest pollers drain a backlog faster than one; deliveries they process at the same
+# moment resolve identities as if one after the other (pipeline/identity.py).
 LOCAL_INGEST_POLLERS = 2
-# The workers and their store run at a lower CPU priority than the HTTP server and the queue
-# it writes to: with a backlog they take the idle CPU, never a waiting provider's.
+# The workers run at a lower CPU priority than the HTTP server and the queue it writes to:
+# with a backlog they take the idle CPU, never a waiting provider's.
 WORKER_NICENESS = 10
 DEFAULT_STATE_DIR = ".chorus"
 STATE_DIR_ENV = "CHORUS_STATE_DIR"
+STORE_KIND_ENV = "CHORUS_STORE"
 STATE_FILE_NAME = "local.json"
 QUEUE_FILE_NAME = "queues.sqlite3"
-QUEUE_FILE_ENV = "CHORUS_LOCAL_QUEUE_FILE"
-STORE_ARGS = ("--nice", str(WORKER_NICENESS))
 
 
 class SqsConsumer:
@@ -105,32 +105,28 @@ class QueuePoller(threading.Thread):
         self._halt.set()
 
 
-def local_environment(endpoint: str, config_dir: str, queue_file: str | None = None) -> None:
-    """Point boto3 at the embedded store (DynamoDB and S3) with throwaway credentials, and make
-    this process's Hub use the local queue file (when given) in place of SQS."""
+def local_environment(
+    config_dir: str | os.PathLike, state_dir: str | os.PathLike, store: str = "sqlite"
+) -> None:
+    """Make this process's Hub the local one: connectors from `config_dir`, store, blobs and
+    queues in `state_dir` (the HTTP process, the workers and the CLI all call this)."""
+    from .aws import use_hub_factory
+
     os.environ.update(
         {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
             "CHORUS_CONFIG_DIR": str(Path(config_dir).resolve()),
+            STATE_DIR_ENV: str(Path(state_dir).resolve()),
+            STORE_KIND_ENV: store,
         }
     )
-    if queue_file:
-        from .aws import use_hub_factory
-
-        os.environ[QUEUE_FILE_ENV] = str(Path(queue_file).resolve())
-        use_hub_factory(build_local_hub)
+    use_hub_factory(build_local_hub)
 
 
-def local_queues(names: ResourceNames, path: str | None = None) -> dict[str, Any]:
+def local_queues(names: ResourceNames, path: str | os.PathLike) -> dict[str, Any]:
     """The four queues in the local queue file, by name; the two work queues redrive to their
     dead-letter queues after MAX_RECEIVE_COUNT receives, as the SQS redrive policy does."""
     from .local_queue import LocalQueue
 
-    path = path or os.environ[QUEUE_FILE_ENV]
     queues = {}
     for queue, dlq in ((names.ingest_queue, names.ingest_dlq), (names.sync_queue, names.sync_dlq)):
         queues[queue] = LocalQueue(
@@ -145,16 +141,23 @@ def local_queues(names: ResourceNames, path: str | None = None) -> dict[str, Any
 
 
 def build_local_hub() -> Any:
-    """The Hub of runtime.aws (boto3 store and blobs, pointed at the embedded server) with the
-    local queue file in place of SQS."""
-    import dataclasses
+    """The Hub on the state directory named by the environment (local_environment)."""
+    from ..config.loader import load_connectors
+    from ..hub import Hub
+    from ..logs import configure_logging
+    from ..store.local import open_local_storage
 
-    from .aws import build_hub
-
+    configure_logging()
+    state_dir = Path(os.environ[STATE_DIR_ENV])
+    storage = open_local_storage(state_dir, os.environ.get(STORE_KIND_ENV, "sqlite"))
     names = ResourceNames.from_env()
-    queues = local_queues(names)
-    return dataclasses.replace(
-        build_hub(), ingest_queue=queues[names.ingest_queue], sync_queue=queues[names.sync_queue]
+    queues = local_queues(names, state_dir / QUEUE_FILE_NAME)
+    return Hub(
+        connectors=load_connectors(),
+        store=storage.store,
+        ingest_queue=queues[names.ingest_queue],
+        sync_queue=queues[names.sync_queue],
+        blobs=storage.blobs,
     )
 
 
@@ -188,11 +191,10 @@ def sqs_consumers(sqs: Any, names: ResourceNames) -> dict[str, SqsConsumer]:
 class LocalHub:
     """Start with `start()`, serve with `serve_forever()`, stop with `stop()`.
 
-    This process serves HTTP only; the embedded store and the queue workers are child processes
-    (local_children.py) under a supervisor that restarts one that dies. Everything lives in the
-    state directory, which one hub at a time holds (local_lock.py): the queue file (kept across
-    restarts: what was acknowledged is processed after a crash), the schedule's last runs, the
-    hub's address for the CLI (local.json)."""
+    This process serves HTTP only; the queue workers are a child process (local_children.py)
+    under a supervisor that restarts it when it dies. One hub at a time holds a state
+    directory (local_lock.py); the queue file there is kept across restarts, so what was
+    acknowledged is processed after a crash."""
 
     def __init__(
         self,
@@ -200,66 +202,50 @@ class LocalHub:
         host: str = "127.0.0.1",
         port: int = 8000,
         state_dir: str | os.PathLike = DEFAULT_STATE_DIR,
+        store: str = "sqlite",
     ):
-        self.config_dir, self.host, self.port = config_dir, host, port
+        self.config_dir, self.host, self.port, self.store = config_dir, host, port, store
         self.state_dir = Path(state_dir).resolve()
         self.lock = StateLock(self.state_dir)
         self.supervisor = Supervisor()
         self._front: Any = None
         self._queues: dict[str, Any] = {}
-        self._names = ResourceNames.from_env()
 
     def start(self) -> None:
-        from ..config.loader import load_directory
-        from ..config.secret_check import unresolved_secrets
-        from ..errors import ConfigError
-
         self.lock.acquire()  # first: a second hub stops here, having touched nothing
         try:
-            self._start(load_directory, unresolved_secrets, ConfigError)
+            self._start()
         except BaseException:
             self.stop()
             raise
 
-    def _start(self, load_directory: Any, unresolved_secrets: Any, config_error: Any) -> None:
+    def _start(self) -> None:
+        from ..config.loader import load_directory
+        from ..config.secret_check import unresolved_secrets
+        from ..errors import ConfigError
+
         # fail fast, with every problem listed, before starting anything
         connectors = load_directory(self.config_dir)
         problems = unresolved_secrets(connectors)
         if problems:
-            raise config_error(problems)
-        queue_file = str(self.state_dir / QUEUE_FILE_NAME)
+            raise ConfigError(problems)
         config_dir = str(Path(self.config_dir).resolve())
-
-        def store_ready(store: Any) -> None:
-            import boto3
-
-            local_environment(store.detail, config_dir)
-            create_resources(boto3.client("dynamodb"), None, boto3.client("s3"), self._names)
-            # a restarted store answers on the port it had, where every client already points
-            store.args = [*STORE_ARGS, "--port", store.detail.rsplit(":", 1)[1]]
-
-        # the store runs at the workers' lower priority: the ack path writes to the queue file
-        # only, so a provider never waits behind the workers' ~20 store calls per interaction
-        store = self.supervisor.start("store", list(STORE_ARGS), on_ready=store_ready)
-        endpoint = store.detail
-        local_environment(endpoint, config_dir, queue_file)
+        local_environment(config_dir, self.state_dir, self.store)
         from .aws import get_hub
 
-        get_hub()  # built now, not on the first delivery
-        self._queues = local_queues(self._names, queue_file)
+        get_hub()  # built now (store schema, queue file), not on the first delivery
+        self._queues = local_queues(ResourceNames.from_env(), self.state_dir / QUEUE_FILE_NAME)
         self.supervisor.start(
             "workers",
             [
                 "--nice",
                 str(WORKER_NICENESS),
-                "--endpoint",
-                endpoint,
-                "--queue-file",
-                queue_file,
                 "--config-dir",
                 config_dir,
                 "--state-dir",
                 str(self.state_dir),
+                "--store",
+                self.store,
             ],
         )
         import app as chalice_app
@@ -275,11 +261,11 @@ class LocalHub:
         )
         self.port = self._front.port
         state = {
-            "endpoint": endpoint,
-            "queue_file": queue_file,
             "url": f"http://{self.host}:{self.port}",
             "pid": os.getpid(),
             "config_dir": config_dir,
+            "store": self.store,
+            "queue_file": str(self.state_dir / QUEUE_FILE_NAME),
         }
         (self.state_dir / STATE_FILE_NAME).write_text(json.dumps(state))
 
@@ -296,9 +282,8 @@ class LocalHub:
                 queues[name] = {"depth": depth, "oldest_age_seconds": oldest}
             except Exception as exc:  # an unreadable queue file is itself a health problem
                 queues[name] = {"error": type(exc).__name__}
-        processing = self.supervisor.running("workers") and self.supervisor.running("store")
-        readable = all("error" not in q for q in queues.values())
-        ok = processing and readable
+        processing = self.supervisor.running("workers")
+        ok = processing and all("error" not in q for q in queues.values())
         return (200 if ok else 503), {
             "status": "ok" if ok else "unavailable",
             "processing": processing,
@@ -321,5 +306,4 @@ class LocalHub:
         for queue in self._queues.values():
             queue.close()
         self._queues = {}
-        (self.state_dir / STATE_FILE_NAME).unlink(missing_ok=True)
-        self.lock.release()
+        self.lock.release()  # local.json stays: the CLI reads the config folder there

@@ -1,9 +1,8 @@
-"""The local hub's child processes: the embedded stores (moto servers) and the queue workers.
+"""The local hub's child process: the queue workers and the schedule runner.
 
 `chorus serve` keeps only the HTTP server in its own process so that a webhook's ack never
-waits for the GIL behind a worker enriching text or behind the store answering the
-workers. Each child is `python -m chalicelib.runtime.local_children <role> --parent <pid>`,
-prints one line `ready <detail>` on stdout when it can be used, then `beat` every second while
+waits for the GIL behind a worker enriching text. Each child is
+`python -m chalicelib.runtime.local_children <role> --parent <pid>`; it prints one line `ready <detail>` on stdout when it can be used, then `beat` every second while
 all its threads are alive (the supervisor's liveness check, local_supervisor.py), and exits on
 SIGTERM/SIGINT or as soon as its parent is gone (a watchdog; the hub never leaves orphans behind).
 """
@@ -17,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 log = logging.getLogger("chorus_hub.local")
 
@@ -50,54 +50,18 @@ def beat_while(stopped: threading.Event, threads: list[threading.Thread]) -> Non
         print("beat", flush=True)
 
 
-def serve_store(stopped: threading.Event, port: int = 0) -> None:
-    """DynamoDB and S3 on a loopback port (moto's server without its access log); port 0 picks a
-    free one, a restart asks for the one it had."""
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
-
-    from .moto_patches import isolate_moto_writes, speed_up_moto_dispatch, speed_up_moto_query
-
-    class NoDelayHandler(MotoRequestHandler):
-        # werkzeug writes headers and body separately: without TCP_NODELAY the body of every
-        # answer can wait for the client's delayed ACK
-        disable_nagle_algorithm = True
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    speed_up_moto_dispatch()
-    speed_up_moto_query()
-    isolate_moto_writes()
-    server = make_server(
-        "127.0.0.1",
-        port,
-        DomainDispatcherApplication(create_backend_app),
-        threaded=True,
-        request_handler=NoDelayHandler,
-    )
-    serving = threading.Thread(target=server.serve_forever, name="store", daemon=True)
-    serving.start()
-    print(f"ready http://127.0.0.1:{server.server_address[1]}", flush=True)
-    beat_while(stopped, [serving])
-    server.shutdown()
-
-
-def run_workers(
-    stopped: threading.Event, endpoint: str, queue_file: str, config_dir: str, state_dir: str
-) -> None:
+def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store: str) -> None:
     """The four queue pollers and the schedule runner, on a Hub of this process's own."""
     from .aws import get_hub
-    from .local import LOCAL_INGEST_POLLERS, local_environment, local_queues, make_pollers
+    from .local import LOCAL_INGEST_POLLERS, QUEUE_FILE_NAME, local_environment, local_queues, make_pollers
     from .local_schedule import ScheduleRunner
     from .resources import ResourceNames
 
-    local_environment(endpoint, config_dir, queue_file)
+    local_environment(config_dir, state_dir, store)
     hub = get_hub()
     names = ResourceNames.from_env()
-    pollers = make_pollers(hub, local_queues(names), names, LOCAL_INGEST_POLLERS)
+    queues = local_queues(names, Path(state_dir) / QUEUE_FILE_NAME)
+    pollers = make_pollers(hub, queues, names, LOCAL_INGEST_POLLERS)
     schedule = ScheduleRunner(hub, state_dir)
     threads: list[threading.Thread] = [*pollers, schedule]
     for thread in threads:
@@ -114,14 +78,12 @@ def run_workers(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.runtime.local_children")
-    parser.add_argument("role", choices=["store", "workers"])
+    parser.add_argument("role", choices=["workers"])
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by this much")
-    parser.add_argument("--endpoint")
-    parser.add_argument("--queue-file")
-    parser.add_argument("--config-dir")
-    parser.add_argument("--state-dir", default=".chorus")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--config-dir", required=True)
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--store", default="sqlite")
     args = parser.parse_args(argv)
     if args.nice:
         try:
@@ -132,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     stopped = threading.Event()
     _stop_on_signals(stopped)
     watch_parent(args.parent, stopped)
-    if args.role == "store":
-        serve_store(stopped, args.port)
-    else:
-        run_workers(stopped, args.endpoint, args.queue_file, args.config_dir, args.state_dir)
+    run_workers(stopped, args.config_dir, args.state_dir, args.store)
     return 0 if stopped.is_set() else 1  # a thread died: exit, and the supervisor starts a new one
 
 

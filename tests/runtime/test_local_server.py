@@ -113,16 +113,15 @@ def test_signed_deliveries_over_http_end_up_in_the_admin_api(server):
             "items"
         ]
 
-    everyone = wait_for(
-        people,
-        lambda items: (
-            len(items) >= 2
-            and any(
-                "x_handle#maya_builds" in {f"{r['namespace']}#{r['value']}" for r in p["identities"]}
-                for p in items
-            )
-        ),
-    )
+    def maya_keys(items):
+        return {
+            f"{r['namespace']}#{r['value']}"
+            for p in items
+            if p.get("email") == "maya.chen@example.com"
+            for r in p["identities"]
+        }
+
+    everyone = wait_for(people, lambda items: "x_handle#maya_builds" in maya_keys(items), 40)
     maya = next(p for p in everyone if p["email"] == "maya.chen@example.com")
     # the survey's hidden x_handle, the tweet's author and the HubSpot email all resolve to one person
     keys = {f"{r['namespace']}#{r['value']}" for r in maya["identities"]}

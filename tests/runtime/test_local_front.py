@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.senders import SECRETS, fixture_bytes, typeform_headers
+from tests.support.senders import SECRETS, fixture_bytes, typeform_headers
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import time
 import pytest
 import requests
 
-from tests.admin_support import survey
-from tests.local_hub_support import CONNECTORS, ServedHub, chorus_command, free_port, hub_env, wait_for
-from tests.senders import SECRETS, typeform_headers
+from tests.support.admin import survey
+from tests.support.local_hub import CONNECTORS, ServedHub, chorus_command, free_port, hub_env, wait_for
+from tests.support.senders import SECRETS, typeform_headers
 
 pytestmark = pytest.mark.slow
 ADMIN = {"Authorization": f"Bearer {SECRETS['CHORUS_ADMIN_TOKEN']}"}
@@ -48,7 +48,7 @@ def typeform_interactions(hub: ServedHub) -> list[dict]:
 def test_a_dead_worker_is_restarted_and_health_is_503_meanwhile(served):
     status, report = served.health()
     assert status == 200 and report["processing"] is True
-    assert {"http", "store", "workers"} <= {p["role"] for p in report["processes"]}
+    assert {p["role"] for p in report["processes"]} == {"http", "workers"}
     assert set(report["queues"]) == {"chorus-ingest", "chorus-sync", "chorus-ingest-dlq", "chorus-sync-dlq"}
     old = served.child_pids()["workers"]
     os.kill(old, signal.SIGKILL)
@@ -174,8 +174,30 @@ def test_the_cli_says_plainly_when_it_needs_a_hub(tmp_path):
             [*chorus_command(), *command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
         )
         assert result.returncode == 1, result.stderr
-        assert "no local hub is running" in result.stderr
+        assert "no local hub state in" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_the_cli_works_on_the_state_directory_without_a_server(tmp_path):
+    hub = ServedHub(tmp_path).start()
+    assert post_survey(hub, 1) == 200
+    [item] = wait_for(lambda: typeform_interactions(hub), lambda i: len(i) == 1)
+    hub.stop()
+    env = hub_env()
+    shown = subprocess.run(
+        [*chorus_command(), "people", "show", item["person_id"]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["person_id"] == item["person_id"]
+    listed = subprocess.run(
+        [*chorus_command(), "dlq", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0 and "0 dead letter(s)" in listed.stdout
 
 
 def test_the_cli_reaches_the_running_hub(served):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-CONNECTORS = Path(__file__).parent / "connectors"
+from .paths import CONNECTORS
 
 
 def free_port() -> int:
