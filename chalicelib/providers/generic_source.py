@@ -14,6 +14,13 @@ Chorus field sits, as JMESPath expressions (https://jmespath.org):
 Schemes: `hmac` (sha256/sha1/sha512, hex or base64, optional prefix, optional timestamp header
 joined into the signed string by `signed_payload`) or `standard-webhooks`. `chorus validate`
 compiles every expression and names the bad one (options.fields.text: invalid JMESPath: ...).
+
+A field may read a request header instead of the body: `header:webhook-id` (names in
+HEADER_SOURCES, the headers kept on the queue message). With `standard-webhooks`, `event_id`
+defaults to `header:webhook-id`, the spec's idempotency key ("remains the same no matter how
+many times a webhook that has failed is retried"): retries de-duplicate, and two updates of one
+object (`external_id`) are two events, the later version winning. In a batch (`items`) the
+entries of one delivery share the header, so their event ids add the entry's position.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ from ..schema import Author, IdentityRef, Interaction, InteractionKind, Rating
 from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso, utc_from_epoch
 from .signatures import check_timestamp, parse_timestamp, verify_hmac, verify_standard_webhooks
 
+# Request headers a field may name (`header:<name>`); kept on the queue message for parse
+HEADER_SOURCES = ("webhook-id", "webhook-timestamp", "idempotency-key", "x-request-id")
+HEADER_PREFIX = "header:"
+STANDARD_WEBHOOKS_EVENT_ID = HEADER_PREFIX + "webhook-id"
 FIELDS = (
     "event_id",
     "external_id",
@@ -107,18 +118,28 @@ class GenericSourceProvider(Provider):
     is_source = True
     Options = GenericOptions
     required_secrets = {"signing": "source"}
+    kept_headers = HEADER_SOURCES
 
     def validate_config(self, config, options: GenericOptions) -> list[tuple[str, str]]:
         """Every expression compiles, every field name is known, event_id is mapped."""
         from jmespath.exceptions import JMESPathError
 
         problems: list[tuple[str, str]] = []
-        if "event_id" not in options.fields:
+        if "event_id" not in _fields(options):
             problems.append(("options.fields.event_id", "required: the JMESPath to the delivery's unique id"))
         expressions = [("options.items", options.items)] if options.items else []
         for name, expression in options.fields.items():
             if name not in FIELDS:
                 problems.append((f"options.fields.{name}", f"unknown field (known: {', '.join(FIELDS)})"))
+            if expression.startswith(HEADER_PREFIX):
+                if expression[len(HEADER_PREFIX) :].lower() not in HEADER_SOURCES:
+                    problems.append(
+                        (
+                            f"options.fields.{name}",
+                            f"only these headers can be read: {', '.join(HEADER_SOURCES)}",
+                        )
+                    )
+                continue
             expressions.append((f"options.fields.{name}", expression))
         expressions += [(f"options.links.{ns}", expr) for ns, expr in options.links.items()]
         for where, expression in expressions:
@@ -172,19 +193,21 @@ class GenericSourceProvider(Provider):
         if not isinstance(entries, list):
             raise MalformedPayload(f"options.items '{options.items}' did not select a list")
         results: list[Interaction | Skipped] = []
-        for entry in entries:
+        for position, entry in enumerate(entries):
             try:
-                results.append(self._entry(entry, delivery))
+                results.append(self._entry(entry, delivery, position if options.items else None))
             except (JMESPathError, KeyError, TypeError, ValueError) as exc:
                 results.append(Skipped("malformed_entry", f"{type(exc).__name__}: {exc}"))
         return results
 
-    def _entry(self, entry: Any, delivery: Delivery) -> Interaction:
+    def _entry(self, entry: Any, delivery: Delivery, position: int | None) -> Interaction:
         connector, options = delivery.connector, delivery.connector.options
-        values = {name: _compiled(expr).search(entry) for name, expr in options.fields.items()}
+        values = {name: _value(expr, entry, delivery) for name, expr in _fields(options).items()}
         if values.get("event_id") in (None, ""):
             raise ValueError("the event_id expression found nothing")
         event_id = str(values["event_id"])
+        if position is not None and _fields(options)["event_id"].startswith(HEADER_PREFIX):
+            event_id += f":{position}"  # one header for the whole batch
         external_id = str(values.get("external_id") or event_id)
         kind = values.get("kind") or options.kind
         if kind not in get_args(InteractionKind):
@@ -225,6 +248,19 @@ class GenericSourceProvider(Provider):
             ratings=[rating] if rating else [],
             public=options.public,
         )
+
+
+def _fields(options: GenericOptions) -> dict[str, str]:
+    """The field mapping, with Standard Webhooks' idempotency key as the default event id."""
+    if options.signature.scheme == "standard-webhooks" and "event_id" not in options.fields:
+        return {**options.fields, "event_id": STANDARD_WEBHOOKS_EVENT_ID}
+    return options.fields
+
+
+def _value(expression: str, entry: Any, delivery: Delivery) -> Any:
+    if expression.startswith(HEADER_PREFIX):
+        return delivery.headers.get(expression[len(HEADER_PREFIX) :].lower())
+    return _compiled(expression).search(entry)
 
 
 def _describe(exc: Exception) -> str:

@@ -141,3 +141,33 @@ def test_validate_accepts_the_test_connector(tmp_path):
     shutil.copy(CONNECTOR, tmp_path / "acme.yaml")
     result = validate(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def sw_post(client, name: str, msg_id: str, *, timestamp: int | None = None):
+    body = fixture_bytes(f"generic/{name}.json")
+    headers = standard_webhooks_headers(body, SECRETS["TEST_SW_SOURCE_SECRET"], msg_id, timestamp=timestamp)
+    return client.http.post("/webhooks/generic-sw", body=body, headers=headers)
+
+
+def test_standard_webhooks_id_is_the_idempotency_key(client, workers, hub):
+    """Spec: webhook-id "remains the same no matter how many times a webhook that has failed is
+    retried"; the recommended body {type, timestamp, data} has no event id of its own."""
+    for _ in range(3):  # a delivery and two retries
+        assert sw_post(client, "standard_webhooks_feedback_created", "msg_2Kcreated").status_code == 200
+    workers.drain()
+    [first] = hub.store.connector_interactions("generic-sw", 10)
+    assert first.event_id == "msg_2Kcreated" and first.nps == 6
+    assert hub.store.get_person(first.person_id).stats.interaction_count == 1
+    # a distinct update of the same object is its own event: not lost
+    assert sw_post(client, "standard_webhooks_feedback_updated", "msg_2Kupdated").status_code == 200
+    workers.drain()
+    [latest] = hub.store.connector_interactions("generic-sw", 10)
+    assert latest.event_id == "msg_2Kupdated" and latest.nps == 9 and "quick" in latest.text
+
+
+def test_header_fields_are_limited_to_the_kept_headers():
+    from chalicelib.providers.generic_source import GenericOptions, GenericSourceProvider
+
+    options = GenericOptions.model_validate({"fields": {"event_id": "header:authorization"}})
+    problems = GenericSourceProvider().validate_config(None, options)
+    assert [where for where, _ in problems] == ["options.fields.event_id"]

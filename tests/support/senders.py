@@ -44,6 +44,7 @@ SECRETS = {
     "TEST_DYNAMICS_CLIENT_ID": "dyn-client-id",
     "TEST_DYNAMICS_CLIENT_SECRET": "dyn-client-secret-31",
     "TEST_WEBHOOK_SINK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "TEST_SW_SOURCE_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
     "TEST_WEBHOOK_SINK_SECRET_OLD": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
     "TEST_META_APP_SECRET": "meta-app-secret-1357",
     "TEST_META_VERIFY_TOKEN": "meta-verify-token-2468",
