@@ -212,7 +212,7 @@ def _crm_setup(args: argparse.Namespace) -> int:
 
     from .config.loader import load_directory
     from .errors import ChorusError
-    from .providers import get_provider
+    from .providers import get_sink
 
     connectors = load_directory(args.config_dir)
     connector = connectors.get(args.connector_id)
@@ -220,7 +220,7 @@ def _crm_setup(args: argparse.Namespace) -> int:
         print(f"no sink connector '{args.connector_id}' in {args.config_dir}", file=sys.stderr)
         return 1
     try:
-        for line in get_provider(connector.provider).setup(connector, requests.Session()):
+        for line in get_sink(connector.provider).setup(connector, requests.Session()):
             print(line)
     except ChorusError as exc:
         print(f"set-up failed: {exc}", file=sys.stderr)

@@ -68,7 +68,7 @@ def validate_documents(
     docs: list[tuple[str, Any]], settings_doc: Any
 ) -> tuple[list[tuple[str, ConnectorConfig, Any]], Settings, list[Problem]]:
     """Validate every document against the models and its provider's contract."""
-    from ..providers import REGISTRY, get_provider
+    from ..providers import REGISTRY, get_provider, roles
 
     problems: list[Problem] = []
     try:
@@ -101,10 +101,11 @@ def validate_documents(
             )
             continue
         provider = get_provider(config.provider)
+        provider_roles = roles(config.provider)
         before = len(problems)
-        if config.is_source and not provider.is_source:
+        if config.is_source and "source" not in provider_roles:
             problems.append((name, "direction", f"provider '{config.provider}' cannot be a source"))
-        if config.is_sink and not provider.is_sink:
+        if config.is_sink and "sink" not in provider_roles:
             problems.append((name, "direction", f"provider '{config.provider}' cannot be a sink"))
         for secret, needed_for in provider.required_secrets.items():
             needed = (
@@ -121,9 +122,7 @@ def validate_documents(
         except ValidationError as exc:
             problems += [(name, "options." + _field_path(e["loc"]), e["msg"]) for e in exc.errors()]
             continue
-        validate_extra = getattr(provider, "validate_config", None)
-        if validate_extra:
-            problems += [(name, fld, msg) for fld, msg in validate_extra(config, options)]
+        problems += [(name, fld, msg) for fld, msg in provider.validate_config(config, options)]
         if len(problems) == before:
             valid.append((name, config, options))
     return valid, settings, problems

@@ -171,9 +171,9 @@ def crm_namespaces(connectors) -> frozenset[str]:
 
 @lru_cache(maxsize=16)
 def _sink_providers(providers: frozenset[str]) -> frozenset[str]:
-    from ..providers import get_provider
+    from ..providers import roles
 
-    return frozenset(p for p in providers if get_provider(p).is_sink)
+    return frozenset(p for p in providers if "sink" in roles(p))
 
 
 def author_identities(

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from ..errors import ChorusError, MethodNotAllowed, PayloadTooLarge, UnknownConnector, UnsupportedContentType
 from ..hub import Hub
-from ..providers import get_provider
+from ..providers import get_source
 from ..providers.base import InboundRequest, WebResponse
 from ..schema import Envelope
 
@@ -64,7 +64,7 @@ def _receive(hub: Hub, connector_id: str, request: InboundRequest) -> WebRespons
     connector = hub.connectors.get(connector_id)
     if connector is None or not connector.config.is_source:
         raise UnknownConnector(f"no source connector '{connector_id}'")
-    provider = get_provider(connector.provider)
+    provider = get_source(connector.provider)
     if request.method in ("GET", "HEAD"):
         if request.method in provider.handshake_methods:
             answer = provider.handshake(request, connector)

@@ -14,7 +14,7 @@ from ..config.connector import Connector
 from ..errors import MalformedPayload, UpstreamError
 from ..hub import Hub
 from ..privacy import is_erased
-from ..providers import get_provider
+from ..providers import get_source
 from ..providers.base import Delivery, ParseContext, Skipped
 from ..schema import Envelope, IdentityLink, IdentityRef, Interaction, Person, SyncJob
 from ..store.base import VersionConflict
@@ -47,7 +47,7 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
     connector = hub.connectors.get(envelope.connector_id)
     if connector is None:
         raise PermanentFailure(f"connector '{envelope.connector_id}' is no longer configured")
-    provider = get_provider(connector.provider)
+    provider = get_source(connector.provider)
     delivery = Delivery(
         connector=connector,
         body=envelope_body(hub, envelope),

@@ -1,16 +1,22 @@
 """Provider registry: name -> class, imported lazily so a cold start loads only what it uses.
 
-Adding a provider is one module, one fixture folder and one line here.
+Adding a provider is one module, one fixture folder (tests/fixtures/<name>/) and one line
+here; the conformance suite (tests/conformance/) is generated from this table.
+A provider's roles come from its class: a `Source`, a `Sink`, or both.
 """
 
 from __future__ import annotations
 
 import importlib
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from .base import Provider
+    from .sink import Sink
+    from .source import Source
+
+Role = Literal["source", "sink"]
 
 REGISTRY: dict[str, str] = {
     "typeform": "chalicelib.providers.typeform:TypeformProvider",
@@ -48,3 +54,37 @@ def get_provider(name: str) -> Provider:
     target = REGISTRY[name]
     module_name, _, class_name = target.partition(":")
     return getattr(importlib.import_module(module_name), class_name)()
+
+
+def roles(name: str) -> frozenset[Role]:
+    """Which roles the provider has; KeyError when no such provider is registered."""
+    from .sink import Sink
+    from .source import Source
+
+    provider = get_provider(name)
+    found: set[Role] = set()
+    if isinstance(provider, Source):
+        found.add("source")
+    if isinstance(provider, Sink):
+        found.add("sink")
+    return frozenset(found)
+
+
+def get_source(name: str) -> Source:
+    """The provider as a source; KeyError when it is not registered or is not a source."""
+    from .source import Source
+
+    provider = get_provider(name)
+    if not isinstance(provider, Source):
+        raise KeyError(f"provider '{name}' is not a source")
+    return provider
+
+
+def get_sink(name: str) -> Sink:
+    """The provider as a sink; KeyError when it is not registered or is not a sink."""
+    from .sink import Sink
+
+    provider = get_provider(name)
+    if not isinstance(provider, Sink):
+        raise KeyError(f"provider '{name}' is not a sink")
+    return provider

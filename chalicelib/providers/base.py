@@ -1,7 +1,6 @@
-"""The provider contract. A provider module fills in this form; the pipeline does the rest.
-
-Source side: content types, handshake, signature check, acknowledgement, parse.
-Sink side: batch maximum and `upsert`. A provider may be both (HubSpot).
+"""What every provider shares: the request and delivery types, the root `Provider` class and
+small parsing helpers. The two roles are `source.Source` and `sink.Sink`; a provider module
+fills in one form or both and the pipeline does the rest.
 Providers import the schema and these shared helpers, never the store or the queues.
 """
 
@@ -9,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -18,9 +17,8 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict
 
 from ..config.connector import Connector
+from ..config.models import ConnectorConfig
 from ..errors import MalformedPayload
-from ..schema import AdvocateRecord, Interaction
-from .signatures import BodySignature
 
 JSON_TYPES = ("application/json",)
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -188,67 +186,22 @@ def parse_iso(value: str) -> datetime:
 
 
 class Provider:
-    """Base of every provider. Override only what is special about yours."""
+    """What every provider declares, whatever its roles. A provider class is `Source`, `Sink` or
+    both (HubSpot); the registry tells which from the class. One instance serves every connector
+    of a process, so it holds no state: per-connector state lives in the store or the connector."""
 
     name: ClassVar[str]
     Options: ClassVar[type[BaseModel]] = NoOptions
     # secret name -> "source" | "sink" | "both": which directions require it
     required_secrets: ClassVar[dict[str, str]] = {}
-    # --- source side ---
-    is_source: ClassVar[bool] = False
-    content_types: ClassVar[tuple[str, ...]] = JSON_TYPES
-    handshake_methods: ClassVar[tuple[str, ...]] = ()
-    # the common scheme, declared (header names lower-case); otherwise override verify()
-    body_signature: ClassVar[BodySignature | None] = None
-    # headers worth keeping on the queue message for parse (lower-case); others are dropped
-    kept_headers: ClassVar[tuple[str, ...]] = ()
-    # --- sink side ---
-    is_sink: ClassVar[bool] = False
-    batch_max: ClassVar[int] = 1
-    # a CRM without an upsert (search, then create): the engine passes upsert() `claims`, a
-    # crm_common.CreateClaims, so two syncs of one new contact never create it twice
-    creates_by_search: ClassVar[bool] = False
-    # requests per window of seconds, per CRM account (shared by all workers); a connector file
-    # can lower it with `rate_limit: {requests: N, per_seconds: S}`
-    rate_limit: ClassVar[tuple[int, float]] = (10, 1.0)
-    default_mapping: ClassVar[dict[str, str]] = {}
 
-    def handshake(self, request: InboundRequest, connector: Connector) -> WebResponse | None:
-        """Answer a GET/HEAD verification request, or a POST challenge (called after verify)."""
-        return None
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"{type(self).__name__}.{name}: a provider instance is shared by every connector; "
+            "keep state in the store or on the connector"
+        )
 
-    def verify(self, request: InboundRequest, connector: Connector, now: float) -> None:
-        if self.body_signature is None:
-            raise NotImplementedError(f"{self.name} declares no body_signature and no verify()")
-        self.body_signature.verify(request.headers, request.body, connector.secret("signing"))
-
-    def check_body(self, request: InboundRequest) -> None:
-        """Cheap well-formedness check at ingest, so a malformed body gets 400 right away."""
-        if is_json_type(request.content_type):
-            request.json()
-
-    def acknowledge(self, request: InboundRequest, connector: Connector) -> WebResponse:
-        return WebResponse(200, {"status": "accepted"})
-
-    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
-        raise NotImplementedError
-
-    def properties_for(self, record: AdvocateRecord, connector: Connector) -> dict[str, Any]:
-        """CRM property -> value for one record: the provider's default mapping, overridden by
-        the connector file's `mapping` (Chorus field -> CRM property; an empty name drops it)."""
-        mapping = {**self.default_mapping, **connector.config.mapping}
-        values = record.model_dump(mode="json")
-        return {prop: values[name] for name, prop in mapping.items() if prop and values.get(name) is not None}
-
-    def upsert(self, records: list[AdvocateRecord], connector: Connector, http: Any) -> list[SinkResult]:
-        raise NotImplementedError
-
-    def setup(self, connector: Connector, http: Any) -> list[str]:
-        """`chorus crm setup`: create what the CRM needs (custom fields) where its API allows it,
-        and return what was done or the manual steps where it does not."""
-        fields = ", ".join(sorted(set(self.properties_for_all_fields(connector))))
-        return [f"{self.name}: no automatic set-up; create these fields in the CRM if missing: {fields}"]
-
-    def properties_for_all_fields(self, connector: Connector) -> list[str]:
-        mapping = {**self.default_mapping, **connector.config.mapping}
-        return [prop for prop in mapping.values() if prop]
+    def validate_config(self, config: ConnectorConfig, options: Any) -> list[tuple[str, str]]:
+        """Checks beyond the Options model that need the whole file (directions, secrets):
+        (field, problem) pairs, empty when the file is fine. `options` is a parsed `Options`."""
+        return []

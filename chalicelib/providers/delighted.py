@@ -20,9 +20,10 @@ from pydantic import Field
 
 from ..errors import MalformedPayload
 from ..schema import Interaction, Rating
-from .base import Delivery, ParseContext, Provider, Skipped, utc_from_epoch
+from .base import Delivery, ParseContext, Skipped, utc_from_epoch
 from .entries import misshapen_is_malformed
 from .signatures import BodySignature
+from .source import Source
 from .survey import SurveyOptions, survey_response
 
 EVENTS = ("survey_response.created", "survey_response.updated")
@@ -39,9 +40,8 @@ class DelightedOptions(SurveyOptions):
     comment_label: str = Field(default="Comment", min_length=1)
 
 
-class DelightedProvider(Provider):
+class DelightedProvider(Source):
     name = "delighted"
-    is_source = True
     Options = DelightedOptions
     required_secrets = {"signing": "source"}
     body_signature = BodySignature("x-delighted-webhook-signature", prefix="sha256=")

@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
-from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
+from .base import Delivery, ParseContext, Skipped, interaction_id, parse_iso
 from .entries import misshapen_is_malformed
 from .signatures import BodySignature
+from .source import Source
 
 POST_EVENTS = ("post_created", "post_edited", "post_destroyed", "post_recovered")
 REGULAR_POST = 1  # post_type: 2 moderator action, 3 small action, 4 whisper
@@ -32,9 +33,8 @@ class DiscourseOptions(BaseModel):
     skip_staff: bool = Field(default=True, description="Posts by staff are the brand's own voice: skip them.")
 
 
-class DiscourseProvider(Provider):
+class DiscourseProvider(Source):
     name = "discourse"
-    is_source = True
     Options = DiscourseOptions
     required_secrets = {"signing": "source"}
     body_signature = BodySignature("x-discourse-event-signature", prefix="sha256=")

@@ -26,12 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id
-from .crm_common import canonical, canonical_map, upsert_each
+from .base import Delivery, ParseContext, SinkResult, Skipped, interaction_id
+from .crm_common import CreateClaims, canonical, canonical_map, upsert_each
 from .entries import guarded_all
 from .http import json_object
 from .oauth import TokenRequest, authorized_call, client_credentials
 from .signatures import verify_shared_secret
+from .sink import Sink
+from .source import Source
 
 WCF_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 SYSTEM_ATTRIBUTES = {
@@ -60,11 +62,9 @@ class DynamicsOptions(BaseModel):
     login_url: str = Field(default="https://login.microsoftonline.com", pattern=r"^https://")
 
 
-class DynamicsProvider(Provider):
+class DynamicsProvider(Source, Sink):
     name = "dynamics"
     Options = DynamicsOptions
-    is_source = True
-    is_sink = True
     batch_max = 25  # one PATCH per contact (no $batch yet); 25 keeps a Lambda call short
     kept_headers = ("x-request-id", "x-ms-dynamics-organization")
     required_secrets = {"signing": "source", "client_id": "sink", "client_secret": "sink"}
@@ -165,7 +165,9 @@ class DynamicsProvider(Provider):
             scope=f"{opts.base_url.rstrip('/')}/.default",
         )
 
-    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
+    def upsert(
+        self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
+    ) -> list[SinkResult]:
         return upsert_each(records, lambda record: self._upsert_one(record, connector, http))
 
     def _upsert_one(self, record: AdvocateRecord, connector, http) -> SinkResult:

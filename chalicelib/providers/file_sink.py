@@ -12,7 +12,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from ..schema import AdvocateRecord
-from .base import Provider, SinkResult
+from .base import SinkResult
+from .sink import Sink
 
 _lock = threading.Lock()
 
@@ -22,10 +23,9 @@ class FileSinkOptions(BaseModel):
     path: str = ".chorus/crm-sync.jsonl"
 
 
-class FileSinkProvider(Provider):
+class FileSinkProvider(Sink):
     name = "file"
     Options = FileSinkOptions
-    is_sink = True
     batch_max = 100
     default_mapping = {
         field: field
@@ -33,7 +33,7 @@ class FileSinkProvider(Provider):
         if field not in ("person_id", "crm_ids", "changed_at")
     }
 
-    def upsert(self, records, connector, http) -> list[SinkResult]:
+    def upsert(self, records, connector, http, claims=None) -> list[SinkResult]:
         path = Path(connector.options.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         results = []

@@ -33,8 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, IdentityRef, Interaction, InteractionKind, Rating
-from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso, utc_from_epoch
+from .base import Delivery, ParseContext, Skipped, interaction_id, parse_iso, utc_from_epoch
 from .signatures import check_timestamp, parse_timestamp, verify_hmac, verify_standard_webhooks
+from .source import Source
 
 # Request headers a field may name (`header:<name>`); kept on the queue message for parse
 HEADER_SOURCES = ("webhook-id", "webhook-timestamp", "idempotency-key", "x-request-id")
@@ -113,9 +114,8 @@ class _Expression:
         return self._interpreter.visit(self._tree, value)
 
 
-class GenericSourceProvider(Provider):
+class GenericSourceProvider(Source):
     name = "generic"
-    is_source = True
     Options = GenericOptions
     required_secrets = {"signing": "source"}
     kept_headers = HEADER_SOURCES

@@ -17,10 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import Delivery, ParseContext, Provider, SinkResult, Skipped, interaction_id, utc_from_epoch
+from .base import Delivery, ParseContext, SinkResult, Skipped, interaction_id, utc_from_epoch
+from .crm_common import CreateClaims
 from .entries import guarded
 from .http import call_api, raise_for_permanent
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
+from .sink import Sink
+from .source import Source
 
 MAX_AGE_SECONDS = 300
 # HubSpot's doc: decode these percent-encodings in the URI before signing.
@@ -77,11 +80,9 @@ def signed_uri(request, public_url: str | None) -> str:
     return uri
 
 
-class HubSpotProvider(Provider):
+class HubSpotProvider(Source, Sink):
     name = "hubspot"
     Options = HubSpotOptions
-    is_source = True
-    is_sink = True
     batch_max = 100
     rate_limit = (100, 10.0)  # private apps: 100 requests per 10 s per account (higher tiers allow more)
     required_secrets = {"signing": "source", "access_token": "sink"}
@@ -149,7 +150,9 @@ class HubSpotProvider(Provider):
         )
 
     # ---- sink ---------------------------------------------------------------------------
-    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
+    def upsert(
+        self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
+    ) -> list[SinkResult]:
         """Batch upsert by email. A 400 for a batch is split so one bad record fails alone."""
         keyed = [r for r in records if r.email]
         results = [

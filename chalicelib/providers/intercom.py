@@ -17,17 +17,17 @@ from typing import Any
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
-from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id, utc_from_epoch
+from .base import Delivery, ParseContext, Skipped, WebResponse, interaction_id, utc_from_epoch
 from .entries import guarded, html_to_text
 from .signatures import BodySignature
+from .source import Source
 
 CUSTOMER_TYPES = ("user", "lead", "contact")
 CUSTOMER_TOPICS = ("conversation.user.created", "conversation.user.replied")
 
 
-class IntercomProvider(Provider):
+class IntercomProvider(Source):
     name = "intercom"
-    is_source = True
     handshake_methods = ("HEAD",)
     required_secrets = {"signing": "source"}
     body_signature = BodySignature("x-hub-signature", algorithm="sha1", prefix="sha1=")

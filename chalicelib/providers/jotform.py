@@ -22,9 +22,10 @@ from pydantic import Field
 
 from ..errors import MalformedPayload
 from ..schema import Interaction, Rating
-from .base import MULTIPART_TYPE, Delivery, ParseContext, Provider, Skipped, utc_from_epoch
+from .base import MULTIPART_TYPE, Delivery, ParseContext, Skipped, utc_from_epoch
 from .entries import misshapen_is_malformed
 from .multipart import multipart_field_names, parse_multipart
+from .source import Source
 from .survey import SurveyOptions, survey_response, verify_url_token
 
 ANSWER_KEY = re.compile(r"^q\d+_(?P<name>.+)$")
@@ -40,9 +41,8 @@ class JotformOptions(SurveyOptions):
     labels: dict[str, str] = Field(default_factory=dict, description="rawRequest key -> question.")
 
 
-class JotformProvider(Provider):
+class JotformProvider(Source):
     name = "jotform"
-    is_source = True
     Options = JotformOptions
     content_types = (MULTIPART_TYPE,)
     required_secrets = {"signing": "source"}

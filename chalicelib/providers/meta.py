@@ -25,7 +25,6 @@ from ..schema import Author, Interaction, Rating
 from .base import (
     Delivery,
     ParseContext,
-    Provider,
     Skipped,
     WebResponse,
     interaction_id,
@@ -34,6 +33,7 @@ from .base import (
 )
 from .entries import each_entry, guarded_all
 from .signatures import BodySignature, constant_time_equals
+from .source import Source
 
 FEED_ITEMS = {
     "comment": "comment",
@@ -56,12 +56,11 @@ def _time(value: Any):
     )
 
 
-class MetaProvider(Provider):
+class MetaProvider(Source):
     """Shared by Facebook and Instagram; subclasses name the `object` they accept."""
 
     name = "meta"
     object = ""
-    is_source = True
     handshake_methods = ("GET",)
     required_secrets = {"signing": "source", "verify_token": "source"}
     body_signature = BodySignature("x-hub-signature-256", prefix="sha256=")

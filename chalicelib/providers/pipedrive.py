@@ -27,20 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload, SignatureMissing, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import (
-    Delivery,
-    ParseContext,
-    Provider,
-    SinkResult,
-    Skipped,
-    interaction_id,
-    parse_iso,
-    utc_from_epoch,
-)
+from .base import Delivery, ParseContext, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
 from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties, upsert_each
 from .entries import guarded
 from .http import call_api, json_object
 from .signatures import verify_shared_secret
+from .sink import Sink
+from .source import Source
 
 SYSTEM_FIELDS = {
     "id",
@@ -64,13 +57,10 @@ class PipedriveOptions(BaseModel):
     username: str | None = Field(default=None, description="The webhook's http_auth_user.")
 
 
-class PipedriveProvider(Provider):
+class PipedriveProvider(Source, Sink):
     name = "pipedrive"
     Options = PipedriveOptions
-    is_source = True
-    is_sink = True
     batch_max = 20  # one to three calls per person: Pipedrive has no batch write for persons
-    creates_by_search = True  # upsert() gets `claims`
     required_secrets = {"signing": "source", "access_token": "sink"}
     # Chorus field -> custom field key (Settings > Data fields > person field > API key)
     default_mapping: dict[str, str] = {}
@@ -157,8 +147,10 @@ class PipedriveProvider(Provider):
 
     # ---- sink ---------------------------------------------------------------------------
     def upsert(
-        self, records: list[AdvocateRecord], connector, http, *, claims: CreateClaims
+        self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
     ) -> list[SinkResult]:
+        if claims is None:
+            raise TypeError("Pipedrive creates by search: upsert() needs the engine's create claims")
         return upsert_each(records, lambda record: self._sync_person(record, connector, http, claims))
 
     def _sync_person(self, record: AdvocateRecord, connector, http, claims: CreateClaims) -> SinkResult:

@@ -26,8 +26,9 @@ from pydantic import Field
 
 from ..errors import MalformedPayload
 from ..schema import Interaction
-from .base import FORM_TYPE, Delivery, ParseContext, Provider, Skipped, WebResponse, parse_iso
+from .base import FORM_TYPE, Delivery, ParseContext, Skipped, WebResponse, parse_iso
 from .entries import misshapen_is_malformed
+from .source import Source
 from .survey import SurveyOptions, fetch_json, survey_response, verify_url_token
 
 TOPIC = "completedResponse"
@@ -49,9 +50,8 @@ class QualtricsOptions(SurveyOptions):
     email_field: str = "recipientEmail"
 
 
-class QualtricsProvider(Provider):
+class QualtricsProvider(Source):
     name = "qualtrics"
-    is_source = True
     Options = QualtricsOptions
     content_types = (FORM_TYPE,)
     handshake_methods = ("GET",)

@@ -23,19 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ChorusError, MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import (
-    Delivery,
-    ParseContext,
-    Provider,
-    SinkResult,
-    Skipped,
-    WebResponse,
-    interaction_id,
-    parse_iso,
-)
-from .crm_common import canonical, canonical_map, mapped_properties
+from .base import Delivery, ParseContext, SinkResult, Skipped, WebResponse, interaction_id, parse_iso
+from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties
 from .oauth import TokenRequest, authorized_call, client_credentials, jwt_bearer
 from .signatures import verify_shared_secret
+from .sink import Sink
+from .source import Source
 
 log = logging.getLogger("chorus_hub.salesforce")
 OUTBOUND_NS = "{http://soap.sforce.com/2005/09/outbound}"
@@ -69,11 +62,9 @@ class SalesforceOptions(BaseModel):
     limit_retry_after: int = Field(default=3600, gt=0, description="Wait after REQUEST_LIMIT_EXCEEDED.")
 
 
-class SalesforceProvider(Provider):
+class SalesforceProvider(Source, Sink):
     name = "salesforce"
     Options = SalesforceOptions
-    is_source = True
-    is_sink = True
     content_types = ("text/xml", "application/xml")
     batch_max = 200
     required_secrets = {"signing": "source", "client_id": "sink"}
@@ -86,9 +77,6 @@ class SalesforceProvider(Provider):
         "last_mention_url": "Chorus_Last_Mention_URL__c",
         "last_interaction_at": "Chorus_Last_Interaction_At__c",
     }
-
-    def __init__(self) -> None:
-        self.api_usage: dict[str, tuple[int, int]] = {}  # connector id -> (used, limit), Sforce-Limit-Info
 
     def validate_config(self, config, options) -> list[tuple[str, str]]:
         problems = []
@@ -195,7 +183,9 @@ class SalesforceProvider(Provider):
             connector.secret("client_secret"),
         )
 
-    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
+    def upsert(
+        self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
+    ) -> list[SinkResult]:
         keyed = [r for r in records if r.email]
         results = [
             SinkResult(r.person_id, ok=False, error="no email for the external id field")
@@ -289,7 +279,6 @@ class SalesforceProvider(Provider):
             if name == "api-usage" and "/" in value:
                 used, _, limit = value.partition("/")
                 if used.isdigit() and limit.isdigit():
-                    self.api_usage[connector.id] = (int(used), int(limit))
                     if int(limit) and int(used) / int(limit) > 0.9:
                         log.warning(
                             "Salesforce API allocation above 90%",

@@ -23,9 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
-from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id, utc_from_epoch
+from .base import Delivery, ParseContext, Skipped, WebResponse, interaction_id, utc_from_epoch
 from .entries import entry_id, guarded
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
+from .source import Source
 
 REPLAY_WINDOW_SECONDS = 300
 NEW_MESSAGE_SUBTYPES = (None, "thread_broadcast", "file_share", "me_message")
@@ -40,9 +41,8 @@ class SlackOptions(BaseModel):
     )
 
 
-class SlackProvider(Provider):
+class SlackProvider(Source):
     name = "slack"
-    is_source = True
     Options = SlackOptions
     handshake_methods = ("POST",)
     required_secrets = {"signing": "source"}

@@ -26,9 +26,10 @@ from pydantic import Field
 
 from ..errors import MalformedPayload, SignatureMismatch
 from ..schema import Interaction
-from .base import JSON_TYPES, Delivery, ParseContext, Provider, Skipped, WebResponse, parse_iso
+from .base import JSON_TYPES, Delivery, ParseContext, Skipped, WebResponse, parse_iso
 from .entries import entry_id, guarded, misshapen_is_malformed
 from .signatures import constant_time_equals, verify_hmac
+from .source import Source
 from .survey import SurveyOptions, fetch_json, survey_response
 
 EVENTS = ("response_completed", "response_updated")
@@ -50,9 +51,8 @@ class SurveyMonkeyOptions(SurveyOptions):
     )
 
 
-class SurveyMonkeyProvider(Provider):
+class SurveyMonkeyProvider(Source):
     name = "surveymonkey"
-    is_source = True
     Options = SurveyMonkeyOptions
     content_types = (CALLBACK_TYPE, *JSON_TYPES)
     handshake_methods = ("HEAD",)

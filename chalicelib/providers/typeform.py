@@ -19,9 +19,10 @@ from pydantic import Field
 
 from ..errors import MalformedPayload
 from ..schema import Interaction, Rating
-from .base import Delivery, ParseContext, Provider, Skipped, parse_iso
+from .base import Delivery, ParseContext, Skipped, parse_iso
 from .entries import misshapen_is_malformed
 from .signatures import BodySignature
+from .source import Source
 from .survey import SurveyOptions, survey_response
 
 # Typeform's defaults: a rating has 5 steps from 1, an opinion scale 11 steps from 0
@@ -51,9 +52,8 @@ def scale_top(
     return float(steps if from_one else steps - 1)
 
 
-class TypeformProvider(Provider):
+class TypeformProvider(Source):
     name = "typeform"
-    is_source = True
     Options = TypeformOptions
     required_secrets = {"signing": "source"}
     body_signature = BodySignature("typeform-signature", encoding="base64", prefix="sha256=")

@@ -23,10 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UpstreamError
 from ..schema import AdvocateRecord
-from .base import Provider, SinkResult
-from .crm_common import canonical_map
+from .base import SinkResult
+from .crm_common import CreateClaims, canonical_map
 from .http import call_api
 from .signatures import sign_standard_webhooks, standard_webhooks_key
+from .sink import Sink
 
 
 class WebhookSinkOptions(BaseModel):
@@ -38,10 +39,9 @@ class WebhookSinkOptions(BaseModel):
     event_type: str = "advocate.updated"
 
 
-class WebhookSinkProvider(Provider):
+class WebhookSinkProvider(Sink):
     name = "webhook"
     Options = WebhookSinkOptions
-    is_sink = True
     batch_max = 20
     required_secrets = {"signing": "sink"}
     default_mapping = {
@@ -51,7 +51,9 @@ class WebhookSinkProvider(Provider):
     def validate_config(self, config, options) -> list[tuple[str, str]]:
         return []  # whsec_ format is checked when the secret is resolved (it is a reference here)
 
-    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
+    def upsert(
+        self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
+    ) -> list[SinkResult]:
         secrets = [connector.secret("signing")]
         if connector.has_secret("signing_previous"):
             secrets.append(connector.secret("signing_previous"))

@@ -34,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import HandshakeRejected, MalformedPayload, SignatureMismatch
 from ..schema import Author, Interaction
-from .base import Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id, utc_from_epoch
+from .base import Delivery, ParseContext, Skipped, WebResponse, interaction_id, utc_from_epoch
 from .entries import guarded
 from .signatures import sign, verify_hmac
+from .source import Source
 
 X_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 # X sends base64 tokens (a 48-character one seen in a captured delivery log); 255 leaves room
@@ -61,9 +62,8 @@ class XOptions(BaseModel):
     )
 
 
-class XProvider(Provider):
+class XProvider(Source):
     name = "x"
-    is_source = True
     Options = XOptions
     handshake_methods = ("GET",)
     required_secrets = {"signing": "source"}

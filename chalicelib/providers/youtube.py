@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import HandshakeRejected, MalformedPayload
 from ..schema import Author, Interaction
-from .base import XML_TYPES, Delivery, ParseContext, Provider, Skipped, WebResponse, interaction_id, parse_iso
+from .base import XML_TYPES, Delivery, ParseContext, Skipped, WebResponse, interaction_id, parse_iso
 from .entries import guarded
 from .signatures import verify_hmac
+from .source import Source
 
 NS = {
     "atom": "http://www.w3.org/2005/Atom",
@@ -53,9 +54,8 @@ def _xml(body: bytes) -> Element:
         ) from None
 
 
-class YouTubeProvider(Provider):
+class YouTubeProvider(Source):
     name = "youtube"
-    is_source = True
     Options = YouTubeOptions
     content_types = XML_TYPES
     handshake_methods = ("GET",)

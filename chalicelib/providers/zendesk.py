@@ -27,9 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction, Rating
-from .base import Delivery, ParseContext, Provider, Skipped, interaction_id, parse_iso
+from .base import Delivery, ParseContext, Skipped, interaction_id, parse_iso
 from .entries import misshapen_is_malformed
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
+from .source import Source
 
 SIGNATURE = "x-zendesk-webhook-signature"
 TIMESTAMP = "x-zendesk-webhook-signature-timestamp"
@@ -44,9 +45,8 @@ class ZendeskOptions(BaseModel):
     csat_scale: float = Field(default=5.0, gt=0, description="Top of a numeric CSAT scale.")
 
 
-class ZendeskProvider(Provider):
+class ZendeskProvider(Source):
     name = "zendesk"
-    is_source = True
     Options = ZendeskOptions
     required_secrets = {"signing": "source"}
     kept_headers = (TIMESTAMP,)

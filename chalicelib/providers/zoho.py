@@ -21,20 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import (
-    Delivery,
-    ParseContext,
-    Provider,
-    SinkResult,
-    Skipped,
-    interaction_id,
-    parse_iso,
-    utc_from_epoch,
-)
-from .crm_common import canonical, canonical_map, mapped_properties
+from .base import Delivery, ParseContext, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
+from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties
 from .http import json_object
 from .oauth import TokenRequest, authorized_call, refresh_token_grant
 from .signatures import verify_shared_secret
+from .sink import Sink
+from .source import Source
 
 IDENTITY_FIELDS = ["Email", "First_Name", "Last_Name", "Modified_Time"]
 
@@ -58,11 +51,9 @@ class ZohoOptions(BaseModel):
     )
 
 
-class ZohoProvider(Provider):
+class ZohoProvider(Source, Sink):
     name = "zoho"
     Options = ZohoOptions
-    is_source = True
-    is_sink = True
     batch_max = 100
     required_secrets = {
         "signing": "source",
@@ -182,7 +173,9 @@ class ZohoProvider(Provider):
             connector.secret("refresh_token"),
         )
 
-    def upsert(self, records: list[AdvocateRecord], connector, http) -> list[SinkResult]:
+    def upsert(
+        self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
+    ) -> list[SinkResult]:
         keyed = [r for r in records if r.email]
         results = [
             SinkResult(r.person_id, ok=False, error="no email for duplicate_check_fields")

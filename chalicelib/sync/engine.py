@@ -19,7 +19,7 @@ from ..errors import UpstreamError
 from ..hub import Hub
 from ..pipeline.advocate import advocate_record, record_hash
 from ..pipeline.identity import link_identity
-from ..providers import get_provider
+from ..providers import get_sink
 from ..providers.base import SinkResult
 from ..providers.crm_common import CreateClaims
 from ..schema import AdvocateRecord, IdentityRef, SyncJob
@@ -75,7 +75,7 @@ def run_sync(hub: Hub, messages: dict[str, dict]) -> SyncOutcome:
 def _sync_connector(
     hub, connector, people: dict[str, list[str]], jobs: dict[str, SyncJob], outcome: SyncOutcome
 ) -> None:
-    provider = get_provider(connector.provider)
+    provider = get_sink(connector.provider)
     store = hub.store
     states = store.get_sync_states([(p, connector.id) for p in people])
     pending: list[tuple[AdvocateRecord, str, SyncState]] = []
@@ -116,8 +116,8 @@ def _sync_connector(
             continue
         try:
             outcome.calls += 1
-            claims = {"claims": CreateClaims(store, hub.clock)} if provider.creates_by_search else {}
-            results = provider.upsert([r for r, _, _ in chunk], connector, hub.http, **claims)
+            claims = CreateClaims(store, hub.clock)
+            results = provider.upsert([r for r, _, _ in chunk], connector, hub.http, claims=claims)
         except UpstreamError as exc:
             log.warning(
                 "sink call failed",

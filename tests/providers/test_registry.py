@@ -3,20 +3,47 @@
 import pytest
 
 from chalicelib import web
-from chalicelib.providers import REGISTRY, get_provider
+from chalicelib.providers import REGISTRY, get_provider, get_sink, get_source, roles
+from chalicelib.providers.base import Provider
+from chalicelib.providers.sink import Sink
+from chalicelib.providers.source import Source
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_provider_is_well_formed(name):
     provider = get_provider(name)
+    assert isinstance(provider, Provider)
     assert provider.name == name or name in getattr(provider, "aliases", (name,)), name
-    assert provider.is_source or provider.is_sink
-    if provider.is_source:
-        missing = set(provider.content_types) - {t.lower() for t in web.WEBHOOK_CONTENT_TYPES}
+    assert roles(name), f"{name} is neither a Source nor a Sink"
+    if "source" in roles(name):
+        source = get_source(name)
+        missing = set(source.content_types) - {t.lower() for t in web.WEBHOOK_CONTENT_TYPES}
         assert not missing, f"{name} accepts {missing}, which the webhook route would answer with 415"
-        assert set(provider.handshake_methods) <= {"GET", "HEAD", "POST"}
-    if provider.is_sink:
-        assert provider.batch_max >= 1 and provider.rate_limit[0] >= 1
+        assert set(source.handshake_methods) <= {"GET", "HEAD", "POST"}
+        assert type(source).parse is not Source.parse, f"{name} is a source without parse()"
+    if "sink" in roles(name):
+        sink = get_sink(name)
+        assert sink.batch_max >= 1 and sink.rate_limit[0] >= 1
+        assert type(sink).upsert is not Sink.upsert, f"{name} is a sink without upsert()"
+
+
+def test_roles_come_from_the_class():
+    assert roles("hubspot") == {"source", "sink"}
+    assert roles("typeform") == {"source"}
+    assert roles("file") == {"sink"}
+    with pytest.raises(KeyError):
+        get_sink("typeform")
+    with pytest.raises(KeyError):
+        get_source("file")
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_a_provider_instance_holds_no_state(name):
+    """One instance serves every connector of a process: state set on it would leak between them."""
+    provider = get_provider(name)
+    assert vars(provider) == {}
+    with pytest.raises(AttributeError, match="shared by every connector"):
+        provider.api_usage = {}
 
 
 def test_app_import_loads_no_provider_module():

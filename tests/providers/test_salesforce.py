@@ -197,7 +197,7 @@ def token_ok(rsps, times: int = 1):
         )
 
 
-def test_upsert_sends_a_collection_by_external_id_and_reads_per_record_results(crm):
+def test_upsert_sends_a_collection_by_external_id_and_reads_per_record_results(crm, caplog):
     sf = crm.connector("salesforce")
     records = [record(1), record(2, advocate_score=500), record(3)]
     with responses.RequestsMock() as rsps:
@@ -205,7 +205,7 @@ def test_upsert_sends_a_collection_by_external_id_and_reads_per_record_results(c
         rsps.patch(
             UPSERT_URL,
             json=fixture_json("salesforce/upsert_results.json"),
-            headers={"Sforce-Limit-Info": "api-usage=10018/100000"},
+            headers={"Sforce-Limit-Info": "api-usage=95018/100000"},
         )
         results = _provider().upsert(records, sf, crm.http)
         sent = json.loads(rsps.calls[1].request.body)
@@ -224,7 +224,8 @@ def test_upsert_sends_a_collection_by_external_id_and_reads_per_record_results(c
     assert ok.written["Chorus_Advocate_Score__c"] == "71"
     assert not invalid.ok and not invalid.retryable and "FIELD_CUSTOM_VALIDATION_EXCEPTION" in invalid.error
     assert not locked.ok and locked.retryable
-    assert _provider().api_usage["salesforce"] == (10018, 100000)
+    (warning,) = [r for r in caplog.records if "API allocation" in r.getMessage()]
+    assert (warning.used, warning.limit, warning.connector_id) == (95018, 100000, "salesforce")
 
 
 def test_a_new_contact_gets_a_last_name_only_when_salesforce_asks(crm):

@@ -1,0 +1,55 @@
+"""The source role: a provider that receives webhooks. Ingest calls, in order: `handshake` (GET/HEAD),
+the size and `content_types` checks, `verify`, `handshake` again for a POST challenge, `check_body`,
+then enqueues and answers with `acknowledge`. The process worker later calls `parse`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from ..config.connector import Connector
+from ..schema import Interaction
+from .base import (
+    JSON_TYPES,
+    Delivery,
+    InboundRequest,
+    ParseContext,
+    Provider,
+    Skipped,
+    WebResponse,
+    is_json_type,
+)
+from .signatures import BodySignature
+
+
+class Source(Provider):
+    """Base of every source. Override only what is special about yours."""
+
+    content_types: ClassVar[tuple[str, ...]] = JSON_TYPES
+    handshake_methods: ClassVar[tuple[str, ...]] = ()
+    # the common scheme, declared (header names lower-case); otherwise override verify()
+    body_signature: ClassVar[BodySignature | None] = None
+    # headers worth keeping on the queue message for parse (lower-case); others are dropped
+    kept_headers: ClassVar[tuple[str, ...]] = ()
+
+    def handshake(self, request: InboundRequest, connector: Connector) -> WebResponse | None:
+        """Answer a GET/HEAD verification request, or a POST challenge (called after verify)."""
+        return None
+
+    def verify(self, request: InboundRequest, connector: Connector, now: float) -> None:
+        """Raise a `SignatureError` (or another `ChorusError`) unless the delivery is authentic."""
+        if self.body_signature is None:
+            raise NotImplementedError(f"{self.name} declares no body_signature and no verify()")
+        self.body_signature.verify(request.headers, request.body, connector.secret("signing"))
+
+    def check_body(self, request: InboundRequest) -> None:
+        """Cheap well-formedness check at ingest, so a malformed body gets 400 right away."""
+        if is_json_type(request.content_type):
+            request.json()
+
+    def acknowledge(self, request: InboundRequest, connector: Connector) -> WebResponse:
+        return WebResponse(200, {"status": "accepted"})
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        """The delivery's interactions, and a `Skipped` for each entry that yields none."""
+        raise NotImplementedError(f"{self.name} declares no parse()")
