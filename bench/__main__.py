@@ -13,7 +13,7 @@ import time
 
 from .common import RESULTS, machine
 
-ORDER = ["ingest", "processing", "e2e", "coldstart", "size", "cost"]
+ORDER = ["ingest", "processing", "e2e", "ack", "crash", "coldstart", "size", "cost"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
             from . import e2e
 
             e2e.run(rate=args.rate, seconds=5.0 if args.quick else args.seconds)
+        elif name == "ack":
+            from . import ack
+
+            ack.run(rate=300.0, seconds=5.0 if args.quick else 10.0)
+        elif name == "crash":
+            from . import crash
+
+            crash.run(rounds=2 if args.quick else 10, burst=200 if args.quick else 1000)
         elif name == "coldstart":
             from . import coldstart
 
