@@ -126,6 +126,8 @@ def apply_interaction(
         store.count_event(connector.id, "skipped_echo")
         return False
     if interaction.deleted:
+        if interaction.deletes_thread:
+            _tombstone_thread(store, person_id, interaction)
         interaction = tombstone(store.get_interaction(person_id, interaction.interaction_id), interaction)
     if not store.put_interaction(interaction):
         outcome.skipped.append(Skipped("stale", "a newer version is stored", interaction.event_id))
@@ -140,6 +142,18 @@ def _already_stored(store, refs: list[IdentityRef], interaction: Interaction) ->
     found = store.find_identities(refs) if refs else {}
     person_id = next((found[r.key] for r in refs if r.key in found), None)
     return person_id is not None and store.get_interaction(person_id, interaction.interaction_id) is not None
+
+
+def _tombstone_thread(store, person_id: str, deletion: Interaction) -> None:
+    """A thread deletion: the person's stored items of that thread keep none of what they said."""
+    for item in store.person_interactions(person_id):
+        if (
+            item.connector_id == deletion.connector_id
+            and item.thread_id == deletion.thread_id
+            and item.interaction_id != deletion.interaction_id
+            and not item.deleted
+        ):
+            store.put_interaction(tombstone(item, deletion))
 
 
 def tombstone(existing: Interaction | None, deletion: Interaction) -> Interaction:

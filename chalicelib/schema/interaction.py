@@ -84,6 +84,11 @@ class Interaction(Model):
     public: bool = True
     brand_matches: list[str] = Field(default_factory=list)
     deleted: bool = False
+    deletes_thread: bool = Field(
+        default=False,
+        description="A deletion of the whole thread (a deleted ticket): every stored item with this "
+        "thread_id on the author's timeline, from this connector, loses its text.",
+    )
     crm_change: CrmChange | None = None
     person_id: str | None = None
     delivery_ref: str | None = Field(

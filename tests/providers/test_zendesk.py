@@ -6,6 +6,8 @@ import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.support.senders import SECRETS, fixture_bytes
 
 URL = "/webhooks/zendesk-support"
@@ -101,3 +103,49 @@ def test_signature_cases(client):
     ).digest()
     headers["X-Zendesk-Webhook-Signature"] = base64.b64encode(swapped).decode()
     assert post(client, "comment_added.json", headers).status_code == 401
+
+
+def by_external(hub):
+    return {i.external_id: i for i in hub.store.connector_interactions("zendesk-support", 20)}
+
+
+def test_csat_survives_the_requesters_language(client, workers, hub):
+    """The rendered {{satisfaction.current_rating}} follows the requester's language; the
+    trigger's literal `score` is the machine value."""
+    assert post(client, "satisfaction_rating_localised.json").status_code == 200
+    workers.drain()
+    csat = by_external(hub)["ticket:35436:satisfaction"]
+    assert (csat.rating.value, csat.rating.scale) == (1.0, 1.0)
+    assert csat.text == "Comment: Résolu en dix minutes."
+
+
+def test_rendered_rating_text_is_dead_lettered_not_dropped(client, workers, hub):
+    assert post(client, "satisfaction_rating_rendered_only.json").status_code == 200
+    workers.drain()
+    assert "ticket:35436:satisfaction" not in by_external(hub)
+    [letter] = hub.store.dead_letters("zendesk-support", 10)
+    assert "machine value" in letter.reason and "Gut" not in letter.reason
+
+
+@pytest.mark.parametrize("removal", ["comment_redacted.json", "comment_made_private.json"])
+def test_redacted_and_privatised_comments_lose_their_text(client, workers, hub, removal):
+    assert post(client, "comment_added.json").status_code == 200
+    workers.drain()
+    assert by_external(hub)["comment:10001"].text
+    assert post(client, removal).status_code == 200
+    workers.drain()
+    gone = by_external(hub)["comment:10001"]
+    assert gone.deleted and gone.text is None and gone.sentiment is None
+
+
+def test_deleted_ticket_removes_the_text_of_its_comments_and_rating(client, workers, hub):
+    assert post(client, "comment_added.json").status_code == 200
+    assert post(client, "satisfaction_rating.json").status_code == 200
+    workers.drain()
+    assert post(client, "ticket_soft_deleted.json").status_code == 200
+    workers.drain()
+    items = by_external(hub)
+    assert items["comment:10001"].deleted and items["comment:10001"].text is None
+    assert items["ticket:35436:satisfaction"].deleted and items["ticket:35436:satisfaction"].text is None
+    person = hub.store.get_person(items["comment:10001"].person_id)
+    assert all(i.text is None for i in hub.store.person_interactions(person.person_id))
