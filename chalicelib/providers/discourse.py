@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
-from .base import Delivery, ParseContext, Skipped, interaction_id, parse_iso
+from .base import Delivery, ParseContext, Skipped, parse_iso
 from .entries import misshapen_is_malformed
 from .signatures import BodySignature
 from .source import Source
@@ -73,11 +73,9 @@ class DiscourseProvider(Source):
         )
         if event == "post_recovered":
             updated = max(parse_iso(post["updated_at"]), delivery.received_at)
-        return Interaction(
-            interaction_id=interaction_id(connector.id, post_id),
-            connector_id=connector.id,
-            provider=self.name,
-            external_id=post_id,
+        return self.interaction(
+            connector,
+            post_id,
             kind="direct_message" if private else "post" if number == 1 else "comment",
             event_id=f"{post_id}:{event}:{post['updated_at']}",
             event_type=event,

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import Delivery, ParseContext, SinkResult, Skipped, interaction_id
+from .base import Delivery, ParseContext, SinkResult, Skipped
 from .crm_common import CreateClaims, canonical, canonical_map, upsert_each
 from .entries import guarded_all
 from .http import json_object
@@ -129,12 +129,10 @@ class DynamicsProvider(Source, Sink):
         changed = [a for a in attributes if a not in SYSTEM_ATTRIBUTES] or [None]
         occurred = _wcf_date(context.get("OperationCreatedOn")) or delivery.received_at
         return [
-            Interaction(
-                interaction_id=interaction_id(delivery.connector.id, f"request:{request_id}:{attr or '-'}"),
-                connector_id=delivery.connector.id,
-                provider=self.name,
+            self.interaction(
+                delivery.connector,
+                f"request:{request_id}:{attr or '-'}",
                 kind="crm_update",
-                external_id=f"request:{request_id}:{attr or '-'}",
                 event_id=f"{request_id}:{attr or '-'}",
                 event_type=f"contact.{message}",
                 occurred_at=occurred,

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, IdentityRef, Interaction, InteractionKind, Rating
-from .base import Delivery, ParseContext, Skipped, interaction_id, parse_iso, utc_from_epoch
+from .base import Delivery, ParseContext, Skipped, parse_iso, utc_from_epoch
 from .signatures import check_timestamp, parse_timestamp, verify_hmac, verify_standard_webhooks
 from .source import Source
 
@@ -223,12 +223,10 @@ class GenericSourceProvider(Source):
             if (value := _compiled(expr).search(entry)) not in (None, "")
         ]
         occurred = _moment(values.get("occurred_at")) or delivery.received_at
-        return Interaction(
-            interaction_id=interaction_id(connector.id, external_id),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            external_id,
             kind=kind,
-            external_id=external_id,
             event_id=event_id,
             event_type=_text(values.get("event_type")),
             occurred_at=occurred,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import Delivery, ParseContext, SinkResult, Skipped, interaction_id, utc_from_epoch
+from .base import Delivery, ParseContext, SinkResult, Skipped, utc_from_epoch
 from .crm_common import CreateClaims
 from .entries import guarded
 from .http import call_api, raise_for_permanent
@@ -129,12 +129,10 @@ class HubSpotProvider(Source, Sink):
         # HubSpot does not promise eventId is unique on its own; with the object and time it is.
         event_id = f"{event['eventId']}:{object_id}:{event.get('occurredAt')}"
         prop, value = event.get("propertyName"), event.get("propertyValue")
-        return Interaction(
-            interaction_id=interaction_id(connector.id, f"event:{event_id}"),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            f"event:{event_id}",
             kind="crm_update",
-            external_id=f"event:{event_id}",
             event_id=event_id,
             event_type=kind,
             occurred_at=utc_from_epoch(event["occurredAt"], "ms"),

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
-from .base import Delivery, ParseContext, Skipped, WebResponse, interaction_id, utc_from_epoch
+from .base import Delivery, ParseContext, Skipped, WebResponse, utc_from_epoch
 from .entries import guarded, html_to_text
 from .signatures import BodySignature
 from .source import Source
@@ -83,12 +83,10 @@ class IntercomProvider(Source):
             return Skipped("unsupported_event", f"part_type {part.get('part_type')}", part_id)
         external = f"{conversation}:{part_id}"
         opening = topic == "conversation.user.created"
-        return Interaction(
-            interaction_id=interaction_id(connector.id, external),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            external,
             kind="direct_message",
-            external_id=external,
             event_id=f"{external}:{topic}",
             event_type=topic,
             occurred_at=utc_from_epoch(part.get("created_at") or created_at),

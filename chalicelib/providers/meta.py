@@ -27,7 +27,6 @@ from .base import (
     ParseContext,
     Skipped,
     WebResponse,
-    interaction_id,
     parse_iso,
     utc_from_epoch,
 )
@@ -109,7 +108,7 @@ class MetaProvider(Source):
         if message.get("is_echo") or sender == str(entry["id"]):
             return Skipped("own_account", "message sent by the account itself", message["mid"])
         mid = str(message["mid"])
-        return self._interaction(
+        return self.interaction(
             kind="direct_message",
             external_id=mid,
             event_id=f"{mid}:message",
@@ -120,15 +119,6 @@ class MetaProvider(Source):
             thread_id=sender,
             public=False,
             connector=connector,
-        )
-
-    def _interaction(self, *, connector, external_id: str, **fields) -> Interaction:
-        return Interaction(
-            interaction_id=interaction_id(connector.id, external_id),
-            connector_id=connector.id,
-            provider=self.name,
-            external_id=external_id,
-            **fields,
         )
 
 
@@ -177,7 +167,7 @@ class FacebookProvider(MetaProvider):
         if verb != "add":
             text = str(value.get("message") or value.get("review_text") or "")
             event_id += f":{entry['time']}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-        return self._interaction(
+        return self.interaction(
             kind=kind,
             external_id=external,
             event_id=event_id,
@@ -215,7 +205,7 @@ class InstagramProvider(MetaProvider):
         comment_id, media_id = str(value["id"]), str(value["media"]["id"])
         if str(sender["id"]) == str(entry["id"]):
             return Skipped("own_account", "a comment by the account itself", comment_id)
-        return self._interaction(
+        return self.interaction(
             kind="comment",
             external_id=comment_id,
             event_id=f"{comment_id}:add:",
@@ -268,7 +258,7 @@ class WhatsAppProvider(MetaProvider):
             raise ValueError("message without id or from")
         if message.get("type") != "text":
             return Skipped("unsupported_event", f"message type {message.get('type')}", wamid)
-        return self._interaction(
+        return self.interaction(
             kind="direct_message",
             external_id=wamid,
             event_id=f"{wamid}:message",

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload, SignatureMissing, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import Delivery, ParseContext, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
+from .base import Delivery, ParseContext, SinkResult, Skipped, parse_iso, utc_from_epoch
 from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties, upsert_each
 from .entries import guarded
 from .http import call_api, json_object
@@ -121,12 +121,10 @@ class PipedriveProvider(Source, Sink):
             occurred = utc_from_epoch(stamp) if str(stamp).isdigit() else parse_iso(str(stamp))
         except (TypeError, ValueError):
             occurred = delivery.received_at
-        return Interaction(
-            interaction_id=interaction_id(connector.id, f"event:{event_id}"),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            f"event:{event_id}",
             kind="crm_update",
-            external_id=f"event:{event_id}",
             event_id=event_id,
             event_type=f"person.{meta.get('action')}",
             occurred_at=occurred,

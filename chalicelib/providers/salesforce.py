@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ChorusError, MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import Delivery, ParseContext, SinkResult, Skipped, WebResponse, interaction_id, parse_iso
+from .base import Delivery, ParseContext, SinkResult, Skipped, WebResponse, parse_iso
 from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties
 from .oauth import TokenRequest, authorized_call, client_credentials, jwt_bearer
 from .signatures import verify_shared_secret
@@ -135,12 +135,10 @@ class SalesforceProvider(Source, Sink):
         except ValueError:
             occurred = ctx.now
         sobject_type = sobject.get("{http://www.w3.org/2001/XMLSchema-instance}type", "sf:sObject")
-        return Interaction(
-            interaction_id=interaction_id(connector.id, f"notification:{notification_id}"),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            f"notification:{notification_id}",
             kind="crm_update",
-            external_id=f"notification:{notification_id}",
             event_id=notification_id,
             event_type=f"outbound_message.{sobject_type.split(':')[-1]}",
             occurred_at=occurred,

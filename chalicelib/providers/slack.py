@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
-from .base import Delivery, ParseContext, Skipped, WebResponse, interaction_id, utc_from_epoch
+from .base import Delivery, ParseContext, Skipped, WebResponse, utc_from_epoch
 from .entries import entry_id, guarded
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
 from .source import Source
@@ -123,11 +123,9 @@ class SlackProvider(Source):
             else None
         )
         external = f"{channel}:{ts}"
-        return Interaction(
-            interaction_id=interaction_id(connector.id, external),
-            connector_id=connector.id,
-            provider=self.name,
-            external_id=external,
+        return self.interaction(
+            connector,
+            external,
             event_id=event_id,
             event_type=subtype or "message",
             kind="direct_message" if direct else "comment" if reply else "post",

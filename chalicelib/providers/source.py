@@ -4,8 +4,8 @@ then enqueues and answers with `acknowledge`. The process worker later calls `pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 from ..config.connector import Connector
 from ..schema import Interaction
@@ -17,9 +17,22 @@ from .base import (
     Provider,
     Skipped,
     WebResponse,
+    interaction_id,
     is_json_type,
 )
 from .signatures import BodySignature
+
+
+def new_interaction(provider: str, connector: Connector, external_id: str, **fields: Any) -> Interaction:
+    """The envelope of every parsed interaction: its stable id (one per connector and provider
+    object, so a redelivery or an edit replaces it), connector and provider. Parsers give the rest."""
+    return Interaction(
+        interaction_id=interaction_id(connector.id, external_id),
+        connector_id=connector.id,
+        provider=provider,
+        external_id=external_id,
+        **fields,
+    )
 
 
 class Source(Provider):
@@ -31,6 +44,9 @@ class Source(Provider):
     body_signature: ClassVar[BodySignature | None] = None
     # headers worth keeping on the queue message for parse (lower-case); others are dropped
     kept_headers: ClassVar[tuple[str, ...]] = ()
+    # event type -> the method that parses one such event, declared at the end of the class body
+    # (`events = {"tweet_create_events": _tweet, ...}`); `handler_for` looks it up
+    events: ClassVar[Mapping[str, Callable[..., Interaction | Skipped]]] = {}
 
     def handshake(self, request: InboundRequest, connector: Connector) -> WebResponse | None:
         """Answer a GET/HEAD verification request, or a POST challenge (called after verify)."""
@@ -53,3 +69,12 @@ class Source(Provider):
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         """The delivery's interactions, and a `Skipped` for each entry that yields none."""
         raise NotImplementedError(f"{self.name} declares no parse()")
+
+    def interaction(self, connector: Connector, external_id: str, **fields: Any) -> Interaction:
+        """An Interaction of this source (see `new_interaction`)."""
+        return new_interaction(self.name, connector, external_id, **fields)
+
+    def handler_for(self, event_type: str) -> Callable[..., Interaction | Skipped] | None:
+        """The bound handler `events` declares for this event type, or None."""
+        handler = self.events.get(event_type)
+        return None if handler is None else handler.__get__(self, type(self))

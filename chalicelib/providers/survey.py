@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UpstreamError
 from ..schema import Author, IdentityRef, Interaction, Rating
-from .base import interaction_id
 from .http import call_api, raise_for_permanent
 from .signatures import verify_shared_secret
+from .source import new_interaction
 
 
 class SurveyOptions(BaseModel):
@@ -107,12 +107,11 @@ def survey_response(
     edited response replaces the stored one; `updated_at` decides which version is newer."""
     hidden_fields = getattr(connector.options, "hidden_fields", {}) or {}
     answers, ratings = list(answers), list(ratings)
-    return Interaction(
-        interaction_id=interaction_id(connector.id, external_id),
-        connector_id=connector.id,
-        provider=provider,
+    return new_interaction(
+        provider,
+        connector,
+        external_id,
         kind="survey_response",
-        external_id=external_id,
         event_id=event_id,
         event_type=event_type,
         occurred_at=occurred_at,

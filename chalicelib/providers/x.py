@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import HandshakeRejected, MalformedPayload, SignatureMismatch
 from ..schema import Author, Interaction
-from .base import Delivery, ParseContext, Skipped, WebResponse, interaction_id, utc_from_epoch
+from .base import Delivery, ParseContext, Skipped, WebResponse, utc_from_epoch
 from .entries import guarded
 from .signatures import sign, verify_hmac
 from .source import Source
@@ -98,34 +98,25 @@ class XProvider(Source):
         account = str(data.get("for_user_id") or "")
         results: list[Interaction | Skipped] = []
         for key, events in data.items():
-            if key == "tweet_create_events" and isinstance(events, list):
-                results += [self._guard(self._tweet, event, account, delivery) for event in events]
-            elif key == "tweet_delete_events" and isinstance(events, list):
-                results += [self._guard(self._deletion, event, account, delivery) for event in events]
-            elif key == "favorite_events" and isinstance(events, list):
-                results += [self._guard(self._favorite, event, account, delivery) for event in events]
-            elif key == "direct_message_events" and isinstance(events, list):
-                users = data.get("users") if isinstance(data.get("users"), dict) else {}
-                results += [
-                    self._guard(
-                        lambda e, a, c: self._direct_message(e, a, c, users), event, account, delivery
-                    )
-                    for event in events
-                ]
+            handle = self.handler_for(key)
+            if handle is not None and isinstance(events, list):
+                results += [self._guard(handle, event, account, delivery, data) for event in events]
             elif key.endswith("_events"):
                 results.append(Skipped("unsupported_event", key))
         return results
 
     @staticmethod
-    def _guard(parse_one, event: Any, account: str, delivery: Delivery) -> Interaction | Skipped:
+    def _guard(
+        parse_one, event: Any, account: str, delivery: Delivery, data: dict[str, Any]
+    ) -> Interaction | Skipped:
         event_id = (event.get("id_str") or event.get("id")) if isinstance(event, dict) else None
         return guarded(
-            lambda e: parse_one(e, account, delivery.connector),
+            lambda e: parse_one(e, account, delivery.connector, data),
             event,
             None if event_id is None else str(event_id),
         )
 
-    def _tweet(self, tweet: dict[str, Any], account: str, connector) -> Interaction | Skipped:
+    def _tweet(self, tweet: dict[str, Any], account: str, connector, data: Any) -> Interaction | Skipped:
         user = tweet["user"]
         tweet_id, user_id = str(tweet["id_str"]), str(user["id_str"])
         if user_id == account:
@@ -147,12 +138,10 @@ class XProvider(Source):
         else:
             kind = "post"
         moment = _tweet_time(tweet)
-        return Interaction(
-            interaction_id=interaction_id(connector.id, original),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            original,
             kind=kind,
-            external_id=original,
             event_id=f"tweet_create:{tweet_id}",
             event_type="tweet_edit" if original != tweet_id else "tweet_create",
             occurred_at=moment,
@@ -174,12 +163,10 @@ class XProvider(Source):
     def _repost(self, tweet: dict[str, Any], connector) -> Interaction:
         tweet_id, reposted = str(tweet["id_str"]), str(tweet["retweeted_status"]["id_str"])
         user = tweet["user"]
-        return Interaction(
-            interaction_id=interaction_id(connector.id, tweet_id),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            tweet_id,
             kind="repost",
-            external_id=tweet_id,
             event_id=f"tweet_create:{tweet_id}",
             event_type="repost",
             occurred_at=_tweet_time(tweet),
@@ -190,18 +177,16 @@ class XProvider(Source):
             public=True,
         )
 
-    def _deletion(self, event: dict[str, Any], account: str, connector) -> Interaction | Skipped:
+    def _deletion(self, event: dict[str, Any], account: str, connector, data: Any) -> Interaction | Skipped:
         status = event["status"]
         tweet_id = str(status["id"])
         if str(status["user_id"]) == account:
             return Skipped("own_account", "the account's own tweets are never stored", tweet_id)
         deleted_at = utc_from_epoch(event["timestamp_ms"], "ms")
-        return Interaction(
-            interaction_id=interaction_id(connector.id, tweet_id),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            tweet_id,
             kind="post",
-            external_id=tweet_id,
             event_id=f"tweet_delete:{tweet_id}",
             event_type="tweet_delete",
             occurred_at=deleted_at,
@@ -211,18 +196,16 @@ class XProvider(Source):
             public=True,
         )
 
-    def _favorite(self, event: dict[str, Any], account: str, connector) -> Interaction | Skipped:
+    def _favorite(self, event: dict[str, Any], account: str, connector, data: Any) -> Interaction | Skipped:
         user, liked = event["user"], event["favorited_status"]
         user_id, liked_id = str(user["id_str"]), str(liked["id_str"])
         if user_id == account:
             return Skipped("own_account", "a like by the subscribed account itself", str(event["id"]))
         external = f"favorite:{user_id}:{liked_id}"  # one like per user and post, whatever the event id
-        return Interaction(
-            interaction_id=interaction_id(connector.id, external),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            external,
             kind="mention",
-            external_id=external,
             event_id=f"favorite:{event['id']}",
             event_type="favorite",
             occurred_at=utc_from_epoch(event["timestamp_ms"], "ms"),
@@ -234,8 +217,9 @@ class XProvider(Source):
         )
 
     def _direct_message(
-        self, event: dict[str, Any], account: str, connector, users: dict[str, Any]
+        self, event: dict[str, Any], account: str, connector, data: dict[str, Any]
     ) -> Interaction | Skipped:
+        users = data.get("users") if isinstance(data.get("users"), dict) else {}
         if event.get("type") != "message_create":
             return Skipped("unsupported_event", f"direct message event {event.get('type')}", event.get("id"))
         created = event["message_create"]
@@ -243,12 +227,10 @@ class XProvider(Source):
         if sender == account:
             return Skipped("own_account", "a message sent by the subscribed account", message_id)
         user = users.get(sender) or {"id": sender}
-        return Interaction(
-            interaction_id=interaction_id(connector.id, f"dm:{message_id}"),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            f"dm:{message_id}",
             kind="direct_message",
-            external_id=f"dm:{message_id}",
             event_id=f"direct_message:{message_id}",
             event_type="direct_message",
             occurred_at=utc_from_epoch(event["created_timestamp"], "ms"),
@@ -257,6 +239,14 @@ class XProvider(Source):
             thread_id=f"dm:{sender}",
             public=False,
         )
+
+    # Account Activity API: delivery key -> the parser of each event in its list
+    events = {
+        "tweet_create_events": _tweet,
+        "tweet_delete_events": _deletion,
+        "favorite_events": _favorite,
+        "direct_message_events": _direct_message,
+    }
 
 
 def _keys(connector) -> tuple[str | None, str | None]:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import HandshakeRejected, MalformedPayload
 from ..schema import Author, Interaction
-from .base import XML_TYPES, Delivery, ParseContext, Skipped, WebResponse, interaction_id, parse_iso
+from .base import XML_TYPES, Delivery, ParseContext, Skipped, WebResponse, parse_iso
 from .entries import guarded
 from .signatures import verify_hmac
 from .source import Source
@@ -100,12 +100,10 @@ class YouTubeProvider(Source):
         channel_id = _text(entry, "yt:channelId")
         updated = _text(entry, "atom:updated")
         link = entry.find("atom:link[@rel='alternate']", NS)
-        return Interaction(
-            interaction_id=interaction_id(connector.id, video_id),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            video_id,
             kind="post",
-            external_id=video_id,
             event_id=f"{video_id}:{updated}",
             event_type="video",
             occurred_at=parse_iso(_text(entry, "atom:published")),
@@ -124,12 +122,10 @@ class YouTubeProvider(Source):
         video_id = ref.rsplit(":", 1)[-1]
         channel_uri = entry.findtext("at:by/atom:uri", "", NS)
         channel_id = channel_uri.rstrip("/").rsplit("/", 1)[-1] if "/channel/" in channel_uri else None
-        return Interaction(
-            interaction_id=interaction_id(connector.id, video_id),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            video_id,
             kind="post",
-            external_id=video_id,
             event_id=f"{video_id}:deleted:{when}",
             event_type="video_deleted",
             occurred_at=parse_iso(when),

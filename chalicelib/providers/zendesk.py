@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction, Rating
-from .base import Delivery, ParseContext, Skipped, interaction_id, parse_iso
+from .base import Delivery, ParseContext, Skipped, parse_iso
 from .entries import misshapen_is_malformed
 from .signatures import check_timestamp, parse_timestamp, verify_hmac
 from .source import Source
@@ -92,12 +92,10 @@ class ZendeskProvider(Source):
         if author.get("is_staff"):
             return Skipped("own_account", "comment by an agent", data["id"])
         connector, comment_id = delivery.connector, f"comment:{comment['id']}"
-        return Interaction(
-            interaction_id=interaction_id(connector.id, comment_id),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            comment_id,
             kind="comment",
-            external_id=comment_id,
             event_id=str(data["id"]),
             event_type=data["type"],
             occurred_at=parse_iso(data["time"]),
@@ -173,12 +171,10 @@ class ZendeskProvider(Source):
         requester = data.get("requester") or {}
         moment = _moment(data.get("updated_at"), delivery)
         external_id = f"ticket:{ticket_id}:satisfaction"
-        return Interaction(
-            interaction_id=interaction_id(connector.id, external_id),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            external_id,
             kind="survey_response",
-            external_id=external_id,
             event_id="csat:" + hashlib.sha256(delivery.body).hexdigest()[:32],
             event_type=SATISFACTION,
             occurred_at=moment,

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
-from .base import Delivery, ParseContext, SinkResult, Skipped, interaction_id, parse_iso, utc_from_epoch
+from .base import Delivery, ParseContext, SinkResult, Skipped, parse_iso, utc_from_epoch
 from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties
 from .http import json_object
 from .oauth import TokenRequest, authorized_call, refresh_token_grant
@@ -121,12 +121,10 @@ class ZohoProvider(Source, Sink):
         except (KeyError, TypeError, ValueError):
             occurred = delivery.received_at
         name = " ".join(filter(None, [record.get("First_Name"), record.get("Last_Name")])) or None
-        return Interaction(
-            interaction_id=interaction_id(connector.id, f"notification:{event_id}"),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            f"notification:{event_id}",
             kind="crm_update",
-            external_id=f"notification:{event_id}",
             event_id=event_id,
             event_type=f"{connector.options.module}.{operation}",
             occurred_at=occurred,
