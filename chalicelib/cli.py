@@ -178,12 +178,11 @@ def connect_to_running_hub() -> str:
     )
 
 
-def _queued_note(mode: str, jobs: int) -> None:
-    if mode == "local" and jobs:
-        print(
-            f"no hub is running on {state_dir()}: {jobs} job(s) wait in its queue for `chorus serve`",
-            file=sys.stderr,
-        )
+def _queued_note(mode: str, jobs: int | None) -> None:
+    """Say where queued work waits when no hub runs to take it (jobs None: an unknown number)."""
+    if mode == "local" and jobs != 0:
+        what = "what this queued waits" if jobs is None else f"{jobs} job(s) wait"
+        print(f"no hub is running on {state_dir()}: {what} in its queue for `chorus serve`", file=sys.stderr)
 
 
 def _dlq(args: argparse.Namespace) -> int:
@@ -237,7 +236,7 @@ def _people(args: argparse.Namespace) -> int:
     if len(args.ids) != wanted:
         print(f"chorus people {args.action} takes {wanted} id(s)", file=sys.stderr)
         return 2
-    connect_to_running_hub()
+    mode = connect_to_running_hub()
     hub = get_hub()
     try:
         if args.action == "show":
@@ -256,6 +255,7 @@ def _people(args: argparse.Namespace) -> int:
                 f"merge {record.merge_id}: {record.merged_id} into {record.survivor_id}, "
                 f"{len(record.moved_interactions)} interaction(s) moved"
             )
+            _queued_note(mode, None)
         elif args.action in ("export", "erase"):
             return _privacy(hub, args.action, args.ids[0])
         elif args.action == "unmerge":
@@ -263,6 +263,7 @@ def _people(args: argparse.Namespace) -> int:
             print(
                 f"merge {record.merge_id} undone: {record.merged_id} is separate from {record.survivor_id} again"
             )
+            _queued_note(mode, None)
         else:
             from .pipeline.decay import decay_due_people
 
@@ -271,6 +272,7 @@ def _people(args: argparse.Namespace) -> int:
                 f"rescored {len(outcome.rescored)} person(s), {outcome.tier_changes} tier change(s), "
                 f"{outcome.sync_jobs} sync job(s)"
             )
+            _queued_note(mode, outcome.sync_jobs)
     except (UnknownMerge, CannotUnmerge) as exc:
         print(f"chorus people {args.action}: {exc}", file=sys.stderr)
         return 1

@@ -179,7 +179,9 @@ class Front:
             max_request_body_size=max_body_bytes + 1,
             max_request_header_size=HARD_HEADER_BYTES,
             ident="chorus",
-            clear_untrusted_proxy_headers=True,
+            # X-Forwarded-Proto reaches the app: behind a TLS proxy, signatures over the URL
+            # (HubSpot v3) are checked against the https:// URL the provider signed
+            clear_untrusted_proxy_headers=False,
         )  # waitress sets TCP_NODELAY on accepted sockets: an answer never waits for a delayed ACK
         self.port: int = self._server.effective_port
         self._closed = threading.Event()

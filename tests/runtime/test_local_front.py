@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.support.senders import SECRETS, fixture_bytes, typeform_headers
+from tests.support.senders import SECRETS, fixture_bytes, hubspot_headers, typeform_headers
 
 
 @pytest.fixture
@@ -72,6 +72,18 @@ def test_a_signed_delivery_through_the_front_is_acknowledged_and_queued(front, h
     url = sqs.get_queue_url(QueueName="chorus-ingest")["QueueUrl"]
     [message] = sqs.receive_message(QueueUrl=url)["Messages"]
     assert json.loads(message["Body"])["connector_id"] == "typeform-nps"
+
+
+def test_behind_a_tls_proxy_a_signature_over_the_https_url_holds(front, hub):
+    # HubSpot v3 signs the URL it called; a tunnel or proxy terminating TLS says so in X-Forwarded-Proto
+    events = fixture_bytes("hubspot/contact_events.json")
+    signed = hubspot_headers(events, "https://hub.example.com/webhooks/hubspot")
+    headers = "".join(f"{k}: {v}\r\n" for k, v in signed.items())
+    raw = (
+        f"POST /webhooks/hubspot HTTP/1.1\r\nHost: hub.example.com\r\nX-Forwarded-Proto: https\r\n{headers}"
+        f"Content-Length: {len(events)}\r\nConnection: close\r\n\r\n"
+    ).encode() + events
+    assert status_of(exchange(front.port, raw)) == 200
 
 
 def test_a_chunked_delivery_is_read_whole(front, hub):
