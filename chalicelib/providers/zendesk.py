@@ -114,12 +114,10 @@ class ZendeskProvider(Source):
         author = comment.get("author") or {}
         comment_id, ticket_id = f"comment:{comment['id']}", _ticket_id(data)
         moment = parse_iso(data["time"])
-        return Interaction(
-            interaction_id=interaction_id(connector.id, comment_id),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            comment_id,
             kind="comment",
-            external_id=comment_id,
             event_id=str(data["id"]),
             event_type=data["type"],
             occurred_at=moment,
@@ -136,12 +134,10 @@ class ZendeskProvider(Source):
         connector, ticket_id = delivery.connector, _ticket_id(data)
         requester = (data.get("detail") or {}).get("requester_id")
         moment = parse_iso(data["time"])
-        return Interaction(
-            interaction_id=interaction_id(connector.id, f"ticket:{ticket_id}"),
-            connector_id=connector.id,
-            provider=self.name,
+        return self.interaction(
+            connector,
+            f"ticket:{ticket_id}",
             kind="comment",
-            external_id=f"ticket:{ticket_id}",
             event_id=str(data["id"]),
             event_type=data["type"],
             occurred_at=moment,
