@@ -11,7 +11,7 @@ export HUBSPOT_CLIENT_SECRET ?= demo-hubspot-client-secret
 export HUBSPOT_ACCESS_TOKEN  ?= demo-hubspot-access-token
 export CHORUS_ADMIN_TOKEN    ?= demo-admin-token
 
-.PHONY: install run lint test bench package validate schema clean
+.PHONY: install run send lint test bench package validate schema clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): requirements.txt requirements-local.txt requirements-dev.txt pyproject
 
 run: install
 	$(BIN)/chorus serve --config-dir connectors
+
+# make send CONNECTOR=typeform-nps BODY=tests/fixtures/typeform/form_response.json (the demo secrets above sign it)
+send: install
+	$(BIN)/chorus send $(CONNECTOR) $(BODY) --config-dir connectors
 
 lint: install
 	$(BIN)/ruff check .

@@ -33,7 +33,7 @@ from .http import json_object
 from .oauth import TokenRequest, authorized_call, client_credentials
 from .signatures import verify_shared_secret
 from .sink import Sink
-from .source import Source
+from .source import SignedTestDelivery, Source
 
 WCF_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 SYSTEM_ATTRIBUTES = {
@@ -94,6 +94,12 @@ class DynamicsProvider(Source, Sink):
             verify_shared_secret(
                 request.header(opts.auth_header), connector.secret("signing"), f"header '{opts.auth_header}'"
             )
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        opts, key = connector.options, connector.secret("signing")
+        if opts.auth == "code":
+            return SignedTestDelivery({"content-type": "application/json"}, {"code": key})
+        return SignedTestDelivery({"content-type": "application/json", opts.auth_header: key})
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         context = delivery.json()

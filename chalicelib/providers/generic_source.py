@@ -25,7 +25,9 @@ entries of one delivery share the header, so their event ids add the entry's pos
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal, get_args
 
@@ -34,8 +36,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload
 from ..schema import Author, IdentityRef, Interaction, InteractionKind, Rating
 from .base import Delivery, ParseContext, Skipped, parse_iso, utc_from_epoch
-from .signatures import check_timestamp, parse_timestamp, verify_hmac, verify_standard_webhooks
-from .source import Source
+from .signatures import (
+    check_timestamp,
+    parse_timestamp,
+    sign,
+    sign_standard_webhooks,
+    verify_hmac,
+    verify_standard_webhooks,
+)
+from .source import SignedTestDelivery, Source
 
 # Request headers a field may name (`header:<name>`); kept on the queue message for parse
 HEADER_SOURCES = ("webhook-id", "webhook-timestamp", "idempotency-key", "x-request-id")
@@ -170,20 +179,34 @@ class GenericSourceProvider(Source):
         if scheme.timestamp_header:
             stamp = request.header(scheme.timestamp_header) or ""
             check_timestamp(parse_timestamp(stamp, scheme.timestamp_format), now, scheme.tolerance_seconds)
-        before, _, after = scheme.signed_payload.partition("{body}")
-        message = (
-            before.replace("{timestamp}", stamp).encode()
-            + request.body
-            + after.replace("{timestamp}", stamp).encode()
-        )
         verify_hmac(
             request.header(scheme.header),
             key=secret,
-            message=message,
+            message=_signed_message(scheme, stamp, request.body),
             algorithm=scheme.algorithm,
             encoding=scheme.encoding,
             prefix=scheme.prefix,
         )
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        scheme, secret = connector.options.signature, connector.secret("signing")
+        headers = {"content-type": "application/json"}
+        if scheme.scheme == "standard-webhooks":
+            msg_id, stamp = f"msg_{uuid.uuid4().hex}", int(now)
+            signature = sign_standard_webhooks(msg_id, stamp, body, secret)
+            headers |= {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "webhook-signature": signature}
+            return SignedTestDelivery(headers)
+        stamp = ""
+        if scheme.timestamp_header:
+            stamp = {"s": str(int(now)), "ms": str(int(now * 1000))}.get(
+                scheme.timestamp_format, datetime.fromtimestamp(int(now), tz=UTC).isoformat()
+            )
+            headers[scheme.timestamp_header] = stamp
+        message = _signed_message(scheme, stamp, body)
+        headers[scheme.header] = sign(
+            secret, message, algorithm=scheme.algorithm, encoding=scheme.encoding, prefix=scheme.prefix
+        )
+        return SignedTestDelivery(headers)
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         from jmespath.exceptions import JMESPathError
@@ -289,3 +312,9 @@ def _moment(value: Any):
         number = float(value)
         return utc_from_epoch(number, "ms" if number > 1e11 else "s")
     return parse_iso(str(value))
+
+
+def _signed_message(scheme: SignatureScheme, stamp: str, body: bytes) -> bytes:
+    """`signed_payload` with its {timestamp} and {body} filled in, as the sender signs it."""
+    before, _, after = scheme.signed_payload.partition("{body}")
+    return before.replace("{timestamp}", stamp).encode() + body + after.replace("{timestamp}", stamp).encode()

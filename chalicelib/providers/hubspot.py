@@ -21,9 +21,9 @@ from .base import Delivery, ParseContext, SinkResult, Skipped, utc_from_epoch
 from .crm_common import CreateClaims
 from .entries import guarded
 from .http import call_api, raise_for_permanent
-from .signatures import check_timestamp, parse_timestamp, verify_hmac
+from .signatures import check_timestamp, parse_timestamp, sign, verify_hmac
 from .sink import Sink
-from .source import Source
+from .source import SignedTestDelivery, Source
 
 MAX_AGE_SECONDS = 300
 # HubSpot's doc: decode these percent-encodings in the URI before signing.
@@ -108,6 +108,17 @@ class HubSpotProvider(Source, Sink):
             + (raw_timestamp or "").strip()
         )
         verify_hmac(signature, key=connector.secret("signing"), message=message, encoding="base64")
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        stamp = str(int(now * 1000))
+        message = "POST" + (connector.options.public_url or url) + body.decode("utf-8", "replace") + stamp
+        return SignedTestDelivery(
+            {
+                "content-type": "application/json",
+                "x-hubspot-signature-v3": sign(connector.secret("signing"), message, encoding="base64"),
+                "x-hubspot-request-timestamp": stamp,
+            }
+        )
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         events = delivery.json()

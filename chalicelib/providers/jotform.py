@@ -25,7 +25,7 @@ from ..schema import Interaction, Rating
 from .base import MULTIPART_TYPE, Delivery, ParseContext, Skipped, utc_from_epoch
 from .entries import misshapen_is_malformed
 from .multipart import multipart_field_names, parse_multipart
-from .source import Source
+from .source import SignedTestDelivery, Source
 from .survey import SurveyOptions, survey_response, verify_url_token
 
 ANSWER_KEY = re.compile(r"^q\d+_(?P<name>.+)$")
@@ -49,6 +49,13 @@ class JotformProvider(Source):
 
     def verify(self, request, connector, now) -> None:
         verify_url_token(request.query, connector.secret("signing"))
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        # multipart: the boundary is the body's first line, as a sender would declare it
+        boundary = body.split(b"\r\n", 1)[0].removeprefix(b"--").decode("ascii", "replace")
+        return SignedTestDelivery(
+            {"content-type": f"{MULTIPART_TYPE}; boundary={boundary}"}, {"token": connector.secret("signing")}
+        )
 
     def check_body(self, request) -> None:
         names = multipart_field_names(request.body, request.header("content-type") or "")

@@ -33,7 +33,7 @@ from .entries import guarded
 from .http import call_api, json_object
 from .signatures import verify_shared_secret
 from .sink import Sink
-from .source import Source
+from .source import SignedTestDelivery, Source
 
 SYSTEM_FIELDS = {
     "id",
@@ -87,6 +87,11 @@ class PipedriveProvider(Source, Sink):
             raise SignatureMissing("HTTP basic authorization is not base64(user:password)") from None
         verify_shared_secret(user, connector.options.username or "", "basic-auth user")
         verify_shared_secret(password, connector.secret("signing"), "basic-auth password")
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        credentials = f"{connector.options.username or ''}:{connector.secret('signing')}"
+        basic = "Basic " + base64.b64encode(credentials.encode()).decode()
+        return SignedTestDelivery({"content-type": "application/json", "authorization": basic})
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         body = delivery.json()

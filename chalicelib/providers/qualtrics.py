@@ -28,7 +28,7 @@ from ..errors import MalformedPayload
 from ..schema import Interaction
 from .base import FORM_TYPE, Delivery, ParseContext, Skipped, WebResponse, parse_iso
 from .entries import misshapen_is_malformed
-from .source import Source
+from .source import SignedTestDelivery, Source
 from .survey import SurveyOptions, fetch_json, survey_response, verify_url_token
 
 TOPIC = "completedResponse"
@@ -63,6 +63,9 @@ class QualtricsProvider(Source):
 
     def verify(self, request, connector, now) -> None:
         verify_url_token(request.query, connector.secret("signing"))
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        return SignedTestDelivery({"content-type": FORM_TYPE}, {"token": connector.secret("signing")})
 
     def check_body(self, request) -> None:
         try:

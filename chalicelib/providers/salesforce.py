@@ -28,7 +28,7 @@ from .crm_common import CreateClaims, canonical, canonical_map, mapped_propertie
 from .oauth import TokenRequest, authorized_call, client_credentials, jwt_bearer
 from .signatures import verify_shared_secret
 from .sink import Sink
-from .source import Source
+from .source import SignedTestDelivery, Source
 
 log = logging.getLogger("chorus_hub.salesforce")
 OUTBOUND_NS = "{http://soap.sforce.com/2005/09/outbound}"
@@ -104,6 +104,12 @@ class SalesforceProvider(Source, Sink):
         org = _organization_id(request.body)
         if not org or org[:15] != (opts.organization_id or "")[:15]:
             raise OrganizationMismatch("OrganizationId is not the one this connector expects")
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        # the body must name the connector's OrganizationId, as Salesforce's own do
+        return SignedTestDelivery(
+            {"content-type": "text/xml; charset=utf-8"}, {"token": connector.secret("signing")}
+        )
 
     def check_body(self, request) -> None:
         """verify() has checked the whole body already (it reads OrganizationId)."""

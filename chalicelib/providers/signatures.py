@@ -102,6 +102,11 @@ class BodySignature:
             prefix=self.prefix,
         )
 
+    def sign(self, body: bytes, secret: str) -> dict[str, str]:
+        """The header a sender would put on `body`."""
+        value = sign(secret, body, algorithm=self.algorithm, encoding=self.encoding, prefix=self.prefix)
+        return {self.header: value}
+
 
 def parse_timestamp(value: str | None, unit: Literal["s", "ms", "iso"] = "s") -> float:
     """Seconds since the epoch from a header value; a missing or garbled one is 'missing'."""

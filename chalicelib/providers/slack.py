@@ -25,8 +25,8 @@ from ..errors import MalformedPayload
 from ..schema import Author, Interaction
 from .base import Delivery, ParseContext, Skipped, WebResponse, utc_from_epoch
 from .entries import entry_id, guarded
-from .signatures import check_timestamp, parse_timestamp, verify_hmac
-from .source import Source
+from .signatures import check_timestamp, parse_timestamp, sign, verify_hmac
+from .source import SignedTestDelivery, Source
 
 REPLAY_WINDOW_SECONDS = 300
 NEW_MESSAGE_SUBTYPES = (None, "thread_broadcast", "file_share", "me_message")
@@ -56,6 +56,17 @@ class SlackProvider(Source):
             key=connector.secret("signing"),
             message=b"v0:" + raw_ts.strip().encode() + b":" + request.body,
             prefix="v0=",
+        )
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        stamp = str(int(now))
+        signature = sign(connector.secret("signing"), b"v0:" + stamp.encode() + b":" + body, prefix="v0=")
+        return SignedTestDelivery(
+            {
+                "content-type": "application/json",
+                "x-slack-request-timestamp": stamp,
+                "x-slack-signature": signature,
+            }
         )
 
     def handshake(self, request, connector) -> WebResponse | None:

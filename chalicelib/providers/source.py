@@ -5,6 +5,7 @@ then enqueues and answers with `acknowledge`. The process worker later calls `pa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..config.connector import Connector
@@ -33,6 +34,18 @@ def new_interaction(provider: str, connector: Connector, external_id: str, **fie
         external_id=external_id,
         **fields,
     )
+
+
+class CannotSign(Exception):
+    """Only the vendor can produce this source's deliveries (the reason says why)."""
+
+
+@dataclass(frozen=True)
+class SignedTestDelivery:
+    """What to send with a test body so that this hub accepts it as the vendor's."""
+
+    headers: dict[str, str]
+    query: dict[str, str] = field(default_factory=dict)
 
 
 class Source(Provider):
@@ -78,3 +91,14 @@ class Source(Provider):
         """The bound handler `events` declares for this event type, or None."""
         handler = self.events.get(event_type)
         return None if handler is None else handler.__get__(self, type(self))
+
+    def sign_test_delivery(
+        self, body: bytes, connector: Connector, url: str, now: float
+    ) -> SignedTestDelivery:
+        """Headers and query the vendor would send with `body` to `url` at `now`, signed with the
+        connector's own secrets: for `chorus send` and the console's test delivery. The result is
+        sent to the hub, never shown. CannotSign where only the vendor can sign."""
+        if self.body_signature is None:
+            raise CannotSign(f"{self.name} declares no body_signature and no sign_test_delivery()")
+        headers = self.body_signature.sign(body, connector.secret("signing"))
+        return SignedTestDelivery({"content-type": self.content_types[0], **headers})

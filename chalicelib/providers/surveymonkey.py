@@ -28,8 +28,8 @@ from ..errors import MalformedPayload, SignatureMismatch
 from ..schema import Interaction
 from .base import JSON_TYPES, Delivery, ParseContext, Skipped, WebResponse, parse_iso
 from .entries import entry_id, guarded, misshapen_is_malformed
-from .signatures import constant_time_equals, verify_hmac
-from .source import Source
+from .signatures import constant_time_equals, sign, verify_hmac
+from .source import SignedTestDelivery, Source
 from .survey import SurveyOptions, fetch_json, survey_response
 
 EVENTS = ("response_completed", "response_updated")
@@ -72,6 +72,14 @@ class SurveyMonkeyProvider(Source):
             message=request.body,
             algorithm="sha1",
             encoding="base64",
+        )
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        api_key = connector.options.api_key
+        key = f"{api_key}&{connector.secret('signing')}"
+        signature = sign(key, body, algorithm="sha1", encoding="base64")
+        return SignedTestDelivery(
+            {"content-type": CALLBACK_TYPE, "sm-apikey": api_key, "sm-signature": signature}
         )
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:

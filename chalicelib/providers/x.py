@@ -37,7 +37,7 @@ from ..schema import Author, Interaction
 from .base import Delivery, ParseContext, Skipped, WebResponse, utc_from_epoch
 from .entries import guarded
 from .signatures import sign, verify_hmac
-from .source import Source
+from .source import SignedTestDelivery, Source
 
 X_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 # X sends base64 tokens (a 48-character one seen in a captured delivery log); 255 leaves room
@@ -90,6 +90,14 @@ class XProvider(Source):
         else:
             header, key = request.header(LEGACY_HEADER), consumer_key
         verify_hmac(header, key=key or "", message=request.body, encoding="base64", prefix="sha256=")
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        oauth2_key, consumer_key = _keys(connector)
+        header, key = (
+            (LEGACY_HEADER, consumer_key) if consumer_key is not None else (OAUTH2_HEADER, oauth2_key)
+        )
+        signature = sign(key or "", body, encoding="base64", prefix="sha256=")
+        return SignedTestDelivery({"content-type": "application/json", header: signature})
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         data = delivery.json()

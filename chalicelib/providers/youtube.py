@@ -21,8 +21,8 @@ from ..errors import HandshakeRejected, MalformedPayload
 from ..schema import Author, Interaction
 from .base import XML_TYPES, Delivery, ParseContext, Skipped, WebResponse, parse_iso
 from .entries import guarded
-from .signatures import verify_hmac
-from .source import Source
+from .signatures import sign, verify_hmac
+from .source import SignedTestDelivery, Source
 
 NS = {
     "atom": "http://www.w3.org/2005/Atom",
@@ -79,6 +79,14 @@ class YouTubeProvider(Source):
                 algorithm="sha1",
                 prefix="sha1=",
             )
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        headers = {"content-type": "application/atom+xml"}
+        if connector.has_secret("signing"):
+            headers["x-hub-signature"] = sign(
+                connector.secret("signing"), body, algorithm="sha1", prefix="sha1="
+            )
+        return SignedTestDelivery(headers)
 
     def check_body(self, request) -> None:
         _xml(request.body)

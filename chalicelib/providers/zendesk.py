@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,8 +37,8 @@ from ..errors import MalformedPayload
 from ..schema import Author, Interaction, Rating
 from .base import Delivery, ParseContext, Skipped, parse_iso
 from .entries import misshapen_is_malformed
-from .signatures import check_timestamp, parse_timestamp, verify_hmac
-from .source import Source
+from .signatures import check_timestamp, parse_timestamp, sign, verify_hmac
+from .source import SignedTestDelivery, Source
 
 SIGNATURE = "x-zendesk-webhook-signature"
 TIMESTAMP = "x-zendesk-webhook-signature-timestamp"
@@ -69,6 +70,13 @@ class ZendeskProvider(Source):
             key=connector.secret("signing"),
             message=stamp.encode() + request.body,
             encoding="base64",
+        )
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        stamp = datetime.fromtimestamp(int(now), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        signature = sign(connector.secret("signing"), stamp.encode() + body, encoding="base64")
+        return SignedTestDelivery(
+            {"content-type": "application/json", TIMESTAMP: stamp, SIGNATURE: signature}
         )
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:

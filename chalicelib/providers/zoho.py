@@ -27,7 +27,7 @@ from .http import json_object
 from .oauth import TokenRequest, authorized_call, refresh_token_grant
 from .signatures import verify_shared_secret
 from .sink import Sink
-from .source import Source
+from .source import CannotSign, SignedTestDelivery, Source
 
 IDENTITY_FIELDS = ["Email", "First_Name", "Last_Name", "Modified_Time"]
 
@@ -78,6 +78,9 @@ class ZohoProvider(Source, Sink):
         channel = connector.options.channel_id
         if channel and str(body.get("channel_id")) != channel:
             verify_shared_secret(str(body.get("channel_id")), channel, "channel_id")
+
+    def sign_test_delivery(self, body, connector, url, now) -> SignedTestDelivery:
+        raise CannotSign("Zoho carries its channel token inside the body: send a real change from Zoho")
 
     def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
         body = _callback(delivery.json())
