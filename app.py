@@ -121,6 +121,21 @@ def admin_replay_dead_letters():
     return replay_dead_letters(get_hub(), _admin_query())
 
 
+@admin_route("/admin/deliveries")
+def admin_deliveries():
+    from chalicelib.admin_deliveries import list_deliveries
+
+    return list_deliveries(get_hub(), _admin_query())
+
+
+@admin_route("/admin/deliveries/{delivery_id}")
+def admin_delivery(delivery_id):
+    from chalicelib.admin_deliveries import get_delivery
+
+    _admin_query()
+    return _found(get_delivery(get_hub(), delivery_id), f"no delivery {delivery_id}")
+
+
 def _admin_query() -> dict:
     """401 unless the caller is an admin (token, or IAM); then the query parameters."""
     web.require_admin(app.current_request)

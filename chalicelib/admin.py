@@ -150,6 +150,8 @@ def list_connectors(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     """Configured connectors by id, with their last delivery and rejections/skips by reason
     (one BatchGetItem on the C#{connector} STATS items of the page)."""
     limit = _limit(query)
+    if hub.refusals.pending:  # this process's buffered refusal counts (pipeline/refusals.py)
+        hub.refusals.flush(hub)
     cursor = decode_cursor(query.get("next")) or {}
     after = cursor.get("after", "")
     if not isinstance(after, str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .hub import Hub
+from .pipeline.delivery_log import record_step
 from .schema import Envelope, SyncJob
 from .store.base import DeadLetter
 
@@ -50,4 +51,6 @@ def replay(hub: Hub, connector_id: str | None = None, limit: int = 1000) -> Repl
             continue
         hub.store.delete_dead_letter(letter)
         result.replayed += 1
+        if letter.stage != "sync":
+            record_step(hub, message, {"status": "replayed", "dead_letter_id": letter.dead_letter_id})
     return result

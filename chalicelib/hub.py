@@ -23,6 +23,7 @@ class Hub:
     clock: Callable[[], datetime] = utcnow
     http_factory: Callable[[], Any] | None = None
     _http: Any = field(default=None, repr=False)
+    refusals: Any = field(default_factory=lambda: _refusal_buffer(), repr=False)  # pipeline/refusals.py
 
     @property
     def settings(self):
@@ -39,3 +40,9 @@ class Hub:
 
                 self._http = requests.Session()
         return self._http
+
+
+def _refusal_buffer() -> Any:
+    from .pipeline.refusals import RefusalBuffer
+
+    return RefusalBuffer()

@@ -184,6 +184,7 @@ class ErasureReport:
     dedup_markers: int = 0
     erasure_markers: int = 0
     merges: int = 0
+    logged_bodies: int = 0
     merged_persons: list[str] = field(default_factory=list)
 
 
@@ -210,6 +211,10 @@ def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
     for letter in data.dead_letters:
         store.delete_dead_letter(letter)
         report.dead_letters += 1
+    for item in data.other_items:  # delivery log bodies about them (pointers DLV#{delivery})
+        if item["sk"].startswith("DLV#"):
+            store.scrub_delivery_body(item["sk"][4:])
+            report.logged_bodies += 1
     markers = [(i.connector_id, i.event_id) for i in data.interactions]
     store.delete_processed_markers(markers)
     report.dedup_markers = len(set(markers))

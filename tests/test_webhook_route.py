@@ -68,6 +68,8 @@ def test_rejections_are_counted_by_reason(client, hub):
     client.http.post(URL, body=body, headers={"Content-Type": "application/json"})
     client.http.post(URL, body=body, headers=typeform_headers(b"other"))
     client.http.post(URL, body=body, headers=typeform_headers(b"other"))
+    assert hub.store.event_counts("typeform-nps") == {}  # counted in memory: no write per refusal
+    hub.refusals.flush(hub)
     assert hub.store.event_counts("typeform-nps") == {"missing_signature": 1, "bad_signature": 2}
 
 

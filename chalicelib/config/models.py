@@ -49,6 +49,10 @@ class ConnectorConfig(BaseModel):
         default=None,
         description="Sinks: the CRM account's request budget, if lower than the provider's default.",
     )
+    log_bodies: bool = Field(
+        default=False,
+        description="Sources: keep accepted deliveries' bodies in the delivery log (never an erased person's).",
+    )
 
     @field_validator("secrets")
     @classmethod
@@ -202,3 +206,6 @@ class Settings(BaseModel):
         default=6 * 1024 * 1024, gt=0, description="Deliveries above this get 413 (Lambda's payload limit)."
     )
     dedup_ttl_days: int = Field(default=7, gt=0)
+    delivery_log_days: int = Field(
+        default=7, gt=0, description="How long the delivery log keeps each request (TTL)."
+    )

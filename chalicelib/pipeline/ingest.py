@@ -20,6 +20,8 @@ from ..hub import Hub
 from ..providers import get_source
 from ..providers.base import InboundRequest, WebResponse
 from ..schema import Envelope
+from .delivery_log import DELIVERY_ID_HEADER, ingest_record, request_note
+from .refusals import UNKNOWN_CONNECTOR
 
 log = logging.getLogger("chorus_hub.ingest")
 
@@ -34,12 +36,24 @@ SERVER_FAULT_MESSAGE = "the hub cannot take deliveries for this connector right 
 
 
 def receive_webhook(hub: Hub, connector_id: str, request: InboundRequest) -> WebResponse:
-    """Answer one webhook request. Errors become honest statuses, counted by reason."""
+    """Answer one webhook request. Every answer carries a delivery id (header, and the body when
+    it is Chorus's own JSON); errors become honest statuses, counted by reason in memory."""
+    delivery_id = os.urandom(16).hex()
     try:
-        return _receive(hub, connector_id, request)
+        answer, queued = _receive(hub, connector_id, request, delivery_id)
     except ChorusError as exc:
-        if not isinstance(exc, UnknownConnector):
-            _count(hub, connector_id, exc.reason)
+        known = hub.connectors.get(connector_id) is not None
+        record = ingest_record(
+            delivery_id,
+            connector_id if known else UNKNOWN_CONNECTOR,
+            request,
+            hub.clock(),
+            "refused",
+            exc.status,
+            exc.reason,
+            str(exc),
+        )
+        hub.refusals.refused(hub, record, counted=known and not isinstance(exc, UnknownConnector))
         if exc.status >= 500:
             # the operator's fault, not the caller's: the detail (a secret's reference, say) is
             # for the log; an unauthenticated caller learns only that it may retry
@@ -52,15 +66,41 @@ def receive_webhook(hub: Hub, connector_id: str, request: InboundRequest) -> Web
                     "detail": str(exc),
                 },
             )
-            return WebResponse(exc.status, {"error": exc.reason, "message": SERVER_FAULT_MESSAGE})
+            return WebResponse(
+                exc.status,
+                {"error": exc.reason, "message": SERVER_FAULT_MESSAGE, "delivery_id": delivery_id},
+                {DELIVERY_ID_HEADER: delivery_id},
+            )
         log.info(
             "webhook rejected",
-            extra={"connector_id": connector_id, "reason": exc.reason, "status": exc.status},
+            extra={
+                "connector_id": connector_id if known else UNKNOWN_CONNECTOR,
+                "reason": exc.reason,
+                "status": exc.status,
+                "delivery_id": delivery_id,
+            },
         )
-        return WebResponse(exc.status, {"error": exc.reason, "message": str(exc)})
+        return WebResponse(
+            exc.status,
+            {"error": exc.reason, "message": str(exc), "delivery_id": delivery_id},
+            {DELIVERY_ID_HEADER: delivery_id},
+        )
+    if queued:
+        if isinstance(answer.body, dict):  # Chorus's own ack; a provider's own format stays as it is
+            answer.body = {**answer.body, "delivery_id": delivery_id}
+        hub.refusals.flush_if_due(hub)  # a check of two numbers unless a flush is due
+    else:
+        hub.refusals.answered(
+            hub, ingest_record(delivery_id, connector_id, request, hub.clock(), "answered", answer.status)
+        )
+    answer.headers = {**answer.headers, DELIVERY_ID_HEADER: delivery_id}
+    return answer
 
 
-def _receive(hub: Hub, connector_id: str, request: InboundRequest) -> WebResponse:
+def _receive(
+    hub: Hub, connector_id: str, request: InboundRequest, delivery_id: str
+) -> tuple[WebResponse, bool]:
+    """(the answer, whether a delivery was queued)."""
     connector = hub.connectors.get(connector_id)
     if connector is None or not connector.config.is_source:
         raise UnknownConnector(f"no source connector '{connector_id}'")
@@ -69,7 +109,7 @@ def _receive(hub: Hub, connector_id: str, request: InboundRequest) -> WebRespons
         if request.method in provider.handshake_methods:
             answer = provider.handshake(request, connector)
             if answer is not None:
-                return answer
+                return answer, False
         raise MethodNotAllowed(
             f"{request.method} is not a handshake this provider uses; deliveries are POSTed"
         )
@@ -87,21 +127,29 @@ def _receive(hub: Hub, connector_id: str, request: InboundRequest) -> WebRespons
     if "POST" in provider.handshake_methods:
         answer = provider.handshake(request, connector)
         if answer is not None:
-            return answer
+            return answer, False
     provider.check_body(request)
-    hub.ingest_queue.send(
-        build_envelope(hub, connector_id, connector.provider, request, provider.kept_headers)
+    answer = provider.acknowledge(request, connector)
+    envelope = build_envelope(
+        hub, connector_id, connector.provider, request, provider.kept_headers, delivery_id
     )
-    return provider.acknowledge(request, connector)
+    envelope["delivery"] = request_note(request, answer.status)
+    hub.ingest_queue.send(envelope)
+    return answer, True
 
 
 def build_envelope(
-    hub: Hub, connector_id: str, provider: str, request: InboundRequest, kept_headers: tuple[str, ...]
+    hub: Hub,
+    connector_id: str,
+    provider: str,
+    request: InboundRequest,
+    kept_headers: tuple[str, ...],
+    envelope_id: str | None = None,
 ) -> dict:
     """The queue message: an Envelope in its JSON form, written directly. Building and dumping
     the model cost more than verifying the signature; the worker validates the message as an
     Envelope, and tests/test_ingest.py holds this dict to that model."""
-    envelope_id = os.urandom(16).hex()
+    envelope_id = envelope_id or os.urandom(16).hex()  # the delivery id
     query, url = dict(request.query), request.url
     if SECRET_QUERY_PARAMS & query.keys():
         query = {k: v for k, v in query.items() if k not in SECRET_QUERY_PARAMS}
@@ -143,13 +191,3 @@ def envelope_body(hub: Hub, envelope: Envelope) -> bytes:
     if envelope.body_ref:
         return hub.blobs.get(envelope.body_ref)
     return base64.b64decode(envelope.body_b64 or "")
-
-
-def _count(hub: Hub, connector_id: str, reason: str) -> None:
-    """Rejections are counted per connector for the admin API; counting never fails a request."""
-    if hub.connectors.get(connector_id) is None:
-        return
-    try:
-        hub.store.count_event(connector_id, reason)
-    except Exception:  # a counter is not worth a 500 on the provider's retry budget
-        log.warning("could not count rejected webhook", extra={"connector_id": connector_id})

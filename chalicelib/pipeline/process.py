@@ -37,6 +37,7 @@ class PermanentFailure(Exception):
 @dataclass
 class ProcessOutcome:
     stored: list[str] = field(default_factory=list)
+    interactions: list[tuple[str, str | None]] = field(default_factory=list)  # (interaction, person)
     duplicates: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     sync_jobs: int = 0
@@ -82,6 +83,7 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
         stored = apply_interaction(hub, connector, item, outcome)
         if stored:
             outcome.stored.append(item.interaction_id)
+            outcome.interactions.append((item.interaction_id, item.person_id))
         hub.store.mark_processed(connector.id, item.event_id, hub.settings.dedup_ttl_days)
     hub.store.touch_connector(connector.id, envelope.received_at)  # for GET /admin/connectors
     log.info(

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from ..hub import Hub
+from ..pipeline.delivery_log import record_processed, record_step
 from ..pipeline.process import PermanentFailure, process_message
 from ..store.base import DeadLetter
 from ..sync.engine import run_sync
@@ -24,11 +25,16 @@ def handle_ingest_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, li
     failures = []
     for record in records:
         message_id = record["messageId"]
+        message: Any = None
         try:
             message = json.loads(record["body"])
-            process_message(hub, message)
+            outcome = process_message(hub, message)
+            record_processed(hub, message, outcome)
         except PermanentFailure as exc:
-            _dead_letter(hub, "ingest", message, str(exc), record)
+            letter_id = _dead_letter(hub, "ingest", message, str(exc), record)
+            record_step(
+                hub, message, {"status": "dead_letter", "dead_letter_id": letter_id, "reason": str(exc)}
+            )
         except (ValueError, KeyError) as exc:
             _dead_letter(
                 hub,
@@ -43,6 +49,12 @@ def handle_ingest_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, li
                 extra={"message_id": message_id, "error": type(exc).__name__},
             )
             failures.append({"itemIdentifier": message_id})
+            if isinstance(message, dict):
+                record_step(
+                    hub,
+                    message,
+                    {"status": "retrying", "attempt": _attempts(record), "error": type(exc).__name__},
+                )
     return {"batchItemFailures": failures}
 
 
@@ -86,16 +98,27 @@ def handle_dead_letter_batch(hub: Hub, stage: str, records: list[dict[str, Any]]
             message = json.loads(record["body"])
         except ValueError:
             message = {"raw": record.get("body", "")[:1000]}
-        _dead_letter(hub, stage, message, "retries exhausted", record)
+        letter_id = _dead_letter(hub, stage, message, "retries exhausted", record)
+        if stage == "ingest":
+            record_step(
+                hub,
+                message,
+                {"status": "dead_letter", "dead_letter_id": letter_id, "reason": "retries exhausted"},
+            )
     return {"batchItemFailures": []}
 
 
-def _dead_letter(hub: Hub, stage: str, message: dict, reason: str, record: dict[str, Any]) -> None:
-    attempts = int((record.get("attributes") or {}).get("ApproximateReceiveCount", "0") or 0)
+def _attempts(record: dict[str, Any]) -> int:
+    return int((record.get("attributes") or {}).get("ApproximateReceiveCount", "0") or 0)
+
+
+def _dead_letter(hub: Hub, stage: str, message: dict, reason: str, record: dict[str, Any]) -> str:
+    attempts = _attempts(record)
     connector_id = str(message.get("connector_id") or "unknown")
+    letter_id = uuid.uuid4().hex
     hub.store.put_dead_letter(
         DeadLetter(
-            dead_letter_id=uuid.uuid4().hex,
+            dead_letter_id=letter_id,
             stage=stage,
             connector_id=connector_id,
             reason=reason,
@@ -105,3 +128,4 @@ def _dead_letter(hub: Hub, stage: str, message: dict, reason: str, record: dict[
         )
     )
     log.warning("dead-lettered", extra={"stage": stage, "connector_id": connector_id, "reason": reason})
+    return letter_id

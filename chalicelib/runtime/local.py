@@ -233,7 +233,8 @@ class LocalHub:
         local_environment(config_dir, self.state_dir, self.store)
         from .aws import get_hub
 
-        get_hub()  # built now (store schema, queue file), not on the first delivery
+        hub = get_hub()  # built now (store schema, queue file), not on the first delivery
+        hub.refusals.start_timer(hub)  # buffered refusals reach the store within a second
         self._queues = local_queues(ResourceNames.from_env(), self.state_dir / QUEUE_FILE_NAME)
         self.supervisor.start(
             "workers",

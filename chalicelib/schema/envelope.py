@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from .common import Model, UtcDatetime
@@ -22,6 +24,10 @@ class Envelope(Model):
     query: dict[str, str] = Field(default_factory=dict)
     body_b64: str | None = None
     body_ref: str | None = None
+    delivery: dict[str, Any] | None = Field(
+        default=None,
+        description="For the delivery log: the status answered, size, logged path and redacted headers.",
+    )
 
 
 class SyncJob(Model):

@@ -14,16 +14,20 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..schema import Action, IdentityLink, IdentityRef, Interaction, MergeRecord, Person
+from .counters import Counters
+from .delivery_log import DeliveryLog
 from .records import BadCursor, DeadLetter, Page, PersonItems, SyncState, VersionConflict
 
 __all__ = [
     "BadCursor",
     "BudgetStore",
     "ConnectorStatsStore",
+    "Counters",
     "CreateClaimStore",
     "DeadLetter",
     "DeadLetterStore",
     "DedupStore",
+    "DeliveryLog",
     "ErasureStore",
     "IdentityStore",
     "InteractionStore",
@@ -238,6 +242,8 @@ class Store(
     LoopStore,
     MergeStore,
     ErasureStore,
+    DeliveryLog,
+    Counters,
     Protocol,
 ):
     """Every aggregate: what a Hub holds."""

@@ -14,6 +14,8 @@ Items (pk / sk):
   ERASURE      SALT             The random salt of those hashes (made once per table)
   M#{merge}    MERGE            MergeRecord: what a merge moved, so it can be undone
   X#{key}      X                Create claim of a sink without an upsert: lease end, created id; TTL
+  DLV#, CNT#, VOICE#            The delivery log and time-bucketed counters: see dynamodb_deliveries.py
+                                and dynamodb_counters.py
 Profiles also sit in gsi1 under DECAY / {decay_due_at} while recency decay can still move their
 score (sparse: only people with a due time), so the decay schedule reads only the people due.
 Model data is kept as one JSON attribute; only keys and index attributes are typed.
@@ -29,6 +31,8 @@ from typing import Any
 
 from ..schema import Action, IdentityLink, IdentityRef, Interaction, MergeRecord, Person
 from . import cursors
+from .dynamodb_counters import DynamoCounters
+from .dynamodb_deliveries import DynamoDeliveryLog
 from .records import BadCursor, DeadLetter, Page, PersonItems, SyncState, VersionConflict
 
 BATCH_GET_MAX = 100
@@ -42,7 +46,7 @@ def _n(value: float | int) -> dict[str, str]:
     return {"N": repr(value) if isinstance(value, float) else str(value)}
 
 
-class DynamoStore:
+class DynamoStore(DynamoDeliveryLog, DynamoCounters):
     def __init__(self, client: Any, table_name: str, clock: Callable[[], float] = time.time):
         self._db = client
         self._table = table_name
