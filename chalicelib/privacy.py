@@ -211,10 +211,7 @@ def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
     for letter in data.dead_letters:
         store.delete_dead_letter(letter)
         report.dead_letters += 1
-    for item in data.other_items:  # delivery log bodies about them (pointers DLV#{delivery})
-        if item["sk"].startswith("DLV#"):
-            store.scrub_delivery_body(item["sk"][4:])
-            report.logged_bodies += 1
+    report.logged_bodies = store.scrub_deliveries_about(person_id)  # the delivery log's bodies
     markers = [(i.connector_id, i.event_id) for i in data.interactions]
     store.delete_processed_markers(markers)
     report.dedup_markers = len(set(markers))

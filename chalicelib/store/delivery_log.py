@@ -85,5 +85,9 @@ class DeliveryLog(Protocol):
         ...
 
     def scrub_delivery_body(self, delivery_id: str) -> None:
-        """Forget a logged body (erasure of a person the delivery was about)."""
+        """Forget a logged body."""
+        ...
+
+    def scrub_deliveries_about(self, person_id: str) -> int:
+        """Erasure: forget the logged bodies linked to the person, and the links; how many."""
         ...

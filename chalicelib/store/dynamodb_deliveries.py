@@ -4,18 +4,19 @@ Items:
   DLV#{delivery}  DLV   data (JSON: the request as logged), status, chain (list of JSON steps),
                         ttl; gsi1 DLVC#{connector} / {received_at}#{id} (a connector's, newest
                         first), gsi2 DELIVERIES / received epoch ms (everyone's, newest first)
+  DLVP#{person}   {delivery}  a logged body is about this person (erasure scrubs it); ttl
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from . import cursors
-from .records import BadCursor
 from .delivery_log import DeliveryRecord
+from .records import BadCursor
 
 STATIC_FIELDS = ("connector_id", "method", "path", "http_status", "reason", "detail", "size", "content_type")
 GSI1_KEYS = {"pk", "sk", "gsi1pk", "gsi1sk"}
@@ -134,13 +135,29 @@ class DynamoDeliveryLog:
             pass
 
     def link_delivery_to_people(self, delivery_id: str, person_ids: list[str], ttl_days: int) -> None:
-        """A pointer in each person's partition, so erasing them finds the logged body."""
         ttl = {"N": str(int(self.clock()) + ttl_days * 86400)}
         for person_id in dict.fromkeys(person_ids):
             self._db.put_item(
                 TableName=self._table,
-                Item={"pk": _s(f"P#{person_id}"), "sk": _s(f"DLV#{delivery_id}"), "ttl": ttl},
+                Item={"pk": _s(f"DLVP#{person_id}"), "sk": _s(delivery_id), "ttl": ttl},
             )
+
+    def scrub_deliveries_about(self, person_id: str) -> int:
+        scrubbed = 0
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": _s(f"DLVP#{person_id}")},
+        }
+        while True:
+            reply = self._db.query(**kwargs)
+            for item in reply["Items"]:
+                self.scrub_delivery_body(item["sk"]["S"])
+                self._db.delete_item(TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]})
+                scrubbed += 1
+            if "LastEvaluatedKey" not in reply:
+                return scrubbed
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
 
 def _record_from(item: dict[str, Any]) -> DeliveryRecord:

@@ -26,6 +26,8 @@ from typing import Any
 from ..schema import Action, IdentityLink, IdentityRef, Interaction, MergeRecord, Person
 from . import cursors
 from .records import BadCursor, DeadLetter, Page, PersonItems, SyncState, VersionConflict
+from .sqlite_counters import COUNTER_SCHEMA, SqliteCounters
+from .sqlite_deliveries import DELIVERY_SCHEMA, SqliteDeliveryLog
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -76,11 +78,12 @@ CREATE INDEX IF NOT EXISTS actions_newest ON actions (all_sort DESC, person_id D
 CREATE TABLE IF NOT EXISTS merges (merge_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS erasures (hash TEXT PRIMARY KEY, erased_at TEXT NOT NULL) WITHOUT ROWID;
 """
+SCHEMA += DELIVERY_SCHEMA + COUNTER_SCHEMA
 # what lives under one person (privacy): table -> its person column is person_id
 PERSON_TABLES = ("people", "interactions", "sync_states", "actions", "loop_caps")
 
 
-class SqliteStore:
+class SqliteStore(SqliteDeliveryLog, SqliteCounters):
     """Every aggregate protocol of store/base.py on one SQLite file."""
 
     def __init__(self, path: str | os.PathLike[str], clock: Callable[[], float] = time.time):
@@ -167,7 +170,16 @@ class SqliteStore:
         with self._transaction() as db:
             return sum(
                 db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,)).rowcount
-                for table in ("dedup", "budget_windows", "budget_blocks", "create_claims")
+                for table in (
+                    "dedup",
+                    "budget_windows",
+                    "budget_blocks",
+                    "create_claims",
+                    "deliveries",
+                    "delivery_people",
+                    "counters",
+                    "voices",
+                )
             )
 
     def _count_ttl_write(self) -> None:
