@@ -136,6 +136,13 @@ def admin_delivery(delivery_id):
     return _found(get_delivery(get_hub(), delivery_id), f"no delivery {delivery_id}")
 
 
+@admin_route("/admin/pulse")
+def admin_pulse():
+    from chalicelib.admin_pulse import get_pulse
+
+    return get_pulse(get_hub(), _admin_query())
+
+
 def _admin_query() -> dict:
     """401 unless the caller is an admin (token, or IAM); then the query parameters."""
     web.require_admin(app.current_request)

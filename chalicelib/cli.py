@@ -381,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--connector", default=None)
     dlq.add_argument("--limit", type=int, default=1000)
     dlq.set_defaults(func=_dlq)
+    from .cli_pulse import add_parser as add_pulse
+
+    add_pulse(sub, connect_to_running_hub)
     people = sub.add_parser("people", help="show a person's score explanation, merge, unmerge, run decay")
     people.add_argument("action", choices=["show", "merge", "unmerge", "decay", "export", "erase"])
     people.add_argument(

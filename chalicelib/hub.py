@@ -24,6 +24,7 @@ class Hub:
     http_factory: Callable[[], Any] | None = None
     _http: Any = field(default=None, repr=False)
     refusals: Any = field(default_factory=lambda: _refusal_buffer(), repr=False)  # pipeline/refusals.py
+    pulse: Any = field(default_factory=lambda: _pulse_tally(), repr=False)  # pipeline/pulse.py
 
     @property
     def settings(self):
@@ -46,3 +47,9 @@ def _refusal_buffer() -> Any:
     from .pipeline.refusals import RefusalBuffer
 
     return RefusalBuffer()
+
+
+def _pulse_tally() -> Any:
+    from .pipeline.pulse import PulseTally
+
+    return PulseTally()

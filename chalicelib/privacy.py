@@ -25,6 +25,7 @@ from typing import Any
 
 from .deadletters import connector_ids
 from .hub import Hub
+from .pipeline.pulse import forget_voice
 from .schema import IdentityRef, Interaction, Person
 from .store.base import DeadLetter
 
@@ -212,6 +213,7 @@ def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
         store.delete_dead_letter(letter)
         report.dead_letters += 1
     report.logged_bodies = store.scrub_deliveries_about(person_id)  # the delivery log's bodies
+    forget_voice(hub, person_id, data.interactions)  # the pulse's top voices
     markers = [(i.connector_id, i.event_id) for i in data.interactions]
     store.delete_processed_markers(markers)
     report.dedup_markers = len(set(markers))

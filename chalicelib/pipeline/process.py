@@ -213,6 +213,7 @@ def refresh_person(
             store.put_person(after, version)
         except VersionConflict:
             continue
+        hub.pulse.note(before, after, interaction)  # written at the end of the batch (pulse.py)
         crm_namespaces = {c.provider for c in hub.connectors.sinks()}
         if sync_worthy(before, after, hub.settings.scoring, crm_namespaces):
             jobs = [

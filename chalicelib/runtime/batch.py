@@ -55,7 +55,17 @@ def handle_ingest_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, li
                     message,
                     {"status": "retrying", "attempt": _attempts(record), "error": type(exc).__name__},
                 )
+    _flush_pulse(hub)
     return {"batchItemFailures": failures}
+
+
+def _flush_pulse(hub: Hub) -> None:
+    """The batch's pulse counts, one write per counter (pipeline/pulse.py). A failed write loses
+    those counts, never the batch: the interactions are stored."""
+    try:
+        hub.pulse.flush(hub)
+    except Exception as exc:
+        log.warning("could not write pulse counters", extra={"error": type(exc).__name__})
 
 
 def handle_sync_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
