@@ -154,6 +154,7 @@ def run_mode(mode: str, rounds: int, burst: int, senders: int, seed: int) -> dic
                 if all(q.get("depth") == 0 for q in queues.values()):
                     break
                 time.sleep(1)
+            restarts = next(p["restarts"] for p in hub.health()["processes"] if p["role"] == "workers")
             ids, counts = stored(hub.workdir)
             drained = time.perf_counter() - started
         finally:
@@ -166,6 +167,7 @@ def run_mode(mode: str, rounds: int, burst: int, senders: int, seed: int) -> dic
         "burst": burst,
         "kills": kills,
         "hub_starts": hub.starts,
+        "worker_restarts": restarts,
         "acknowledged": len(acked_total),
         "resent": resent,
         "stored": len(set(ids)),
@@ -200,6 +202,7 @@ def run(
                     r["mode"],
                     r["kills"],
                     r["hub_starts"],
+                    r["worker_restarts"],
                     r["acknowledged"],
                     r["resent"],
                     r["stored"],

@@ -79,7 +79,7 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
         try:
             if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return proc
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or slow to answer on a busy machine
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("chorus serve did not start:\n" + (workdir / "serve.log").read_text()[-2000:])

@@ -236,6 +236,19 @@ class LocalHub:
         hub = get_hub()  # built now (store schema, queue file), not on the first delivery
         hub.refusals.start_timer(hub)  # buffered refusals reach the store within a second
         self._queues = local_queues(ResourceNames.from_env(), self.state_dir / QUEUE_FILE_NAME)
+        # listening first: a port in use fails the start before any worker runs
+        import app as chalice_app
+
+        from .local_http import create_front
+
+        self._front = create_front(
+            chalice_app.app,
+            self.host,
+            self.port,
+            connectors.settings.max_body_bytes,
+            {"/health": self.health},
+        )
+        self.port = self._front.port
         self.supervisor.start(
             "workers",
             [
@@ -249,18 +262,6 @@ class LocalHub:
                 self.store,
             ],
         )
-        import app as chalice_app
-
-        from .local_http import create_front
-
-        self._front = create_front(
-            chalice_app.app,
-            self.host,
-            self.port,
-            connectors.settings.max_body_bytes,
-            {"/health": self.health},
-        )
-        self.port = self._front.port
         state = {
             "url": f"http://{self.host}:{self.port}",
             "pid": os.getpid(),

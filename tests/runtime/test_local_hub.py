@@ -112,6 +112,28 @@ def test_deliveries_acknowledged_before_a_crash_are_processed_after_the_restart(
         hub.kill()
 
 
+def test_a_port_in_use_is_one_line_and_leaves_nothing_running(tmp_path):
+    import socket
+
+    from chalicelib.runtime.local_lock import lock_holder
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", str(port)],
+            cwd=tmp_path,
+            env=hub_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"chorus serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert lock_holder(tmp_path / ".chorus") is None  # released: the next start may go ahead
+
+
 def test_serve_names_every_missing_secret_and_starts_nothing(tmp_path):
     env = hub_env()
     for name in ("TEST_TYPEFORM_SECRET", "TEST_ZENDESK_SIGNING_SECRET"):
