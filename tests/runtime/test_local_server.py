@@ -44,7 +44,7 @@ def server(tmp_path):
         try:
             if requests.get(f"{base}/health", timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
     else:
         proc.kill()

@@ -60,7 +60,7 @@ class ServedHub:
             try:
                 if requests.get(f"{self.base}/health", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not yet listening, or listening before it serves
                 pass
             time.sleep(0.2)
         self.kill()
