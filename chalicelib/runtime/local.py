@@ -210,6 +210,7 @@ class LocalHub:
         self.supervisor = Supervisor()
         self._front: Any = None
         self._queues: dict[str, Any] = {}
+        self.notes: list[str] = []  # printed with the banner
 
     def start(self) -> None:
         self.lock.acquire()  # first: a second hub stops here, having touched nothing
@@ -229,6 +230,7 @@ class LocalHub:
         problems = unresolved_secrets(connectors)
         if problems:
             raise ConfigError(problems)
+        self.notes += _admin_token_note()
         config_dir = str(Path(self.config_dir).resolve())
         local_environment(config_dir, self.state_dir, self.store)
         from .aws import get_hub
@@ -298,6 +300,8 @@ class LocalHub:
             f"Chorus hub on http://{self.host}:{self.port}  (state in {self.state_dir}; Ctrl-C stops)",
             flush=True,
         )
+        for note in self.notes:
+            print(f"note: {note}", flush=True)
         self._front.run()
 
     def stop(self) -> None:
@@ -309,3 +313,16 @@ class LocalHub:
             queue.close()
         self._queues = {}
         self.lock.release()  # local.json stays: the CLI reads the config folder there
+
+
+def _admin_token_note() -> list[str]:
+    """The admin API answers 401 to everyone without its token: say so at start, not at first use."""
+    from ..config.secrets import SecretResolver
+    from ..errors import SecretUnavailable
+
+    ref = os.environ.get("CHORUS_ADMIN_TOKEN_REF", "env:CHORUS_ADMIN_TOKEN")
+    try:
+        SecretResolver().resolve(ref)
+    except SecretUnavailable:
+        return [f"the admin API is off: its token ({ref}) does not resolve"]
+    return []

@@ -260,3 +260,14 @@ def test_the_cli_reaches_the_running_hub(shared):
     assert "0 dead letter(s)" in result.stdout
     state = json.loads((served.workdir / ".chorus" / "local.json").read_text())
     assert state["url"] == served.base
+
+
+def test_serve_says_at_start_when_the_admin_api_is_off(monkeypatch):
+    from chalicelib.runtime.local import _admin_token_note
+
+    monkeypatch.delenv("CHORUS_ADMIN_TOKEN")
+    assert _admin_token_note() == [
+        "the admin API is off: its token (env:CHORUS_ADMIN_TOKEN) does not resolve"
+    ]
+    monkeypatch.setenv("CHORUS_ADMIN_TOKEN", "set")
+    assert _admin_token_note() == []
