@@ -152,7 +152,8 @@ class Supervisor:
             return
         code = process.poll()
         silent = now - child.last_beat > HEARTBEAT_TIMEOUT_SECONDS
-        if code is None and child.ready and silent:
+        stuck = not child.ready and now - child.started_at > READY_TIMEOUT_SECONDS  # hung starting
+        if code is None and ((child.ready and silent) or stuck):
             log.warning("hub process stopped answering; killing it", extra={"role": child.role})
             process.kill()
             code = process.wait()
