@@ -143,6 +143,88 @@ def admin_pulse():
     return get_pulse(get_hub(), _admin_query())
 
 
+@admin_route("/admin/connectors/{connector_id}")
+def admin_connector(connector_id):
+    from chalicelib.admin_console import connector_detail
+
+    _admin_query()
+    return _found(connector_detail(get_hub(), connector_id), f"no connector {connector_id}")
+
+
+@admin_route("/admin/connectors/{connector_id}/test-delivery", methods=("POST",))
+def admin_test_delivery(connector_id):
+    from chalicelib.admin_console import send_test_delivery
+
+    _admin_query()
+    request = app.current_request
+    base = f"{request.headers.get('x-forwarded-proto', 'http')}://{request.headers.get('host', 'localhost')}"
+    body = request.raw_body or b""
+    return _found(
+        send_test_delivery(get_hub(), connector_id, body, base), f"no source connector {connector_id}"
+    )
+
+
+@admin_route("/admin/dead-letters/{connector_id}/{letter_id}", methods=("GET", "DELETE"))
+def admin_dead_letter(connector_id, letter_id):
+    from chalicelib.admin_console import dead_letter_document, discard_dead_letter, find_dead_letter
+
+    _admin_query()
+    letter = _found(find_dead_letter(get_hub(), connector_id, letter_id), f"no dead letter {letter_id}")
+    if app.current_request.method == "DELETE":
+        return discard_dead_letter(get_hub(), letter)
+    return dead_letter_document(letter)
+
+
+@admin_route("/admin/dead-letters/{connector_id}/{letter_id}/replay", methods=("POST",))
+def admin_replay_dead_letter(connector_id, letter_id):
+    from chalicelib.admin_console import find_dead_letter, replay_dead_letter
+
+    _admin_query()
+    letter = _found(find_dead_letter(get_hub(), connector_id, letter_id), f"no dead letter {letter_id}")
+    return replay_dead_letter(get_hub(), letter)
+
+
+@admin_route("/admin/merges", methods=("POST",))
+def admin_merge():
+    from chalicelib.admin_console import accept_merge
+
+    _admin_query()
+    try:
+        payload = app.current_request.json_body
+    except Exception:
+        payload = None
+    return accept_merge(get_hub(), payload)
+
+
+@admin_route("/admin/loop")
+def admin_loop():
+    from chalicelib.admin_console import loop_rules
+
+    _admin_query()
+    return loop_rules(get_hub())
+
+
+@admin_route("/admin/charts/{name}")
+def admin_chart(name):
+    from chalicelib.console.charts import chart_response
+
+    return chart_response(get_hub(), name, _admin_query())
+
+
+@app.route("/console", methods=["GET"])
+def console_page():
+    from chalicelib.console.assets import page
+
+    return page("index.html")
+
+
+@app.route("/console/{asset}", methods=["GET"])
+def console_asset(asset):
+    from chalicelib.console.assets import page
+
+    return page(asset)
+
+
 def _admin_query() -> dict:
     """401 unless the caller is an admin (token, or IAM); then the query parameters."""
     web.require_admin(app.current_request)

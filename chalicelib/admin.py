@@ -100,6 +100,17 @@ def get_person(hub: Hub, person_id: str) -> dict[str, Any] | None:
     document = person.model_dump(mode="json")
     document["explanation"] = explain_score(person, hub.store.person_interactions(person_id))
     records = [hub.store.get_merge(merge_id) for merge_id in person.merges]
+    sinks = [c.id for c in hub.connectors.sinks()]
+    states = hub.store.get_sync_states([(person_id, c) for c in sinks])
+    document["sync_states"] = [
+        {
+            "connector_id": c,
+            "crm_id": states[(person_id, c)].crm_id if (person_id, c) in states else None,
+            "synced_at": _iso(states[(person_id, c)].synced_at) if (person_id, c) in states else None,
+            "skipped_reason": states[(person_id, c)].skipped_reason if (person_id, c) in states else None,
+        }
+        for c in sinks
+    ]
     document["merge_records"] = [
         r.model_dump(mode="json", exclude={"moved_identities", "evidence"}) for r in records if r is not None
     ]
@@ -261,3 +272,7 @@ def export_person(hub: Hub, person_id: str) -> dict[str, Any] | None:
     from .privacy import export_person as export
 
     return export(hub, person_id)
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None

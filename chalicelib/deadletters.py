@@ -38,19 +38,26 @@ def replay(hub: Hub, connector_id: str | None = None, limit: int = 1000) -> Repl
     """Send dead letters back to their queue (oldest first) and delete them."""
     result = ReplayResult()
     for letter in list_dead_letters(hub, connector_id, limit):
-        message = letter.message
-        try:
-            if letter.stage == "sync":
-                job = SyncJob.model_validate(message)
-                job.attempt += 1
-                hub.sync_queue.send(job.model_dump(mode="json"))
-            else:
-                hub.ingest_queue.send(Envelope.model_validate(message).model_dump(mode="json"))
-        except ValueError:  # pydantic's ValidationError: an unreadable message stays where it is
+        if replay_letter(hub, letter):
+            result.replayed += 1
+        else:
             result.kept += 1
-            continue
-        hub.store.delete_dead_letter(letter)
-        result.replayed += 1
-        if letter.stage != "sync":
-            record_step(hub, message, {"status": "replayed", "dead_letter_id": letter.dead_letter_id})
     return result
+
+
+def replay_letter(hub: Hub, letter: DeadLetter) -> bool:
+    """Send one dead letter back to its queue and delete it; False (and kept) when unreadable."""
+    message = letter.message
+    try:
+        if letter.stage == "sync":
+            job = SyncJob.model_validate(message)
+            job.attempt += 1
+            hub.sync_queue.send(job.model_dump(mode="json"))
+        else:
+            hub.ingest_queue.send(Envelope.model_validate(message).model_dump(mode="json"))
+    except ValueError:  # pydantic's ValidationError: an unreadable message stays where it is
+        return False
+    hub.store.delete_dead_letter(letter)
+    if letter.stage != "sync":
+        record_step(hub, message, {"status": "replayed", "dead_letter_id": letter.dead_letter_id})
+    return True
