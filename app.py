@@ -250,6 +250,15 @@ def decay_scores(event):
     }
 
 
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def renew_websub(event):
+    """WebSub leases (YouTube) renewed before they lapse."""
+    from chalicelib.websub import renew_websub as renew
+
+    outcome = renew(get_hub())
+    return {"renewed": outcome.renewed, "failed": sorted(outcome.failed)}
+
+
 @app.on_sqs_message(queue=NAMES.ingest_queue, batch_size=10)
 def process_ingest(event):
     from chalicelib.runtime.batch import handle_ingest_batch

@@ -44,6 +44,13 @@ class MalformedPayload(ChorusError):
     reason = "parse_error"
 
 
+class SubscriptionNotWanted(ChorusError):
+    """A WebSub hub verifies an action Chorus did not ask for (WebSub: answer 404)."""
+
+    status = 404
+    reason = "subscription_not_requested"
+
+
 class PayloadTooLarge(ChorusError):
     status = 413
     reason = "payload_too_large"

@@ -109,6 +109,10 @@ def _receive(
         if request.method in provider.handshake_methods:
             answer = provider.handshake(request, connector)
             if answer is not None:
+                if answer.confirms is not None:  # WebSub: only what Chorus itself asked for
+                    from ..websub import confirm
+
+                    confirm(hub, connector_id, answer.confirms)
                 return answer, False
         raise MethodNotAllowed(
             f"{request.method} is not a handshake this provider uses; deliveries are POSTed"

@@ -95,11 +95,22 @@ class InboundRequest:
         return parsed[0]
 
 
+@dataclass(frozen=True)
+class SubscriptionIntent:
+    """What a WebSub verification asks the subscriber to confirm (see chalicelib/websub.py)."""
+
+    mode: str  # subscribe | unsubscribe
+    topic: str
+    lease_seconds: int | None = None
+
+
 @dataclass
 class WebResponse:
     status: int = 200
     body: bytes | str | dict | list | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # a WebSub verification: sent only if Chorus wants it (chalicelib/websub.py), else 404
+    confirms: SubscriptionIntent | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 Subscribe at https://pubsubhubbub.appspot.com with hub.callback = /webhooks/{id} and
 hub.topic = https://www.youtube.com/xml/feeds/videos.xml?channel_id=CHANNEL_ID (add hub.secret).
 Handshake: GET ?hub.mode=subscribe|unsubscribe&hub.topic=..&hub.challenge=C&hub.lease_seconds=N
--> C as text/plain; refused when options.channel_id is set and hub.topic is another feed.
+-> C as text/plain; refused when options.channel_id is set and hub.topic is another feed. An
+unsubscribe is confirmed only when Chorus asked for it (404 otherwise, as WebSub requires), and
+a confirmed subscription's lease is recorded so `renew_websub` (chalicelib/websub.py, run on a
+schedule) re-subscribes before it lapses; renewal needs options.callback_url.
 Signature (WebSub): `X-Hub-Signature: sha1=` + hex(HMAC-SHA1(hub.secret, raw body)), required
 when the connector has secrets.signing. Body: Atom XML, parsed with defusedxml.
 Deletions arrive as <at:deleted-entry ref="yt:video:ID" when="...">.
@@ -19,7 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import HandshakeRejected, MalformedPayload
 from ..schema import Author, Interaction
-from .base import XML_TYPES, Delivery, ParseContext, Skipped, WebResponse, parse_iso
+from .base import (
+    XML_TYPES,
+    Delivery,
+    ParseContext,
+    Skipped,
+    SubscriptionIntent,
+    WebResponse,
+    parse_iso,
+)
 from .entries import guarded
 from .signatures import sign, verify_hmac
 from .source import SignedTestDelivery, Source
@@ -40,6 +51,20 @@ class YouTubeOptions(BaseModel):
     channel_id: str | None = Field(
         default=None, description="Only accept subscriptions (hub.topic) for this channel's feed."
     )
+    callback_url: str | None = Field(
+        default=None,
+        pattern=r"^https://",
+        description="This connector's public webhook URL (https://.../webhooks/<id>): set it and Chorus "
+        "subscribes and renews the lease itself.",
+    )
+    hub_url: str = Field(default="https://pubsubhubbub.appspot.com/subscribe", pattern=r"^https?://")
+    lease_seconds: int = Field(default=10 * 86400, gt=0, description="The lease Chorus asks for.")
+    renew_before_seconds: int = Field(
+        default=86400, gt=0, description="Renew when the lease ends sooner than this."
+    )
+
+    def topic(self) -> str:
+        return FEED_URLS[0] + (self.channel_id or "")
 
 
 def _xml(body: bytes) -> Element:
@@ -68,7 +93,13 @@ class YouTubeProvider(Source):
         channel = connector.options.channel_id
         if channel and query.get("hub.topic") not in tuple(url + channel for url in FEED_URLS):
             raise HandshakeRejected("hub.topic is not the configured channel's feed")
-        return WebResponse(200, query["hub.challenge"])
+        lease = query.get("hub.lease_seconds", "")
+        intent = SubscriptionIntent(
+            mode=query["hub.mode"],
+            topic=query.get("hub.topic", ""),
+            lease_seconds=int(lease) if lease.isdigit() else None,
+        )
+        return WebResponse(200, query["hub.challenge"], confirms=intent)
 
     def verify(self, request, connector, now) -> None:
         if connector.has_secret("signing"):

@@ -1,8 +1,11 @@
 """YouTube WebSub notifications through the real route, queue, worker and store."""
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from tests.support.senders import fixture_bytes
+import pytest
+import responses
+
+from tests.support.senders import SECRETS, fixture_bytes
 from tests.support.social_senders import websub_headers
 
 URL = "/webhooks/youtube-creators"
@@ -28,7 +31,6 @@ def test_verification_echoes_the_challenge_for_the_configured_channel(client):
     response = verification(client)
     assert response.status_code == 200 and response.body == b"14829375617483"
     assert response.headers["Content-Type"].startswith("text/plain")
-    assert verification(client, **{"hub.mode": "unsubscribe"}).status_code == 200
 
 
 def test_verification_for_another_channel_or_without_challenge_is_refused(client):
@@ -79,3 +81,92 @@ def test_signature_and_body_cases(client):
     bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><feed>&a;</feed>'
     assert post(client, bomb, websub_headers(bomb)).status_code == 400
     assert post(client, b"<feed>", websub_headers(b"<feed>")).status_code == 400
+
+
+HUB = "https://pubsubhubbub.appspot.com/subscribe"
+
+
+@pytest.fixture
+def subscribing(aws, use_connectors, tmp_path):
+    """The connectors with a youtube-creators that subscribes itself (options.callback_url)."""
+    import shutil
+
+    from chalicelib.runtime.aws import get_hub
+    from tests.conftest import TEST_CONNECTORS
+
+    folder = tmp_path / "connectors"
+    shutil.copytree(TEST_CONNECTORS, folder)
+    path = folder / "youtube-creators.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "options:\n", "options:\n  callback_url: https://hooks.example.com/webhooks/youtube-creators\n"
+        )
+    )
+    use_connectors(folder)
+    return get_hub()
+
+
+@pytest.fixture
+def google_hub():
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, HUB, status=202)
+        yield mock
+
+
+def hub_form(call) -> dict[str, str]:
+    return dict(parse_qsl(call.request.body))
+
+
+def test_unsubscribe_chorus_did_not_ask_for_is_404_and_the_feed_keeps_working(client, workers, hub):
+    """WebSub 5.3.1: "If the subscriber does not agree with the action, the subscriber MUST
+    respond with a 404"; anyone can ask the hub to unsubscribe a callback."""
+    assert verification(client, **{"hub.mode": "unsubscribe"}).status_code == 404
+    assert post(client, fixture_bytes("youtube/video_published.xml")).status_code == 200
+    workers.drain()
+    assert hub.store.connector_interactions("youtube-creators", 10)
+
+
+def test_unsubscribe_chorus_asked_for_is_confirmed_and_never_renewed(subscribing, client, google_hub):
+    hub = subscribing
+    from chalicelib.websub import renew_websub, request
+
+    connector = hub.connectors.get("youtube-creators")
+    request(hub, connector, "unsubscribe")
+    form = hub_form(google_hub.calls[0])
+    assert form == {
+        "hub.callback": "https://hooks.example.com/webhooks/youtube-creators",
+        "hub.topic": TOPIC,
+        "hub.mode": "unsubscribe",
+        "hub.verify": "async",
+    }
+    response = verification(client, **{"hub.mode": "unsubscribe"})
+    assert response.status_code == 200 and response.body == b"14829375617483"
+    # a subscribe verification now (someone re-subscribing us) is not wanted either
+    assert verification(client).status_code == 404
+    assert renew_websub(hub).renewed == [] and len(google_hub.calls) == 1
+
+
+def test_lease_is_renewed_before_it_lapses(subscribing, client, google_hub):
+    hub = subscribing
+    import time
+
+    from chalicelib.websub import lease_expires_at, renew_websub
+
+    assert verification(client).status_code == 200  # the hub confirms a 432000 s lease
+    expires = lease_expires_at(hub, "youtube-creators")
+    assert abs(expires - (time.time() + 432000)) < 60
+    assert renew_websub(hub).renewed == []  # five days left: not due
+    outcome = renew_websub(hub, now=expires - 3600)  # an hour before it lapses
+    assert outcome.renewed == ["youtube-creators"]
+    form = hub_form(google_hub.calls[0])
+    assert form["hub.mode"] == "subscribe" and form["hub.topic"] == TOPIC
+    assert form["hub.lease_seconds"] == "864000" and form["hub.secret"] == SECRETS["TEST_YOUTUBE_HUB_SECRET"]
+    assert renew_websub(hub, now=expires - 3000).renewed == []  # asked already: wait for the hub
+
+
+def test_renewal_is_a_scheduled_job_locally_and_on_aws():
+    import app
+    from chalicelib.jobs import registered
+
+    assert "chalicelib.websub:renew_websub" in {job.target for job in registered()}
+    assert callable(app.renew_websub)
