@@ -13,7 +13,7 @@ import time
 
 from .common import RESULTS, machine
 
-ORDER = ["ingest", "processing", "e2e", "ack", "crash", "coldstart", "size", "cost"]
+ORDER = ["ingest", "processing", "drain", "e2e", "ack", "crash", "coldstart", "size", "cost"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import processing
 
             processing.run(0.2 if args.quick else 0.5)
+        elif name == "drain":
+            from . import drain
+
+            drain.run(500 if args.quick else 2000)
         elif name == "e2e":
             from . import e2e
 

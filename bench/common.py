@@ -175,6 +175,11 @@ class MemoryStore:
         self.counts: dict[tuple[str, str], int] = {}
         self.letters: list[Any] = []
 
+    def atomic(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def is_processed(self, connector_id, event_id):
         return (connector_id, event_id) in self.processed
 

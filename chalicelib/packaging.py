@@ -168,7 +168,6 @@ LOCAL_ONLY = (
     "chalicelib/cli.py",
     "chalicelib/packaging.py",
     "chalicelib/runtime/local*.py",
-    "chalicelib/runtime/moto_patches.py",  # moto is a test double; tests/ keeps what it needs
     "chalicelib/store/sqlite.py",
     "chalicelib/store/blobs.py",
     "chalicelib/store/local.py",

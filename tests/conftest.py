@@ -1,4 +1,6 @@
-"""Test wiring: moto stands in for AWS, the real app and pipeline run on top of it."""
+"""Test wiring: the real app and pipeline on the local hub's storage (SQLite store, file blobs,
+queues in a SQLite file) by default; on moto (AWS's test double, unpatched) for tests that take
+the `aws` fixture or are marked `moto` (they look at DynamoDB, SQS or S3 themselves)."""
 
 from __future__ import annotations
 
@@ -33,9 +35,6 @@ def aws(monkeypatch, tmp_path):
     """A fresh moto account with Chorus's table, queues and bucket; cwd is a temp folder."""
     from moto import mock_aws
 
-    from chalicelib.runtime.moto_patches import isolate_moto_writes
-
-    isolate_moto_writes()  # workers on threads need DynamoDB's atomic writes (see there)
     monkeypatch.chdir(tmp_path)
     with mock_aws():
         import boto3
@@ -56,7 +55,64 @@ def aws(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def hub(aws):
+def local_backend(monkeypatch, tmp_path):
+    """The hub on the local hub's storage in tmp_path/.chorus: no moto, no AWS clients."""
+    from chalicelib.runtime import aws as runtime_aws
+
+    monkeypatch.chdir(tmp_path)
+    state = tmp_path / ".chorus"
+    state.mkdir()
+    queues = _local_queues(state / "queues.sqlite3")
+
+    def build():
+        from chalicelib.config.loader import load_connectors
+        from chalicelib.hub import Hub
+        from chalicelib.runtime.resources import ResourceNames
+        from chalicelib.store.local import open_local_storage
+
+        names = ResourceNames.from_env()
+        storage = open_local_storage(state)
+        hub = Hub(
+            connectors=load_connectors(),
+            store=storage.store,
+            blobs=storage.blobs,
+            ingest_queue=queues[names.ingest_queue],
+            sync_queue=queues[names.sync_queue],
+        )
+        hub.test_consumers = queues  # tests/support/backends.py: the workers' side of each queue
+        return hub
+
+    runtime_aws.reset_hub()
+    monkeypatch.setattr(runtime_aws, "_factory", build)
+    yield queues
+    runtime_aws.reset_hub()
+
+
+def _local_queues(path):
+    from chalicelib.runtime.local_queue import LocalQueue
+    from chalicelib.runtime.resources import MAX_RECEIVE_COUNT, ResourceNames
+
+    names = ResourceNames.from_env()
+    queues = {}
+    for queue, dlq in ((names.ingest_queue, names.ingest_dlq), (names.sync_queue, names.sync_dlq)):
+        queues[queue] = LocalQueue(
+            path, queue, dead_letter=dlq, max_receives=MAX_RECEIVE_COUNT, visibility_seconds=1
+        )
+        queues[dlq] = LocalQueue(path, dlq, visibility_seconds=1)
+    return queues
+
+
+@pytest.fixture
+def backend(request):
+    """moto when the test takes `aws` or is marked `moto`, else the local hub's storage."""
+    if "aws" in request.fixturenames or request.node.get_closest_marker("moto"):
+        request.getfixturevalue("aws")
+        return None
+    return request.getfixturevalue("local_backend")
+
+
+@pytest.fixture
+def hub(backend):
     from chalicelib.runtime.aws import get_hub
 
     return get_hub()
@@ -76,7 +132,7 @@ def use_connectors(monkeypatch):
 
 
 @pytest.fixture
-def client(aws):
+def client(backend):
     from chalice.test import Client
 
     import app as chalice_app
@@ -88,15 +144,13 @@ def client(aws):
 @pytest.fixture
 def workers(hub):
     """Run the queue workers in-process until the queues are empty: workers.drain()."""
-    import boto3
-
-    from chalicelib.runtime.local import make_pollers, sqs_consumers
+    from chalicelib.runtime.local import make_pollers
     from chalicelib.runtime.resources import ResourceNames
+    from tests.support.backends import consumers
 
     class Workers:
         def __init__(self):
-            names = ResourceNames.from_env()
-            self.pollers = make_pollers(hub, sqs_consumers(boto3.client("sqs"), names), names)
+            self.pollers = make_pollers(hub, consumers(hub), ResourceNames.from_env())
 
         def drain(self, rounds: int = 20) -> None:
             for _ in range(rounds):
@@ -134,7 +188,7 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture
-def sink_hub(aws, use_connectors, monkeypatch):
+def sink_hub(backend, use_connectors, monkeypatch):
     """The hub with HubSpot as a sink; retry waits are recorded in hub.waits instead of slept."""
     use_connectors(SINK_CONNECTORS)
     waits: list[float] = []

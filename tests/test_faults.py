@@ -17,6 +17,9 @@ import responses
 
 from tests.support.senders import fixture_bytes, typeform_headers
 
+# faults are injected into the boto3 DynamoDB and SQS clients
+pytestmark = pytest.mark.moto
+
 UPSERT = "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
 EMAIL = "maya.chen@example.com"
 CODES = ["ProvisionedThroughputExceededException", "InternalServerError", "ThrottlingException"]

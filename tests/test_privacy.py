@@ -4,6 +4,7 @@ import base64
 import json
 
 import boto3
+import pytest
 
 from chalicelib.schema import Envelope, SyncJob, utcnow
 from chalicelib.store.base import DeadLetter
@@ -88,16 +89,46 @@ def test_export_returns_everything_held(client, workers, hub, admin_headers):
     assert [a["kind"] for a in export["actions"]] == ["advocate_candidate"]  # promoter who posted
 
 
+def _blob_count(hub, ref: str) -> int:
+    if ref.startswith("s3://"):
+        bucket, _, key = ref.removeprefix("s3://").partition("/")
+        return boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=key)["KeyCount"]
+    return int(hub.blobs._path_of(ref).exists())
+
+
+def _stored_text(hub) -> str:
+    """Everything the store and blob store hold, as text: the table's items, or the bytes of the
+    SQLite files and blob files (what someone who copied the state directory would read)."""
+    from pathlib import Path
+
+    from chalicelib.store.sqlite import SqliteStore
+
+    if not isinstance(hub.store, SqliteStore):
+        return json.dumps(boto3.client("dynamodb").scan(TableName="chorus-table")["Items"])
+    files = [p for p in Path(hub.store.path).parent.glob("store.sqlite3*")] + [
+        p for p in hub.blobs.root.rglob("*") if p.is_file()
+    ]
+    return b"".join(p.read_bytes() for p in files).decode("latin-1")
+
+
 def test_erase_removes_everything_and_a_late_delivery_is_skipped(client, workers, hub, admin_headers):
+    _erase_everything(client, workers, hub, admin_headers)
+
+
+@pytest.mark.moto
+def test_erase_removes_everything_on_aws(client, workers, hub, admin_headers):
+    _erase_everything(client, workers, hub, admin_headers)
+
+
+def _erase_everything(client, workers, hub, admin_headers):
     person_id = _maya(client, workers, hub, big=True)
     _letters(hub, person_id)
     interactions = hub.store.person_interactions(person_id)
     markers = [(i.connector_id, i.event_id) for i in interactions]
     assert all(hub.store.is_processed(c, e) for c, e in markers)
     [blob_ref] = {i.delivery_ref for i in interactions if i.delivery_ref}
-    bucket, _, key = blob_ref.removeprefix("s3://").partition("/")
-    s3 = boto3.client("s3")
-    assert s3.list_objects_v2(Bucket=bucket, Prefix=key)["KeyCount"] == 1
+    assert _blob_count(hub, blob_ref) == 1
+    assert MAYA in _stored_text(hub)
 
     report = body_of(client, f"/admin/people/{person_id}", admin_headers, method="DELETE")
     assert report["identities"] >= 4 and report["dead_letters"] == 2 and report["raw_deliveries"] == 1
@@ -108,14 +139,14 @@ def test_erase_removes_everything_and_a_late_delivery_is_skipped(client, workers
         assert _owner(hub, key_) is None, key_
     assert hub.store.connector_interactions("typeform-nps", 10) == []
     assert [i.author.handle for i in hub.store.connector_interactions("x-brand", 10)] == ["devon_ops"]
-    assert s3.list_objects_v2(Bucket=bucket, Prefix=key)["KeyCount"] == 0
+    assert _blob_count(hub, blob_ref) == 0
     assert [d.dead_letter_id for d in hub.store.dead_letters("typeform-nps", 10)] == ["dl-other"]
     assert hub.store.dead_letters("crm-file", 10) == []
     assert not any(hub.store.is_processed(c, e) for c, e in markers)
     assert client.http.get(f"/admin/people/{person_id}", headers=admin_headers).status_code == 404
     assert body_of(client, f"/admin/people?email={MAYA}", admin_headers)["items"] == []
     # nothing readable is left behind: only salted hashes
-    stored = json.dumps(boto3.client("dynamodb").scan(TableName="chorus-table")["Items"])
+    stored = _stored_text(hub)
     assert MAYA not in stored and "maya_builds" not in stored
 
     # late deliveries: the same response again, a new response from the same email, the tweet

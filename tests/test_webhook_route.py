@@ -8,6 +8,8 @@ URL = "/webhooks/typeform-nps"
 
 
 def queued(hub) -> int:
+    if hasattr(hub.ingest_queue, "depth"):  # the local hub's queue file
+        return hub.ingest_queue.depth()
     import boto3
 
     sqs = boto3.client("sqs")

@@ -71,21 +71,22 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
         # is dead-lettered whole, with its raw body, to replay once the parser is fixed.
         raise PermanentFailure(f"{provider.name} parser failed: {type(exc).__name__}") from None
     outcome = ProcessOutcome()
-    for item in items:
-        if isinstance(item, Skipped):
-            outcome.skipped.append(item)
-            hub.store.count_event(connector.id, f"skipped_{item.reason}")
-            continue
-        if hub.store.is_processed(connector.id, item.event_id):
-            outcome.duplicates += 1
-            continue
-        item.received_at, item.delivery_ref = envelope.received_at, envelope.body_ref
-        stored = apply_interaction(hub, connector, item, outcome)
-        if stored:
-            outcome.stored.append(item.interaction_id)
-            outcome.interactions.append((item.interaction_id, item.person_id))
-        hub.store.mark_processed(connector.id, item.event_id, hub.settings.dedup_ttl_days)
-    hub.store.touch_connector(connector.id, envelope.received_at)  # for GET /admin/connectors
+    with hub.store.atomic():  # store work only from here: the parse (maybe a fetch) is done
+        for item in items:
+            if isinstance(item, Skipped):
+                outcome.skipped.append(item)
+                hub.store.count_event(connector.id, f"skipped_{item.reason}")
+                continue
+            if hub.store.is_processed(connector.id, item.event_id):
+                outcome.duplicates += 1
+                continue
+            item.received_at, item.delivery_ref = envelope.received_at, envelope.body_ref
+            stored = apply_interaction(hub, connector, item, outcome)
+            if stored:
+                outcome.stored.append(item.interaction_id)
+                outcome.interactions.append((item.interaction_id, item.person_id))
+            hub.store.mark_processed(connector.id, item.event_id, hub.settings.dedup_ttl_days)
+        hub.store.touch_connector(connector.id, envelope.received_at)  # for GET /admin/connectors
     log.info(
         "delivery processed",
         extra={

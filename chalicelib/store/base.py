@@ -10,6 +10,7 @@ listing raises BadCursor.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -39,8 +40,17 @@ __all__ = [
     "Store",
     "SyncState",
     "SyncStateStore",
+    "UnitOfWork",
     "VersionConflict",
 ]
+
+
+class UnitOfWork(Protocol):
+    def atomic(self) -> AbstractContextManager[None]:
+        """The writes inside commit together or not at all where the backend can (SQLite: one
+        transaction); elsewhere each write stands alone. Hold it for store work only, never
+        around network calls: other writers may wait for it."""
+        ...
 
 
 class DedupStore(Protocol):
@@ -230,6 +240,7 @@ class ErasureStore(Protocol):
 
 
 class Store(
+    UnitOfWork,
     DedupStore,
     IdentityStore,
     PersonStore,

@@ -23,6 +23,7 @@ Model data is kept as one JSON attribute; only keys and index attributes are typ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -51,6 +52,10 @@ class DynamoStore(DynamoDeliveryLog, DynamoCounters):
         self._db = client
         self._table = table_name
         self.clock = clock  # epoch seconds, for TTLs
+
+    def atomic(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to group: each DynamoDB write stands alone (the pipeline is idempotent)."""
+        return contextlib.nullcontext()
 
     # ---- de-duplication -------------------------------------------------------------------
     def is_processed(self, connector_id: str, event_id: str) -> bool:

@@ -116,16 +116,36 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
         return db
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: takes the write lock first, so a read-then-write never deadlocks."""
+    def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE takes the write lock first, so a read-then-write never deadlocks;
+        DEFERRED (reads only) gives one consistent snapshot without taking it. Inside an open
+        transaction (atomic()) it is a savepoint: its own all-or-nothing, within the outer one."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        if db.in_transaction:
+            db.execute("SAVEPOINT inner")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK TO inner")
+                db.execute("RELEASE inner")
+                raise
+            db.execute("RELEASE inner")
+            return
+        db.execute(f"BEGIN {mode}")
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write inside commits together, or none does (an exception rolls back). One
+        commit instead of one per write: a commit costs ~20 us of CPU and, on a busy machine,
+        a few hundred of waiting. Other writers wait meanwhile, so hold it for store work only."""
+        with self._transaction():
+            yield
 
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         return self._db.execute(sql, args).fetchone()
@@ -549,7 +569,7 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
     # ---- privacy ------------------------------------------------------------------------------
     def person_items(self, person_id: str) -> PersonItems:
         found = PersonItems()
-        with self._transaction() as db:  # one snapshot of the whole partition
+        with self._transaction("DEFERRED") as db:  # one snapshot of the whole partition
             profile = db.execute("SELECT data FROM people WHERE person_id = ?", (person_id,)).fetchone()
             found.person = Person.model_validate_json(profile[0]) if profile else None
             found.interactions = [

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from chalicelib.deadletters import list_dead_letters, replay
 from tests.support.senders import fixture_bytes, typeform_headers
 
@@ -43,6 +45,7 @@ def test_unreadable_letters_are_kept_on_replay(hub):
     assert len(list_dead_letters(hub)) == 1
 
 
+@pytest.mark.moto  # the CLI reaches the hub through AWS clients here
 def test_cli_lists_and_replays(hub, capsys):
     from chalicelib.cli import main
     from chalicelib.schema import SyncJob, utcnow

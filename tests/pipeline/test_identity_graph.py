@@ -8,15 +8,14 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 
 from chalicelib.pipeline.identity import author_links, normalise_email, normalise_phone
 from chalicelib.pipeline.merge import CannotUnmerge, UnknownMerge, merge_people, unmerge
 from chalicelib.pipeline.process import ProcessOutcome, apply_interaction, process_message
-from chalicelib.runtime.resources import ResourceNames
 from chalicelib.schema import Author, IdentityRef, Interaction
 from chalicelib.store.base import VersionConflict
+from tests.support.backends import person_ids
 from tests.support.senders import fixture_json
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -247,14 +246,7 @@ def test_concurrent_deliveries_for_one_new_person_create_one_person(hub):
     for t in threads:
         t.join()
     assert errors == []
-    table = ResourceNames.from_env().table
-    profiles = [
-        i
-        for i in boto3.client("dynamodb").scan(TableName=table)["Items"]  # a test may scan
-        if i["sk"]["S"] == "PROFILE"
-    ]
-    assert len(profiles) == 1
-    person_id = profiles[0]["pk"]["S"][2:]
+    [person_id] = person_ids(hub)  # one profile, none merged away
     assert len(hub.store.person_interactions(person_id)) == 8
     assert owner(hub, "email#new.person@example.com") == person_id
     assert hub.store.get_person(person_id).stats.interaction_count == 8

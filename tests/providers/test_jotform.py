@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from chalicelib.providers.multipart import parse_multipart
 from tests.support.senders import SECRETS, fixture_bytes
 
@@ -29,6 +31,7 @@ def test_submission_becomes_a_survey_response(client, workers, hub):
     assert {"email#noor.haddad@example.com", "hubspot#99001122"} <= {r.key for r in person.identities}
 
 
+@pytest.mark.moto  # reads the SQS message itself
 def test_url_token_is_required_and_never_queued(client, workers, hub, caplog):
     import boto3
 

@@ -60,6 +60,7 @@ def test_basic_auth_cases(client):
     assert post(client, body, auth={"Authorization": "Basic !!notbase64"}).status_code == 401
 
 
+@pytest.mark.moto  # reads the SQS message itself
 def test_authorization_header_never_reaches_the_queue(client):
     import boto3
 

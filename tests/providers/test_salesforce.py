@@ -134,6 +134,7 @@ def test_organization_id_is_read_as_the_worker_reads_it():
         assert _organization_id(body) == _text(_notifications(body).find(f"{OUTBOUND_NS}OrganizationId"))
 
 
+@pytest.mark.moto  # reads the SQS message itself
 def test_url_token_never_reaches_the_queue(client, hub):
     import boto3
 

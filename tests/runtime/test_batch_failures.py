@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from tests.support.senders import fixture_bytes, typeform_headers
+
+pytestmark = pytest.mark.moto  # Lambda's SQS contract, on SQS
 
 
 def sqs_event(*bodies):

@@ -49,3 +49,16 @@ def test_repoint_and_delete_only_from_the_expected_owner(store):
     assert store.delete_identity("email#x@example.com", "p1") is False
     assert store.delete_identity("email#x@example.com", "p2") is True
     assert store.find_identities([ref("x@example.com")]) == {}
+
+
+def test_claiming_a_set_inside_a_unit_of_work_is_still_all_or_nothing(store):
+    store.claim_identity(ref("taken@example.com"), "p-old")
+    with store.atomic():
+        assert (
+            store.claim_identity_links([link("new1@example.com"), link("taken@example.com")], "p-new")
+            is False
+        )
+        assert store.claim_identity(ref("other@example.com"), "p-new") == "p-new"
+    assert store.find_identities([ref("new1@example.com"), ref("other@example.com")]) == {
+        "email#other@example.com": "p-new"
+    }

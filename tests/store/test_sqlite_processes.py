@@ -69,3 +69,20 @@ def test_versioned_updates_lose_nothing_across_processes(tmp_path):
     SqliteStore(path).put_person(person("counter"), None)
     _run(_increment, lambda i: (path,))
     assert SqliteStore(path).get_person("counter").stats.interaction_count == WORKERS * ROUNDS
+
+
+def test_a_unit_of_work_commits_whole_or_not_at_all(tmp_path):
+    path = str(tmp_path / "store.sqlite3")
+    store, other = SqliteStore(path), SqliteStore(path)
+    try:
+        with store.atomic():
+            store.put_person(person("p1"), None)
+            assert other.get_person("p1") is None  # not visible to another connection before commit
+            raise RuntimeError("crash mid-message")
+    except RuntimeError:
+        pass
+    assert other.get_person("p1") is None  # rolled back whole
+    with store.atomic():
+        store.put_person(person("p1"), None)
+        store.mark_processed("c", "e1", 1)
+    assert other.get_person("p1") is not None and other.is_processed("c", "e1")

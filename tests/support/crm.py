@@ -72,13 +72,11 @@ def seed_written(hub, person_id: str, connector_id: str, crm_id: str, namespace:
 
 def drain(hub, rounds: int = 20) -> None:
     """Run the queue workers of *this* hub (the `workers` fixture is bound to the default one)."""
-    import boto3
-
-    from chalicelib.runtime.local import make_pollers, sqs_consumers
+    from chalicelib.runtime.local import make_pollers
     from chalicelib.runtime.resources import ResourceNames
+    from tests.support.backends import consumers
 
-    names = ResourceNames.from_env()
-    pollers = make_pollers(hub, sqs_consumers(boto3.client("sqs"), names), names)
+    pollers = make_pollers(hub, consumers(hub), ResourceNames.from_env())
     for _ in range(rounds):
         if sum(p.poll_once() for p in pollers) == 0:
             return

@@ -141,6 +141,7 @@ def survey(email: str, nps: int, token: str, when: datetime) -> bytes:
 
 @pytest.mark.slow
 @responses.activate
+@pytest.mark.moto  # drains SQS as Lambda's event source does
 def test_1000_changes_coalesce_into_few_calls_without_duplicates_even_shuffled(sink_client, sink_hub):
     crm = FakeHubSpot()
     responses.add_callback(responses.POST, UPSERT, callback=crm, content_type="application/json")
@@ -183,6 +184,7 @@ def test_1000_changes_coalesce_into_few_calls_without_duplicates_even_shuffled(s
 
 
 @responses.activate
+@pytest.mark.moto  # drains SQS as Lambda's event source does
 def test_throttled_crm_holds_its_messages_back_but_not_other_crms(sink_client, sink_hub, tmp_path):
     crm = FakeHubSpot()
     crm.throttle = 1
