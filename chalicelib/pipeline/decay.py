@@ -21,11 +21,11 @@ from ..hub import Hub
 from ..schema import Person, SyncJob
 from ..store.base import VersionConflict
 from .advocate import sync_worthy
+from .person_write import update_person
 from .scoring import advocate_score
 
 log = logging.getLogger("chorus_hub.decay")
 DECAY_BATCH = 500
-WRITE_ATTEMPTS = 5
 
 
 @dataclass
@@ -66,22 +66,24 @@ def decay_due_people(hub: Hub, limit: int = DECAY_BATCH) -> DecayOutcome:
 def rescore_person(hub: Hub, person_id: str, outcome: DecayOutcome | None = None) -> DecayOutcome:
     """Recompute one person's score at the hub's clock from their stored stats."""
     outcome = outcome or DecayOutcome()
-    for _ in range(WRITE_ATTEMPTS):
-        before, version = hub.store.get_person_versioned(person_id)
-        if before is None or before.merged_into:
-            return outcome
-        after: Person = before.model_copy(deep=True)
-        after.advocate = advocate_score(after.stats, hub.settings.scoring, hub.clock())
-        try:
-            hub.store.put_person(after, version)
-        except VersionConflict:
-            continue
-        outcome.rescored.append(person_id)
-        if after.advocate.tier != before.advocate.tier:
-            outcome.tier_changes += 1
-        crm_namespaces = {c.provider for c in hub.connectors.sinks()}
-        if sync_worthy(before, after, hub.settings.scoring, crm_namespaces):
-            outcome.sync_jobs += enqueue_sync(hub, person_id)
+
+    def rescored(person: Person | None) -> Person | None:
+        if person is None or person.merged_into:
+            return None
+        person.advocate = advocate_score(person.stats, hub.settings.scoring, hub.clock())
+        return person
+
+    try:
+        before, after = update_person(hub.store, person_id, rescored)
+    except VersionConflict:
+        log.warning("person kept changing during decay; next run retries", extra={"person_id": person_id})
         return outcome
-    log.warning("person kept changing during decay; next run retries", extra={"person_id": person_id})
+    if before is None or after is None:
+        return outcome
+    outcome.rescored.append(person_id)
+    if after.advocate.tier != before.advocate.tier:
+        outcome.tier_changes += 1
+    crm_namespaces = {c.provider for c in hub.connectors.sinks()}
+    if sync_worthy(before, after, hub.settings.scoring, crm_namespaces):
+        outcome.sync_jobs += enqueue_sync(hub, person_id)
     return outcome

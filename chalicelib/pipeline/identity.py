@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from ..config.models import IdentitySettings
-from ..schema import IdentityLink, IdentityRef, Interaction, utcnow
+from ..schema import IdentityLink, IdentityRef, Interaction, Person, utcnow
 from ..store.base import Store
 
 # Mailbox providers that document address equivalence. Keep this table small and sourced:
@@ -276,14 +276,13 @@ def link_identity(
     store: Store,
     person_id: str,
     ref: IdentityRef,
-    attempts: int = 5,
     evidence: str = "crm_property",
     confidence: float = 1.0,
     source_connector: str | None = None,
 ) -> str:
     """Claim `ref` for the person and list it on their profile. Returns the identity's owner:
     another person when it was already theirs (a merge candidate, left to the identity graph)."""
-    from ..store.base import VersionConflict
+    from .person_write import update_person
 
     link = IdentityLink(
         namespace=ref.namespace,
@@ -296,15 +295,13 @@ def link_identity(
     owner = store.claim_identity_link(link, person_id)
     if owner != person_id:
         return owner
-    for _ in range(attempts):
-        person, version = store.get_person_versioned(person_id)
+
+    def add(person: Person | None) -> Person | None:
         if person is None or any(r.key == ref.key for r in person.identities):
-            return owner
+            return None
         person.identities.append(ref)
         person.links.append(link)
-        try:
-            store.put_person(person, version)
-            return owner
-        except VersionConflict:
-            continue
-    raise VersionConflict(person_id)
+        return person
+
+    update_person(store, person_id, add)
+    return owner

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from ..errors import ChorusError
 from ..hub import Hub
 from ..schema import IdentityLink, Interaction, MergeRecord, MergeSuggestion, Person
-from ..store.base import VersionConflict
 from .decay import enqueue_sync
 from .identity import Resolution, Tie, author_identities, current_owner, normalise_email
+from .person_write import update_person
 from .scoring import advocate_score, person_stats
 
 log = logging.getLogger("chorus_hub.merge")
-WRITE_ATTEMPTS = 8
 SUGGESTION_EVIDENCE_MAX = 10
 
 
@@ -140,28 +139,22 @@ def merge_people(
         moved_identities=list(merged_links),
     )
     store.put_merge(record)  # first, so an interrupted merge leaves a trail to finish it by
-    for _ in range(WRITE_ATTEMPTS):
-        person, version = store.get_person_versioned(merged_id)
+
+    def entomb(person: Person | None) -> Person | None:
         if person is not None and person.merged_into:
-            store.delete_merge(record.merge_id)
-            existing = store.get_merge(person.merges[-1]) if person.merges else None
-            if existing is not None and existing.status == "in_progress":
-                return complete_merge(hub, existing)
-            return existing or record
-        tomb = (
-            person.model_copy(deep=True)
-            if person
-            else Person(person_id=merged_id, created_at=now, updated_at=now)
-        )
+            return None  # merged already, by another merge
+        tomb = person or Person(person_id=merged_id, created_at=now, updated_at=now)
         tomb.merged_into, tomb.updated_at = survivor_id, now
         tomb.merges.append(record.merge_id)
-        try:
-            store.put_person(tomb, version)
-            break
-        except VersionConflict:
-            continue
-    else:
-        raise VersionConflict(f"person {merged_id} kept changing during a merge")
+        return tomb
+
+    person, tomb = update_person(store, merged_id, entomb)
+    if tomb is None and person is not None:
+        store.delete_merge(record.merge_id)
+        existing = store.get_merge(person.merges[-1]) if person.merges else None
+        if existing is not None and existing.status == "in_progress":
+            return complete_merge(hub, existing)
+        return existing or record
     log.info(
         "merging persons",
         extra={
@@ -256,24 +249,19 @@ def _move_interaction(store, interaction: Interaction, to_person: str) -> None:
 def _rescore(hub: Hub, person_id: str, change: Callable[[Person], None]) -> Person:
     """Apply `change` to the person, recompute stats and score from the timeline, write."""
     store = hub.store
-    for _ in range(WRITE_ATTEMPTS):
-        before, version = store.get_person_versioned(person_id)
+
+    def rescored(before: Person | None) -> Person:
         now = hub.clock()
-        after = (
-            before.model_copy(deep=True)
-            if before
-            else Person(person_id=person_id, created_at=now, updated_at=now)
-        )
+        after = before or Person(person_id=person_id, created_at=now, updated_at=now)
         change(after)
         after.stats = person_stats(store.person_interactions(person_id))
         after.advocate = advocate_score(after.stats, hub.settings.scoring, now)
         after.updated_at = now
-        try:
-            store.put_person(after, version)
-            return after
-        except VersionConflict:
-            continue
-    raise VersionConflict(f"person {person_id} kept changing")
+        return after
+
+    _, after = update_person(store, person_id, rescored)
+    assert after is not None  # rescored always writes
+    return after
 
 
 def redirect_if_merged(hub: Hub, person_id: str) -> str:
@@ -396,13 +384,6 @@ def _suggest(
 
 
 def _update(hub: Hub, person_id: str, change: Callable[[Person], bool]) -> None:
-    for _ in range(WRITE_ATTEMPTS):
-        person, version = hub.store.get_person_versioned(person_id)
-        if person is None or not change(person):
-            return
-        try:
-            hub.store.put_person(person, version)
-            return
-        except VersionConflict:
-            continue
-    raise VersionConflict(f"person {person_id} kept changing")
+    update_person(
+        hub.store, person_id, lambda person: person if person is not None and change(person) else None
+    )

@@ -24,10 +24,11 @@ from .identity import author_links, crm_namespaces, resolve_links, typed_email
 from .ingest import envelope_body
 from .loop import apply_loop
 from .merge import note_suggestions, redirect_if_merged, settle_ties
+from .person_write import update_person
 from .scoring import advocate_score, person_stats
 
 log = logging.getLogger("chorus_hub.process")
-PERSON_WRITE_ATTEMPTS = 8
+MERGE_HOPS = 4  # a person merged into one merged again meanwhile: follow at most this many
 
 
 class PermanentFailure(Exception):
@@ -193,39 +194,38 @@ def refresh_person(
 ) -> None:
     """Recompute the person from their timeline and write it with optimistic locking."""
     store = hub.store
-    for _ in range(PERSON_WRITE_ATTEMPTS):
-        before, version = store.get_person_versioned(person_id)
-        if before is not None and before.merged_into:  # merged meanwhile: the survivor takes it
-            person_id = redirect_if_merged(hub, person_id)
-            continue
+
+    def refreshed(before: Person | None) -> Person | None:
+        if before is not None and before.merged_into:
+            return None  # merged meanwhile: the survivor takes it
         now = hub.clock()
-        after = (
-            before.model_copy(deep=True)
-            if before
-            else Person(person_id=person_id, created_at=now, updated_at=now)
-        )
+        after = before or Person(person_id=person_id, created_at=now, updated_at=now)
         _merge_identity_facts(after, refs, interaction)
         timeline = store.person_interactions(person_id)
         after.stats = person_stats(timeline)
         after.advocate = advocate_score(after.stats, hub.settings.scoring, now)
         apply_loop(hub, after, interaction, timeline, now)  # consent flags and closed-loop actions
         after.updated_at = now
-        try:
-            store.put_person(after, version)
-        except VersionConflict:
-            continue
-        hub.pulse.note(before, after, interaction)  # written at the end of the batch (pulse.py)
-        crm_namespaces = {c.provider for c in hub.connectors.sinks()}
-        if sync_worthy(before, after, hub.settings.scoring, crm_namespaces):
-            jobs = [
-                SyncJob(person_id=person_id, connector_id=c.id, requested_at=now).model_dump(mode="json")
-                for c in hub.connectors.sinks()
-            ]
-            if jobs:
-                hub.sync_queue.send_many(jobs)
-                outcome.sync_jobs += len(jobs)
-        return
-    raise VersionConflict(f"person {person_id} kept changing; the message will be retried")
+        return after
+
+    for _ in range(MERGE_HOPS):
+        before, after = update_person(store, person_id, refreshed)
+        if after is not None:
+            break
+        person_id = redirect_if_merged(hub, person_id)
+    else:
+        raise VersionConflict(f"person {person_id} kept being merged; the message will be retried")
+    now = after.updated_at
+    hub.pulse.note(before, after, interaction)  # written at the end of the batch (pulse.py)
+    crm_namespaces = {c.provider for c in hub.connectors.sinks()}
+    if sync_worthy(before, after, hub.settings.scoring, crm_namespaces):
+        jobs = [
+            SyncJob(person_id=person_id, connector_id=c.id, requested_at=now).model_dump(mode="json")
+            for c in hub.connectors.sinks()
+        ]
+        if jobs:
+            hub.sync_queue.send_many(jobs)
+            outcome.sync_jobs += len(jobs)
 
 
 def _typed_email(interaction: Interaction) -> str | None:

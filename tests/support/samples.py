@@ -2,24 +2,22 @@
 
 Signed with plain hmac/hashlib/base64 as each provider documents it (the helpers in
 tests/senders.py and tests/social_senders.py), never with chalicelib's own signing code.
-A sample whose connector file or fixture is not there (yet) is left out, so adding a
-provider never breaks this catalog.
+Each fixture folder declares its own in tests/fixtures/<folder>/samples.py (SAMPLES); the
+conformance suite fails for a registered source that has none.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from urllib.parse import urlencode
 
 from tests.support.paths import CONNECTORS
-from tests.support.senders import FIXTURES, SECRETS, b64_hmac, hubspot_headers, typeform_headers, x_headers
-from tests.support.social_senders import discourse_headers, hex_hmac, meta_headers, slack_headers
+from tests.support.senders import FIXTURES
 
 HOST = "http://localhost"  # what the Chalice test client and the benchmarks put in request.url
 
@@ -35,6 +33,9 @@ class Sample:
     # URL fragment -> fixture, for providers whose parse fetches the object from their API (and its token)
     api: dict[str, str] = field(default_factory=dict)
     timestamped: bool = False  # the scheme signs a timestamp (a replay window applies)
+    signs_body: bool = True  # False: a shared secret (URL token, header key) vouches, not a body MAC
+    # the body without the credential it carries, for schemes whose secret travels in the body
+    unsigned: Callable[[bytes], bytes] = lambda body: body
 
     @property
     def body(self) -> bytes:
@@ -52,151 +53,41 @@ class Sample:
         return self.path + ("?" + urlencode(query) if query else ""), headers, body
 
 
-def _json(headers: dict[str, str]) -> dict[str, str]:
+def json_headers(headers: dict[str, str]) -> dict[str, str]:
     return {"Content-Type": "application/json", **headers}
 
 
-def _surveymonkey(body, url, now):
-    api_key = "sm-client-id-7f3a"  # options.api_key of surveymonkey-nps.yaml
-    key = f"{api_key}&{SECRETS['TEST_SURVEYMONKEY_API_SECRET']}".encode()
-    digest = base64.b64encode(hmac.new(key, body, hashlib.sha1).digest()).decode()
-    return _json({"Sm-Apikey": api_key, "Sm-Signature": digest}), {}
+def _load_folder(path: Path) -> list[Sample]:
+    spec = importlib.util.spec_from_file_location(f"tests.fixtures.{path.parent.name}.samples", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.SAMPLES)
 
 
-def _zendesk(body, url, now):
-    stamp = datetime.fromtimestamp(int(now), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    signature = b64_hmac(SECRETS["TEST_ZENDESK_SIGNING_SECRET"], stamp.encode() + body)
-    return _json(
-        {"X-Zendesk-Webhook-Signature": signature, "X-Zendesk-Webhook-Signature-Timestamp": stamp}
-    ), {}
-
-
-def _acme(body, url, now):
-    stamp = str(int(now))
-    signature = hex_hmac(SECRETS["TEST_ACME_SIGNING_SECRET"], stamp.encode() + b"." + body)
-    return _json({"X-Acme-Signature": "sha256=" + signature, "X-Acme-Timestamp": stamp}), {}
-
-
-def _jotform(body, url, now):
-    content_type = (FIXTURES / "jotform/submission.content-type").read_text().strip()
-    return {"Content-Type": content_type}, {"token": SECRETS["TEST_JOTFORM_URL_TOKEN"]}
-
-
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-SAMPLES: list[Sample] = [
-    Sample(
-        "typeform-nps", "typeform", "typeform/form_response.json", lambda b, u, n: (typeform_headers(b), {})
-    ),
-    Sample("x-brand", "x", "x/tweet_create_events.json", lambda b, u, n: (x_headers(b), {})),
-    Sample(
-        "hubspot",
-        "hubspot",
-        "hubspot/contact_events.json",
-        lambda b, u, n: (hubspot_headers(b, u, timestamp_ms=int(n * 1000)), {}),
-        timestamped=True,
-    ),
-    Sample(
-        "surveymonkey-nps",
-        "surveymonkey",
-        "surveymonkey/response_completed.json",
-        _surveymonkey,
-        api={
-            "/responses/118340988711/details": "surveymonkey/response_details.json",
-            "/surveys/405712839/details": "surveymonkey/survey_details.json",
-        },
-    ),
-    Sample(
-        "qualtrics-nps",
-        "qualtrics",
-        "qualtrics/completed_response.form",
-        lambda b, u, n: (
-            {"Content-Type": "application/x-www-form-urlencoded"},
-            {"token": SECRETS["TEST_QUALTRICS_URL_TOKEN"]},
-        ),
-        api={"/responses/R_suq806jn8LGzhx7": "qualtrics/response.json"},
-    ),
-    Sample(
-        "delighted-nps",
-        "delighted",
-        "delighted/survey_response_created.json",
-        lambda b, u, n: (
-            _json(
-                {"X-Delighted-Webhook-Signature": "sha256=" + hex_hmac(SECRETS["TEST_DELIGHTED_API_KEY"], b)}
-            ),
-            {},
-        ),
-    ),
-    Sample("jotform-feedback", "jotform", "jotform/submission.multipart", _jotform),
-    Sample("zendesk-support", "zendesk", "zendesk/comment_added.json", _zendesk, timestamped=True),
-    Sample("generic-acme", "generic", "generic/acme_forms_batch.json", _acme, timestamped=True),
-    Sample("facebook-page", "facebook", "meta/page_feed_batch.json", lambda b, u, n: (meta_headers(b), {})),
-    Sample(
-        "instagram-brand", "instagram", "meta/instagram_comments.json", lambda b, u, n: (meta_headers(b), {})
-    ),
-    Sample(
-        "whatsapp-business", "whatsapp", "meta/whatsapp_messages.json", lambda b, u, n: (meta_headers(b), {})
-    ),
-    Sample(
-        "discourse-community",
-        "discourse",
-        "discourse/post_created.json",
-        lambda b, u, n: (discourse_headers(b, "post_created"), {}),
-    ),
-    Sample(
-        "slack-community",
-        "slack",
-        "slack/message.json",
-        lambda b, u, n: (slack_headers(b, timestamp=int(n)), {}),
-        timestamped=True,
-    ),
-    Sample(
-        "salesforce",
-        "salesforce",
-        "salesforce/outbound_message.xml",
-        lambda b, u, n: (
-            {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "notifications"},
-            {"token": SECRETS["TEST_SALESFORCE_URL_TOKEN"]},
-        ),
-    ),
-    Sample(
-        "zoho",
-        "zoho",
-        "zoho/notification.json",
-        lambda b, u, n: (_json({}), {}),
-        api={"/oauth/v2/token": "zoho/token_response.json", "/crm/v8/Contacts": "zoho/records.json"},
-    ),
-    Sample(
-        "pipedrive",
-        "pipedrive",
-        "pipedrive/person_change.json",
-        lambda b, u, n: (
-            _json({"Authorization": _basic("chorus", SECRETS["TEST_PIPEDRIVE_WEBHOOK_PASSWORD"])}),
-            {},
-        ),
-    ),
-    Sample(
-        "dynamics",
-        "dynamics",
-        "dynamics/contact_update.json",
-        lambda b, u, n: (_json({"x-chorus-key": SECRETS["TEST_DYNAMICS_WEBHOOK_KEY"]}), {}),
-    ),
-]
+@cache
+def all_samples() -> tuple[Sample, ...]:
+    """Every tests/fixtures/<folder>/samples.py's SAMPLES."""
+    return tuple(s for path in sorted(FIXTURES.glob("*/samples.py")) for s in _load_folder(path))
 
 
 def available_samples(registry: dict[str, str] | None = None) -> list[Sample]:
-    """The samples whose provider is registered and whose connector file and fixture exist."""
+    """The samples of the registered providers. A sample whose connector file or fixture is
+    missing is an error here, never silently left out."""
     if registry is None:
         from chalicelib.providers import REGISTRY as registry
-    return [
-        s
-        for s in SAMPLES
-        if s.provider in registry
-        and (FIXTURES / s.fixture).is_file()
-        and (CONNECTORS / f"{s.connector_id}.yaml").is_file()
+    samples = [s for s in all_samples() if s.provider in registry]
+    broken = [
+        s.connector_id
+        for s in samples
+        if not (FIXTURES / s.fixture).is_file() or not (CONNECTORS / f"{s.connector_id}.yaml").is_file()
     ]
+    assert not broken, f"samples without their fixture or connector file: {broken}"
+    return samples
+
+
+def samples_of(provider: str) -> list[Sample]:
+    return [s for s in all_samples() if s.provider == provider]
 
 
 def sample_emails() -> set[str]:
