@@ -172,7 +172,6 @@ def no_network(monkeypatch):
     import requests.adapters
 
     from chalicelib.providers import http as http_module
-    from chalicelib.sync import engine
 
     real_send = requests.adapters.HTTPAdapter.send
 
@@ -184,7 +183,6 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", guarded_send)
     monkeypatch.setattr(http_module, "_sleep", lambda seconds: None)
-    monkeypatch.setattr(engine, "_sleep", lambda seconds: None)
 
 
 @pytest.fixture

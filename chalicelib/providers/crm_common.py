@@ -60,7 +60,15 @@ def upsert_each(records: list, upsert_one) -> list:
         try:
             results.append(upsert_one(record))
         except UpstreamError as exc:
-            results.append(SinkResult(record.person_id, ok=False, error=str(exc), retryable=exc.retryable))
+            results.append(
+                SinkResult(
+                    record.person_id,
+                    ok=False,
+                    error=str(exc),
+                    retryable=exc.retryable,
+                    retry_after=exc.retry_after if exc.retryable else None,
+                )
+            )
     return results
 
 

@@ -10,22 +10,25 @@ Sink: POST /crm/v3/objects/contacts/batch/upsert with idProperty=email, 100 inpu
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import MalformedPayload
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, SinkResult, Skipped, utc_from_epoch
-from .crm_common import CreateClaims
+from .crm_common import CreateClaims, upsert_each
 from .entries import guarded
-from .http import call_api, raise_for_permanent
+from .http import Throttle, call_api, json_object, raise_for_permanent, retry_after_seconds
 from .signatures import check_timestamp, parse_timestamp, sign, verify_hmac
 from .sink import Sink
 from .source import SignedTestDelivery, Source
 
 MAX_AGE_SECONDS = 300
+TEN_SECONDS = 10.0  # HubSpot's burst window (TEN_SECONDLY_ROLLING)
 # HubSpot's doc: decode these percent-encodings in the URI before signing.
 URI_DECODE = {
     "%3A": ":",
@@ -68,6 +71,49 @@ class HubSpotOptions(BaseModel):
         pattern=r"^https?://",
         description="The webhook URL as HubSpot calls it, if a proxy rewrites it.",
     )
+    timezone: str = Field(
+        default="UTC",
+        description="The HubSpot account's time zone (IANA name): its daily API limit resets at "
+        "midnight there.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from None
+        return value
+
+
+class HubSpotThrottle(Throttle):
+    """HubSpot names the limit a 429 hit (`policyName`): DAILY rests the account until midnight
+    in the account's time zone (retrying sooner only spends calls); the 10-second window rests
+    for its Retry-After, else one window. A call answered with X-HubSpot-RateLimit-Daily-Remaining
+    0 rests the account until that midnight too.
+    https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines"""
+
+    def throttled(self, response, connector) -> float | None:
+        if response.status_code != 429:
+            return None
+        if str(json_object(response).get("policyName") or "").upper() == "DAILY":
+            return seconds_to_midnight(connector.options.timezone)
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        return TEN_SECONDS if wait is None else wait
+
+    def exhausted(self, response, connector) -> float | None:
+        remaining = response.headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+        if remaining is not None and remaining.strip() == "0":
+            return seconds_to_midnight(connector.options.timezone)
+        return None
+
+
+def seconds_to_midnight(zone: str, now: datetime | None = None) -> float:
+    """Seconds until the next midnight in `zone` (at least one, so a block is never zero)."""
+    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(zone))
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=local.tzinfo)
+    return max(1.0, (midnight - local).total_seconds())
 
 
 def signed_uri(request, public_url: str | None) -> str:
@@ -85,6 +131,7 @@ class HubSpotProvider(Source, Sink):
     Options = HubSpotOptions
     batch_max = 100
     rate_limit = (100, 10.0)  # private apps: 100 requests per 10 s per account (higher tiers allow more)
+    throttle = HubSpotThrottle()
     required_secrets = {"signing": "source", "access_token": "sink"}
     default_mapping = {
         "advocate_score": "chorus_advocate_score",
@@ -189,9 +236,8 @@ class HubSpotProvider(Source, Sink):
             json={"inputs": inputs},
         )
         if response.status_code == 400 and len(keyed) > 1:
-            for record in keyed:  # isolate the record(s) HubSpot rejects
-                results += self.upsert([record], connector, http)
-            return results
+            # isolate the record(s) HubSpot rejects: one call each, each charged to the budget
+            return results + upsert_each(keyed, lambda r: self.upsert([r], connector, http)[0])
         if response.status_code in (400, 409, 422):
             return results + [SinkResult(r.person_id, ok=False, error=_message(response)) for r in keyed]
         raise_for_permanent(response, "HubSpot batch upsert")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UpstreamError
-from .http import call_api, json_object
+from .http import call_api, json_object, unmetered
 
 EXPIRY_MARGIN_SECONDS = 60
 DEFAULT_LIFETIME_SECONDS = 900  # Salesforce's client-credentials answer carries no expires_in
@@ -138,8 +138,8 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
         cached = _cache.get(key)
     if cached and not force and cached.expires_at > time.time():
         return cached
-    response = call_api(
-        http, "POST", request.token_url, data=request.form, headers={"Accept": "application/json"}
+    response = call_api(  # a token request is not a CRM API call: not charged to its budget
+        unmetered(http), "POST", request.token_url, data=request.form, headers={"Accept": "application/json"}
     )
     body = json_object(response)
     if response.status_code >= 400 or not body.get("access_token"):

@@ -25,6 +25,7 @@ from ..errors import ChorusError, MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, SinkResult, Skipped, WebResponse, parse_iso
 from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties
+from .http import Throttle
 from .oauth import TokenRequest, authorized_call, client_credentials, jwt_bearer
 from .signatures import verify_shared_secret
 from .sink import Sink
@@ -60,6 +61,51 @@ class SalesforceOptions(BaseModel):
         default=None, description="Changes last made by this user are Chorus's own: skipped as echo."
     )
     limit_retry_after: int = Field(default=3600, gt=0, description="Wait after REQUEST_LIMIT_EXCEEDED.")
+    api_reserve_percent: float = Field(
+        default=10,
+        ge=0,
+        lt=100,
+        description="Share of the org's 24-hour API allocation Chorus leaves to other integrations: "
+        "above the rest (Sforce-Limit-Info), the account rests limit_retry_after seconds.",
+    )
+
+
+class SalesforceThrottle(Throttle):
+    """REQUEST_LIMIT_EXCEEDED (403) parks the account for `limit_retry_after`; and each answer's
+    `Sforce-Limit-Info: api-usage=N/M` (the org's rolling 24-hour allocation) rests the account
+    once N reaches M less the reserve, before Salesforce starts refusing every integration.
+    https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm"""
+
+    def throttled(self, response, connector) -> float | None:
+        if (
+            response.status_code == 403
+            and _first_error(_json(response), response)[0] == "REQUEST_LIMIT_EXCEEDED"
+        ):
+            return float(connector.options.limit_retry_after)
+        return super().throttled(response, connector)
+
+    def exhausted(self, response, connector) -> float | None:
+        usage = api_usage(response)
+        if usage is None:
+            return None
+        used, limit = usage
+        if limit and used >= limit * (1 - connector.options.api_reserve_percent / 100):
+            log.warning(
+                "Salesforce API allocation reached Chorus's share: resting the account",
+                extra={"connector_id": connector.id, "used": used, "limit": limit},
+            )
+            return float(connector.options.limit_retry_after)
+        return None
+
+
+def api_usage(response) -> tuple[int, int] | None:
+    """Sforce-Limit-Info: api-usage=used/limit, or None when the answer carries none."""
+    for part in response.headers.get("Sforce-Limit-Info", "").split(","):
+        name, _, value = part.strip().partition("=")
+        used, _, limit = value.partition("/")
+        if name == "api-usage" and used.isdigit() and limit.isdigit():
+            return int(used), int(limit)
+    return None
 
 
 class SalesforceProvider(Source, Sink):
@@ -67,6 +113,7 @@ class SalesforceProvider(Source, Sink):
     Options = SalesforceOptions
     content_types = ("text/xml", "application/xml")
     batch_max = 200
+    throttle = SalesforceThrottle()
     required_secrets = {"signing": "source", "client_id": "sink"}
     default_mapping = {
         "advocate_score": "Chorus_Advocate_Score__c",
@@ -219,7 +266,7 @@ class SalesforceProvider(Source, Sink):
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             json={"allOrNone": False, "records": sobjects},
         )
-        self._note_usage(connector, response)
+        _warn_on_usage(connector, response)
         body = _json(response)
         if response.status_code == 200 and isinstance(body, list):
             return {
@@ -275,19 +322,15 @@ class SalesforceProvider(Source, Sink):
             ),
         )
 
-    def _note_usage(self, connector, response) -> None:
-        """Sforce-Limit-Info: api-usage=used/limit (the org's 24 h allocation)."""
-        info = response.headers.get("Sforce-Limit-Info", "")
-        for part in info.split(","):
-            name, _, value = part.strip().partition("=")
-            if name == "api-usage" and "/" in value:
-                used, _, limit = value.partition("/")
-                if used.isdigit() and limit.isdigit():
-                    if int(limit) and int(used) / int(limit) > 0.9:
-                        log.warning(
-                            "Salesforce API allocation above 90%",
-                            extra={"connector_id": connector.id, "used": int(used), "limit": int(limit)},
-                        )
+
+def _warn_on_usage(connector, response) -> None:
+    """A warning once the org's 24-hour allocation is above 90% (other integrations share it)."""
+    usage = api_usage(response)
+    if usage and usage[1] and usage[0] / usage[1] > 0.9:
+        log.warning(
+            "Salesforce API allocation above 90%",
+            extra={"connector_id": connector.id, "used": usage[0], "limit": usage[1]},
+        )
 
 
 def _notifications(body: bytes):

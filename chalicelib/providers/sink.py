@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..config.connector import Connector
 from ..schema import AdvocateRecord
 from .base import Provider, SinkResult
+from .http import Throttle
 
 if TYPE_CHECKING:
     from .crm_common import CreateClaims
@@ -21,6 +22,11 @@ class Sink(Provider):
     # requests per window of seconds, per CRM account (shared by all workers); a connector file
     # can lower it with `rate_limit: {requests: N, per_seconds: S}`
     rate_limit: ClassVar[tuple[int, float]] = (10, 1.0)
+    # how the CRM says "slow down" (a 429 and its Retry-After unless the provider knows more)
+    throttle: ClassVar[Throttle] = Throttle()
+    # seconds before each retry of a failed delivery (a new queue message per step, so the
+    # horizon is not bound by the queue's receive limit); empty: the queue's redelivery decides
+    retry_schedule: ClassVar[tuple[float, ...]] = ()
     # Chorus field -> CRM property; a connector file's `mapping` overrides it
     default_mapping: ClassVar[dict[str, str]] = {}
 

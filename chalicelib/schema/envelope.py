@@ -34,4 +34,5 @@ class SyncJob(Model):
     person_id: str
     connector_id: str
     requested_at: UtcDatetime
-    attempt: int = 0
+    attempt: int = 0  # deliveries tried so far, for a sink with a retry schedule
+    not_before: UtcDatetime | None = None  # a scheduled retry: not sent before this time

@@ -51,3 +51,24 @@ class ApiBudget:
     def block(self, key: str, seconds: float) -> None:
         """The CRM said 'slow down': nobody calls this account until the time has passed."""
         self._store.budget_block(key, self._clock() + seconds)
+
+
+class AccountBudget:
+    """One account's budget as a sink's MeteredSession charges it: one request per HTTP call."""
+
+    def __init__(self, budget: ApiBudget, key: str, requests: int, per_seconds: float):
+        self._budget, self._key = budget, key
+        self._requests, self._per_seconds = requests, per_seconds
+
+    def acquire(self) -> float:
+        return self._budget.acquire(self._key, self._requests, self._per_seconds)
+
+    def block(self, seconds: float) -> None:
+        self._budget.block(self._key, seconds)
+
+
+def account_budget(store, connector: Connector, provider) -> AccountBudget:
+    """The connector's `rate_limit` when its file sets one, else the provider's default."""
+    limit = connector.config.rate_limit
+    requests, per_seconds = (limit.requests, limit.per_seconds) if limit else provider.rate_limit
+    return AccountBudget(ApiBudget(store), budget_key(connector), requests, per_seconds)

@@ -10,10 +10,10 @@ it), or dead-lettered with the CRM's own error message (permanent failure).
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from ..errors import UpstreamError
 from ..hub import Hub
@@ -22,16 +22,12 @@ from ..pipeline.identity import link_identity
 from ..providers import get_sink
 from ..providers.base import SinkResult
 from ..providers.crm_common import CreateClaims
+from ..providers.http import MeteredSession
 from ..schema import AdvocateRecord, IdentityRef, SyncJob
 from ..store.base import DeadLetter, SyncState
-from .budget import ApiBudget, budget_key
+from .budget import account_budget
 
 log = logging.getLogger("chorus_hub.sync")
-BUDGET_WAIT_IN_PROCESS = 1.0  # waits longer than this go back to the queue instead of idling Lambda
-
-
-def _sleep(seconds: float) -> None:
-    time.sleep(seconds)
 
 
 @dataclass
@@ -42,7 +38,8 @@ class SyncOutcome:
     dead_lettered: int = 0
     failed_messages: set[str] = field(default_factory=set)
     retry_after: dict[str, float] = field(default_factory=dict)  # message id -> seconds to wait
-    calls: int = 0
+    rescheduled: int = 0  # failed deliveries queued again for their retry schedule's next step
+    calls: int = 0  # HTTP calls the sinks sent (each one charged to its account's budget)
 
     def fail(self, message_ids, delay: float | None = None) -> None:
         self.failed_messages.update(message_ids)
@@ -56,8 +53,12 @@ def run_sync(hub: Hub, messages: dict[str, dict]) -> SyncOutcome:
     outcome = SyncOutcome()
     by_connector: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     jobs: dict[str, SyncJob] = {}
+    now = hub.clock()
     for message_id, body in messages.items():
         job = SyncJob.model_validate(body)
+        if job.not_before and job.not_before > now:  # a scheduled retry, received early
+            outcome.fail([message_id], (job.not_before - now).total_seconds())
+            continue
         jobs[message_id] = job
         by_connector[job.connector_id][job.person_id].append(message_id)
     for connector_id, people in by_connector.items():
@@ -101,23 +102,20 @@ def _sync_connector(
             continue
         pending.append((record, digest, state))
 
-    budget, key = ApiBudget(store), budget_key(connector)
-    limit = connector.config.rate_limit
-    requests, per_seconds = (limit.requests, limit.per_seconds) if limit else provider.rate_limit
+    # Every HTTP call of the sink goes through this session: one budget request per call, and a
+    # throttle parks the account (the session then refuses further calls without sending them).
+    session = MeteredSession(
+        hub.http, account_budget(store, connector, provider), provider.throttle, connector
+    )
     for start in range(0, len(pending), provider.batch_max):
         chunk = pending[start : start + provider.batch_max]
-        wait = budget.acquire(key, requests, per_seconds)
-        if 0 < wait <= BUDGET_WAIT_IN_PROCESS:
-            _sleep(wait)
-            wait = budget.acquire(key, requests, per_seconds)
-        if wait > 0:  # back to the queue for as long as the account needs; other CRMs go on
+        if wait := session.parked_for():  # back to the queue for as long as the account needs
             for record, _, _ in chunk:
                 outcome.fail(people[record.person_id], wait)
             continue
         try:
-            outcome.calls += 1
             claims = CreateClaims(store, hub.clock)
-            results = provider.upsert([r for r, _, _ in chunk], connector, hub.http, claims=claims)
+            results = provider.upsert([r for r, _, _ in chunk], connector, session, claims=claims)
         except UpstreamError as exc:
             log.warning(
                 "sink call failed",
@@ -129,7 +127,7 @@ def _sync_connector(
                 },
             )
             if exc.retryable and exc.retry_after:
-                budget.block(key, exc.retry_after)
+                session.park(exc.retry_after)
             for record, _, _ in chunk:
                 if exc.retryable:
                     outcome.fail(people[record.person_id], exc.retry_after)
@@ -138,6 +136,9 @@ def _sync_connector(
                         _dead_letter(hub, connector.id, jobs[message_id], str(exc))
                     outcome.dead_lettered += 1
             continue
+        finally:
+            outcome.calls += session.calls
+            session.calls = 0
         by_person = {r.person_id: r for r in results}
         for record, digest, state in chunk:
             result = by_person.get(record.person_id) or SinkResult(
@@ -172,12 +173,41 @@ def _apply_result(
                     extra={"connector_id": connector.id, "person_id": record.person_id, "owner": owner},
                 )
         outcome.written += 1
+    elif result.retryable and provider_schedule(connector) and not result.retry_after:
+        _reschedule(hub, connector, record, result, people[record.person_id], jobs, outcome)
     elif result.retryable:
         outcome.fail(people[record.person_id], result.retry_after)
     else:
         for message_id in people[record.person_id]:
             _dead_letter(hub, connector.id, jobs[message_id], result.error or "rejected by the CRM")
         outcome.dead_lettered += 1
+
+
+def provider_schedule(connector) -> tuple[float, ...]:
+    return get_sink(connector.provider).retry_schedule
+
+
+def _reschedule(hub, connector, record, result: SinkResult, message_ids, jobs, outcome: SyncOutcome) -> None:
+    """A failed delivery of a sink with a retry schedule: a new job for the next step, due after
+    that step's delay (the received message is done with). Past the last step: a dead letter.
+    A throttle (retry_after set) is not a failed delivery: the queue holds it back instead."""
+    attempt = max(jobs[m].attempt for m in message_ids) + 1
+    schedule = provider_schedule(connector)
+    if attempt > len(schedule):
+        for message_id in message_ids:
+            _dead_letter(hub, connector.id, jobs[message_id], f"retry schedule exhausted: {result.error}")
+        outcome.dead_lettered += 1
+        return
+    now = hub.clock()
+    job = SyncJob(
+        person_id=record.person_id,
+        connector_id=connector.id,
+        requested_at=now,
+        attempt=attempt,
+        not_before=now + timedelta(seconds=schedule[attempt - 1]),
+    )
+    hub.sync_queue.send(job.model_dump(mode="json"))  # a failure here fails the batch: redelivered
+    outcome.rescheduled += 1
 
 
 def _dead_letter(hub: Hub, connector_id: str, job: SyncJob, reason: str) -> None:
