@@ -11,7 +11,7 @@ export HUBSPOT_CLIENT_SECRET ?= demo-hubspot-client-secret
 export HUBSPOT_ACCESS_TOKEN  ?= demo-hubspot-access-token
 export CHORUS_ADMIN_TOKEN    ?= demo-admin-token
 
-.PHONY: install run send lint test bench package validate schema clean
+.PHONY: install run send lint test test-fast bench package validate schema clean
 
 install: $(STAMP)
 
@@ -31,6 +31,14 @@ send: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The inner loop: the contract and unit tests (conformance, registry, config, store, pure steps), no AWS double
+FAST_TESTS := tests/conformance tests/providers/test_registry.py tests/config tests/store \
+	tests/pipeline/test_scoring.py tests/pipeline/test_person_write.py
+
+test-fast: install lint
+	$(BIN)/python -m pytest $(FAST_TESTS) -m "not slow and not moto" -p no:randomly $(PYTEST_ARGS)
 
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

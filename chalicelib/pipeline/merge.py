@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ChorusError
@@ -117,10 +117,10 @@ def merge_people(
     merged_id: str,
     *,
     confidence: float = 1.0,
-    evidence: list[IdentityLink] = (),
+    evidence: Sequence[IdentityLink] = (),
     reason: str = "merged by an admin",
     interaction_id: str | None = None,
-    merged_links: list[IdentityLink] = (),
+    merged_links: Sequence[IdentityLink] = (),
 ) -> MergeRecord:
     """Merge `merged_id` into `survivor_id` and return the record (the existing one when
     someone merged it first). Example: merge_people(hub, "older-id", "newer-id")."""

@@ -107,7 +107,7 @@ def jwt_bearer(
 def sign_rs256(claims: dict[str, Any], private_key_pem: str) -> str:
     try:
         from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import padding
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
     except ImportError:  # pragma: no cover - depends on the deployment package
         raise UpstreamError(
             "JWT bearer needs the 'cryptography' package in the deployment", retryable=False
@@ -123,6 +123,8 @@ def sign_rs256(claims: dict[str, Any], private_key_pem: str) -> str:
     )
     try:
         key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise TypeError("RS256 needs an RSA private key")
         signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     except (ValueError, TypeError):
         raise UpstreamError("private_key is not a usable RSA PEM key", retryable=False) from None

@@ -63,7 +63,7 @@ class PipedriveProvider(Source, Sink):
     batch_max = 20  # one to three calls per person: Pipedrive has no batch write for persons
     required_secrets = {"signing": "source", "access_token": "sink"}
     # Chorus field -> custom field key (Settings > Data fields > person field > API key)
-    default_mapping: dict[str, str] = {}
+    default_mapping = {}
 
     def validate_config(self, config, options) -> list[tuple[str, str]]:
         problems = []

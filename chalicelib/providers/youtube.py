@@ -84,7 +84,7 @@ class YouTubeProvider(Source):
     Options = YouTubeOptions
     content_types = XML_TYPES
     handshake_methods = ("GET",)
-    required_secrets: dict[str, str] = {}  # signing is optional: set it when you pass hub.secret
+    required_secrets = {}  # signing is optional: set it when you pass hub.secret
 
     def handshake(self, request, connector) -> WebResponse | None:
         query = request.query
