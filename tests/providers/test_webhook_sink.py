@@ -134,10 +134,15 @@ def sync_once(crm, attempt: int = 0, not_before: datetime | None = None):
 
 
 def queued_jobs(hub) -> list[dict]:
+    """What the sync queue holds now (SQS under moto, or the local hub's queue)."""
+    queue = hub.sync_queue
+    if hasattr(queue, "receive"):
+        return [
+            json.loads(m["body"]) if isinstance(m.get("body"), str) else m["body"] for m in queue.receive(10)
+        ]
     import boto3
 
-    sqs = boto3.client("sqs")
-    reply = sqs.receive_message(QueueUrl=hub.sync_queue.url, MaxNumberOfMessages=10)
+    reply = boto3.client("sqs").receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10)
     return [json.loads(m["Body"]) for m in reply.get("Messages", [])]
 
 
