@@ -22,7 +22,8 @@ from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, SinkResult, Skipped, utc_from_epoch
 from .crm_common import CreateClaims, upsert_each
 from .entries import guarded
-from .http import Throttle, call_api, json_object, raise_for_permanent, retry_after_seconds
+from .http import Throttle, json_object, raise_for_permanent, retry_after_seconds
+from .oauth import TokenRequest, authorized_call, refresh_token_grant
 from .signatures import check_timestamp, parse_timestamp, sign, verify_hmac
 from .sink import Sink
 from .source import SignedTestDelivery, Source
@@ -44,6 +45,7 @@ URI_DECODE = {
     "%2C": ",",
     "%3B": ";",
 }
+CONTACT_OBJECT_TYPE = "0-1"  # objectTypeId of contacts in generic `object.*` subscriptions
 CONTACT_EVENTS = (
     "contact.creation",
     "contact.propertyChange",
@@ -70,6 +72,11 @@ class HubSpotOptions(BaseModel):
         default=None,
         pattern=r"^https?://",
         description="The webhook URL as HubSpot calls it, if a proxy rewrites it.",
+    )
+    token_url: str = Field(
+        default="https://api.hubapi.com/oauth/v1/token",
+        pattern=r"^https://",
+        description="OAuth app: where the refresh_token grant is posted.",
     )
     timezone: str = Field(
         default="UTC",
@@ -132,7 +139,9 @@ class HubSpotProvider(Source, Sink):
     batch_max = 100
     rate_limit = (100, 10.0)  # private apps: 100 requests per 10 s per account (higher tiers allow more)
     throttle = HubSpotThrottle()
-    required_secrets = {"signing": "source", "access_token": "sink"}
+    # sink: a private-app `access_token`, or an OAuth app's `client_id` + `refresh_token` (the
+    # client secret is `client_secret`, else `signing`: HubSpot signs webhooks with it too)
+    required_secrets = {"signing": "source"}
     default_mapping = {
         "advocate_score": "chorus_advocate_score",
         "advocate_tier": "chorus_advocate_tier",
@@ -142,6 +151,29 @@ class HubSpotProvider(Source, Sink):
         "last_mention_url": "chorus_last_mention_url",
         "last_interaction_at": "chorus_last_interaction_at",
     }
+
+    def validate_config(self, config, options) -> list[tuple[str, str]]:
+        secrets = config.secrets
+        if not config.is_sink or "access_token" in secrets:
+            return []
+        if "client_id" in secrets and "refresh_token" in secrets:
+            if "client_secret" in secrets or "signing" in secrets:
+                return []
+            return [("secrets.client_secret", "an OAuth app needs its client secret")]
+        return [("secrets.access_token", "a private-app token, or client_id + refresh_token of an OAuth app")]
+
+    def grant(self, connector) -> TokenRequest:
+        """OAuth app: the refresh_token grant; its access token lasts 30 minutes (`expires_in`),
+        cached and renewed before it ends. Private app: the static token."""
+        if not connector.has_secret("refresh_token"):
+            return TokenRequest("static", static=connector.secret("access_token"))
+        secret = "client_secret" if connector.has_secret("client_secret") else "signing"
+        return refresh_token_grant(
+            connector.options.token_url,
+            connector.secret("client_id"),
+            connector.secret(secret),
+            connector.secret("refresh_token"),
+        )
 
     # ---- source -------------------------------------------------------------------------
     def verify(self, request, connector, now) -> None:
@@ -177,6 +209,11 @@ class HubSpotProvider(Source, Sink):
         if not isinstance(event, dict) or "eventId" not in event or "objectId" not in event:
             return Skipped("malformed_entry", "event without eventId/objectId")
         kind = str(event.get("subscriptionType", ""))
+        if kind.startswith("object."):  # generic subscriptions: the object type is a field
+            object_type = str(event.get("objectTypeId", ""))
+            if object_type != CONTACT_OBJECT_TYPE:
+                return Skipped("unsupported_event", f"{kind} {object_type}", str(event["eventId"]))
+            kind = "contact." + kind.removeprefix("object.")  # one meaning, whichever format
         if kind not in CONTACT_EVENTS:
             return Skipped("unsupported_event", kind, str(event["eventId"]))
         return guarded(lambda e: self._change(e, kind, connector), event, str(event["eventId"]))
@@ -225,14 +262,13 @@ class HubSpotProvider(Source, Sink):
             }
             for r in keyed
         ]
-        response = call_api(
+        response = authorized_call(
             http,
             "POST",
             f"{connector.options.base_url}/crm/v3/objects/contacts/batch/upsert",
-            headers={
-                "Authorization": f"Bearer {connector.secret('access_token')}",
-                "Content-Type": "application/json",
-            },
+            connector_id=connector.id,
+            grant=self.grant(connector),
+            headers={"Content-Type": "application/json"},
             json={"inputs": inputs},
         )
         if response.status_code == 400 and len(keyed) > 1:
@@ -246,13 +282,13 @@ class HubSpotProvider(Source, Sink):
     def setup(self, connector, http) -> list[str]:
         """Create the `chorus` property group and one contact property per mapped field (409: exists)."""
         base = f"{connector.options.base_url}/crm/v3/properties/contacts"
-        headers = {"Authorization": f"Bearer {connector.secret('access_token')}"}
+        auth = {"connector_id": connector.id, "grant": self.grant(connector)}
         done = []
-        group = call_api(
+        group = authorized_call(
             http,
             "POST",
             f"{base}/groups",
-            headers=headers,
+            **auth,
             json={"name": "chorus", "label": "Chorus advocacy", "displayOrder": -1},
         )
         if group.status_code not in (200, 201, 409):
@@ -262,11 +298,11 @@ class HubSpotProvider(Source, Sink):
             if not name:
                 continue
             kind, field_type = PROPERTY_TYPES.get(field, ("string", "text"))
-            response = call_api(
+            response = authorized_call(
                 http,
                 "POST",
                 base,
-                headers=headers,
+                **auth,
                 json={
                     "name": name,
                     "label": name.replace("_", " ").capitalize(),

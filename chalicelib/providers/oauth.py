@@ -144,6 +144,8 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
         unmetered(http), "POST", request.token_url, data=request.form, headers={"Accept": "application/json"}
     )
     body = json_object(response)
+    if "accessToken" in body:  # HubSpot's newer token answers are camelCase
+        body = {_snake(k): v for k, v in body.items()}
     if response.status_code >= 400 or not body.get("access_token"):
         # OAuth errors are {"error", "error_description"}; Zoho answers 200 with {"error": ...}
         reason = body.get("error_description") or body.get("error") or f"HTTP {response.status_code}"
@@ -189,6 +191,10 @@ def authorized_call(
         with _lock:
             _cache.pop((connector_id, grant.cache_key), None)
     return response
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
 def _host(url: str) -> str:
