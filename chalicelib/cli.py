@@ -119,6 +119,7 @@ def _package(args: argparse.Namespace) -> int:
             pkg_format=args.pkg_format,
             config_dir=args.config_dir,
             work_dir=args.work_dir,
+            allow_env_secrets=args.allow_env_secrets,
         )
     except ConfigError as exc:
         _print_problems(exc.problems)
@@ -334,13 +335,23 @@ def _send(args: argparse.Namespace) -> int:
     return 0 if answer.ok else 1
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chorus-hub")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chorus", description="Chorus Social-CRM hub")
+    parser.add_argument("--version", action="version", version=f"chorus {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the hub locally (embedded store and queues)")
-    serve.add_argument("--config-dir", default="connectors")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--config-dir", default="connectors", help="the connector files (default connectors)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument(
         "--state-dir",
         default=None,
@@ -354,38 +365,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=_serve)
     validate = sub.add_parser("validate", help="check connector files; exit 1 listing each problem")
-    validate.add_argument("dir", nargs="?", default="connectors")
+    validate.add_argument(
+        "dir", nargs="?", default="connectors", help="folder of connector files (default connectors)"
+    )
     validate.add_argument(
         "--resolve", action="store_true", help="also resolve every secret reference and name the ones missing"
     )
     validate.set_defaults(func=_validate)
     schema = sub.add_parser("schema", help="write schemas/*.json from the pydantic models")
-    schema.add_argument("--out", default="schemas")
+    schema.add_argument(
+        "--out", default="schemas", help="folder to write the JSON schemas to (default schemas)"
+    )
     schema.set_defaults(func=_schema)
     bundle = sub.add_parser("bundle", help="validate connectors/ and bundle them into chalicelib for Lambda")
-    bundle.add_argument("--config-dir", default="connectors")
+    bundle.add_argument("--config-dir", default="connectors", help="the connector files to bundle")
     bundle.set_defaults(func=_bundle)
     pack = sub.add_parser(
         "package", help="validate, bundle connectors and build the Chalice package + template"
     )
-    pack.add_argument("--stage", default="dev")
-    pack.add_argument("--out", default="build/package")
-    pack.add_argument("--pkg-format", choices=["cloudformation", "terraform"], default="cloudformation")
+    pack.add_argument("--stage", default="dev", help="Chalice stage to package (default dev)")
+    pack.add_argument("--out", default="build/package", help="output folder (default build/package)")
+    pack.add_argument(
+        "--pkg-format",
+        choices=["cloudformation", "terraform"],
+        default="cloudformation",
+        help="infrastructure template to write (default cloudformation)",
+    )
     pack.add_argument("--config-dir", default="connectors", help="the connector files to deploy")
     pack.add_argument(
         "--work-dir", default=None, help="project copy + pip cache (default build/.chalice-STAGE)"
     )
+    pack.add_argument(
+        "--allow-env-secrets",
+        action="store_true",
+        help="package even when connector files read env: secrets the functions will not have",
+    )
     pack.set_defaults(func=_package)
     dlq = sub.add_parser("dlq", help="list or replay dead letters (local hub, or AWS with credentials)")
-    dlq.add_argument("action", choices=["list", "replay"])
-    dlq.add_argument("--connector", default=None)
-    dlq.add_argument("--limit", type=int, default=1000)
+    dlq.add_argument("action", choices=["list", "replay"], help="list dead letters, or replay them")
+    dlq.add_argument("--connector", default=None, help="only this connector's dead letters")
+    dlq.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
     dlq.set_defaults(func=_dlq)
     from .cli_pulse import add_parser as add_pulse
 
     add_pulse(sub, connect_to_running_hub)
     people = sub.add_parser("people", help="show a person's score explanation, merge, unmerge, run decay")
-    people.add_argument("action", choices=["show", "merge", "unmerge", "decay", "export", "erase"])
+    people.add_argument(
+        "action",
+        choices=["show", "merge", "unmerge", "decay", "export", "erase"],
+        help="what to do; the ids it takes follow",
+    )
     people.add_argument(
         "ids",
         nargs="*",
@@ -395,9 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     crm = sub.add_parser(
         "crm", help="CRM set-up: `chorus crm setup ID` creates the custom fields Chorus writes"
     )
-    crm.add_argument("action", choices=["setup"])
-    crm.add_argument("connector_id")
-    crm.add_argument("--config-dir", default="connectors")
+    crm.add_argument("action", choices=["setup"], help="setup: create the fields Chorus writes")
+    crm.add_argument("connector_id", help="the sink connector, e.g. hubspot")
+    crm.add_argument("--config-dir", default="connectors", help="where the connector files are")
     crm.set_defaults(func=_crm_setup)
     send = sub.add_parser(
         "send", help="post a body to a hub, signed with the connector's secrets as its vendor signs"

@@ -107,8 +107,11 @@ def package(
     config_dir: str | os.PathLike = "connectors",
     project_dir: str | os.PathLike = ".",
     work_dir: str | os.PathLike | None = None,
+    allow_env_secrets: bool = False,
 ) -> PackageResult:
-    """Build the deployable package of one stage.
+    """Build the deployable package of one stage. A secret read from an `env:` variable the stage
+    does not set fails the build (every deployed webhook would answer 503), unless
+    `allow_env_secrets` turns those into warnings (a package built only to be inspected).
 
     >>> package("prod", "build/package")                          # doctest: +SKIP
     >>> package("dev", "build/tf", pkg_format="terraform")         # doctest: +SKIP
@@ -125,6 +128,11 @@ def package(
     _stage_project(project, work)
     bundle = write_bundle(config_dir, path=work / "chalicelib" / "_bundle" / "connectors.json")
     refs, warnings = _secret_references(bundle, stage_env)
+    if warnings and not allow_env_secrets:
+        raise PackagingError(
+            "secrets no deployed function can read:\n  " + "\n  ".join(warnings) + "\n"
+            "(--allow-env-secrets packages anyway, for a build that is only inspected)"
+        )
     admin_secret = _created_admin_secret(stage_env)
     _clean_output(out)
 

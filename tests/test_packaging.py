@@ -79,6 +79,7 @@ def builds(tmp_path_factory):
             str(CONNECTORS),
             "--work-dir",
             str(base / "work"),
+            "--allow-env-secrets",  # the test connectors read env: secrets
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "deployment.zip" in done.stdout
@@ -497,3 +498,19 @@ def test_terraform_loads_the_configuration_and_every_override_has_its_target(bui
     )
     errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error:")]
     assert errors and set(errors) <= {"Error: Missing required provider"}, done.stdout + done.stderr
+
+
+def test_package_fails_when_a_connector_reads_an_env_secret(tmp_path):
+    """Lambda has no TYPEFORM_SECRET: packaging such a file would ship webhooks that answer 503."""
+    done = _chorus(
+        "package",
+        "--out",
+        str(tmp_path / "out"),
+        "--config-dir",
+        str(CONNECTORS),
+        "--work-dir",
+        str(tmp_path / "work"),
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "typeform-nps.yaml: secrets.signing is env:TYPEFORM_SECRET" in done.stderr
+    assert not (tmp_path / "out" / "deployment.zip").exists()
