@@ -5,6 +5,7 @@
 (function () {
   const base = location.pathname.slice(0, location.pathname.lastIndexOf("/console"));
   let token = null;
+  let flash = ""; // a message shown on the next page drawn (after an action redraws it)
   const $ = (id) => document.getElementById(id);
 
   // ---- helpers ------------------------------------------------------------------------------
@@ -257,9 +258,9 @@
           (l.evidence || "—") + (l.source_connector ? " (from " + l.source_connector + ")" : "")])));
       const note = h("p", { role: "status", id: "person-status" });
       view.append(h("h2", {}, "Merge suggestions"), table(["Other person", "Confidence", "Reason", ""], (p.suggestions || []).map((s) => [link("#/people/" + s.person_id, s.person_id), String(s.confidence), s.reason,
-        h("button", { type: "button", onclick: async () => { if (!confirmed("Merge " + s.person_id + " into this person?")) return; try { await api("/admin/merges", { method: "POST", body: JSON.stringify({ survivor_id: p.person_id, merged_id: s.person_id }) }); route(); } catch (err) { note.replaceChildren(failure(err)); } } }, "Accept merge")])));
+        h("button", { type: "button", onclick: async () => { if (!confirmed("Merge " + s.person_id + " into this person?")) return; try { await api("/admin/merges", { method: "POST", body: JSON.stringify({ survivor_id: p.person_id, merged_id: s.person_id }) }); flash = "Merged " + s.person_id + " into this person."; route(); } catch (err) { note.replaceChildren(failure(err)); } } }, "Accept merge")])));
       view.append(h("h2", {}, "Merges"), table(["Merge", "Survivor", "Merged", "Status", "Reason", ""], (p.merge_records || []).map((m) => [m.merge_id, m.survivor_id, m.merged_id, m.status || "", m.reason || "",
-        m.status === "undone" ? "" : h("button", { type: "button", class: "undo", onclick: async () => { if (!confirmed("Undo merge " + m.merge_id + "?")) return; try { await api("/admin/merges/" + encodeURIComponent(m.merge_id) + "/undo", { method: "POST" }); note.textContent = "Merge " + m.merge_id + " undone."; route(); } catch (err) { note.replaceChildren(failure(err)); } } }, "Undo merge")])), note);
+        m.status === "undone" ? "" : h("button", { type: "button", class: "undo", onclick: async () => { if (!confirmed("Undo merge " + m.merge_id + "?")) return; try { await api("/admin/merges/" + encodeURIComponent(m.merge_id) + "/undo", { method: "POST" }); flash = "Merge " + m.merge_id + " undone."; route(); } catch (err) { note.replaceChildren(failure(err)); } } }, "Undo merge")])), note);
       view.append(h("h2", {}, "CRM sync"), table(["Sink", "CRM id", "Synced", "Skipped"], (p.sync_states || []).map((s) => [s.connector_id, s.crm_id || "—", when(s.synced_at), s.skipped_reason || "—"])));
       view.append(h("h2", {}, "Timeline"), pagedList((cursor) => api("/admin/interactions" + q({ person_id: p.person_id, limit: 25, next: cursor })), (items) =>
         table(["When", "Channel", "Kind", "Said", "Sentiment", "NPS"], items.slice().sort((a, b) => (a.occurred_at < b.occurred_at ? 1 : -1)).map((i) =>
@@ -340,6 +341,7 @@
     for (const a of document.querySelectorAll("#nav a")) a.toggleAttribute("aria-current", a.getAttribute("href") === "#/" + page);
     const render = pages[page] || pages.overview;
     try { await render(view, id); } catch (err) { view.append(failure(err)); }
+    if (flash) { view.prepend(h("p", { role: "status", id: "flash" }, flash)); flash = ""; }
     $("main").focus({ preventScroll: true });
   }
 
