@@ -56,7 +56,8 @@ def inbound_request(request) -> InboundRequest:
 
 
 def chalice_response(answer: WebResponse, method: str) -> Response:
-    headers = dict(answer.headers)
+    # handshakes echo caller-chosen text (hub.challenge): never let a browser sniff it as HTML
+    headers = {"X-Content-Type-Options": "nosniff", **answer.headers}
     body = answer.body
     if isinstance(body, (dict, list)):
         body = json.dumps(body)

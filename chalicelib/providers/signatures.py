@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,6 +119,8 @@ def parse_timestamp(value: str | None, unit: Literal["s", "ms", "iso"] = "s") ->
         number = float(value.strip())
     except ValueError:
         raise SignatureMissing("timestamp header is not a timestamp") from None
+    if not math.isfinite(number):  # nan passes any window comparison; inf is never a moment
+        raise SignatureMissing("timestamp header is not a finite number")
     return number / 1000.0 if unit == "ms" else number
 
 

@@ -124,3 +124,22 @@ def test_app_rate_limited_is_counted_not_dead_lettered(client, workers, hub):
     workers.drain()
     assert hub.store.event_counts("slack-community").get("skipped_rate_limited") == 1
     assert hub.store.dead_letters("slack-community", 10) == []
+
+
+def test_a_nan_timestamp_is_refused_even_when_signed(client):
+    """redteam #10: `abs(now - nan) > window` is False, so NaN slipped through the replay window."""
+    body = fixture_bytes("slack/message.json")
+    for stamp in ("nan", "NaN", "inf", "-inf"):
+        from slack_sdk.signature import SignatureVerifier
+
+        from tests.support.senders import SECRETS
+
+        signature = SignatureVerifier(SECRETS["TEST_SLACK_SIGNING_SECRET"]).generate_signature(
+            timestamp=stamp, body=body
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": signature,
+        }
+        assert post(client, body, headers).status_code == 401

@@ -170,3 +170,10 @@ def test_renewal_is_a_scheduled_job_locally_and_on_aws():
 
     assert "chalicelib.websub:renew_websub" in {job.target for job in registered()}
     assert callable(app.renew_websub)
+
+
+def test_the_echoed_challenge_is_never_sniffed_as_html(client):
+    response = verification(client, **{"hub.challenge": "<script>alert(1)</script>"})
+    assert response.status_code == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Type"].startswith("text/plain")
