@@ -27,6 +27,9 @@ class FileSinkProvider(Sink):
     name = "file"
     Options = FileSinkOptions
     batch_max = 100
+    # a local file has no API budget to spare: the default (10 calls/s) capped the local hub's
+    # drain at ~100 interactions/s (10 records per sync batch)
+    rate_limit = (100_000, 1.0)
     default_mapping = {
         field: field
         for field in AdvocateRecord.model_fields
