@@ -4,7 +4,7 @@ Thin on purpose: each handler translates and calls into chalicelib. Nothing heav
 imported here, so a cold start pays only for what the invoked handler uses.
 """
 
-from chalice import Chalice, IAMAuthorizer, NotFoundError, Rate
+from chalice import Chalice, IAMAuthorizer, Rate, Response
 
 from chalicelib import web
 from chalicelib.runtime.aws import get_hub
@@ -13,6 +13,13 @@ from chalicelib.runtime.resources import ResourceNames
 app = Chalice(app_name="chorus")
 app.api.binary_types.extend(web.BINARY_TYPES)
 NAMES = ResourceNames.from_env()
+
+
+@app.middleware("http")
+def one_error_shape(event, get_response):
+    """Chalice's own errors ({"Code": "NotFoundError", "Message": "NotFoundError: ..."}) in the
+    shape every Chorus error has: {"error": "not_found", "message": "..."}."""
+    return web.chorus_error_shape(get_response(event))
 
 
 @app.route(
@@ -232,9 +239,27 @@ def _admin_query() -> dict:
 
 
 def _found(value, message: str):
-    if value is None:
-        raise NotFoundError(message)
-    return value
+    return not_found(message) if value is None else value
+
+
+def not_found(message: str) -> Response:
+    """404 in the one error shape of every Chorus answer, {"error": code, "message": text}."""
+    return Response(body={"error": "not_found", "message": message}, status_code=404)
+
+
+# A mistyped admin path reaches these (concrete routes match first) instead of API Gateway's own
+# 403, whose message echoes a hashed Authorization header: 401 without a valid token, else 404.
+ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@admin_route("/admin/{first}", methods=ANY_METHOD)
+@admin_route("/admin/{first}/{second}", methods=ANY_METHOD)
+@admin_route("/admin/{first}/{second}/{third}", methods=ANY_METHOD)
+@admin_route("/admin/{first}/{second}/{third}/{fourth}", methods=ANY_METHOD)
+def admin_unknown_route(**_parts):
+    _admin_query()
+    request = app.current_request
+    return not_found(f"no admin route {request.method} {request.context.get('path', '')}")
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import re
+from typing import Any
 from urllib.parse import urlencode
 
 from chalice import Response, UnauthorizedError
@@ -108,3 +110,17 @@ def require_admin(request) -> None:
     scheme, _, token = given.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
         raise UnauthorizedError("a valid bearer token is required")
+
+
+def chorus_error_shape(response: Any) -> Any:
+    """A Chalice error response rewritten to {"error": code, "message": text}; others as they are."""
+    body = getattr(response, "body", None)
+    if getattr(response, "status_code", 200) < 400 or not isinstance(body, dict):
+        return response
+    if set(body) != {"Code", "Message"}:
+        return response
+    name = str(body["Code"])
+    code = re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower() or "error"
+    message = str(body["Message"]).removeprefix(f"{name}: ")
+    response.body = {"error": code, "message": message}
+    return response
