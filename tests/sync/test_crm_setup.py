@@ -28,7 +28,7 @@ def test_hubspot_setup_creates_group_and_properties_and_tolerates_existing(aws, 
         },
     )
     responses.add(responses.POST, PROPS, status=201, json={"name": "x"})
-    assert main(["crm", "setup", "hubspot"]) == 0
+    assert main(["crm", "setup", "hubspot", "--config-dir", str(SINK_CONNECTORS)]) == 0
     created = [json.loads(c.request.body) for c in responses.calls if c.request.url == PROPS]
     assert {p["name"] for p in created} >= {
         "chorus_advocate_score",
@@ -44,4 +44,4 @@ def test_hubspot_setup_creates_group_and_properties_and_tolerates_existing(aws, 
 def test_setup_refuses_a_source_only_connector(hub, capsys):
     from chalicelib.cli import main
 
-    assert main(["crm", "setup", "typeform-nps"]) == 1
+    assert main(["crm", "setup", "typeform-nps", "--config-dir", str(SINK_CONNECTORS)]) == 1
