@@ -284,6 +284,15 @@ def renew_websub(event):
     return {"renewed": outcome.renewed, "failed": sorted(outcome.failed)}
 
 
+@app.schedule(Rate(6, unit=Rate.HOURS))
+def renew_channels(event):
+    """CRM notification channels (Zoho) re-subscribed well before they expire."""
+    from chalicelib.channels import renew_channels as renew
+
+    outcome = renew(get_hub())
+    return {"renewed": sorted(outcome.renewed), "failed": sorted(outcome.failed)}
+
+
 @app.on_sqs_message(queue=NAMES.ingest_queue, batch_size=10)
 def process_ingest(event):
     from chalicelib.runtime.batch import handle_ingest_batch

@@ -36,6 +36,7 @@ class Job:
 JOBS: list[Job] = [
     Job("decay-scores", 3600, "chalicelib.pipeline.decay:decay_due_people", "CHORUS_DECAY_INTERVAL_SECONDS"),
     Job("websub-renewal", 3600, "chalicelib.websub:renew_websub", "CHORUS_WEBSUB_INTERVAL_SECONDS"),
+    Job("channel-renewal", 6 * 3600, "chalicelib.channels:renew_channels", "CHORUS_CHANNEL_INTERVAL_SECONDS"),
 ]
 
 

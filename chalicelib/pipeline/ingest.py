@@ -134,6 +134,11 @@ def _receive(
             return answer, False
     provider.check_body(request)
     answer = provider.acknowledge(request, connector)
+    body = provider.queued_body(request, connector)
+    if body is not request.body:
+        request = InboundRequest(
+            request.method, request.url, request.path, request.headers, request.query, body
+        )
     envelope = build_envelope(
         hub, connector_id, connector.provider, request, provider.kept_headers, delivery_id
     )

@@ -25,6 +25,7 @@ from ..errors import UpstreamError
 from .http import call_api, json_object, unmetered
 
 EXPIRY_MARGIN_SECONDS = 60
+TOKEN_THROTTLE_SECONDS = 60.0  # a refused token request for rate: try again after this
 DEFAULT_LIFETIME_SECONDS = 900  # Salesforce's client-credentials answer carries no expires_in
 
 
@@ -149,9 +150,11 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
     if response.status_code >= 400 or not body.get("access_token"):
         # OAuth errors are {"error", "error_description"}; Zoho answers 200 with {"error": ...}
         reason = body.get("error_description") or body.get("error") or f"HTTP {response.status_code}"
-        raise UpstreamError(
+        throttled = response.status_code == 429 or "too many requests" in str(reason).lower()
+        raise UpstreamError(  # a throttle (Zoho: 10 tokens / 10 min, "Access Denied") passes
             f"token request to {_host(request.token_url)} rejected: {reason}",
-            retryable=False,
+            retryable=throttled,
+            retry_after=TOKEN_THROTTLE_SECONDS if throttled else None,
             status=response.status_code,
         )
     lifetime = float(body.get("expires_in") or DEFAULT_LIFETIME_SECONDS)

@@ -14,7 +14,9 @@ Auth: `Authorization: Zoho-oauthtoken <token>`, refreshed at the data centre's a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +31,7 @@ from .signatures import verify_shared_secret
 from .sink import Sink
 from .source import CannotSign, SignedTestDelivery, Source
 
+CHANNEL_DAYS = 6  # a week is Zoho's maximum: renewed every 6 hours, a missed run costs nothing
 IDENTITY_FIELDS = ["Email", "First_Name", "Last_Name", "Modified_Time"]
 
 
@@ -47,7 +50,15 @@ class ZohoOptions(BaseModel):
     api_version: str = Field(default="v8", pattern=r"^v\d+$")
     module: str = "Contacts"
     channel_id: str | None = Field(
-        default=None, description="When set, callbacks of other channels are refused."
+        default=None,
+        pattern=r"^\d{1,18}$",
+        description="The channel's id (a number); callbacks of other channels are refused.",
+    )
+    notify_url: str | None = Field(
+        default=None,
+        pattern=r"^https://",
+        description="This connector's public webhook URL: set it (with channel_id) and Chorus "
+        "creates and renews the notification channel itself (renew_channels).",
     )
 
 
@@ -71,7 +82,55 @@ class ZohoProvider(Source, Sink):
         "last_interaction_at": "Chorus_Last_Interaction_At",
     }
 
+    def validate_config(self, config, options) -> list[tuple[str, str]]:
+        if options.notify_url and not options.channel_id:
+            return [("options.channel_id", "a channel Chorus creates and renews needs its numeric id")]
+        return []
+
     # ---- source -------------------------------------------------------------------------
+    def queued_body(self, request, connector) -> bytes:
+        """The callback without its `token` (verified already): the secret is not queued."""
+        body = _callback(request.json())
+        if "token" not in body:
+            return request.body
+        return json.dumps({k: v for k, v in body.items() if k != "token"}).encode()
+
+    def watch_channel(self, connector, http, now: datetime) -> datetime:
+        """Create or renew the notification channel (POST actions/watch, which re-subscribes an
+        existing channel id): `Contacts.all` to options.notify_url, expiring CHANNEL_DAYS from now
+        (Zoho's default is one hour, its maximum a week). Returns the expiry set."""
+        opts = connector.options
+        expiry = (now + timedelta(days=CHANNEL_DAYS)).replace(microsecond=0)
+        response = authorized_call(
+            http,
+            "POST",
+            lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/actions/watch",
+            connector_id=connector.id,
+            grant=self.grant(connector),
+            scheme="Zoho-oauthtoken",
+            headers={"Content-Type": "application/json"},
+            json={
+                "watch": [
+                    {
+                        "channel_id": int(opts.channel_id or 0),
+                        "events": [f"{opts.module}.all"],
+                        "channel_expiry": expiry.isoformat(),
+                        "token": connector.secret("signing"),
+                        "notify_url": opts.notify_url,
+                    }
+                ]
+            },
+        )
+        items = json_object(response).get("watch") or []
+        item = items[0] if items and isinstance(items[0], dict) else {}
+        if response.status_code >= 300 or item.get("status") != "success":
+            raise UpstreamError(
+                f"Zoho actions/watch: HTTP {response.status_code} {item.get('code') or _code(response)}",
+                retryable=response.status_code >= 500 or response.status_code == 429,
+                status=response.status_code,
+            )
+        return expiry
+
     def verify(self, request, connector, now) -> None:
         body = _callback(request.json())  # parsed once: check_body reads the same
         verify_shared_secret(str(body.get("token") or ""), connector.secret("signing"), "callback token")

@@ -1,6 +1,7 @@
 """Zoho CRM: notification callbacks (token check, ids fetched through the API) and the
 Contacts upsert, against fakes shaped like Zoho's documented requests and responses."""
 
+import base64
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from responses import matchers
 
 from chalicelib.errors import UpstreamError
 from tests.support.crm import crm, drain, fresh_tokens, record, seed_written, sleeps  # noqa: F401
+from tests.support.paths import CRM_CONNECTORS
 from tests.support.senders import SECRETS, fixture_bytes, fixture_json
 
 TOKEN_URL = "https://accounts.zoho.eu/oauth/v2/token"
@@ -191,3 +193,85 @@ def _provider():
     from chalicelib.providers import get_provider
 
     return get_provider("zoho")
+
+
+# ---- channel token, token throttle, channel renewal (issue 12 item 7) -----------------------
+def test_the_channel_token_is_verified_then_never_queued(client, hub, monkeypatch):
+    queued = []
+    monkeypatch.setattr(hub.ingest_queue, "send", queued.append)
+    assert post(client, fixture_bytes("zoho/notification.json")).status_code == 200
+    [envelope] = queued
+    body = json.loads(base64.b64decode(envelope["body_b64"]))
+    assert "token" not in body and body["ids"] == ["5843104000000424672"]  # the rest as Zoho sent it
+    assert SECRETS["TEST_ZOHO_CHANNEL_TOKEN"] not in json.dumps(envelope)
+    tampered = fixture_bytes("zoho/notification.json").replace(b"TOKEN_FOR", b"TOKEN_NOT")
+    assert post(client, tampered).status_code == 401 and len(queued) == 1
+
+
+def test_the_token_endpoints_throttle_is_retryable_not_permanent(crm):
+    # Zoho allows 10 access tokens per refresh token in 10 minutes; its refusal is "Access Denied"
+    # with HTTP 200. Before, it was permanent: every sync and inbound fetch was dead-lettered.
+    throttle = {
+        "error_description": "You have made too many requests continuously. Please try again after some time.",
+        "error": "Access Denied",
+        "status": "failure",
+    }
+    with responses.RequestsMock() as rsps:
+        rsps.post(TOKEN_URL, json=throttle)
+        with pytest.raises(UpstreamError) as raised:
+            _provider().upsert([record(1)], crm.connector("zoho"), crm.http)
+    assert raised.value.retryable and raised.value.retry_after == 60
+
+
+def test_chorus_creates_and_renews_the_notification_channel(crm, tmp_path, use_connectors):
+    from datetime import UTC, datetime
+
+    from chalicelib.channels import renew_channels
+    from chalicelib.runtime.aws import get_hub
+
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    text = (CRM_CONNECTORS / "zoho.yaml").read_text()
+    (folder / "zoho.yaml").write_text(text + "  notify_url: https://hooks.example.com/webhooks/zoho\n")
+    (folder / "other.yaml").write_text(text.replace("id: zoho", "id: zoho-2"))  # no notify_url: left alone
+    use_connectors(folder)
+    hub = get_hub()
+    watch = "https://www.zohoapis.eu/crm/v8/actions/watch"
+    answer = {  # Zoho's documented answer to Enable Notifications
+        "watch": [
+            {
+                "code": "SUCCESS",
+                "details": {
+                    "events": [
+                        {
+                            "channel_expiry": "2026-12-07T23:00:00+00:00",
+                            "resource_name": "Contacts",
+                            "channel_id": "1000000068001",
+                        }
+                    ]
+                },
+                "message": "Successfully subscribed for actions-watch of the given module",
+                "status": "success",
+            }
+        ]
+    }
+    with responses.RequestsMock() as rsps:
+        token_ok(rsps)
+        rsps.post(
+            watch,
+            json=answer,
+            match=[matchers.header_matcher({"Authorization": f"Zoho-oauthtoken {ACCESS}"})],
+        )
+        outcome = renew_channels(hub)
+        sent = json.loads(rsps.calls[1].request.body)
+    [channel] = sent["watch"]
+    assert channel["channel_id"] == 1000000068001 and channel["events"] == ["Contacts.all"]
+    assert channel["notify_url"] == "https://hooks.example.com/webhooks/zoho"
+    assert channel["token"] == SECRETS["TEST_ZOHO_CHANNEL_TOKEN"]
+    days = (datetime.fromisoformat(channel["channel_expiry"]) - datetime.now(UTC)).total_seconds() / 86400
+    assert 5.9 < days <= 6  # Zoho's maximum is a week; its default (no expiry) one hour
+    assert list(outcome.renewed) == ["zoho"] and outcome.failed == {}
+    with responses.RequestsMock() as rsps:  # a refusal is reported, not raised
+        rsps.post(watch, status=400, json={"watch": [{"code": "INVALID_DATA", "status": "error"}]})
+        outcome = renew_channels(hub)
+    assert outcome.renewed == {} and "INVALID_DATA" in outcome.failed["zoho"]
