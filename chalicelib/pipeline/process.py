@@ -16,6 +16,7 @@ from ..hub import Hub
 from ..privacy import is_erased
 from ..providers import get_source
 from ..providers.base import Delivery, ParseContext, Skipped
+from ..providers.http import TokenSession
 from ..schema import Envelope, IdentityLink, IdentityRef, Interaction, Person, SyncJob
 from ..store.base import VersionConflict
 from .advocate import sync_worthy
@@ -60,7 +61,9 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
         received_at=envelope.received_at,
     )
     try:
-        items = list(provider.parse(delivery, ParseContext(now=hub.clock(), http=hub.http)))
+        items = list(
+            provider.parse(delivery, ParseContext(now=hub.clock(), http=TokenSession(hub.http, hub.store)))
+        )
     except MalformedPayload as exc:
         raise PermanentFailure(f"cannot parse delivery: {exc}") from None
     except UpstreamError as exc:

@@ -208,6 +208,16 @@ class MeteredSession:
             )
 
 
+class TokenSession:
+    """A session that only carries the shared OAuth token cache (inbound fetches at parse)."""
+
+    def __init__(self, http: Any, tokens: Any) -> None:
+        self.session, self.tokens = http, tokens
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        return self.session.request(method, url, **kwargs)
+
+
 def unmetered(http: Any) -> Any:
     """The plain session under a MeteredSession (token requests are not CRM API calls)."""
-    return http.session if isinstance(http, MeteredSession) else http
+    return http.session if isinstance(http, MeteredSession | TokenSession) else http

@@ -14,12 +14,15 @@ fetches a new one and retries once. Tokens never reach a log line or an error me
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import UpstreamError
 from .http import call_api, json_object, unmetered
@@ -132,8 +135,20 @@ def sign_rs256(claims: dict[str, Any], private_key_pem: str) -> str:
     return signing_input + "." + b64url(signature)
 
 
+class SharedTokens(Protocol):
+    """The store's token table (get_token / put_token): one cache for every worker."""
+
+    def get_token(self, key: str) -> tuple[str, float] | None: ...
+    def put_token(self, key: str, sealed: str, expires_at: float) -> None: ...
+
+
 def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: bool = False) -> Token:
-    """The cached token for this connector and grant, fetched when missing, expired or forced."""
+    """The cached token for this connector and grant, fetched when missing, expired or forced.
+
+    With a shared cache (`http.tokens`, the store's, given by the sync engine and the ingest
+    worker) a token one worker fetched serves every other: Zoho allows 10 tokens per refresh
+    token in 10 minutes, and a 16th active one invalidates the oldest. The stored form is sealed
+    with the grant's own secret, so the table alone does not yield a usable token."""
     if request.static is not None:
         return Token(request.static, float("inf"))
     key = (connector_id, request.cache_key)
@@ -141,6 +156,15 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
         cached = _cache.get(key)
     if cached and not force and cached.expires_at > time.time():
         return cached
+    shared, seal_key = getattr(http, "tokens", None), _seal_key(request)
+    shared_key = hashlib.sha256(f"{connector_id}|{request.cache_key}".encode()).hexdigest()
+    if shared is not None and seal_key and not force:
+        found = shared.get_token(shared_key)
+        token = _unseal(found[0], seal_key) if found and found[1] > time.time() else None
+        if token is not None:
+            with _lock:
+                _cache[key] = token
+            return token
     response = call_api(  # a token request is not a CRM API call: not charged to its budget
         unmetered(http), "POST", request.token_url, data=request.form, headers={"Accept": "application/json"}
     )
@@ -165,7 +189,46 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
     )
     with _lock:
         _cache[key] = token
+    if shared is not None and seal_key:
+        shared.put_token(shared_key, _seal(token, seal_key), token.expires_at)
     return token
+
+
+def _seal_key(request: TokenRequest) -> bytes | None:
+    """Key material only the grant's holder has (its client secret or refresh token); a JWT grant
+    has neither in its form, and then the token is cached per process only."""
+    secret = request.form.get("client_secret") or request.form.get("refresh_token")
+    return hashlib.sha256(b"chorus-token-seal\x00" + secret.encode()).digest() if secret else None
+
+
+def _seal(token: Token, key: bytes) -> str:
+    """Encrypt-then-MAC with HMAC-SHA256 as the PRF: a keystream from (key, nonce, counter), a tag
+    over nonce and ciphertext."""
+    plain = json.dumps({"t": token.access_token, "x": token.extras, "e": token.expires_at}).encode()
+    nonce = os.urandom(16)
+    cipher = bytes(a ^ b for a, b in zip(plain, _keystream(key, nonce, len(plain))))
+    tag = hmac.new(key, b"tag" + nonce + cipher, hashlib.sha256).digest()
+    return base64.b64encode(nonce + tag + cipher).decode("ascii")
+
+
+def _unseal(sealed: str, key: bytes) -> Token | None:
+    try:
+        raw = base64.b64decode(sealed)
+    except ValueError:
+        return None
+    nonce, tag, cipher = raw[:16], raw[16:48], raw[48:]
+    if not hmac.compare_digest(tag, hmac.new(key, b"tag" + nonce + cipher, hashlib.sha256).digest()):
+        return None  # another secret sealed it (rotated credentials): fetch a new one
+    body = json.loads(bytes(a ^ b for a, b in zip(cipher, _keystream(key, nonce, len(cipher)))))
+    return Token(str(body["t"]), float(body["e"]), dict(body["x"]))
+
+
+def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:
+    blocks = (
+        hmac.new(key, b"ks" + nonce + n.to_bytes(4, "big"), hashlib.sha256).digest()
+        for n in range(length // 32 + 1)
+    )
+    return b"".join(blocks)[:length]
 
 
 def authorized_call(

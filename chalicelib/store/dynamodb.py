@@ -286,6 +286,23 @@ class DynamoStore(DynamoDeliveryLog, DynamoCounters):
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
 
+    def get_token(self, key: str) -> tuple[str, float] | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=self._key(f"TOKEN#{key}", "T"), ConsistentRead=True
+        ).get("Item")
+        return (item["sealed"]["S"], float(item["expires_at"]["N"])) if item else None
+
+    def put_token(self, key: str, sealed: str, expires_at: float) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(f"TOKEN#{key}", "T"),
+                "sealed": _s(sealed),
+                "expires_at": _n(round(expires_at, 3)),
+                "ttl": _n(int(expires_at) + 3600),
+            },
+        )
+
     def budget_blocked_until(self, key: str) -> float:
         item = self._db.get_item(
             TableName=self._table, Key=self._key(f"BUDGET#{key}", "BLOCK"), ConsistentRead=True

@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS budget_windows (
     key TEXT NOT NULL, window INTEGER NOT NULL, used INTEGER NOT NULL, expires_at REAL NOT NULL,
     PRIMARY KEY (key, window)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS budget_blocks (key TEXT PRIMARY KEY, until REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS oauth_tokens (key TEXT PRIMARY KEY, sealed TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS create_claims (
     key TEXT PRIMARY KEY, until REAL NOT NULL, crm_id TEXT, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS loop_caps (
@@ -194,6 +195,7 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
                     "dedup",
                     "budget_windows",
                     "budget_blocks",
+                    "oauth_tokens",
                     "create_claims",
                     "deliveries",
                     "delivery_people",
@@ -472,6 +474,17 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
         )
         self._count_ttl_write()
         return bool(changed)
+
+    def get_token(self, key: str) -> tuple[str, float] | None:
+        row = self._one("SELECT sealed, expires_at FROM oauth_tokens WHERE key = ?", (key,))
+        return (str(row[0]), float(row[1])) if row else None
+
+    def put_token(self, key: str, sealed: str, expires_at: float) -> None:
+        self._write(
+            "INSERT INTO oauth_tokens VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET"
+            " sealed = excluded.sealed, expires_at = excluded.expires_at",
+            (key, sealed, expires_at),
+        )
 
     def budget_blocked_until(self, key: str) -> float:
         row = self._one("SELECT until FROM budget_blocks WHERE key = ?", (key,))

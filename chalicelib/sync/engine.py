@@ -105,7 +105,7 @@ def _sync_connector(
     # Every HTTP call of the sink goes through this session: one budget request per call, and a
     # throttle parks the account (the session then refuses further calls without sending them).
     session = MeteredSession(
-        hub.http, account_budget(store, connector, provider), provider.throttle, connector
+        hub.http, account_budget(store, connector, provider), provider.throttle, connector, tokens=store
     )
     for start in range(0, len(pending), provider.batch_max):
         chunk = pending[start : start + provider.batch_max]

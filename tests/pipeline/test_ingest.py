@@ -61,7 +61,11 @@ def test_the_message_written_at_ingest_is_a_valid_envelope(sample, captured):
     [message] = captured.ingest_queue.messages
     envelope = Envelope.model_validate(json.loads(json.dumps(message)))
     assert envelope.model_dump(mode="json") == message
-    assert envelope_body(captured, envelope) == sample.body
+    body = envelope_body(captured, envelope)
+    if sample.provider == "zoho":  # the channel token is verified at ingest, then not queued
+        assert json.loads(body) == {k: v for k, v in json.loads(sample.body).items() if k != "token"}
+    else:
+        assert body == sample.body
     assert envelope.connector_id == sample.connector_id and envelope.provider == sample.provider
     assert abs((envelope.received_at - datetime.now(UTC)).total_seconds()) < 60
     assert "token" not in envelope.query and "token=" not in envelope.url and "code=" not in envelope.url

@@ -275,3 +275,35 @@ def test_chorus_creates_and_renews_the_notification_channel(crm, tmp_path, use_c
         rsps.post(watch, status=400, json={"watch": [{"code": "INVALID_DATA", "status": "error"}]})
         outcome = renew_channels(hub)
     assert outcome.renewed == {} and "INVALID_DATA" in outcome.failed["zoho"]
+
+
+def test_one_token_serves_every_worker_through_the_store_sealed(crm):
+    # Zoho allows 10 tokens per refresh token in 10 minutes: cold workers share the one token the
+    # first fetched, from the store (a process cache alone let every cold Lambda fetch its own).
+    from chalicelib.providers import oauth
+    from chalicelib.providers.http import TokenSession
+
+    worker_a, worker_b = (
+        TokenSession(requests.Session(), crm.hub.store),
+        TokenSession(requests.Session(), crm.hub.store),
+    )
+    grant = _provider().grant(crm.connector("zoho"))
+    with responses.RequestsMock() as rsps:
+        token_ok(rsps, times=1)
+        first = oauth.get_token("zoho", worker_a, grant)
+        oauth.clear_cache()  # another process: nothing in its memory
+        second = oauth.get_token("zoho", worker_b, grant)
+        assert len(rsps.calls) == 1
+    assert second.access_token == first.access_token == ACCESS and second.extras == first.extras
+    [(key, (sealed, _))] = [(k, v) for k, v in _stored_tokens(crm.hub.store)]
+    assert ACCESS not in sealed and SECRETS["TEST_ZOHO_REFRESH_TOKEN"] not in key
+
+
+def _stored_tokens(store):
+    """The store's token entry for the `zoho` connector (its key is a hash of connector and grant)."""
+    import hashlib
+
+    cache_key = f"https://accounts.zoho.eu/oauth/v2/token|{SECRETS['TEST_ZOHO_CLIENT_ID']}|refresh_token"
+    key = hashlib.sha256(f"zoho|{cache_key}".encode()).hexdigest()
+    found = store.get_token(key)
+    return [(key, found)] if found else []

@@ -53,3 +53,11 @@ def test_dedup_markers_expire_with_their_ttl(store, clock):
     assert store.is_processed("typeform-nps", "e1")
     store.delete_processed_markers([("typeform-nps", "e1")])
     assert not store.is_processed("typeform-nps", "e1")
+
+
+def test_shared_oauth_tokens_are_kept_sealed_until_replaced(store):
+    assert store.get_token("k") is None
+    store.put_token("k", "sealed-1", 1_800_000_000.5)
+    assert store.get_token("k") == ("sealed-1", 1_800_000_000.5)
+    store.put_token("k", "sealed-2", 1_800_003_600.0)
+    assert store.get_token("k") == ("sealed-2", 1_800_003_600.0) and store.get_token("other") is None
