@@ -45,6 +45,13 @@ class ConnectorConfig(BaseModel):
         "Slack workspace): skip interactions that match no brand term (settings' or this "
         "connector's). Edits and deletions of an interaction already stored still apply.",
     )
+    on_crm_delete: Literal["keep_deleted", "recreate"] = Field(
+        default="keep_deleted",
+        description="Sinks: what a record deleted in the CRM becomes. keep_deleted: Chorus never "
+        "writes that person to this CRM again (until the CRM restores the record or holds a new "
+        "one for them); recreate: the next write creates it afresh. A privacy (GDPR) deletion is "
+        "never recreated.",
+    )
     rate_limit: RateLimit | None = Field(
         default=None,
         description="Sinks: the CRM account's request budget, if lower than the provider's default.",

@@ -127,7 +127,10 @@ def apply_loop(
 
 def do_not_contact(timeline: list[Interaction], properties: list[str]) -> bool | None:
     """The newest CRM change of a do-not-contact property decides (true sets, false clears);
-    None when the timeline has none. Out-of-order notifications settle on the newest."""
+    None when the timeline has none. Out-of-order notifications settle on the newest. A CRM's
+    privacy deletion (HubSpot contact.privacyDeletion) sets it for good."""
+    if any(i.crm_change is not None and i.crm_change.event == "privacy_delete" for i in timeline):
+        return True  # they had a CRM erase them: never asked anything again, whatever follows
     names = set(properties)
     changes = [i for i in timeline if i.crm_change is not None and i.crm_change.property in names]
     if not changes:

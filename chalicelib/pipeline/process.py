@@ -19,6 +19,7 @@ from ..providers.base import Delivery, ParseContext, Skipped
 from ..providers.http import TokenSession
 from ..schema import Envelope, IdentityLink, IdentityRef, Interaction, Person, SyncJob
 from ..store.base import VersionConflict
+from . import crm_records
 from .advocate import sync_worthy
 from .enrich import enrich
 from .identity import author_links, crm_namespaces, resolve_links, typed_email
@@ -117,6 +118,8 @@ def apply_interaction(
         outcome.skipped.append(Skipped("erased", "the person was erased", interaction.event_id))
         store.count_event(connector.id, "skipped_erased")
         return False
+    if crm_records.is_deletion(interaction):
+        return _apply_crm_deletion(hub, connector, interaction, outcome)
     if (
         connector.config.keep_only_brand_matches
         and not interaction.brand_matches
@@ -132,6 +135,8 @@ def apply_interaction(
         outcome.skipped.append(Skipped("echo", "change written by Chorus itself", interaction.event_id))
         store.count_event(connector.id, "skipped_echo")
         return False
+    if interaction.crm_change is not None:  # the person's record in that CRM: written by its id
+        crm_records.note_record(hub, connector, person_id, interaction)
     if interaction.deleted:
         if interaction.deletes_thread:
             _tombstone_thread(store, person_id, interaction)
@@ -141,6 +146,23 @@ def apply_interaction(
         return False
     refresh_person(hub, person_id, resolution.owned, interaction, outcome)
     note_suggestions(hub, settlement, interaction.interaction_id)  # weak ties, listed on both persons
+    return True
+
+
+def _apply_crm_deletion(
+    hub: Hub, connector: Connector, interaction: Interaction, outcome: ProcessOutcome
+) -> bool:
+    """A CRM deleted a record: its person forgets it (pipeline/crm_records.py). The deletion
+    stays on their timeline; an unknown record is skipped, never turned into a person."""
+    person_id = crm_records.deletion_owner(hub, interaction)
+    if person_id is None:
+        outcome.skipped.append(Skipped("unknown_record", "no person holds that record", interaction.event_id))
+        hub.store.count_event(connector.id, "skipped_unknown_record")
+        return False
+    crm_records.apply_deletion(hub, connector, person_id, interaction)
+    interaction.person_id = person_id
+    hub.store.put_interaction(interaction)
+    refresh_person(hub, person_id, [], interaction, outcome)
     return True
 
 
@@ -246,8 +268,15 @@ def _merge_identity_facts(person: Person, refs: list[IdentityRef], interaction: 
     ]
     known_links = {link.key for link in person.links}
     person.links += [r for r in refs if isinstance(r, IdentityLink) and r.key not in known_links]
-    if not person.email:  # as typed: the normalised identity is for matching, never for a CRM
-        person.email = _typed_email(interaction)
+    email = _typed_email(interaction)  # as typed: the normalised form is a match key only
+    change = interaction.crm_change
+    if change is not None and change.event == "change" and email:
+        # The CRM holds the contact's email: a change there is the person's email from now on
+        # (an older notification arriving late does not undo a newer one).
+        if person.email_changed_at is None or interaction.occurred_at >= person.email_changed_at:
+            person.email, person.email_changed_at = email, interaction.occurred_at
+    elif not person.email:
+        person.email = email
     if interaction.author.display_name and not person.display_name:
         person.display_name = interaction.author.display_name
     for ref in refs:

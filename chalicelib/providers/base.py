@@ -168,6 +168,7 @@ class SinkResult:
     retryable: bool = False
     written: dict[str, Any] = field(default_factory=dict)
     retry_after: float | None = None  # seconds; a retryable record is retried no sooner
+    gone: bool = False  # the record its CRM id names no longer exists (deleted in the CRM)
 
 
 class NoOptions(BaseModel):

@@ -1,6 +1,8 @@
 """Small pieces every CRM connector shares: the canonical form of a written value (so the
-echo of Chorus's own write compares equal however the CRM formats it back), one call per
-record for CRMs without a batch write, and create claims for CRMs without an upsert."""
+echo of Chorus's own write compares equal however the CRM formats it back), the one write flow
+of every CRM sink (known records by id, the others matched before anything is created), the
+name a created contact needs, one call per record for CRMs without a batch write, and create
+claims for CRMs without an upsert."""
 
 from __future__ import annotations
 
@@ -46,8 +48,76 @@ def canonical_map(properties: dict[str, Any]) -> dict[str, str]:
 
 def mapped_properties(provider: Any, connector: Any) -> list[str]:
     """CRM property names Chorus writes for this connector, in mapping order."""
-    mapping = {**provider.default_mapping, **connector.config.mapping}
-    return [prop for prop in mapping.values() if prop]
+    return [prop for prop in provider.mapping(connector).values() if prop]
+
+
+def mapping(provider: Any, config: Any) -> dict[str, str]:
+    """Chorus field -> CRM property: the provider's defaults, overridden by the connector file's
+    `mapping` (an empty name drops a field). `config` is a ConnectorConfig."""
+    return {**provider.default_mapping, **config.mapping}
+
+
+def split_by_crm_id(records: list, connector: Any) -> tuple[list, list]:
+    """(records whose CRM record id is known: written by that id, the others: matched first)."""
+    known = [r for r in records if r.crm_ids.get(connector.id)]
+    return known, [r for r in records if not r.crm_ids.get(connector.id)]
+
+
+def write_records(
+    records: list,
+    connector: Any,
+    *,
+    update: Callable[[list[tuple[Any, str]]], list],
+    create: Callable[[list], list],
+    match: Callable[[list], dict[str, str]] | None = None,
+    no_email: str = "no email to match a contact on",
+) -> list:
+    """The write flow every CRM sink follows, so the CRM never gets a second contact:
+    1. a record whose CRM id is known (returned by a write or notified) is updated by that id;
+       the CRM's answer that it is gone (SinkResult.gone) goes back to the engine;
+    2. the others are looked up by the CRM's own email field (`match`: person id -> CRM id,
+       where the CRM's write cannot match by itself) and updated by the id found;
+    3. only what nothing matched is created (`create`: an upsert on the email, or a create).
+    `update` takes (record, crm id) pairs; both return one SinkResult per record."""
+    from .base import SinkResult
+
+    known, rest = split_by_crm_id(records, connector)
+    results = [SinkResult(r.person_id, ok=False, error=no_email) for r in rest if not r.email]
+    keyed = [r for r in rest if r.email]
+    found = match(keyed) if match and keyed else {}
+    targets = [(r, r.crm_ids[connector.id]) for r in known] + [
+        (r, found[r.person_id]) for r in keyed if r.person_id in found
+    ]
+    if targets:
+        for result in update(targets):
+            if result.gone and result.person_id in found:  # matched a moment ago: look again later
+                result.gone, result.retryable = False, True
+            results.append(result)
+    new = [r for r in keyed if r.person_id not in found]
+    if new:
+        results += create(new)
+    return results
+
+
+def with_name_on_create(
+    records: list,
+    write: Callable[[list, bool], dict[str, Any]],
+    needs_name: Callable[[Any], bool],
+) -> dict[str, Any]:
+    """Upsert without a name first, so an existing contact's name is never overwritten; then
+    again with one (`contact_name`) for the records the CRM says need it: a new contact's last
+    name is mandatory (Salesforce LastName, Zoho Last_Name). `write(records, with_name)` answers
+    person id -> SinkResult."""
+    outcome = write(records, False)
+    missing = [r for r in records if needs_name(outcome[r.person_id])]
+    if missing:
+        outcome.update(write(missing, True))
+    return outcome
+
+
+def contact_name(record: Any) -> str:
+    """The last name a created contact gets: the display name, else the email's local part."""
+    return (record.display_name or record.email.split("@")[0])[:80]
 
 
 def upsert_each(records: list, upsert_one) -> list:

@@ -4,7 +4,13 @@ Source: a JSON array of events, signed with v3: base64(HMAC-SHA256(client_secret
 method + URI + body + timestamp)), `X-HubSpot-Request-Timestamp` in ms, at most 5 minutes
 old. The URI is the one HubSpot called: `options.public_url` when a proxy or API stage
 sits in between. https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests
-Sink: POST /crm/v3/objects/contacts/batch/upsert with idProperty=email, 100 inputs a call.
+Sink: a contact Chorus knows (its object id returned by a write or notified) is written by id,
+POST /crm/v3/objects/contacts/batch/update (no idProperty: `id` is the object id), so an email
+changed in HubSpot stays changed and no second contact appears; one HubSpot deleted answers
+OBJECT_NOT_FOUND and is reported gone. Others: POST .../batch/upsert with idProperty=email
+(HubSpot matches the unique email, creates only when none has it). 100 inputs a call.
+Deletions: contact.deletion and contact.privacyDeletion drop the link (pipeline/crm_records.py),
+contact.restore lifts it, contact.merge moves the person onto the surviving contact.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..errors import MalformedPayload
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, SinkResult, Skipped, utc_from_epoch
-from .crm_common import CreateClaims, upsert_each
-from .entries import guarded
+from .crm_common import CreateClaims, upsert_each, write_records
+from .entries import guarded, guarded_all
 from .http import Throttle, json_object, raise_for_permanent, retry_after_seconds
 from .oauth import TokenRequest, authorized_call, refresh_token_grant
 from .signatures import check_timestamp, parse_timestamp, sign, verify_hmac
@@ -123,6 +129,15 @@ def seconds_to_midnight(zone: str, now: datetime | None = None) -> float:
     return max(1.0, (midnight - local).total_seconds())
 
 
+# subscription type -> the record's life event (CrmChange.event)
+RECORD_EVENTS = {
+    "contact.deletion": "delete",
+    "contact.privacyDeletion": "privacy_delete",
+    "contact.restore": "restore",
+    "contact.merge": "merge",
+}
+
+
 def signed_uri(request, public_url: str | None) -> str:
     uri = request.url
     if public_url:
@@ -203,9 +218,13 @@ class HubSpotProvider(Source, Sink):
         events = delivery.json()
         if not isinstance(events, list):
             raise MalformedPayload("a HubSpot delivery is a JSON array of events")
-        return [self._event(event, delivery.connector) for event in events]
+        items: list[Interaction | Skipped] = []
+        for event in events:
+            item = self._event(event, delivery.connector)
+            items += item if isinstance(item, list) else [item]
+        return items
 
-    def _event(self, event: Any, connector) -> Interaction | Skipped:
+    def _event(self, event: Any, connector) -> Interaction | Skipped | list[Interaction | Skipped]:
         if not isinstance(event, dict) or "eventId" not in event or "objectId" not in event:
             return Skipped("malformed_entry", "event without eventId/objectId")
         kind = str(event.get("subscriptionType", ""))
@@ -216,10 +235,28 @@ class HubSpotProvider(Source, Sink):
             kind = "contact." + kind.removeprefix("object.")  # one meaning, whichever format
         if kind not in CONTACT_EVENTS:
             return Skipped("unsupported_event", kind, str(event["eventId"]))
+        if kind == "contact.merge":
+            return guarded_all(lambda e: self._merge(e, connector), event, str(event["eventId"]))
         return guarded(lambda e: self._change(e, kind, connector), event, str(event["eventId"]))
 
-    def _change(self, event: dict[str, Any], kind: str, connector) -> Interaction:
-        """One property change; a shape error (e.g. no occurredAt) skips this event only."""
+    def _merge(self, event: dict[str, Any], connector) -> list[Interaction]:
+        """contact.merge: each merged-away contact now lives on as the surviving one (the new
+        object when HubSpot made one, else the primary)."""
+        survivor = str(event.get("newObjectId") or event["primaryObjectId"])
+        losers = [str(i) for i in event.get("mergedObjectIds") or []]
+        losers += [str(event["primaryObjectId"])] if str(event["primaryObjectId"]) != survivor else []
+        if not losers:
+            raise ValueError("contact.merge without mergedObjectIds")
+        return [
+            self._change({**event, "objectId": loser}, "contact.merge", connector, survivor)
+            for loser in losers
+        ]
+
+    def _change(
+        self, event: dict[str, Any], kind: str, connector, merged_into: str | None = None
+    ) -> Interaction:
+        """One property change or record event; a shape error (e.g. no occurredAt) skips this
+        event only."""
         object_id = str(event["objectId"])
         # HubSpot does not promise eventId is unique on its own; with the object and time it is.
         event_id = f"{event['eventId']}:{object_id}:{event.get('occurredAt')}"
@@ -238,6 +275,8 @@ class HubSpotProvider(Source, Sink):
                 property=prop,
                 value=None if value is None else str(value),
                 source=event.get("changeSource"),
+                event=RECORD_EVENTS.get(kind, "change"),
+                merged_into=merged_into,
             ),
             public=False,
         )
@@ -246,38 +285,44 @@ class HubSpotProvider(Source, Sink):
     def upsert(
         self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
     ) -> list[SinkResult]:
-        """Batch upsert by email. A 400 for a batch is split so one bad record fails alone."""
-        keyed = [r for r in records if r.email]
-        results = [
-            SinkResult(r.person_id, ok=False, error="no email to upsert on") for r in records if not r.email
-        ]
-        if not keyed:
-            return results
+        """Known contacts by object id (batch/update), the others by email (batch/upsert: HubSpot
+        matches its unique email itself, and creates only when no contact has it)."""
+        return write_records(
+            records,
+            connector,
+            update=lambda pairs: self._write([r for r, _ in pairs], connector, http, by_id=True),
+            create=lambda new: self._write(new, connector, http, by_id=False),
+            no_email="no email to upsert on",
+        )
+
+    def _write(self, records: list[AdvocateRecord], connector, http, *, by_id: bool) -> list[SinkResult]:
+        """One batch call. A 400 for a batch is split so one bad record fails alone."""
         inputs = [
             {
-                "idProperty": "email",
-                "id": r.email,
+                **({"id": r.crm_ids[connector.id]} if by_id else {"idProperty": "email", "id": r.email}),
                 "objectWriteTraceId": r.person_id,
                 "properties": self._properties(r, connector),
             }
-            for r in keyed
+            for r in records
         ]
         response = authorized_call(
             http,
             "POST",
-            f"{connector.options.base_url}/crm/v3/objects/contacts/batch/upsert",
+            f"{connector.options.base_url}/crm/v3/objects/contacts/batch/{'update' if by_id else 'upsert'}",
             connector_id=connector.id,
             grant=self.grant(connector),
             headers={"Content-Type": "application/json"},
             json={"inputs": inputs},
         )
-        if response.status_code == 400 and len(keyed) > 1:
+        if response.status_code == 400 and len(records) > 1:
             # isolate the record(s) HubSpot rejects: one call each, each charged to the budget
-            return results + upsert_each(keyed, lambda r: self.upsert([r], connector, http)[0])
+            return upsert_each(records, lambda r: self._write([r], connector, http, by_id=by_id)[0])
+        if by_id and response.status_code == 404:  # every contact named is gone
+            return [SinkResult(r.person_id, ok=False, gone=True, error="deleted in HubSpot") for r in records]
         if response.status_code in (400, 409, 422):
-            return results + [SinkResult(r.person_id, ok=False, error=_message(response)) for r in keyed]
-        raise_for_permanent(response, "HubSpot batch upsert")
-        return results + self._read_results(response.json(), keyed, connector)
+            return [SinkResult(r.person_id, ok=False, error=_message(response)) for r in records]
+        raise_for_permanent(response, f"HubSpot batch {'update' if by_id else 'upsert'}")
+        return self._read_results(response.json(), records, connector, by_id)
 
     def setup(self, connector, http) -> list[str]:
         """Create the `chorus` property group and one contact property per mapped field (409: exists)."""
@@ -293,8 +338,7 @@ class HubSpotProvider(Source, Sink):
         )
         if group.status_code not in (200, 201, 409):
             raise_for_permanent(group, "HubSpot property group")
-        mapping = {**self.default_mapping, **connector.config.mapping}
-        for field, name in mapping.items():
+        for field, name in self.mapping(connector).items():
             if not name:
                 continue
             kind, field_type = PROPERTY_TYPES.get(field, ("string", "text"))
@@ -323,14 +367,22 @@ class HubSpotProvider(Source, Sink):
         return {k: str(v) for k, v in self.properties_for(record, connector).items()}
 
     def _read_results(
-        self, body: dict[str, Any], records: list[AdvocateRecord], connector
+        self, body: dict[str, Any], records: list[AdvocateRecord], connector, by_id: bool
     ) -> list[SinkResult]:
-        by_email = {r.email.lower(): r for r in records if r.email}
+        """Results are matched by object id (updates), else by the echoed objectWriteTraceId or
+        email; errors by context ids (object ids or emails) or objectWriteTraceId."""
+        by_key = (
+            {r.crm_ids[connector.id]: r for r in records}
+            if by_id
+            else {r.email.lower(): r for r in records if r.email}
+        )
         by_trace = {r.person_id: r for r in records}
         out: dict[str, SinkResult] = {}
         for result in body.get("results") or []:
             email = str((result.get("properties") or {}).get("email") or "").lower()
-            record = by_email.get(email) or by_trace.get(str(result.get("objectWriteTraceId", "")))
+            record = by_key.get(str(result.get("id")) if by_id else email) or by_trace.get(
+                str(result.get("objectWriteTraceId", ""))
+            )
             if record is None:
                 continue
             out[record.person_id] = SinkResult(
@@ -343,14 +395,18 @@ class HubSpotProvider(Source, Sink):
         for error in body.get("errors") or []:
             context = error.get("context") or {}
             traces = context.get("objectWriteTraceId") or []
-            ids = [str(v).lower() for v in (context.get("ids") or context.get("id") or [])]
+            ids = [
+                str(v) if by_id else str(v).lower() for v in (context.get("ids") or context.get("id") or [])
+            ]
+            gone = by_id and error.get("category") == "OBJECT_NOT_FOUND"
             for record in [by_trace[t] for t in traces if t in by_trace] + [
-                by_email[i] for i in ids if i in by_email
+                by_key[i] for i in ids if i in by_key
             ]:
                 status = int(error.get("status") or 0) if str(error.get("status", "")).isdigit() else 0
                 out[record.person_id] = SinkResult(
                     record.person_id,
                     ok=False,
+                    gone=gone,
                     error=error.get("message") or error.get("category"),
                     retryable=status in (429, 500, 502, 503, 504) or error.get("category") == "RATE_LIMITS",
                 )

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload, SignatureMissing, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, SinkResult, Skipped, parse_iso, utc_from_epoch
-from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties, upsert_each
+from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties, mapping, upsert_each
 from .entries import guarded
 from .http import call_api, json_object
 from .signatures import verify_shared_secret
@@ -69,8 +69,7 @@ class PipedriveProvider(Source, Sink):
         problems = []
         if config.is_source and not options.username:
             problems.append(("options.username", "the webhook's basic-auth user name is required"))
-        mapping = {**self.default_mapping, **config.mapping}
-        if config.is_sink and not any(mapping.values()):
+        if config.is_sink and not any(mapping(self, config).values()):
             problems.append(("mapping", "map Chorus fields to person custom field keys"))
         return problems
 

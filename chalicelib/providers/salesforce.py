@@ -6,9 +6,13 @@ OrganizationId and up to 100 Notification{Id, sObject}; Salesforce re-sends unti
 There is no signature. Authenticity: the endpoint URL carries an unguessable `?token=`
 (compared in constant time with secrets.signing: 401 when missing or wrong), and the
 OrganizationId must equal options.organization_id (403 otherwise).
-Sink: OAuth 2.0 (client credentials at the My Domain, or JWT bearer), then
-PATCH /services/data/vXX.X/composite/sobjects/Contact/{external id field}, allOrNone=false,
-200 records a call, one UpsertResult {id, success, errors[], created} per record, in order.
+Sink: OAuth 2.0 (client credentials at the My Domain, or JWT bearer). A Contact whose Id Chorus
+knows is updated by Id (PATCH /services/data/vXX.X/composite/sobjects, one SaveResult each);
+the others are first looked up by the standard Email (one SOQL query per batch: contacts from
+before Chorus have no external id) and updated by the Id found; only the unmatched are created,
+PATCH .../composite/sobjects/Contact/{external id field}, allOrNone=false, 200 records a call,
+one UpsertResult {id, success, errors[], created} per record, in order. Outbound Messages cannot
+fire on delete: a deleted Contact shows as ENTITY_IS_DELETED on the next update by Id.
 https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm
 """
 
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 from xml.parsers import expat
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import ChorusError, MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, SinkResult, Skipped, WebResponse, parse_iso
-from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties
+from .crm_common import (
+    CreateClaims,
+    canonical,
+    canonical_map,
+    contact_name,
+    mapped_properties,
+    with_name_on_create,
+    write_records,
+)
 from .http import Throttle
 from .oauth import TokenRequest, authorized_call, client_credentials, jwt_bearer
 from .signatures import verify_shared_secret
@@ -41,6 +53,9 @@ ACK = (
 )
 SYSTEM_FIELDS = {"Id", "LastModifiedById", "LastModifiedDate", "SystemModstamp", "CreatedDate", "CreatedById"}
 RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
+# an update by Id of a Contact deleted (recycle bin) or purged; INVALID_CROSS_REFERENCE_KEY is
+# also what an Id of no record answers
+GONE_CODES = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"}
 
 
 class OrganizationMismatch(ChorusError):
@@ -237,56 +252,115 @@ class SalesforceProvider(Source, Sink):
     def upsert(
         self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
     ) -> list[SinkResult]:
-        keyed = [r for r in records if r.email]
-        results = [
-            SinkResult(r.person_id, ok=False, error="no email for the external id field")
-            for r in records
-            if not r.email
+        """Known contacts by Id; the others looked up by the standard Email (one SOQL query per
+        batch: contacts from before Chorus have no external id), then written by the Id found;
+        only the unmatched are created, by an upsert on the external id field (so two syncs of
+        one new person still make one contact)."""
+        return write_records(
+            records,
+            connector,
+            update=lambda pairs: self._update(pairs, connector, http),
+            match=lambda keyed: self._match_by_email(keyed, connector, http),
+            create=lambda new: list(
+                with_name_on_create(
+                    new,
+                    lambda rs, named: self._upsert(rs, connector, http, with_last_name=named),
+                    _needs_last_name,
+                ).values()
+            ),
+            no_email="no email for the external id field",
+        )
+
+    def _call(self, connector, http, method: str, path: str, **kwargs) -> Any:
+        opts = connector.options
+        response = authorized_call(
+            http,
+            method,
+            lambda token: str(token.extras.get("instance_url") or opts.base_url) + path,
+            connector_id=connector.id,
+            grant=self.grant(connector),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            **kwargs,
+        )
+        _warn_on_usage(connector, response)
+        return response
+
+    def _match_by_email(self, records, connector, http) -> dict[str, str]:
+        """person id -> Id of the oldest Contact whose Email is theirs (SOQL compares Email
+        without regard to case); one query for the batch, its pages followed."""
+        emails = sorted({r.email for r in records})
+        soql = (
+            "SELECT Id, Email FROM Contact WHERE Email IN ("
+            + ", ".join(soql_string(e) for e in emails)
+            + ") ORDER BY CreatedDate ASC, Id ASC"
+        )
+        version = connector.options.api_version
+        response = self._call(connector, http, "GET", f"/services/data/v{version}/query", params={"q": soql})
+        oldest: dict[str, str] = {}
+        while True:
+            body = _json(response)
+            if response.status_code != 200 or not isinstance(body, dict):
+                self._raise(connector, response, body, "Salesforce contact query")
+            for row in body.get("records") or []:
+                if isinstance(row, dict) and row.get("Email") and row.get("Id"):
+                    oldest.setdefault(str(row["Email"]).lower(), str(row["Id"]))
+            if body.get("done", True) or not body.get("nextRecordsUrl"):
+                break
+            response = self._call(connector, http, "GET", str(body["nextRecordsUrl"]))
+        return {r.person_id: oldest[r.email.lower()] for r in records if r.email.lower() in oldest}
+
+    def _update(self, pairs, connector, http) -> list[SinkResult]:
+        """PATCH /composite/sobjects: up to 200 records by Id, one SaveResult each, in order.
+        Email is not sent: the contact's address is the CRM's to change."""
+        sobjects = [
+            {"attributes": {"type": "Contact"}, "id": crm_id, **self.properties_for(record, connector)}
+            for record, crm_id in pairs
         ]
-        if not keyed:
-            return results
-        outcome = self._upsert(keyed, connector, http, with_last_name=False)
-        # A new contact needs LastName; Chorus only sets it when Salesforce says the create lacks it,
-        # so an existing contact's name is never overwritten.
-        missing = [r for r in keyed if _needs_last_name(outcome[r.person_id])]
-        if missing:
-            outcome.update(self._upsert(missing, connector, http, with_last_name=True))
-        return results + [outcome[r.person_id] for r in keyed]
+        version = connector.options.api_version
+        response = self._call(
+            connector,
+            http,
+            "PATCH",
+            f"/services/data/v{version}/composite/sobjects",
+            json={"allOrNone": False, "records": sobjects},
+        )
+        body = _json(response)
+        if response.status_code == 200 and isinstance(body, list):
+            return [
+                self._result(record, item, connector, crm_id=crm_id)
+                for (record, crm_id), item in zip(pairs, body)
+            ]
+        if response.status_code == 400:
+            code, message = _first_error(body, response)
+            return [SinkResult(r.person_id, ok=False, error=f"{code}: {message}") for r, _ in pairs]
+        self._raise(connector, response, body, "Salesforce update")
 
     def _upsert(self, records, connector, http, *, with_last_name: bool) -> dict[str, SinkResult]:
         opts = connector.options
         path = f"/services/data/v{opts.api_version}/composite/sobjects/Contact/{opts.external_id_field}"
         sobjects = [self._sobject(r, connector, with_last_name) for r in records]
-        response = authorized_call(
-            http,
-            "PATCH",
-            lambda token: str(token.extras.get("instance_url") or opts.base_url) + path,
-            connector_id=connector.id,
-            grant=self.grant(connector),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-            json={"allOrNone": False, "records": sobjects},
-        )
-        _warn_on_usage(connector, response)
+        response = self._call(connector, http, "PATCH", path, json={"allOrNone": False, "records": sobjects})
         body = _json(response)
         if response.status_code == 200 and isinstance(body, list):
+            return {r.person_id: self._result(r, item, connector) for r, item in zip(records, body)}
+        if response.status_code == 400:
+            code, message = _first_error(body, response)
             return {
-                r.person_id: self._result(r, item, sobject, connector)
-                for r, item, sobject in zip(records, body, sobjects)
+                r.person_id: SinkResult(r.person_id, ok=False, error=f"{code}: {message}") for r in records
             }
+        self._raise(connector, response, body, "Salesforce upsert")
+
+    def _raise(self, connector, response, body, what: str) -> NoReturn:
         code, message = _first_error(body, response)
         if response.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
             raise UpstreamError(
                 f"Salesforce API limit exceeded: {message}",
                 retryable=True,
-                retry_after=opts.limit_retry_after,
+                retry_after=connector.options.limit_retry_after,
                 status=403,
             )
-        if response.status_code == 400:
-            return {
-                r.person_id: SinkResult(r.person_id, ok=False, error=f"{code}: {message}") for r in records
-            }
         raise UpstreamError(
-            f"Salesforce upsert: HTTP {response.status_code} {code}: {message}",
+            f"{what}: HTTP {response.status_code} {code}: {message}",
             retryable=response.status_code >= 500,
             status=response.status_code,
         )
@@ -299,15 +373,16 @@ class SalesforceProvider(Source, Sink):
         }
         sobject.update(self.properties_for(record, connector))
         if with_last_name:
-            sobject["LastName"] = (record.display_name or record.email.split("@")[0])[:80]
+            sobject["LastName"] = contact_name(record)
         return sobject
 
-    def _result(self, record, item: dict[str, Any], sobject, connector) -> SinkResult:
+    def _result(self, record, item: dict[str, Any], connector, crm_id: str | None = None) -> SinkResult:
+        """One UpsertResult / SaveResult; an update of a deleted Contact is reported gone."""
         if item.get("success"):
             return SinkResult(
                 record.person_id,
                 ok=True,
-                crm_id=item.get("id"),
+                crm_id=item.get("id") or crm_id,
                 created=bool(item.get("created")),
                 written=canonical_map(self.properties_for(record, connector)),
             )
@@ -316,6 +391,7 @@ class SalesforceProvider(Source, Sink):
         return SinkResult(
             record.person_id,
             ok=False,
+            gone=crm_id is not None and bool(codes & GONE_CODES),
             retryable=bool(codes & RETRYABLE_CODES),
             error="; ".join(
                 f"{e.get('statusCode')}: {e.get('message')} {e.get('fields') or ''}".strip() for e in errors
@@ -395,6 +471,11 @@ def _organization_id(body: bytes) -> str:
 
 def _refuse_dtd(*_args) -> None:
     raise MalformedPayload("a SOAP message has no DTD; DOCTYPE and entities are refused")
+
+
+def soql_string(value: str) -> str:
+    """A SOQL string literal: quotes and backslashes escaped with a backslash."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _text(node) -> str:

@@ -49,7 +49,9 @@ class Sink(Provider):
     def mapping(self, connector: Connector) -> dict[str, str]:
         """Chorus field -> CRM property: the default mapping, overridden by the connector file's
         (an empty property name drops the field)."""
-        return {**self.default_mapping, **connector.config.mapping}
+        from .crm_common import mapping
+
+        return mapping(self, connector.config)
 
     def properties_for(self, record: AdvocateRecord, connector: Connector) -> dict[str, Any]:
         """CRM property -> value for one record, per `mapping`."""

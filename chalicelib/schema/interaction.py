@@ -41,14 +41,24 @@ class Rating(Model):
     label: str | None = Field(default=None, description="The question rated, when a response has several.")
 
 
+CrmRecordEvent = Literal["change", "delete", "privacy_delete", "restore", "merge"]
+
+
 class CrmChange(Model):
-    """What a CRM change notification said, so the pipeline can spot its own echo."""
+    """What a CRM change notification said, so the pipeline can spot its own echo and follow
+    the record's life (deleted, restored, merged into another)."""
 
     object_id: str
     change_type: str
     property: str | None = None
     value: str | None = None
     source: str | None = None
+    event: CrmRecordEvent = Field(
+        default="change",
+        description="change, delete, privacy_delete (a GDPR deletion: never written to again), "
+        "restore, or merge (object_id was merged into merged_into).",
+    )
+    merged_into: str | None = Field(default=None, description="merge: the surviving record's id.")
 
 
 class Interaction(Model):

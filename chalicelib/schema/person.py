@@ -52,7 +52,12 @@ class Person(Model):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     identities: list[IdentityRef] = Field(default_factory=list)
-    email: str | None = None
+    email: str | None = Field(
+        default=None, description="As the person typed it (domain lower-cased); CRMs receive this."
+    )
+    email_changed_at: UtcDatetime | None = Field(
+        default=None, description="When a CRM last changed the email (newer CRM changes win)."
+    )
     display_name: str | None = None
     handles: dict[str, str] = Field(default_factory=dict, description="provider -> handle")
     stats: PersonStats = Field(default_factory=PersonStats)

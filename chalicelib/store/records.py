@@ -36,6 +36,9 @@ class SyncState:
     changed_at: datetime | None = None
     synced_at: datetime | None = None
     skipped_reason: str | None = None
+    # The CRM deleted the record `crm_id` names: "deleted" (the connector's on_crm_delete says
+    # whether Chorus may create it again) or "privacy_deleted" (never written to again).
+    crm_deleted: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from ..errors import UpstreamError
 from ..hub import Hub
+from ..pipeline import crm_records
 from ..pipeline.advocate import advocate_record, record_hash
 from ..pipeline.identity import link_identity
 from ..providers import get_sink
@@ -86,9 +87,16 @@ def _sync_connector(
         if person is None:
             outcome.skipped += 1
             continue
-        crm_ids = {connector.id: state.crm_id} if state.crm_id else {}
-        record = advocate_record(person, crm_ids)
-        if not record.email and not state.crm_id:
+        refused = crm_records.refusal(state, connector)
+        if refused:  # the CRM deleted their record, and this connector keeps it deleted
+            if state.skipped_reason != refused:
+                state.skipped_reason = refused
+                store.put_sync_state(state)
+            outcome.skipped += 1
+            continue
+        crm_id = crm_records.live_crm_id(state)  # a known record is written by its id
+        record = advocate_record(person, {connector.id: crm_id} if crm_id else {})
+        if not record.email and not crm_id:
             state.skipped_reason = "no email or CRM id to match a contact on"
             store.put_sync_state(state)
             outcome.skipped += 1
@@ -158,14 +166,26 @@ def _apply_result(
     jobs,
     outcome: SyncOutcome,
 ) -> None:
+    if result.gone:  # the record its id named was deleted in the CRM meanwhile
+        crm_records.forget_record(hub, connector, state, record.crm_ids[connector.id], privacy=False)
+        hub.store.put_sync_state(state)
+        if crm_records.refusal(state, connector):
+            outcome.skipped += 1
+        else:  # recreate: written again (matched by email, else created) on the retry
+            outcome.fail(people[record.person_id])
+        return
     if result.ok:
         state.record_hash, state.written = digest, result.written
         state.crm_id = result.crm_id or state.crm_id
+        state.crm_deleted = None
         state.changed_at, state.synced_at, state.skipped_reason = record.changed_at, hub.clock(), None
         hub.store.put_sync_state(state)
         if state.crm_id:
             owner = link_identity(
-                hub.store, record.person_id, IdentityRef(namespace=connector.provider, value=state.crm_id)
+                hub.store,
+                record.person_id,
+                IdentityRef(namespace=connector.provider, value=state.crm_id),
+                source_connector=connector.id,
             )
             if owner != record.person_id:
                 log.warning(

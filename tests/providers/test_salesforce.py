@@ -19,6 +19,13 @@ XML = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}  # no Acce
 BASE = "https://acme.my.salesforce.com"
 TOKEN_URL = f"{BASE}/services/oauth2/token"
 UPSERT_URL = f"{BASE}/services/data/v62.0/composite/sobjects/Contact/Chorus_Email__c"
+QUERY_URL = f"{BASE}/services/data/v62.0/query"
+NO_MATCH = {"totalSize": 0, "done": True, "records": []}
+
+
+def no_match(rsps) -> None:
+    """The SOQL lookup by Email that precedes every create finds no existing Contact."""
+    rsps.get(QUERY_URL, json=NO_MATCH)
 
 
 def post(client, body: bytes, token: str | None = TOKEN, connector: str = "salesforce"):
@@ -203,15 +210,16 @@ def test_upsert_sends_a_collection_by_external_id_and_reads_per_record_results(c
     records = [record(1), record(2, advocate_score=500), record(3)]
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
+        no_match(rsps)
         rsps.patch(
             UPSERT_URL,
             json=fixture_json("salesforce/upsert_results.json"),
             headers={"Sforce-Limit-Info": "api-usage=95018/100000"},
         )
         results = _provider().upsert(records, sf, crm.http)
-        sent = json.loads(rsps.calls[1].request.body)
+        sent = json.loads(rsps.calls[2].request.body)
         assert (
-            rsps.calls[1].request.headers["Authorization"]
+            rsps.calls[2].request.headers["Authorization"]
             == "Bearer " + fixture_json("salesforce/token_response.json")["access_token"]
         )
     assert sent["allOrNone"] is False
@@ -245,12 +253,13 @@ def test_a_new_contact_gets_a_last_name_only_when_salesforce_asks(crm):
     ]
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
+        no_match(rsps)
         rsps.patch(UPSERT_URL, json=missing)
         rsps.patch(
             UPSERT_URL, json=[{"id": "0035e00000NeW01AAB", "success": True, "errors": [], "created": True}]
         )
         [result] = _provider().upsert([record(1)], crm.connector("salesforce"), crm.http)
-        retry = json.loads(rsps.calls[2].request.body)["records"][0]
+        retry = json.loads(rsps.calls[3].request.body)["records"][0]
     assert retry["LastName"] == "Fan Number1"
     assert result.ok and result.created and result.crm_id == "0035e00000NeW01AAB"
 
@@ -258,19 +267,20 @@ def test_a_new_contact_gets_a_last_name_only_when_salesforce_asks(crm):
 def test_expired_session_refreshes_the_token_once(crm):
     with responses.RequestsMock() as rsps:
         token_ok(rsps, times=2)
-        rsps.patch(UPSERT_URL, status=401, json=fixture_json("salesforce/invalid_session.json"))
+        rsps.get(QUERY_URL, status=401, json=fixture_json("salesforce/invalid_session.json"))
+        no_match(rsps)
         rsps.patch(
             UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": False}]
         )
         [result] = _provider().upsert([record(1)], crm.connector("salesforce"), crm.http)
-        assert [c.request.method for c in rsps.calls] == ["POST", "PATCH", "POST", "PATCH"]
+        assert [c.request.method for c in rsps.calls] == ["POST", "GET", "POST", "GET", "PATCH"]
     assert result.ok
 
 
 def test_request_limit_exceeded_parks_the_batch(crm):
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
-        rsps.patch(UPSERT_URL, status=403, json=fixture_json("salesforce/request_limit_exceeded.json"))
+        rsps.get(QUERY_URL, status=403, json=fixture_json("salesforce/request_limit_exceeded.json"))
         with pytest.raises(UpstreamError) as caught:
             _provider().upsert([record(1)], crm.connector("salesforce"), crm.http)
     assert caught.value.retryable and caught.value.retry_after == 3600
@@ -294,6 +304,7 @@ def test_429_is_retried_honouring_retry_after(crm, sleeps, retry_after):
     headers = {"Retry-After": retry_after} if retry_after else {}
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
+        no_match(rsps)
         rsps.patch(UPSERT_URL, status=429, headers=headers, json=[])
         rsps.patch(
             UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": False}]
@@ -306,6 +317,7 @@ def test_429_is_retried_honouring_retry_after(crm, sleeps, retry_after):
 def test_5xx_and_timeouts_end_retryable(crm, sleeps):
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
+        no_match(rsps)
         rsps.patch(UPSERT_URL, status=503, json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "down"}])
         rsps.patch(UPSERT_URL, body=requests.exceptions.Timeout())
         rsps.patch(UPSERT_URL, status=503, json=[])
@@ -338,6 +350,7 @@ def test_round_trip_sync_then_its_echo_is_skipped(tmp_path, use_connectors, clie
     body = fixture_bytes("typeform/form_response.json")
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
+        no_match(rsps)
         rsps.patch(
             UPSERT_URL, json=[{"id": "0035e00000XyZ12AAB", "success": True, "errors": [], "created": True}]
         )
@@ -346,7 +359,7 @@ def test_round_trip_sync_then_its_echo_is_skipped(tmp_path, use_connectors, clie
             == 200
         )
         drain(hub)
-        [sent] = json.loads(rsps.calls[1].request.body)["records"]
+        [sent] = json.loads(rsps.calls[2].request.body)["records"]
     assert sent["Chorus_Email__c"] == "maya.chen@example.com"
     person_id = hub.store.find_identities([IdentityRef(namespace="email", value="maya.chen@example.com")])[
         "email#maya.chen@example.com"
