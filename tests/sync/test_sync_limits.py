@@ -180,6 +180,10 @@ def test_salesforce_usage_near_the_allocation_rests_the_account(aws, use_connect
     first = people(hub, 3, "salesforce")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.post(re.compile(r".*/services/oauth2/token"), json=token)
+        # the lookup by Email that precedes any create finds no existing Contact
+        rsps.get(
+            re.compile(r".*/services/data/v[\d.]+/query"), json={"totalSize": 0, "done": True, "records": []}
+        )
         rsps.add_callback(responses.PATCH, re.compile(r".*/composite/sobjects/Contact/.*"), callback=upsert)
         outcome = run_sync(hub, first)
         assert outcome.written == 3 and upserts == [3]  # the answer itself is kept
