@@ -24,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, SinkResult, Skipped, parse_iso, utc_from_epoch
-from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties
+from .crm_common import (
+    CreateClaims,
+    canonical,
+    canonical_map,
+    contact_name,
+    mapped_properties,
+    with_name_on_create,
+)
 from .http import json_object
 from .oauth import TokenRequest, authorized_call, refresh_token_grant
 from .signatures import verify_shared_secret
@@ -244,11 +251,12 @@ class ZohoProvider(Source, Sink):
         ]
         if not keyed:
             return results
-        outcome = self._upsert(keyed, connector, http, with_last_name=False)
-        # Last_Name is mandatory on create only: send it just for the records Zoho says lack it.
-        missing = [r for r in keyed if "MANDATORY_NOT_FOUND" in (outcome[r.person_id].error or "")]
-        if missing:
-            outcome.update(self._upsert(missing, connector, http, with_last_name=True))
+        # Last_Name is mandatory on create only: sent just for the records Zoho says lack it.
+        outcome = with_name_on_create(
+            keyed,
+            lambda rs, named: self._upsert(rs, connector, http, with_last_name=named),
+            lambda result: "MANDATORY_NOT_FOUND" in (result.error or ""),
+        )
         return results + [outcome[r.person_id] for r in keyed]
 
     def _upsert(self, records, connector, http, *, with_last_name: bool) -> dict[str, SinkResult]:
@@ -257,7 +265,7 @@ class ZohoProvider(Source, Sink):
         for record in records:
             row = {"Email": record.email, **self.properties_for(record, connector)}
             if with_last_name:
-                row["Last_Name"] = (record.display_name or record.email.split("@")[0])[:80]
+                row["Last_Name"] = contact_name(record)
             data.append(row)
         response = authorized_call(
             http,
