@@ -175,15 +175,23 @@ class DynamicsProvider(Source, Sink):
         return upsert_each(records, lambda record: self._upsert_one(record, connector, http))
 
     def _upsert_one(self, record: AdvocateRecord, connector, http) -> SinkResult:
-        if not record.email:
-            return SinkResult(record.person_id, ok=False, error="no email for the alternate key")
+        """A contact whose contactid Chorus knows: PATCH contacts(<id>) with If-Match: * (update
+        only: a deleted contact answers 404, reported gone, never re-created under that id).
+        Otherwise the alternate-key upsert, which matches emailaddress1 before it creates."""
         opts = connector.options
-        key = quote(record.email.replace("'", "''"), safe="@'")  # OData literal: ' doubled; as typed
+        known = record.crm_ids.get(connector.id)
+        if known:
+            target, extra = f"contacts({quote(known, safe='')})", {"If-Match": "*"}
+        elif record.email:
+            key = quote(record.email.replace("'", "''"), safe="@'")  # OData literal: ' doubled; as typed
+            target, extra = f"contacts({opts.alternate_key}='{key}')", {}
+        else:
+            return SinkResult(record.person_id, ok=False, error="no email for the alternate key")
         fields = self.properties_for(record, connector)
         response = authorized_call(
             http,
             "PATCH",
-            f"{opts.base_url.rstrip('/')}/api/data/v9.2/contacts({opts.alternate_key}='{key}')",
+            f"{opts.base_url.rstrip('/')}/api/data/v9.2/{target}",
             connector_id=connector.id,
             grant=self.grant(connector),
             params={"$select": "contactid"},
@@ -193,9 +201,12 @@ class DynamicsProvider(Source, Sink):
                 "OData-MaxVersion": "4.0",
                 "OData-Version": "4.0",
                 "Prefer": "return=representation",
+                **extra,
             },
             json=fields,
         )
+        if known and response.status_code == 404:
+            return SinkResult(record.person_id, ok=False, gone=True, error="deleted in Dataverse")
         if response.status_code in (200, 201, 204):
             body = json_object(response)
             crm_id = body.get("contactid") or _entity_id(response.headers.get("OData-EntityId"))

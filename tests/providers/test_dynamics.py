@@ -182,3 +182,25 @@ def _provider():
     from chalicelib.providers import get_provider
 
     return get_provider("dynamics")
+
+
+def test_a_known_contact_is_updated_by_contactid_and_a_deleted_one_is_reported_gone(crm):
+    """Dataverse: PATCH contacts(<id>) with If-Match: * updates only; a deleted row answers 404
+    instead of being created again under that id (update-delete-entities-using-web-api)."""
+    from responses import matchers
+
+    contact = "6d81597f-0f9f-e711-8122-000d3aa2331c"
+    by_id = f"{BASE}/api/data/v9.2/contacts({contact})"
+    known = record(1, crm_ids={"dynamics": contact})
+    with responses.RequestsMock() as rsps:
+        token_ok(rsps)
+        rsps.patch(
+            by_id,
+            match=[matchers.header_matcher({"If-Match": "*"})],
+            json={"contactid": contact},
+        )
+        rsps.patch(by_id, status=404, json={"error": {"code": "0x80040217", "message": "Does Not Exist"}})
+        [ok] = _provider().upsert([known], crm.connector("dynamics"), crm.http)
+        [gone] = _provider().upsert([known], crm.connector("dynamics"), crm.http)
+    assert ok.ok and ok.crm_id == contact
+    assert not gone.ok and gone.gone
