@@ -174,9 +174,11 @@ def _stage_environment(project: Path, stage: str) -> dict[str, str]:
 # What only the local hub, the CLI and the build use: never imported on Lambda, never shipped.
 LOCAL_ONLY = (
     "chalicelib/cli.py",
+    "chalicelib/cli_*.py",
     "chalicelib/packaging.py",
     "chalicelib/runtime/local*.py",
     "chalicelib/store/sqlite.py",
+    "chalicelib/store/sqlite_*.py",
     "chalicelib/store/blobs.py",
     "chalicelib/store/local.py",
 )
