@@ -134,6 +134,25 @@ def test_an_announced_body_over_the_limit_is_refused_before_it_is_sent(front):
     assert time.monotonic() - started < 2
 
 
+def test_a_chunked_body_over_the_limit_is_refused(front):
+    import select
+
+    chunk = b" " * 65536
+    with socket.create_connection(("127.0.0.1", front.port), timeout=5) as conn:
+        conn.sendall(
+            b"POST /webhooks/typeform-nps HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        answer, sent = b"", 0
+        while not answer and sent < 64:  # stop sending once the hub has answered
+            conn.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            sent += 1
+            if select.select([conn], [], [], 0.05)[0]:
+                answer = conn.recv(65536)
+    assert status_of(answer) == 413
+    assert 16 <= sent < 64  # refused past the 1 MiB limit, not before it, and without reading it all
+
+
 def test_a_body_of_exactly_the_limit_is_read(front):
     body = b" " * (1024 * 1024)  # whitespace: within the limit, then refused for its content
     raw = (
