@@ -208,16 +208,19 @@ def _dlq(args: argparse.Namespace) -> int:
 
 def _crm_setup(args: argparse.Namespace) -> int:
     """Needs the connector files and the CRM, not a running hub."""
+    import os
+
     import requests
 
     from .config.loader import load_directory
     from .errors import ChorusError
     from .providers import get_sink
 
-    connectors = load_directory(args.config_dir)
+    config_dir = args.config_dir or os.environ.get("CHORUS_CONFIG_DIR") or "connectors"
+    connectors = load_directory(config_dir)
     connector = connectors.get(args.connector_id)
     if connector is None or not connector.config.is_sink:
-        print(f"no sink connector '{args.connector_id}' in {args.config_dir}", file=sys.stderr)
+        print(f"no sink connector '{args.connector_id}' in {config_dir}", file=sys.stderr)
         return 1
     try:
         for line in get_sink(connector.provider).setup(connector, requests.Session()):
@@ -426,7 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crm.add_argument("action", choices=["setup"], help="setup: create the fields Chorus writes")
     crm.add_argument("connector_id", help="the sink connector, e.g. hubspot")
-    crm.add_argument("--config-dir", default="connectors", help="where the connector files are")
+    crm.add_argument(
+        "--config-dir",
+        default=None,
+        help="where the connector files are (default $CHORUS_CONFIG_DIR, else connectors)",
+    )
     crm.set_defaults(func=_crm_setup)
     send = sub.add_parser(
         "send", help="post a body to a hub, signed with the connector's secrets as its vendor signs"

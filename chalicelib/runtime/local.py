@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,9 @@ def local_queues(names: ResourceNames, path: str | os.PathLike) -> dict[str, Any
     return queues
 
 
-def build_local_hub() -> Any:
-    """The Hub on the state directory named by the environment (local_environment)."""
+def build_local_hub(inbox: Any = None) -> Any:
+    """The Hub on the state directory named by the environment (local_environment). With an
+    inbox (the HTTP process), sends go there instead of to the queue file (local_inbox.py)."""
     from ..config.loader import load_connectors
     from ..hub import Hub
     from ..logs import configure_logging
@@ -155,8 +157,8 @@ def build_local_hub() -> Any:
     return Hub(
         connectors=load_connectors(),
         store=storage.store,
-        ingest_queue=queues[names.ingest_queue],
-        sync_queue=queues[names.sync_queue],
+        ingest_queue=inbox.queue(names.ingest_queue) if inbox else queues[names.ingest_queue],
+        sync_queue=inbox.queue(names.sync_queue) if inbox else queues[names.sync_queue],
         blobs=storage.blobs,
     )
 
@@ -211,6 +213,7 @@ class LocalHub:
         self._front: Any = None
         self._queues: dict[str, Any] = {}
         self.notes: list[str] = []  # printed with the banner
+        self._inbox: Any = None
 
     def start(self) -> None:
         self.lock.acquire()  # first: a second hub stops here, having touched nothing
@@ -233,11 +236,16 @@ class LocalHub:
         self.notes += _admin_token_note()
         config_dir = str(Path(self.config_dir).resolve())
         local_environment(config_dir, self.state_dir, self.store)
-        from .aws import get_hub
+        from .aws import get_hub, use_hub_factory
+        from .local_inbox import Inbox
 
-        hub = get_hub()  # built now (store schema, queue file), not on the first delivery
+        queue_file = self.state_dir / QUEUE_FILE_NAME
+        self._queues = local_queues(ResourceNames.from_env(), queue_file)  # creates the queue file
+        self._inbox = Inbox(self.state_dir, queue_file)
+        use_hub_factory(lambda: build_local_hub(self._inbox))
+        hub = get_hub()  # built now (store schema), not on the first delivery
         hub.refusals.start_timer(hub)  # buffered refusals reach the store within a second
-        self._queues = local_queues(ResourceNames.from_env(), self.state_dir / QUEUE_FILE_NAME)
+        self._inbox.start_pruning()
         # listening first: a port in use fails the start before any worker runs
         import app as chalice_app
 
@@ -279,11 +287,19 @@ class LocalHub:
             {"role": "http", "pid": os.getpid(), "state": "running"},
             *self.supervisor.snapshot(),
         ]
-        queues = {}
+        queues: dict[str, dict] = {}
+        try:
+            waiting = self._inbox.pending() if self._inbox else {}
+        except Exception as exc:  # an unreadable inbox is itself a health problem
+            waiting, queues["inbox"] = {}, {"error": type(exc).__name__}
+        now = time.time()
         for name, queue in self._queues.items():
             try:
                 depth, oldest = queue.stats()
-                queues[name] = {"depth": depth, "oldest_age_seconds": oldest}
+                more, first_sent = waiting.get(name, (0, None))
+                if first_sent is not None:  # acknowledged, not yet moved to the queue file
+                    oldest = max(oldest or 0.0, round(max(0.0, now - first_sent), 3))
+                queues[name] = {"depth": depth + more, "oldest_age_seconds": oldest}
             except Exception as exc:  # an unreadable queue file is itself a health problem
                 queues[name] = {"error": type(exc).__name__}
         processing = self.supervisor.running("workers")
@@ -312,6 +328,9 @@ class LocalHub:
         for queue in self._queues.values():
             queue.close()
         self._queues = {}
+        if self._inbox is not None:
+            self._inbox.close()
+            self._inbox = None
         self.lock.release()  # local.json stays: the CLI reads the config folder there
 
 

@@ -54,6 +54,7 @@ def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store
     """The four queue pollers and the schedule runner, on a Hub of this process's own."""
     from .aws import get_hub
     from .local import LOCAL_INGEST_POLLERS, QUEUE_FILE_NAME, local_environment, local_queues, make_pollers
+    from .local_inbox import InboxMover
     from .local_schedule import ScheduleRunner
     from .resources import ResourceNames
 
@@ -63,7 +64,8 @@ def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store
     queues = local_queues(names, Path(state_dir) / QUEUE_FILE_NAME)
     pollers = make_pollers(hub, queues, names, LOCAL_INGEST_POLLERS)
     schedule = ScheduleRunner(hub, state_dir)
-    threads: list[threading.Thread] = [*pollers, schedule]
+    mover = InboxMover(state_dir, Path(state_dir) / QUEUE_FILE_NAME)  # what the HTTP process acked
+    threads: list[threading.Thread] = [mover, *pollers, schedule]
     for thread in threads:
         thread.start()
     print("ready", flush=True)
@@ -71,6 +73,7 @@ def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store
     for poller in pollers:
         poller.stop()
     schedule.stop()
+    mover.stop()
     deadline = time.monotonic() + 5  # let a batch in hand finish; what is left stays on its queue
     for poller in pollers:
         poller.join(max(0.0, deadline - time.monotonic()))
