@@ -4,7 +4,7 @@ Thin on purpose: each handler translates and calls into chalicelib. Nothing heav
 imported here, so a cold start pays only for what the invoked handler uses.
 """
 
-from chalice import Chalice, IAMAuthorizer, Rate, Response
+from chalice import Chalice, IAMAuthorizer, NotFoundError, Rate, Response
 
 from chalicelib import web
 from chalicelib.runtime.aws import get_hub
@@ -239,7 +239,9 @@ def _admin_query() -> dict:
 
 
 def _found(value, message: str):
-    return not_found(message) if value is None else value
+    if value is None:
+        raise NotFoundError(message)  # one_error_shape gives it the Chorus body
+    return value
 
 
 def not_found(message: str) -> Response:
@@ -258,8 +260,7 @@ ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE")
 @admin_route("/admin/{first}/{second}/{third}/{fourth}", methods=ANY_METHOD)
 def admin_unknown_route(**_parts):
     _admin_query()
-    request = app.current_request
-    return not_found(f"no admin route {request.method} {request.context.get('path', '')}")
+    return not_found("no such route")  # as the local hub's front answers one
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
