@@ -18,14 +18,14 @@ import logging
 
 from ..config.connector import Connector
 from ..hub import Hub
-from ..schema import IdentityRef, Interaction
-from ..store.base import SyncState, VersionConflict
+from ..schema import IdentityRef, Interaction, Person
+from ..store.base import SyncState
 from .identity import current_owner, link_identity
+from .person_write import update_person
 
 log = logging.getLogger("chorus_hub.crm_records")
 DELETIONS = ("delete", "privacy_delete")
 PRIVACY_DELETED, DELETED = "privacy_deleted", "deleted"
-WRITE_ATTEMPTS = 8
 
 
 def is_deletion(interaction: Interaction) -> bool:
@@ -72,22 +72,21 @@ def unlink(hub: Hub, person_id: str, ref: IdentityRef) -> None:
     """Drop an identity (a CRM record id) from the person: the pointer and their profile's lists."""
     store = hub.store
     store.delete_identity(ref.key, person_id)
-    for _ in range(WRITE_ATTEMPTS):
-        person, version = store.get_person_versioned(person_id)
+
+    def without(person: Person | None) -> Person | None:
         if person is None or not any(r.key == ref.key for r in person.identities + person.links):
-            return
+            return None
         person.identities = [r for r in person.identities if r.key != ref.key]
         person.links = [link for link in person.links if link.key != ref.key]
-        try:
-            store.put_person(person, version)
-            return
-        except VersionConflict:
-            continue
-    raise VersionConflict(person_id)
+        return person
+
+    update_person(store, person_id, without)
 
 
 def deletion_owner(hub: Hub, interaction: Interaction) -> str | None:
     """Who the deleted record belonged to (read only: a deletion never claims an identity)."""
+    if interaction.crm_change is None:
+        return None
     ref = IdentityRef(namespace=interaction.provider, value=interaction.crm_change.object_id)
     owner = hub.store.find_identities([ref]).get(ref.key)
     return current_owner(hub.store, owner) if owner else None
@@ -96,6 +95,8 @@ def deletion_owner(hub: Hub, interaction: Interaction) -> str | None:
 def apply_deletion(hub: Hub, source: Connector, person_id: str, interaction: Interaction) -> None:
     """A CRM deleted a record of `person_id`: each sink of that account forgets it."""
     change = interaction.crm_change
+    if change is None:
+        return
     record_id, privacy = change.object_id, change.event == "privacy_delete"
     sinks = account_sinks(hub, source)
     states = hub.store.get_sync_states([(person_id, c.id) for c in sinks])
