@@ -46,7 +46,8 @@ class IntercomProvider(Source):
             return [Skipped("admin_reply", f"{topic}: the brand's own voice", notification)]
         if topic not in CUSTOMER_TOPICS:
             return [Skipped("unsupported_event", str(topic), notification)]
-        item = (data.get("data") or {}).get("item")
+        wrapper = data.get("data")
+        item = wrapper.get("item") if isinstance(wrapper, dict) else None
         if not isinstance(item, dict) or "id" not in item:
             raise MalformedPayload("notification has no conversation item")
         conversation = str(item["id"])
