@@ -294,6 +294,15 @@ def renew_channels(event):
     return {"renewed": sorted(outcome.renewed), "failed": sorted(outcome.failed)}
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def poll_listeners(event):
+    """Listeners (pollers): fetch what is new for every source that is due, within a time budget."""
+    from chalicelib.pipeline.poll import run_due_pollers
+
+    outcomes = run_due_pollers(get_hub())
+    return {"polled": len(outcomes), "found": sum(o.found for o in outcomes)}
+
+
 @app.on_sqs_message(queue=NAMES.ingest_queue, batch_size=10)
 def process_ingest(event):
     from chalicelib.runtime.batch import handle_ingest_batch

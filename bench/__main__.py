@@ -13,7 +13,7 @@ import time
 
 from .common import RESULTS, machine
 
-ORDER = ["ingest", "processing", "drain", "e2e", "ack", "crash", "coldstart", "size", "cost"]
+ORDER = ["ingest", "processing", "drain", "e2e", "ack", "crash", "coldstart", "size", "cost", "listeners"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import cost
 
             cost.run(120 if args.quick else 250)
+        elif name == "listeners":
+            from . import listeners
+
+            listeners.run(0.2 if args.quick else 1.0)
         sys.stdout.flush()
     if not args.alone:
         print(f"\n# done in {time.perf_counter() - started:.0f} s; load average now: {_loadavg()}")

@@ -347,6 +347,28 @@ def _version() -> str:
         return "unknown"
 
 
+def _poll(args: argparse.Namespace) -> int:
+    """chorus poll CONNECTOR_ID [--since]: run one listener now; print what it found and queued."""
+    from .pipeline.poll import describe_outcome, listener_of, parse_since, poll_connector
+    from .runtime.aws import get_hub
+
+    connect_to_running_hub()
+    hub = get_hub()
+    connector = hub.connectors.get(args.connector_id)
+    if connector is None or listener_of(connector) is None:
+        print(f"no listener connector '{args.connector_id}'", file=sys.stderr)
+        return 1
+    try:
+        since = parse_since(args.since, hub.clock()) if args.since else None
+    except ValueError as exc:
+        print(f"chorus poll: --since: {exc}", file=sys.stderr)
+        return 2
+    outcome = poll_connector(hub, connector, since=since)
+    for line in describe_outcome(hub, connector, outcome):
+        print(line)
+    return 1 if any(f.error for f in outcome.feeds) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chorus", description="Chorus Social-CRM hub")
     parser.add_argument("--version", action="version", version=f"chorus {_version()}")
@@ -443,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--url", default="http://127.0.0.1:8000", help="the hub's base URL")
     send.add_argument("--config-dir", default="connectors", help="where the connector files are")
     send.set_defaults(func=_send)
+    poll = sub.add_parser("poll", help="run one listener now and print what it found (queued for processing)")
+    poll.add_argument("connector_id")
+    poll.add_argument("--since", default=None, help="look back to an ISO date or for a duration (2d, 6h)")
+    poll.set_defaults(func=_poll)
     return parser
 
 

@@ -37,6 +37,8 @@ JOBS: list[Job] = [
     Job("decay-scores", 3600, "chalicelib.pipeline.decay:decay_due_people", "CHORUS_DECAY_INTERVAL_SECONDS"),
     Job("websub-renewal", 3600, "chalicelib.websub:renew_websub", "CHORUS_WEBSUB_INTERVAL_SECONDS"),
     Job("channel-renewal", 6 * 3600, "chalicelib.channels:renew_channels", "CHORUS_CHANNEL_INTERVAL_SECONDS"),
+    # listeners keep their own schedules (`schedule: {every: 15m}`); this only looks for due ones
+    Job("poll-listeners", 60, "chalicelib.pipeline.poll:run_due_pollers", "CHORUS_POLL_INTERVAL_SECONDS"),
 ]
 
 

@@ -48,8 +48,14 @@ def erasure_hashes(salt: str, identity_keys: list[str], interaction_ids: list[st
 
 def is_erased(store, refs: list[IdentityRef], interaction: Interaction) -> bool:
     """True when the delivery's author (any identity) or the interaction itself was erased."""
-    hashes = erasure_hashes(store.erasure_salt(), [r.key for r in refs], [interaction.interaction_id])
+    hashes = erasure_hashes(store.erasure_salt(), [r.key for r in refs], _erased_names(interaction))
     return store.any_erased(hashes)
+
+
+def _erased_names(interaction: Interaction) -> list[str]:
+    """An interaction is remembered as erased by its id and by its cross-connector key, so the
+    same post coming back through another connector is not stored again."""
+    return [interaction.interaction_id, *([f"key:{interaction.key}"] if interaction.key else [])]
 
 
 @dataclass
@@ -199,7 +205,7 @@ def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
     report = ErasureReport(person_id=person_id, items=data.item_count)
     identity_keys = [r.key for r in data.identities]
     hashes = erasure_hashes(
-        store.erasure_salt(), identity_keys, [i.interaction_id for i in data.interactions]
+        store.erasure_salt(), identity_keys, [n for i in data.interactions for n in _erased_names(i)]
     )
     store.put_erasures(hashes, hub.clock())
     report.erasure_markers = len(hashes)
@@ -218,6 +224,9 @@ def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
     store.delete_processed_markers(markers)
     report.dedup_markers = len(set(markers))
     report.identities = sum(store.delete_identity(key, person_id) for key in identity_keys)
+    for interaction in data.interactions:
+        if interaction.key:
+            store.delete_interaction_key(interaction.key, interaction.interaction_id)
     store.delete_person_items(person_id)
     for other in merged_into(hub, person_id, data):  # what was merged into them is theirs too
         if erase_person(hub, other) is not None:

@@ -206,3 +206,28 @@ def sink_client(sink_hub):
 
     with Client(chalice_app.app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def lhub(aws, use_connectors):
+    """The hub with the listener connectors (tests/connectors_listeners) and a fixed clock."""
+    from chalicelib.runtime.aws import get_hub
+    from tests.support.listener_fakes import CONNECTORS, NOW
+
+    use_connectors(CONNECTORS)
+    hub = get_hub()
+    hub.clock = lambda: NOW
+    return hub
+
+
+@pytest.fixture
+def algolia():
+    """A fake HN Search behind https://hn.test/api/v1 (tests/support/listener_fakes.py)."""
+    import responses
+
+    from tests.support.listener_fakes import FakeAlgolia
+
+    fake = FakeAlgolia()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.GET, "https://hn.test/api/v1/search_by_date", callback=fake)
+        yield fake

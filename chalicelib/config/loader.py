@@ -69,6 +69,7 @@ def validate_documents(
 ) -> tuple[list[tuple[str, ConnectorConfig, Any]], Settings, list[Problem]]:
     """Validate every document against the models and its provider's contract."""
     from ..providers import REGISTRY, get_provider, roles
+    from ..providers.listener import Listener
 
     problems: list[Problem] = []
     try:
@@ -123,6 +124,15 @@ def validate_documents(
             problems += [(name, "options." + _field_path(e["loc"]), e["msg"]) for e in exc.errors()]
             continue
         problems += [(name, fld, msg) for fld, msg in provider.validate_config(config, options)]
+        if config.schedule is not None and not isinstance(provider, Listener):
+            problems.append((name, "schedule", f"provider '{config.provider}' is not a listener"))
+        if (
+            isinstance(provider, Listener)
+            and provider.open_web
+            and "keep_only_brand_matches" not in config.model_fields_set
+        ):
+            # the open web talks about everything: keep what names the brand unless told otherwise
+            config = config.model_copy(update={"keep_only_brand_matches": True})
         if len(problems) == before:
             valid.append((name, config, options))
     return valid, settings, problems

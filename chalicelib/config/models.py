@@ -18,6 +18,20 @@ class RateLimit(BaseModel):
     per_seconds: float = Field(gt=0)
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class Schedule(BaseModel):
+    """How often a listener polls: `every: 15m` (s, m, h or d)."""
+
+    model_config = ConfigDict(extra="forbid")
+    every: str = Field(default="15m", pattern=r"^[1-9][0-9]*[smhd]$")
+
+    @property
+    def seconds(self) -> int:
+        return int(self.every[:-1]) * DURATION_UNITS[self.every[-1]]
+
+
 class ConnectorConfig(BaseModel):
     """One connector instance. `options` are checked against the provider's own Options model."""
 
@@ -54,7 +68,12 @@ class ConnectorConfig(BaseModel):
     )
     rate_limit: RateLimit | None = Field(
         default=None,
-        description="Sinks: the CRM account's request budget, if lower than the provider's default.",
+        description="Sinks: the CRM account's request budget, if lower than the provider's default. "
+        "Listeners: the API's request budget, if lower than the provider's documented limit.",
+    )
+    schedule: Schedule | None = Field(
+        default=None,
+        description="Listeners (pollers): how often to fetch what is new; default every 15m.",
     )
     log_bodies: bool = Field(
         default=False,

@@ -105,6 +105,17 @@ def _normalise(namespace: str, value: str, settings: IdentitySettings) -> str | 
     return value or None
 
 
+@lru_cache(maxsize=64)
+def _namespace(provider: str) -> str:
+    """The identity namespace of a provider's user ids: its name unless it declares another
+    (`hn:`, `bsky:`); a provider no longer registered keeps its name."""
+    from ..providers import REGISTRY, get_provider
+
+    if provider not in REGISTRY:
+        return provider
+    return get_provider(provider).identity_namespace or provider
+
+
 def _identities(
     interaction: Interaction, settings: IdentitySettings, crm_namespaces: Collection[str]
 ) -> Iterator[tuple[str, str, str]]:
@@ -113,8 +124,8 @@ def _identities(
     candidates: list[tuple[str, str | None, str]] = [
         ("email", author.email, "same_email"),
         ("phone", author.phone, "same_phone"),
-        (interaction.provider, author.provider_user_id, "provider_verified"),
-        (f"{interaction.provider}_handle", author.handle, "provider_verified"),
+        (_namespace(interaction.provider), author.provider_user_id, "provider_verified"),
+        (f"{_namespace(interaction.provider)}_handle", author.handle, "provider_verified"),
     ]
     for link in interaction.links:
         evidence = (

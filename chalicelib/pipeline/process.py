@@ -17,10 +17,12 @@ from ..privacy import is_erased
 from ..providers import get_source
 from ..providers.base import Delivery, ParseContext, Skipped
 from ..providers.http import TokenSession
-from ..schema import Envelope, IdentityLink, IdentityRef, Interaction, Person, SyncJob
+from ..schema import Author, Envelope, IdentityLink, IdentityRef, Interaction, Person, SyncJob
 from ..store.base import VersionConflict
 from . import crm_records
 from .advocate import sync_worthy
+from .authors import complete_author
+from .crosskey import claim_holder, cross_key, find_holder
 from .enrich import enrich
 from .identity import author_links, crm_namespaces, resolve_links, typed_email
 from .ingest import envelope_body
@@ -76,6 +78,9 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
         # is dead-lettered whole, with its raw body, to replay once the parser is fixed.
         raise PermanentFailure(f"{provider.name} parser failed: {type(exc).__name__}") from None
     outcome = ProcessOutcome()
+    for item in items:  # profiles a push left out, fetched before any store work (pipeline/authors.py)
+        if isinstance(item, Interaction) and not item.deleted:
+            complete_author(hub, connector, provider, item)
     with hub.store.atomic():  # store work only from here: the parse (maybe a fetch) is done
         for item in items:
             if isinstance(item, Skipped):
@@ -108,8 +113,15 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
 def apply_interaction(
     hub: Hub, connector: Connector, interaction: Interaction, outcome: ProcessOutcome
 ) -> bool:
-    """Store one interaction on its person and refresh the person. False when skipped."""
+    """Store one interaction on its person and refresh the person. False when skipped.
+
+    One interaction per cross-connector key (crosskey.py): a post already stored, however it
+    arrived, is updated in place, and a deletion finds it by its key, not through its author."""
     store = hub.store
+    interaction.key = cross_key(interaction)
+    holder = find_holder(store, interaction.key)
+    if holder is not None:
+        interaction.interaction_id = holder.interaction_id
     enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
     # the links carry the identities too: normalised once (an email's validation is ~25 us)
     links = author_links(interaction, hub.settings.identity, crm_namespaces(hub.connectors), hub.clock())
@@ -120,32 +132,45 @@ def apply_interaction(
         return False
     if crm_records.is_deletion(interaction):
         return _apply_crm_deletion(hub, connector, interaction, outcome)
-    if (
-        connector.config.keep_only_brand_matches
-        and not interaction.brand_matches
-        and not _already_stored(store, refs, interaction)
-    ):
+    # an edit or deletion of something kept still applies, brand term or not
+    if connector.config.keep_only_brand_matches and not interaction.brand_matches and holder is None:
         outcome.skipped.append(Skipped("no_brand_match", "mentions no brand term", interaction.event_id))
         store.count_event(connector.id, "skipped_no_brand_match")
         return False
-    resolution = resolve_links(store, links, anonymous_key=interaction.interaction_id)
-    settlement = settle_ties(hub, resolution, interaction.interaction_id)  # merges strongly tied persons
-    person_id = interaction.person_id = settlement.person_id
+    settlement = None
+    if interaction.deleted and holder is not None:
+        # the key names the original: the deletion's author (missing, or another) is not needed
+        person_id, owned = holder.person_id, []
+    else:
+        resolution = resolve_links(store, links, anonymous_key=interaction.interaction_id)
+        settlement = settle_ties(hub, resolution, interaction.interaction_id)  # merges strongly tied persons
+        person_id, owned = settlement.person_id, resolution.owned
+        if holder is None:
+            holder = claim_holder(store, interaction.key, person_id, interaction.interaction_id)
+            interaction.interaction_id = holder.interaction_id  # another arrival may have won
+        if holder.person_id != person_id:  # a stored post arriving with another author
+            person_id, owned = holder.person_id, []
+    interaction.person_id = person_id
     if interaction.crm_change is not None and is_echo(hub, person_id, interaction):
         outcome.skipped.append(Skipped("echo", "change written by Chorus itself", interaction.event_id))
         store.count_event(connector.id, "skipped_echo")
         return False
     if interaction.crm_change is not None:  # the person's record in that CRM: written by its id
         crm_records.note_record(hub, connector, person_id, interaction)
+    existing = store.get_interaction(person_id, interaction.interaction_id)
     if interaction.deleted:
         if interaction.deletes_thread:
             _tombstone_thread(store, person_id, interaction)
-        interaction = tombstone(store.get_interaction(person_id, interaction.interaction_id), interaction)
+        interaction = tombstone(existing, interaction)
+    interaction = one_per_key(existing, interaction, connector.id)
     if not store.put_interaction(interaction):
         outcome.skipped.append(Skipped("stale", "a newer version is stored", interaction.event_id))
         return False
-    refresh_person(hub, person_id, resolution.owned, interaction, outcome)
-    note_suggestions(hub, settlement, interaction.interaction_id)  # weak ties, listed on both persons
+    if holder.pointer_person != person_id:  # moved by a merge: the key follows it
+        store.claim_interaction_key(interaction.key, person_id, interaction.interaction_id)
+    refresh_person(hub, person_id, owned, interaction, outcome)
+    if settlement is not None:
+        note_suggestions(hub, settlement, interaction.interaction_id)  # weak ties, listed on both persons
     return True
 
 
@@ -166,11 +191,44 @@ def _apply_crm_deletion(
     return True
 
 
-def _already_stored(store, refs: list[IdentityRef], interaction: Interaction) -> bool:
-    """An edit or deletion of something kept must still apply, brand term or not (read-only)."""
-    found = store.find_identities(refs) if refs else {}
-    person_id = next((found[r.key] for r in refs if r.key in found), None)
-    return person_id is not None and store.get_interaction(person_id, interaction.interaction_id) is not None
+def one_per_key(existing: Interaction | None, arrival: Interaction, connector_id: str) -> Interaction:
+    """What to store when `arrival` names `existing`'s key, recording every connector that saw it.
+
+    The same provider object again (an edit, a deletion) replaces the stored one, if newer
+    (put_interaction judges). Another copy of it (a Google Alert of a blog post, a subreddit
+    feed's entry of a Reddit post) keeps one interaction: the fuller text with its enrichment,
+    an author from whichever copy names one, the earliest time."""
+    if existing is None:
+        return arrival.model_copy(update={"seen_by": list(dict.fromkeys([*arrival.seen_by, connector_id]))})
+    seen = list(dict.fromkeys([*(existing.seen_by or [existing.connector_id]), connector_id]))
+    same_object = (existing.connector_id, existing.external_id) == (arrival.connector_id, arrival.external_id)
+    if same_object or arrival.deleted or existing.deleted:
+        return arrival.model_copy(
+            update={"seen_by": seen, "connector_id": existing.connector_id, "provider": existing.provider}
+        )
+    richer, other = (
+        (arrival, existing) if len(arrival.text or "") > len(existing.text or "") else (existing, arrival)
+    )
+    return richer.model_copy(
+        update={
+            "interaction_id": existing.interaction_id,
+            "connector_id": existing.connector_id,
+            "provider": existing.provider,
+            "external_id": existing.external_id,
+            "key": existing.key,
+            "person_id": existing.person_id,
+            "url": existing.url or arrival.url,
+            "author": richer.author if _names_someone(richer.author) else other.author,
+            "occurred_at": min(existing.occurred_at, arrival.occurred_at),
+            # never older than what is stored, so the merged copy is written
+            "updated_at": max(existing.version_time, arrival.version_time),
+            "seen_by": seen,
+        }
+    )
+
+
+def _names_someone(author: Author) -> bool:
+    return any((author.email, author.handle, author.provider_user_id, author.display_name, author.phone))
 
 
 def _tombstone_thread(store, person_id: str, deletion: Interaction) -> None:

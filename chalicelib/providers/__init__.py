@@ -41,6 +41,11 @@ REGISTRY: dict[str, str] = {
     "slack": "chalicelib.providers.slack:SlackProvider",
     "youtube": "chalicelib.providers.youtube:YouTubeProvider",
     "intercom": "chalicelib.providers.intercom:IntercomProvider",
+    "hackernews": "chalicelib.providers.hackernews:HackerNewsProvider",
+    "rss": "chalicelib.providers.rss:RssProvider",
+    "bluesky": "chalicelib.providers.bluesky:BlueskyProvider",
+    "mastodon": "chalicelib.providers.mastodon:MastodonProvider",
+    "reddit": "chalicelib.providers.reddit:RedditProvider",
 }
 
 

@@ -206,6 +206,8 @@ class Provider:
     Options: ClassVar[type[BaseModel]] = NoOptions
     # secret name -> "source" | "sink" | "both": which directions require it
     required_secrets: ClassVar[dict[str, str]] = {}
+    # the namespace of the provider's user ids (`hn`, `bsky`); None: the provider's name
+    identity_namespace: ClassVar[str | None] = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(

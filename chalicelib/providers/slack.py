@@ -4,7 +4,9 @@ Signature: `X-Slack-Signature: v0=` + hex(HMAC-SHA256(signing secret, "v0:{ts}:{
 with `X-Slack-Request-Timestamp` inside a 5-minute window (replays are refused).
 Handshake: a signed POST {"type": "url_verification", "challenge": C} -> C as text/plain.
 Retries carry `X-Slack-Retry-Num`; they repeat the `event_id`, so the pipeline de-duplicates them.
-Authors are user ids only (names and emails need users.info, not called here).
+Authors come as user ids only; with a bot token (`secrets.bot_token`, scope `users:read`, and
+`users:read.email` for emails) the processing side fetches each author's profile once with
+`users.info` (pipeline/authors.py), so a member links to their CRM contact by email.
 A message event with a missing or wrong-typed field is skipped as `malformed_entry`.
 Edits (`message_changed`) update the message; `message_deleted`, and a `message_changed` whose
 message is a `tombstone` (a deleted thread parent with replies, shown by Slackbot as "This
@@ -23,8 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import MalformedPayload
 from ..schema import Author, Interaction
+from .author_fetch import AuthorFetcher
 from .base import Delivery, ParseContext, Skipped, WebResponse, utc_from_epoch
 from .entries import entry_id, guarded
+from .listener import fetch_json
 from .signatures import check_timestamp, parse_timestamp, sign, verify_hmac
 from .source import SignedTestDelivery, Source
 
@@ -39,10 +43,13 @@ class SlackOptions(BaseModel):
     workspace_url: str | None = Field(
         default=None, description="e.g. https://acme-community.slack.com, to build message permalinks."
     )
+    api_url: str = Field(default="https://slack.com/api", description="Web API base, for users.info.")
 
 
-class SlackProvider(Source):
+class SlackProvider(Source, AuthorFetcher):
     name = "slack"
+    # users.info is a Tier 4 method: 100+ calls per minute per workspace
+    author_rate_limit = (100, 60.0)
     Options = SlackOptions
     handshake_methods = ("POST",)
     required_secrets = {"signing": "source"}
@@ -149,4 +156,30 @@ class SlackProvider(Source):
             parent_id=f"{channel}:{thread_ts}" if reply else None,
             public=channel_type == "channel",
             deleted=deleted,
+        )
+
+    def wants_author(self, interaction: Interaction, connector) -> str | None:
+        author = interaction.author
+        if not connector.has_secret("bot_token") or not author.provider_user_id or author.email:
+            return None
+        return author.provider_user_id
+
+    def author_details(self, user_id: str, connector, http) -> Author | None:
+        """users.info: the member's names and, with `users:read.email`, their email."""
+        _, body = fetch_json(
+            http,
+            f"{connector.options.api_url.rstrip('/')}/users.info",
+            params={"user": user_id},
+            headers={"Authorization": f"Bearer {connector.secret('bot_token')}"},
+        )
+        user = body.get("user") if body.get("ok") else None
+        if not isinstance(user, dict) or user.get("is_bot") or user.get("deleted"):
+            return None  # user_not_found, missing_scope...: the id stands alone
+        profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
+        return Author(
+            email=profile.get("email") or None,
+            display_name=profile.get("display_name")
+            or profile.get("real_name")
+            or user.get("real_name")
+            or None,
         )

@@ -68,6 +68,15 @@ class Interaction(Model):
     provider: str
     kind: InteractionKind
     external_id: str = Field(description="The provider's id of the object (response, tweet...).")
+    key: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="Cross-connector key: the platform's object id where known, else the canonical "
+        "permalink. One interaction per key, however many connectors deliver it.",
+    )
+    seen_by: list[str] = Field(
+        default_factory=list, description="Every connector that delivered this interaction."
+    )
     event_id: str = Field(description="The provider's id of the delivery event, for de-duplication.")
     event_type: str | None = None
     occurred_at: UtcDatetime

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 from ..schema import Action, IdentityLink, IdentityRef, Interaction, MergeRecord, Person
 from .counters import Counters
 from .delivery_log import DeliveryLog
+from .interaction_keys import InteractionKeys
+from .listener_cursors import ListenerCursor, ListenerCursors
 from .records import BadCursor, DeadLetter, Page, PersonItems, SyncState, VersionConflict
 
 __all__ = [
@@ -31,6 +33,9 @@ __all__ = [
     "DeliveryLog",
     "ErasureStore",
     "IdentityStore",
+    "InteractionKeys",
+    "ListenerCursor",
+    "ListenerCursors",
     "InteractionStore",
     "LoopStore",
     "MergeStore",
@@ -260,6 +265,8 @@ class Store(
     ErasureStore,
     DeliveryLog,
     Counters,
+    ListenerCursors,
+    InteractionKeys,
     Protocol,
 ):
     """Every aggregate: what a Hub holds."""

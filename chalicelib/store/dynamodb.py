@@ -16,6 +16,9 @@ Items (pk / sk):
   X#{key}      X                Create claim of a sink without an upsert: lease end, created id; TTL
   DLV#, CNT#, VOICE#            The delivery log and time-bucketed counters: see dynamodb_deliveries.py
                                 and dynamodb_counters.py
+  LC#{conn}    F#{feed}         ListenerCursor: where a listener's feed stands (store/listener_cursors.py)
+  K#{hash}     K                Cross-connector key -> person, interaction (store/interaction_keys.py);
+                                the key is hashed (a permalink can name its author, and be long)
 Profiles also sit in gsi1 under DECAY / {decay_due_at} while recency decay can still move their
 score (sparse: only people with a due time), so the decay schedule reads only the people due.
 Model data is kept as one JSON attribute; only keys and index attributes are typed.
@@ -24,6 +27,7 @@ Model data is kept as one JSON attribute; only keys and index attributes are typ
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -34,6 +38,7 @@ from ..schema import Action, IdentityLink, IdentityRef, Interaction, MergeRecord
 from . import cursors
 from .dynamodb_counters import DynamoCounters
 from .dynamodb_deliveries import DynamoDeliveryLog
+from .listener_cursors import ListenerCursor, cursor_from_json, cursor_to_json
 from .records import BadCursor, DeadLetter, Page, PersonItems, SyncState, VersionConflict
 
 BATCH_GET_MAX = 100
@@ -730,6 +735,68 @@ class DynamoStore(DynamoDeliveryLog, DynamoCounters):
                 break
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
         return ids
+
+    # ---- listener cursors (store/listener_cursors.py) ------------------------------------------------
+    def get_cursor(self, connector_id: str, feed: str) -> ListenerCursor | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=self._key(f"LC#{connector_id}", f"F#{feed}"), ConsistentRead=True
+        ).get("Item")
+        return cursor_from_json(item["data"]["S"]) if item else None
+
+    def put_cursor(self, cursor: ListenerCursor) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(f"LC#{cursor.connector_id}", f"F#{cursor.feed}"),
+                "data": _s(cursor_to_json(cursor)),
+            },
+        )
+
+    def connector_cursors(self, connector_id: str) -> list[ListenerCursor]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": _s(f"LC#{connector_id}")},
+            ConsistentRead=True,
+        )
+        return [cursor_from_json(i["data"]["S"]) for i in items]
+
+    # ---- cross-connector keys (store/interaction_keys.py) -----------------------------------
+    def find_interaction_key(self, key: str) -> tuple[str, str] | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=self._interaction_key(key), ConsistentRead=True
+        ).get("Item")
+        return (item["person_id"]["S"], item["interaction_id"]["S"]) if item else None
+
+    def claim_interaction_key(self, key: str, person_id: str, interaction_id: str) -> tuple[str, str]:
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    **self._interaction_key(key),
+                    "person_id": _s(person_id),
+                    "interaction_id": _s(interaction_id),
+                },
+                ConditionExpression="attribute_not_exists(pk) OR interaction_id = :i",
+                ExpressionAttributeValues={":i": _s(interaction_id)},
+            )
+            return person_id, interaction_id
+        except self._db.exceptions.ConditionalCheckFailedException:
+            found = self.find_interaction_key(key)
+            return found if found else self.claim_interaction_key(key, person_id, interaction_id)
+
+    def delete_interaction_key(self, key: str, interaction_id: str) -> None:
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=self._interaction_key(key),
+                ConditionExpression="interaction_id = :i",
+                ExpressionAttributeValues={":i": _s(interaction_id)},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            pass
+
+    def _interaction_key(self, key: str) -> dict[str, dict[str, str]]:
+        return self._key(f"K#{hashlib.sha256(key.encode()).hexdigest()[:40]}", "K")
 
     # ---- helpers --------------------------------------------------------------------------
     @staticmethod

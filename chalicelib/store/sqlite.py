@@ -11,6 +11,7 @@ only keys and sort columns typed. Cursors are keyset positions (store/cursors.py
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -25,6 +26,7 @@ from typing import Any
 
 from ..schema import Action, IdentityLink, IdentityRef, Interaction, MergeRecord, Person
 from . import cursors
+from .listener_cursors import ListenerCursor, cursor_from_json, cursor_to_json
 from .records import BadCursor, DeadLetter, Page, PersonItems, SyncState, VersionConflict
 from .sqlite_counters import COUNTER_SCHEMA, SqliteCounters
 from .sqlite_deliveries import DELIVERY_SCHEMA, SqliteDeliveryLog
@@ -78,6 +80,11 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE INDEX IF NOT EXISTS actions_newest ON actions (all_sort DESC, person_id DESC);
 CREATE TABLE IF NOT EXISTS merges (merge_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS erasures (hash TEXT PRIMARY KEY, erased_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS listener_cursors (
+    connector_id TEXT NOT NULL, feed TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (connector_id, feed)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS interaction_keys (
+    key_hash TEXT PRIMARY KEY, person_id TEXT NOT NULL, interaction_id TEXT NOT NULL) WITHOUT ROWID;
 """
 SCHEMA += DELIVERY_SCHEMA + COUNTER_SCHEMA
 # what lives under one person (privacy): table -> its person column is person_id
@@ -579,6 +586,48 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
     def delete_merge(self, merge_id: str) -> None:
         self._write("DELETE FROM merges WHERE merge_id = ?", (merge_id,))
 
+    # ---- listener cursors (store/listener_cursors.py) -----------------------------------------
+    def get_cursor(self, connector_id: str, feed: str) -> ListenerCursor | None:
+        row = self._one(
+            "SELECT data FROM listener_cursors WHERE connector_id = ? AND feed = ?", (connector_id, feed)
+        )
+        return cursor_from_json(row[0]) if row else None
+
+    def put_cursor(self, cursor: ListenerCursor) -> None:
+        self._write(
+            "INSERT INTO listener_cursors VALUES (?, ?, ?)"
+            " ON CONFLICT (connector_id, feed) DO UPDATE SET data = excluded.data",
+            (cursor.connector_id, cursor.feed, cursor_to_json(cursor)),
+        )
+
+    def connector_cursors(self, connector_id: str) -> list[ListenerCursor]:
+        rows = self._all(
+            "SELECT data FROM listener_cursors WHERE connector_id = ? ORDER BY feed", (connector_id,)
+        )
+        return [cursor_from_json(r[0]) for r in rows]
+
+    # ---- cross-connector keys (store/interaction_keys.py) -------------------------------------
+    def find_interaction_key(self, key: str) -> tuple[str, str] | None:
+        row = self._one(
+            "SELECT person_id, interaction_id FROM interaction_keys WHERE key_hash = ?", (_key_hash(key),)
+        )
+        return (row[0], row[1]) if row else None
+
+    def claim_interaction_key(self, key: str, person_id: str, interaction_id: str) -> tuple[str, str]:
+        """One statement: insert, or move the pointer when it names the same interaction."""
+        self._write(
+            "INSERT INTO interaction_keys VALUES (?, ?, ?) ON CONFLICT (key_hash) DO UPDATE"
+            " SET person_id = excluded.person_id WHERE interaction_id = excluded.interaction_id",
+            (_key_hash(key), person_id, interaction_id),
+        )
+        return self.find_interaction_key(key) or (person_id, interaction_id)
+
+    def delete_interaction_key(self, key: str, interaction_id: str) -> None:
+        self._write(
+            "DELETE FROM interaction_keys WHERE key_hash = ? AND interaction_id = ?",
+            (_key_hash(key), interaction_id),
+        )
+
     # ---- privacy ------------------------------------------------------------------------------
     def person_items(self, person_id: str) -> PersonItems:
         found = PersonItems()
@@ -653,6 +702,11 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
 def _synchronous() -> str:
     value = os.environ.get("CHORUS_SQLITE_SYNCHRONOUS", "NORMAL").upper()
     return value if value in ("OFF", "NORMAL", "FULL", "EXTRA") else "NORMAL"
+
+
+def _key_hash(key: str) -> str:
+    """Keys are kept hashed, as in DynamoDB: a permalink can name its author."""
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def _marks(values: list[Any]) -> str:

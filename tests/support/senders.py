@@ -51,6 +51,9 @@ SECRETS = {
     "TEST_DISCOURSE_SECRET": "discourse-secret-97531",
     "TEST_SLACK_SIGNING_SECRET": "slack-signing-8642",
     "TEST_YOUTUBE_HUB_SECRET": "yt-hub-secret-1122",
+    "TEST_REDDIT_CLIENT_ID": "reddit-app-id-p9Xk",
+    "TEST_SLACK_BOT_TOKEN": "xoxb-test-bot-token-51",
+    "TEST_REDDIT_CLIENT_SECRET": "reddit-app-secret-7Qw2",
     "TEST_INTERCOM_CLIENT_SECRET": "ic-client-secret-3344",
     "TEST_X_OAUTH2_CLIENT_SECRET": "x-oauth2-client-secret-5566",
 }

@@ -1,0 +1,182 @@
+"""7. Listeners: items/s from a listened-to API through the listener into the ingest queue.
+
+The API answers from memory (no network, no `responses`), the cursors and budgets sit in a
+SQLite store, the queue is a list: what is measured is the listener's own work per item (page
+parsing, envelope building, queueing) and per call (budget, cursor writes). Also prints the
+calls each poll cost against the ceil(N / page size) + 1 target.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .common import ROOT, FakeBlobs, FakeQueue, table, use_test_environment, write_result
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+class Answer:
+    def __init__(self, body: bytes, headers: dict[str, str] | None = None):
+        self.status_code, self.content, self.headers = 200, body, headers or {}
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class MemoryAlgolia:
+    """search_by_date over an in-memory index, newest first (the test fake's semantics)."""
+
+    def __init__(self, hits: list[dict]):
+        self.hits = sorted(hits, key=lambda h: h["created_at_i"], reverse=True)
+        self.calls = 0
+
+    def request(self, method: str, url: str, params: dict | None = None, **_: Any) -> Answer:
+        self.calls += 1
+        params = {k: str(v) for k, v in (params or {}).items()} or {
+            k: v[0] for k, v in parse_qs(urlsplit(url).query).items()
+        }
+        low, high = (int(re.sub(r"\D", "", f)) for f in params["numericFilters"].split(","))
+        matched = [h for h in self.hits if low < h["created_at_i"] <= high]
+        window = matched[:1000]  # Algolia pages the first 1,000 hits; nbHits is the true count
+        size, page = int(params["hitsPerPage"]), int(params["page"])
+        body = {
+            "hits": window[page * size : (page + 1) * size],
+            "nbHits": len(matched),
+            "nbPages": -(-len(window) // size),
+        }
+        return Answer(json.dumps(body).encode())
+
+
+class MemoryFeed:
+    def __init__(self, body: bytes):
+        self.body, self.calls = body, 0
+
+    def request(self, method: str, url: str, **_: Any) -> Answer:
+        self.calls += 1
+        return Answer(self.body, {"Content-Type": "application/rss+xml"})
+
+
+def _hub(http: Any, store_dir: str):
+    from chalicelib.config.loader import load_directory
+    from chalicelib.hub import Hub
+    from chalicelib.store.sqlite import SqliteStore
+
+    hub = Hub(
+        connectors=load_directory(ROOT / "tests" / "connectors_listeners"),
+        store=SqliteStore(Path(store_dir) / "bench.sqlite3"),
+        ingest_queue=FakeQueue(),
+        sync_queue=FakeQueue(),
+        blobs=FakeBlobs(),
+        clock=lambda: NOW,
+    )
+    hub._http = http
+    return hub
+
+
+def _hits(n: int) -> list[dict]:
+    start = int(NOW.timestamp()) - 3 * 3600
+    return [
+        {
+            "objectID": str(40_000_000 + i),
+            "created_at_i": start + i,
+            "author": f"user{i % 500}",
+            "comment_text": f"<p>Comment {i} about Chorus and how our NPS follow-ups work now.</p>",
+            "story_id": 39_999_000,
+            "parent_id": 39_999_000,
+            "_tags": ["comment", f"author_user{i % 500}"],
+            "updated_at": "2026-11-30T09:00:00Z",
+        }
+        for i in range(n)
+    ]
+
+
+def _rss(entries: int) -> bytes:
+    items = "".join(
+        f"<item><title>Post {i} on Chorus</title><link>https://blog.example.com/{i}/?utm_source=rss</link>"
+        f"<guid>https://blog.example.com/?p={i}</guid><pubDate>Sun, 29 Nov 2026 18:{i % 60:02d}:00 GMT</pubDate>"
+        f"<description>&lt;p&gt;Entry {i}: what we learned running Chorus.&lt;/p&gt;</description></item>"
+        for i in range(entries)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>b</title><link>https://blog.example.com/</link>{items}</channel></rss>'.encode()
+
+
+def run(scale: float = 1.0) -> dict[str, Any]:
+    use_test_environment()
+    from chalicelib.pipeline.poll import poll_connector
+
+    rows, results = [], {}
+    for n in (max(100, int(5000 * scale)),):
+        api = MemoryAlgolia(_hits(n))
+        hub = _hub(api, tempfile.mkdtemp(prefix="chorus-bench-listen-"))
+        connector = hub.connectors.get("hn-brand")
+        connector.options.lookback_hours = 4
+        started = time.perf_counter()
+        outcome = poll_connector(hub, connector)
+        seconds = time.perf_counter() - started
+        empty_calls_before = api.calls
+        poll_connector(hub, connector)
+        target = math.ceil(n / connector.options.page_size) + 1
+        empty_calls = api.calls - empty_calls_before
+        rows.append(
+            [
+                "hackernews",
+                n,
+                outcome.found,
+                empty_calls_before,
+                target,
+                empty_calls,
+                f"{outcome.found / seconds:,.0f}",
+            ]
+        )
+        results["hackernews"] = {
+            "items": n,
+            "queued": outcome.found,
+            "calls": empty_calls_before,
+            "target_calls": target,
+            "empty_poll_calls": empty_calls,
+            "items_per_second": round(outcome.found / seconds),
+        }
+    entries = max(50, int(500 * scale))
+    feed = MemoryFeed(_rss(entries))
+    hub = _hub(feed, tempfile.mkdtemp(prefix="chorus-bench-listen-"))
+    connector = hub.connectors.get("rss-subreddit")
+    started = time.perf_counter()
+    outcome = poll_connector(hub, connector)
+    seconds = time.perf_counter() - started
+    calls = feed.calls
+    again = poll_connector(hub, connector)
+    rows.append(
+        [
+            "rss",
+            entries,
+            outcome.found,
+            calls,
+            1,
+            f"{feed.calls - calls} ({again.found} queued)",
+            f"{outcome.found / seconds:,.0f}",
+        ]
+    )
+    results["rss"] = {
+        "items": entries,
+        "queued": outcome.found,
+        "calls": calls,
+        "items_per_second": round(outcome.found / seconds),
+        "repeat_poll_queued": again.found,
+    }
+    print(
+        table(
+            "Listeners: items through the listener into the ingest queue",
+            ["listener", "new items", "queued", "calls", "target", "next poll calls", "items/s"],
+            rows,
+        )
+    )
+    write_result("listeners", results)
+    return results

@@ -1,0 +1,158 @@
+"""The listener (poller) role: a source without webhooks, fetched on a schedule.
+
+A listener module fills in `feeds` (what one connector polls: feed URLs, search terms) and
+`fetch_page` (one API call: the items, where to go on, where the cursor stands after this run),
+plus `parse` for one found item, as a webhook provider does for one delivery. The runner
+(pipeline/poll.py) owns schedule, cursors, budget, back-off and queueing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from ..config.connector import Connector
+from ..errors import MalformedPayload, MethodNotAllowed, UpstreamError
+from .base import Delivery, InboundRequest
+from .http import RETRYABLE_STATUSES, raise_for_permanent, retry_after_seconds
+from .source import Source
+
+# One slow API never holds a run for long: a listener's call gives up sooner than a CRM write.
+POLL_TIMEOUT = (3.05, 10)
+
+
+@dataclass(frozen=True)
+class PollRequest:
+    """One page to fetch. `position` is the feed's committed cursor (None: never polled);
+    `page` where an unfinished run goes on (None: the first page); `since` overrides the
+    position for a run asked for by hand (`chorus poll --since`)."""
+
+    connector: Connector
+    feed: str
+    terms: list[str]
+    position: str | None
+    page: str | None
+    since: datetime | None
+    http: Any
+    now: datetime
+
+
+@dataclass
+class Page:
+    """What one call found. `position`: where the feed's cursor stands once this run ends
+    (providers carry it through `next_page`); `pause_seconds`: the API asked for a pause
+    (rate-limit headers) before the next call."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    next_page: str | None = None
+    position: str | None = None
+    url: str = ""
+    pause_seconds: float | None = None
+
+
+class Listener(Source):
+    """Base of every poller. `parse` receives one found item as a JSON delivery:
+    {"feed": the feed key, "item": the item as `fetch_page` returned it}."""
+
+    is_poller: ClassVar[bool] = True
+    # the open web talks about everything: keep only brand matches unless the connector says not
+    open_web: ClassVar[bool] = True
+    page_size: ClassVar[int] = 100
+    # requests per window of seconds, per API account; the connector's `rate_limit` may lower it
+    poll_rate_limit: ClassVar[tuple[int, float]] = (60, 60.0)
+
+    def feeds(self, connector: Connector, terms: list[str]) -> list[str]:
+        """The feeds or queries one connector polls, each with a cursor of its own."""
+        raise NotImplementedError
+
+    def fetch_page(self, request: PollRequest) -> Page:
+        raise NotImplementedError
+
+    def budget_scope(self, feed: str) -> str:
+        """Which feeds share a rate limit and a back-off: by default all of a connector's (one
+        API account); feeds on different hosts (RSS) each have their own."""
+        return ""
+
+    def verify(self, request: InboundRequest, connector: Connector, now: float) -> None:
+        raise MethodNotAllowed(
+            f"{connector.id} is a listener: it fetches on a schedule, it takes no webhooks"
+        )
+
+    @staticmethod
+    def found_item(delivery: Delivery) -> tuple[str, dict[str, Any]]:
+        """(feed, item) of a found item's delivery; MalformedPayload when it is not one."""
+        body = delivery.json()
+        if not isinstance(body, dict) or not isinstance(body.get("item"), dict):
+            raise MalformedPayload("a listener delivery is {feed, item}")
+        return str(body.get("feed") or ""), body["item"]
+
+
+def item_body(feed: str, item: Mapping[str, Any]) -> bytes:
+    return json.dumps({"feed": feed, "item": item}, separators=(",", ":"), default=str).encode()
+
+
+def fetch(
+    http: Any, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+) -> Any:
+    """One GET, no retry: a 429, 5xx or timeout raises a retryable UpstreamError (with the
+    server's Retry-After) so the runner backs this source off and moves on to the others;
+    another 4xx is permanent. 304 is returned (a conditional GET found nothing new)."""
+    import requests
+
+    try:
+        response = http.request("GET", url, params=params, headers=dict(headers or {}), timeout=POLL_TIMEOUT)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise UpstreamError(f"{type(exc).__name__} fetching {_host(url)}", retryable=True) from None
+    if response.status_code in RETRYABLE_STATUSES:
+        raise UpstreamError(
+            f"HTTP {response.status_code} from {_host(url)}",
+            retryable=True,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            status=response.status_code,
+        )
+    raise_for_permanent(response, f"GET {_host(url)}")
+    return response
+
+
+def fetch_json(http: Any, url: str, *, expect: type = dict, **kwargs: Any) -> tuple[Any, Any]:
+    """fetch(), then the body as JSON of the `expect`ed type (an object, or a list);
+    MalformedPayload when it is not."""
+    response = fetch(http, url, **kwargs)
+    try:
+        body = response.json()
+    except ValueError:
+        raise MalformedPayload(f"{_host(url)} answered with something that is not JSON") from None
+    if not isinstance(body, expect):
+        raise MalformedPayload(f"{_host(url)} answered with JSON that is not an {expect.__name__}")
+    return response, body
+
+
+def rate_limit_pause(response: Any, now: float | None = None) -> float | None:
+    """Seconds to wait when the API's rate-limit headers say the window is spent
+    (`X-RateLimit-Remaining` 0; `X-RateLimit-Reset` in seconds, or as an ISO time), else None."""
+    remaining = response.headers.get("X-RateLimit-Remaining")
+    reset = response.headers.get("X-RateLimit-Reset")
+    try:
+        if remaining is None or float(remaining) >= 1 or not reset:
+            return None
+    except ValueError:
+        return None
+    try:
+        return max(1.0, float(reset))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(reset.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(1.0, moment.timestamp() - (now if now is not None else time.time()))
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc

@@ -1,0 +1,177 @@
+"""The listener framework (pipeline/poll.py) against a behavioural fake of HN Search: what a run
+costs in calls, where cursors stand after full, cut-short and failed runs, and that one
+source's throttling never holds back another's."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from datetime import timedelta
+
+import pytest
+import responses
+
+from tests.support.listener_fakes import NOW, T0, CapturingQueue, FakeAlgolia, hn_hit, poll
+
+
+def page_size(hub, size):
+    hub.connectors.get("hn-brand").options.page_size = size
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 6, 7])
+def test_a_poll_finding_n_items_costs_at_most_ceil_n_over_page_size_plus_one(lhub, algolia, n):
+    page_size(lhub, 3)
+    algolia.hits = [hn_hit(1000 + i, T0 + i, f"Chorus note {i}") for i in range(n)]
+    outcome = poll(lhub)
+    assert outcome.found == n
+    assert outcome.calls <= math.ceil(n / 3) + 1
+    if n == 0:
+        assert outcome.calls == 1  # an empty poll: one call per query
+
+
+def test_the_next_poll_fetches_only_what_is_new_and_an_empty_one_costs_one_call(lhub, algolia):
+    lhub.ingest_queue = CapturingQueue()
+    algolia.hits = [hn_hit(1, T0, "Chorus one"), hn_hit(2, T0 + 10, "Chorus two")]
+    assert poll(lhub).found == 2
+    assert poll(lhub).found == 0 and len(algolia.calls) == 2  # nothing new: one call
+    algolia.hits.append(hn_hit(3, T0 + 20, "Chorus three"))
+    third = poll(lhub)
+    assert [i["objectID"] for i in third.feeds[0].items] == ["3"]
+    assert len(lhub.ingest_queue.messages) == 3
+    cursor = lhub.store.get_cursor("hn-brand", "Chorus")
+    assert cursor.position == str(T0 + 20) and cursor.resume is None and cursor.found == 3
+
+
+def test_found_items_are_queued_as_webhook_envelopes(lhub, algolia):
+    from chalicelib.schema import Envelope
+
+    lhub.ingest_queue = CapturingQueue()
+    algolia.hits = [hn_hit(7, T0, "Chorus rocks")]
+    poll(lhub)
+    [message] = lhub.ingest_queue.messages
+    envelope = Envelope.model_validate(message)
+    assert envelope.connector_id == "hn-brand" and envelope.provider == "hackernews"
+    assert envelope.content_type == "application/json" and "?" not in envelope.url
+    body = json.loads(base64.b64decode(envelope.body_b64))
+    assert body["feed"] == "Chorus" and body["item"]["objectID"] == "7"
+
+
+def test_a_run_cut_short_resumes_where_it_stopped_and_skips_nothing(lhub, algolia):
+    lhub.ingest_queue = CapturingQueue()
+    page_size(lhub, 2)
+    algolia.hits = [hn_hit(100 + i, T0 + i, f"Chorus {i}") for i in range(5)]
+    ticks = iter([0.0, 99.0, 99.0, 99.0])  # the time budget runs out after the first page
+    first = poll(lhub, deadline=50.0, monotonic=lambda: next(ticks))
+    assert first.found == 2 and not first.feeds[0].finished
+    cursor = lhub.store.get_cursor("hn-brand", "Chorus")
+    assert cursor.position is None and cursor.resume is not None  # never moved past unqueued items
+    algolia.hits.append(hn_hit(200, T0 + 100, "Chorus posted meanwhile"))  # must not shift the pages
+    second = poll(lhub)
+    assert second.feeds[0].finished
+    ids = [
+        json.loads(base64.b64decode(m["body_b64"]))["item"]["objectID"] for m in lhub.ingest_queue.messages
+    ]
+    assert sorted(set(ids)) == sorted(str(100 + i) for i in range(5))  # all five, the new one next run
+    third = poll(lhub)
+    assert [i["objectID"] for i in third.feeds[0].items] == ["200"]
+
+
+def test_past_algolias_1000_hit_limit_the_window_moves_down(lhub, algolia):
+    page_size(lhub, 500)
+    algolia.hits = [hn_hit(5000 + i, T0 - 3000 + i, f"Chorus {i}") for i in range(1200)]
+    lhub.connectors.get("hn-brand").options.lookback_hours = 2
+    outcome = poll(lhub)
+    assert outcome.found >= 1200 and len({i["objectID"] for i in outcome.feeds[0].items}) == 1200
+    assert outcome.calls <= math.ceil(1200 / 500) + 2
+
+
+def test_a_429_backs_off_that_source_alone_honouring_retry_after(lhub, algolia):
+    from chalicelib.pipeline.poll import run_due_pollers
+
+    other = FakeAlgolia(hits=[hn_hit(9, T0, "Acme and Chorus")])
+    algolia.answer = (429, {"Retry-After": "120"}, "")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.GET, "https://hn.test/api/v1/search_by_date", callback=algolia)
+        mock.add_callback(responses.GET, "https://hn-mirror.test/api/v1/search_by_date", callback=other)
+        outcomes = {o.connector_id: o for o in run_due_pollers(lhub, NOW)}
+        assert outcomes["hn-brand"].feeds[0].error.startswith("HTTP 429")
+        assert outcomes["hn-other"].found == 2  # polled in the same run, undelayed (both its queries)
+        cursor = lhub.store.get_cursor("hn-brand", "Chorus")
+        assert cursor.failures == 1 and "429" in cursor.last_error and cursor.position is None
+        calls = len(algolia.calls)
+        again = poll(lhub)  # within Retry-After: not one call to the throttled source
+        assert len(algolia.calls) == calls and again.feeds[0].throttled
+        assert poll(lhub, "hn-other").calls == 2  # the other source is not blocked
+
+
+def test_a_malformed_answer_is_a_recorded_failure_and_the_other_queries_advance(lhub):
+    hits = FakeAlgolia(hits=[hn_hit(11, T0, "Acme launch"), hn_hit(12, T0, "Chorus release")])
+
+    def answer(request):
+        if "query=Acme" in request.url:
+            return 200, {"Content-Type": "text/html"}, "<html>Service Unavailable</html>"
+        return hits(request)
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.GET, "https://hn-mirror.test/api/v1/search_by_date", callback=answer)
+        outcome = poll(lhub, "hn-other")
+    by_feed = {f.feed: f for f in outcome.feeds}
+    assert "not JSON" in by_feed["Acme"].error and by_feed["Chorus"].found == 1
+    assert lhub.store.get_cursor("hn-other", "Chorus").position == str(T0)
+    failed = lhub.store.get_cursor("hn-other", "Acme")
+    assert failed.position is None and "not JSON" in failed.last_error
+    assert lhub.store.event_counts("hn-other")["poll_failed"] == 1
+
+
+def test_due_pollers_follow_their_schedule(lhub, algolia):
+    from chalicelib.pipeline.poll import is_due, run_due_pollers
+
+    connector = lhub.connectors.get("hn-brand")
+    assert is_due(lhub, connector, NOW)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:  # others fail: recorded
+        mock.add_callback(responses.GET, "https://hn.test/api/v1/search_by_date", callback=algolia)
+        mock.add_callback(
+            responses.GET, "https://hn-mirror.test/api/v1/search_by_date", callback=FakeAlgolia()
+        )
+        polled = {o.connector_id for o in run_due_pollers(lhub, NOW)}  # every listener, never polled
+    assert {"hn-brand", "hn-other", "rss-news", "bsky-brand", "mastodon-tags", "reddit-brand"} <= polled
+    assert not is_due(lhub, connector, NOW + timedelta(minutes=14))
+    assert is_due(lhub, connector, NOW + timedelta(minutes=15))
+
+
+def test_overlapping_polls_and_restarts_store_each_item_once(lhub, algolia, workers):
+    from chalicelib.runtime.aws import get_hub, reset_hub
+
+    algolia.hits = [hn_hit(21, T0, "Chorus made our NPS loop work"), hn_hit(22, T0 + 5, "Chorus is great")]
+    poll(lhub)
+    workers.drain()
+    # a restart that lost the cursor (or an overlapping window): the same items again
+    lhub.store.put_cursor(type(lhub.store.get_cursor("hn-brand", "Chorus"))("hn-brand", "Chorus"))
+    reset_hub()
+    again = get_hub()
+    again.clock = lambda: NOW
+    poll(again)
+    workers.drain()
+    stored = again.store.connector_interactions("hn-brand", 50)
+    assert sorted(i.external_id for i in stored) == ["21", "22"]
+
+
+def test_a_listener_connector_takes_no_webhooks(lhub, client):
+    response = client.http.post(
+        "/webhooks/hn-brand", body=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 405
+
+
+def test_chorus_poll_prints_what_it_found(lhub, algolia, capsys):
+    from chalicelib.cli import main
+
+    algolia.hits = [hn_hit(51, T0, "Chorus helps us listen")]
+    assert main(["poll", "hn-brand", "--since", "2d"]) == 0
+    out = capsys.readouterr().out
+    assert "https://news.ycombinator.com/item?id=51" in out and "Chorus helps us listen" in out
+    assert "hn-brand [Chorus]: 1 found and queued, 1 call(s), done" in out
+    assert algolia.calls[0]["numericFilters"].startswith(f"created_at_i>{int(NOW.timestamp()) - 2 * 86400},")
+    assert main(["poll", "hn-brand", "--since", "yesterday"]) == 2
+    assert main(["poll", "youtube-creators"]) == 1

@@ -1,0 +1,146 @@
+"""Reddit listings (shaped as the API documents its Listing of t3 links and t1 comments) through
+the listener, the queue, the worker and the store: OAuth client credentials, the rate-limit
+headers, and a post that also arrives through the subreddit's RSS feed."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+
+from tests.support.listener_fakes import poll
+from tests.support.senders import SECRETS, fixture_bytes
+
+API = "https://oauth.reddit.test"
+TOKEN = "https://www.reddit.test/api/v1/access_token"
+SEARCH = json.loads(fixture_bytes("reddit/search_new.json"))
+COMMENTS = json.loads(fixture_bytes("reddit/subreddit_comments.json"))
+
+
+class FakeReddit:
+    def __init__(self):
+        self.tokens = 0
+        self.calls: list[str] = []
+        self.remaining = "598.0"
+        self.listings = {
+            "/search": SEARCH,
+            "/r/CustomerSuccess/new": SEARCH,
+            "/r/CustomerSuccess/comments": COMMENTS,
+        }
+
+    def token(self, request):
+        expected = base64.b64encode(
+            f"{SECRETS['TEST_REDDIT_CLIENT_ID']}:{SECRETS['TEST_REDDIT_CLIENT_SECRET']}".encode()
+        ).decode()
+        if request.headers.get("Authorization") != f"Basic {expected}":
+            return 401, {}, json.dumps({"message": "Unauthorized", "error": 401})
+        assert parse_qs(request.body)["grant_type"] == ["client_credentials"]
+        self.tokens += 1
+        return (
+            200,
+            {},
+            json.dumps(
+                {"access_token": "app-token-1", "token_type": "bearer", "expires_in": 86400, "scope": "*"}
+            ),
+        )
+
+    def listing(self, request):
+        path = request.path_url.split("?", 1)[0]
+        self.calls.append(path)
+        assert request.headers["Authorization"] == "bearer app-token-1"
+        assert request.headers["User-Agent"].startswith("server:chorus-listener")
+        headers = {
+            "X-Ratelimit-Used": "2",
+            "X-Ratelimit-Remaining": self.remaining,
+            "X-Ratelimit-Reset": "412",
+        }
+        return 200, headers, json.dumps(self.listings[path])
+
+
+@pytest.fixture
+def reddit():
+    from chalicelib.providers import reddit as module
+
+    module._tokens.clear()
+    fake = FakeReddit()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.POST, TOKEN, callback=fake.token)
+        for path in fake.listings:
+            mock.add_callback(responses.GET, API + path, callback=fake.listing)
+        mock.add(
+            responses.GET,
+            "https://www.reddit.com/r/CustomerSuccess/.rss",
+            body=fixture_bytes("reddit/subreddit_feed.xml"),
+            content_type="application/atom+xml; charset=UTF-8",
+        )
+        yield fake
+
+
+def test_posts_and_comments_become_interactions_with_one_token(lhub, reddit, workers):
+    outcome = poll(lhub, "reddit-brand")
+    assert {f.feed: f.found for f in outcome.feeds} == {
+        "search:Chorus": 1,
+        "r/CustomerSuccess/new": 1,
+        "r/CustomerSuccess/comments": 1,
+    }
+    assert reddit.tokens == 1  # cached across feeds
+    workers.drain()
+    stored = {i.external_id: i for i in lhub.store.connector_interactions("reddit-brand", 10)}
+    assert set(stored) == {"t3_1h3xk9q", "t1_m0x7abc"}  # the post found twice is one interaction
+    post, comment = stored["t3_1h3xk9q"], stored["t1_m0x7abc"]
+    assert post.kind == "post" and comment.kind == "comment" and comment.parent_id == "t3_1h3xk9q"
+    assert post.text.startswith("Anyone else closing the NPS loop with Chorus?") and post.public
+    assert (
+        post.url
+        == "https://www.reddit.com/r/CustomerSuccess/comments/1h3xk9q/anyone_else_closing_the_nps_loop_with_chorus/"
+    )
+    assert post.author.handle == "maya_builds" and comment.thread_id == "t3_1h3xk9q"
+    person = lhub.store.get_person(post.person_id)
+    assert {r.key for r in person.identities} == {"reddit#maya_builds", "reddit_handle#maya_builds"}
+
+
+def test_the_next_poll_queues_nothing_already_seen(lhub, reddit):
+    poll(lhub, "reddit-brand")
+    reddit.calls.clear()
+    again = poll(lhub, "reddit-brand")
+    assert again.found == 0 and len(reddit.calls) == 3  # one call per feed
+    newer = copy.deepcopy(SEARCH)
+    newer["data"]["children"][0]["data"].update(name="t3_1h3zzzz", created_utc=1796031000.0, id="1h3zzzz")
+    newer["data"]["children"].append(SEARCH["data"]["children"][0])
+    reddit.listings["/search"] = newer
+    assert [i["name"] for i in poll(lhub, "reddit-brand").feeds[0].items] == ["t3_1h3zzzz"]
+
+
+def test_a_spent_rate_limit_window_pauses_reddit_until_its_reset(lhub, reddit):
+    reddit.remaining = "0.0"
+    first = poll(lhub, "reddit-brand")
+    assert first.feeds[0].found == 1 and all(f.throttled for f in first.feeds[1:])
+    calls = len(reddit.calls)
+    assert all(f.throttled for f in poll(lhub, "reddit-brand").feeds) and len(reddit.calls) == calls
+
+
+def test_the_subreddit_feed_and_the_api_store_one_interaction(lhub, reddit, workers):
+    poll(lhub, "rss-subreddit")
+    workers.drain()
+    poll(lhub, "reddit-brand")
+    workers.drain()
+    [post] = [i for i in lhub.store.connector_interactions("rss-subreddit", 10)]
+    assert lhub.store.connector_interactions("reddit-brand", 10)[0].external_id == "t1_m0x7abc"
+    assert post.seen_by == ["rss-subreddit", "reddit-brand"]
+    assert post.text.startswith("Anyone else closing the NPS loop with Chorus?")
+
+
+def test_wrong_app_credentials_are_a_recorded_failure(lhub, reddit, monkeypatch):
+    monkeypatch.setenv("TEST_REDDIT_CLIENT_SECRET", "wrong")
+    from chalicelib.runtime.aws import reset_hub
+
+    reset_hub()
+    from chalicelib.runtime.aws import get_hub
+
+    outcome = poll(get_hub(), "reddit-brand")
+    assert all("HTTP 401" in (f.error or "") for f in outcome.feeds)
+    assert "wrong" not in json.dumps([f.error for f in outcome.feeds])
