@@ -48,7 +48,7 @@ class RssProvider(Listener):
         return urlsplit(feed).netloc.lower()
 
     def fetch_page(self, request: PollRequest) -> Page:
-        import feedparser  # type: ignore[import-untyped]  # ships no type hints
+        import feedparser
 
         state = json.loads(request.position) if request.position else {}
         headers = {"User-Agent": USER_AGENT, "Accept": "application/rss+xml, application/atom+xml, */*;q=0.5"}

@@ -175,7 +175,8 @@ class SlackProvider(Source, AuthorFetcher):
         user = body.get("user") if body.get("ok") else None
         if not isinstance(user, dict) or user.get("is_bot") or user.get("deleted"):
             return None  # user_not_found, missing_scope...: the id stands alone
-        profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
+        found = user.get("profile")
+        profile: dict[str, Any] = found if isinstance(found, dict) else {}
         return Author(
             email=profile.get("email") or None,
             display_name=profile.get("display_name")
