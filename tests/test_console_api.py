@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.admin_support import send_survey, send_tweet, survey, tweet
-from tests.senders import SECRETS, fixture_bytes, typeform_headers
+from tests.support.admin import send_survey, send_tweet, survey, tweet
+from tests.support.senders import SECRETS, fixture_bytes, typeform_headers
 
 
 def test_the_page_is_served_without_any_secret_and_with_a_strict_policy(client):

@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from tests.admin_support import survey
 from tests.conftest import TEST_CONNECTORS
-from tests.senders import fixture_bytes, typeform_headers, x_headers
+from tests.support.admin import survey
+from tests.support.senders import fixture_bytes, typeform_headers, x_headers
 
 URL = "/webhooks/typeform-nps"
 HEADER = "X-Chorus-Delivery-Id"

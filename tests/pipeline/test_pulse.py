@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.admin_support import send_survey, send_tweet, survey, tweet
+from tests.support.admin import send_survey, send_tweet, survey, tweet
 
 DAY = "2026-11-24"  # the fixtures' survey and tweets were all said that day (a Tuesday)
 WEEK = "2026-11-23"

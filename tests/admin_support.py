@@ -1,3 +1,0 @@
-"""Moved to tests/support/admin.py; this alias keeps older imports working."""
-
-from tests.support.admin import *  # noqa: F403

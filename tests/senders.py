@@ -1,3 +1,0 @@
-"""Moved to tests/support/senders.py; this alias keeps older imports working."""
-
-from tests.support.senders import *  # noqa: F403
