@@ -466,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--config-dir", default="connectors", help="where the connector files are")
     send.set_defaults(func=_send)
     poll = sub.add_parser("poll", help="run one listener now and print what it found (queued for processing)")
-    poll.add_argument("connector_id")
+    poll.add_argument("connector_id", help="the listener connector to poll, e.g. rss-blogs")
     poll.add_argument("--since", default=None, help="look back to an ISO date or for a duration (2d, 6h)")
     poll.set_defaults(func=_poll)
     return parser
