@@ -102,21 +102,31 @@ class ZohoProvider(Source, Sink):
             return request.body
         return json.dumps({k: v for k, v in body.items() if k != "token"}).encode()
 
+    def _post(self, connector, http, path: str, body: dict[str, Any]) -> Any:
+        """POST a JSON body to the CRM API (`/crm/<version>/<path>`) with the connector's token."""
+        opts = connector.options
+        return authorized_call(
+            http,
+            "POST",
+            lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/{path}",
+            connector_id=connector.id,
+            grant=self.grant(connector),
+            scheme="Zoho-oauthtoken",
+            headers={"Content-Type": "application/json"},
+            json=body,
+        )
+
     def watch_channel(self, connector, http, now: datetime) -> datetime:
         """Create or renew the notification channel (POST actions/watch, which re-subscribes an
         existing channel id): `Contacts.all` to options.notify_url, expiring CHANNEL_DAYS from now
         (Zoho's default is one hour, its maximum a week). Returns the expiry set."""
         opts = connector.options
         expiry = (now + timedelta(days=CHANNEL_DAYS)).replace(microsecond=0)
-        response = authorized_call(
+        response = self._post(
+            connector,
             http,
-            "POST",
-            lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/actions/watch",
-            connector_id=connector.id,
-            grant=self.grant(connector),
-            scheme="Zoho-oauthtoken",
-            headers={"Content-Type": "application/json"},
-            json={
+            "actions/watch",
+            {
                 "watch": [
                     {
                         "channel_id": int(opts.channel_id or 0),
@@ -267,15 +277,8 @@ class ZohoProvider(Source, Sink):
             if with_last_name:
                 row["Last_Name"] = contact_name(record)
             data.append(row)
-        response = authorized_call(
-            http,
-            "POST",
-            lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/{opts.module}/upsert",
-            connector_id=connector.id,
-            grant=self.grant(connector),
-            scheme="Zoho-oauthtoken",
-            headers={"Content-Type": "application/json"},
-            json={"data": data, "duplicate_check_fields": ["Email"]},
+        response = self._post(
+            connector, http, f"{opts.module}/upsert", {"data": data, "duplicate_check_fields": ["Email"]}
         )
         body = json_object(response)
         if response.status_code in (200, 201, 202, 207) and isinstance(body.get("data"), list):
