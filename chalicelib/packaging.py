@@ -6,9 +6,10 @@ event sources lack `ReportBatchItemFailures`. So this step:
 1. copies the project (app.py, chalicelib/, vendor/, .chalice/) into a work folder and
    bundles the validated connector files into its chalicelib/_bundle/ (the source tree is
    never touched);
-2. runs `chalice package` once to learn the logical ids Chalice generates, then writes the
-   missing resources FROM the specs in runtime/resources.py (so the deployed table and queues
-   cannot drift from the local ones), and turns on partial batch failures;
+2. describes the missing resources from the specs in runtime/resources.py (infra/description.py:
+   the deployed table and queues cannot drift from the local ones) and renders them in the
+   chosen format (infra/cloudformation.py, infra/terraform.py), with partial batch failures,
+   the resources' environment and a scoped policy on what `chalice package` generated;
 3. CloudFormation: runs `chalice package --merge-template` with that template.
    Terraform (no --merge-template there): writes chorus.tf.json (resources) and
    chorus_override.tf.json (a Terraform override file) beside chalice.tf.json;
@@ -25,7 +26,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,57 +33,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .config.loader import write_bundle
-from .runtime.resources import (
-    DLQ_RETENTION_SECONDS,
-    MAX_RECEIVE_COUNT,
-    QUEUE_VISIBILITY_SECONDS,
-    TABLE_KEYS,
-    TTL_ATTRIBUTE,
-    ResourceNames,
-)
+from .infra import cloudformation, terraform
+from .infra.description import Description, DescriptionError, describe
+from .runtime.resources import ResourceNames
 
 FORMATS = ("cloudformation", "terraform")
 MERGE_TEMPLATE = "chorus-resources.json"
 TF_RESOURCES = "chorus.tf.json"
 TF_OVERRIDE = "chorus_override.tf.json"
-DELIVERY_EXPIRY_DAYS = 30  # oversized raw deliveries (claim checks) outlive the 14-day DLQ
-VISIBILITY_FACTOR = 6  # AWS: queue visibility >= 6x the consuming function's timeout
-PARTIAL_FAILURES = ["ReportBatchItemFailures"]
-
-# TransactWriteItems (identity claims) is authorised per item: its Puts need dynamodb:PutItem
-# ("Using IAM with DynamoDB transactions", DynamoDB developer guide).
-DYNAMODB_ACTIONS = [
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:Query",
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-]
-SQS_ACTIONS = [
-    "sqs:SendMessage",
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-    "sqs:ChangeMessageVisibility",
-]
-S3_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]  # delete: privacy erasure (S3Blobs.delete)
-
-# (names attribute, CloudFormation logical id, Terraform name); main queues before their DLQs.
-QUEUES = [
-    ("ingest_dlq", "IngestDeadLetterQueue", "ingest_dlq"),
-    ("sync_dlq", "SyncDeadLetterQueue", "sync_dlq"),
-    ("ingest_queue", "IngestQueue", "ingest"),
-    ("sync_queue", "SyncQueue", "sync"),
-]
-REDRIVE = {"ingest_queue": "ingest_dlq", "sync_queue": "sync_dlq"}
 _COPIED = ("app.py", "requirements.txt", "chalicelib", "vendor")
-_SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
 
 
 class PackagingError(Exception):
@@ -133,28 +93,34 @@ def package(
             "secrets no deployed function can read:\n  " + "\n  ".join(warnings) + "\n"
             "(--allow-env-secrets packages anyway, for a build that is only inspected)"
         )
-    admin_secret = _created_admin_secret(stage_env)
+    description = describe(names, stage, refs, _created_admin_secret(stage_env))
     _clean_output(out)
+    try:
+        _render(description, work, stage, out, pkg_format)
+    except DescriptionError as exc:
+        raise PackagingError(str(exc)) from exc
+    zip_path = out / "deployment.zip"
+    return PackageResult(out, zip_path, zip_path.stat().st_size, time.monotonic() - started, warnings)
 
+
+def _render(description: Description, work: Path, stage: str, out: Path, pkg_format: str) -> None:
+    """Run chalice package and write the description beside (or into) what Chalice made."""
     if pkg_format == "cloudformation":
         discovered = _chalice(work, stage, work / "discover")
         chalice_template = json.loads((discovered / "sam.json").read_text(encoding="utf-8"))
-        merge = cloudformation_resources(chalice_template, names, stage, refs, admin_secret)
         merge_path = work / MERGE_TEMPLATE
+        merge = cloudformation.merge_template(chalice_template, description)
         merge_path.write_text(json.dumps(merge, indent=2), encoding="utf-8")
         _chalice(work, stage, out, "--merge-template", str(merge_path))
         shutil.copy(merge_path, out / MERGE_TEMPLATE)
-        check_cloudformation(json.loads((out / "sam.json").read_text(encoding="utf-8")))
+        cloudformation.check(json.loads((out / "sam.json").read_text(encoding="utf-8")))
     else:
         _chalice(work, stage, out, "--pkg-format", "terraform")
         chalice_tf = json.loads((out / "chalice.tf.json").read_text(encoding="utf-8"))
-        resources, override = terraform_files(chalice_tf, names, stage, refs, admin_secret)
-        (out / TF_RESOURCES).write_text(json.dumps(resources, indent=2), encoding="utf-8")
+        override = terraform.override(chalice_tf, description)
+        (out / TF_RESOURCES).write_text(json.dumps(terraform.render(description), indent=2), encoding="utf-8")
         (out / TF_OVERRIDE).write_text(json.dumps(override, indent=2), encoding="utf-8")
-        check_terraform(chalice_tf, override)
-
-    zip_path = out / "deployment.zip"
-    return PackageResult(out, zip_path, zip_path.stat().st_size, time.monotonic() - started, warnings)
+        terraform.check(chalice_tf, override)
 
 
 # --- the project copy and the chalice run --------------------------------------------------
@@ -176,6 +142,7 @@ LOCAL_ONLY = (
     "chalicelib/cli.py",
     "chalicelib/cli_*.py",
     "chalicelib/packaging.py",
+    "chalicelib/infra",
     "chalicelib/runtime/local*.py",
     "chalicelib/store/sqlite.py",
     "chalicelib/store/sqlite_*.py",
@@ -289,530 +256,3 @@ def _created_admin_secret(stage_env: dict[str, str]) -> str | None:
     """The template creates the admin token secret when the stage names one by name (not ARN)."""
     scheme, _, target = stage_env.get("CHORUS_ADMIN_TOKEN_REF", "").partition(":")
     return target if scheme == "secretsmanager" and not target.startswith("arn:") else None
-
-
-def _secret_arns(
-    refs: list[str], admin_secret: str | None, account_arn: Callable[[str, str], Any], admin_arn: Any
-) -> tuple[list[Any], list[Any]]:
-    """(Secrets Manager ARNs, SSM parameter ARNs) for the references, in the format's syntax."""
-    secrets: list[Any] = []
-    parameters: list[Any] = []
-    for ref in refs:
-        scheme, _, target = ref.partition(":")
-        if scheme == "secretsmanager":
-            if target == admin_secret:
-                secrets.append(admin_arn)
-            elif target.startswith("arn:"):
-                secrets.append(target if _SECRET_SUFFIX.search(target) else target + "-??????")
-            else:
-                secrets.append(account_arn("secretsmanager", f"secret:{target}-??????"))
-        else:
-            parameters.append(
-                target if target.startswith("arn:") else account_arn("ssm", "parameter/" + target.lstrip("/"))
-            )
-    return secrets, parameters
-
-
-def policy_statements(
-    base: list[dict],
-    table: Any,
-    indexes: Any,
-    queues: list[Any],
-    objects: Any,
-    secrets: list[Any],
-    parameters: list[Any],
-) -> list[dict]:
-    """The one policy every function gets: the actions Chorus calls, on its own resources only."""
-    statements = list(base) + [
-        {"Sid": "ChorusTable", "Effect": "Allow", "Action": DYNAMODB_ACTIONS, "Resource": [table, indexes]},
-        {"Sid": "ChorusQueues", "Effect": "Allow", "Action": SQS_ACTIONS, "Resource": queues},
-        {"Sid": "ChorusDeliveries", "Effect": "Allow", "Action": S3_ACTIONS, "Resource": [objects]},
-    ]
-    if secrets:
-        statements.append(
-            {
-                "Sid": "ChorusSecrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": secrets,
-            }
-        )
-    if parameters:
-        statements.append(
-            {
-                "Sid": "ChorusParameters",
-                "Effect": "Allow",
-                "Action": ["ssm:GetParameter"],
-                "Resource": parameters,
-            }
-        )
-    return statements
-
-
-def _check_visibility(timeouts: dict[str, int], consumers: dict[str, str]) -> None:
-    """consumers: queue key -> function; timeouts: function -> seconds."""
-    for queue, function in consumers.items():
-        needed = VISIBILITY_FACTOR * timeouts[function]
-        if QUEUE_VISIBILITY_SECONDS < needed:
-            raise PackagingError(
-                f"{function} has a {timeouts[function]} s timeout: the {queue} visibility "
-                f"({QUEUE_VISIBILITY_SECONDS} s) must be at least {needed} s"
-            )
-
-
-# --- CloudFormation -----------------------------------------------------------------------
-
-
-def cloudformation_resources(
-    chalice_template: dict, names: ResourceNames, stage: str, refs: list[str], admin_secret: str | None
-) -> dict:
-    """The template merged into Chalice's SAM template (deep merge: dicts merge, lists replace)."""
-    by_name = {getattr(names, key): (key, logical) for key, logical, _ in QUEUES}
-    keep = "Delete" if stage == "dev" else "Retain"
-    resources: dict[str, Any] = {
-        "ChorusTable": {
-            "Type": "AWS::DynamoDB::Table",
-            "DeletionPolicy": keep,
-            "UpdateReplacePolicy": keep,
-            "Properties": {
-                "TableName": names.table,
-                **TABLE_KEYS,
-                "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            },
-        },
-        "DeliveriesBucket": {
-            "Type": "AWS::S3::Bucket",
-            "DeletionPolicy": keep,
-            "UpdateReplacePolicy": keep,
-            "Properties": {
-                "BucketName": {"Fn::Sub": names.bucket + "-${AWS::AccountId}-${AWS::Region}"},
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
-                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "LifecycleConfiguration": {
-                    "Rules": [
-                        {
-                            "Id": "expire-deliveries",
-                            "Status": "Enabled",
-                            "ExpirationInDays": DELIVERY_EXPIRY_DAYS,
-                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-                        }
-                    ]
-                },
-            },
-        },
-        "DeliveriesBucketPolicy": {
-            "Type": "AWS::S3::BucketPolicy",
-            "Properties": {
-                "Bucket": {"Ref": "DeliveriesBucket"},
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "TlsOnly",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [
-                                {"Fn::GetAtt": ["DeliveriesBucket", "Arn"]},
-                                {"Fn::Sub": "${DeliveriesBucket.Arn}/*"},
-                            ],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ],
-                },
-            },
-        },
-    }
-    for key, logical, _ in QUEUES:
-        properties: dict[str, Any] = {
-            "QueueName": getattr(names, key),
-            "SqsManagedSseEnabled": True,
-            "VisibilityTimeout": QUEUE_VISIBILITY_SECONDS,
-        }
-        if key in REDRIVE:
-            dlq = next(lg for k, lg, _ in QUEUES if k == REDRIVE[key])
-            properties["RedrivePolicy"] = {
-                "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
-                "maxReceiveCount": MAX_RECEIVE_COUNT,
-            }
-        else:
-            properties["MessageRetentionPeriod"] = DLQ_RETENTION_SECONDS
-            resources.update(_dlq_alarms(logical))
-        resources[logical] = {"Type": "AWS::SQS::Queue", "Properties": properties}
-    admin_arn = None
-    if admin_secret:
-        admin_arn = {"Ref": "AdminTokenSecret"}
-        resources["AdminTokenSecret"] = {
-            "Type": "AWS::SecretsManager::Secret",
-            "Properties": {
-                "Name": admin_secret,
-                "Description": f"Chorus {stage} admin API bearer token",
-                "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
-            },
-        }
-
-    def account_arn(service: str, resource: str) -> dict:
-        return {
-            "Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"
-        }
-
-    secrets, parameters = _secret_arns(refs, admin_secret, account_arn, admin_arn)
-    environment = {
-        "CHORUS_TABLE": {"Ref": "ChorusTable"},
-        "CHORUS_BUCKET": {"Ref": "DeliveriesBucket"},
-        "CHORUS_INGEST_QUEUE_URL": {"Ref": "IngestQueue"},
-        "CHORUS_SYNC_QUEUE_URL": {"Ref": "SyncQueue"},
-    }
-    timeouts: dict[str, int] = {}
-    consumers: dict[str, str] = {}
-    for logical, resource in chalice_template["Resources"].items():
-        properties = resource.get("Properties", {})
-        if resource["Type"] == "AWS::IAM::Role":
-            policies = properties.get("Policies") or []
-            base = policies[0]["PolicyDocument"]["Statement"] if policies else []
-            statements = policy_statements(
-                base,
-                {"Fn::GetAtt": ["ChorusTable", "Arn"]},
-                {"Fn::Sub": "${ChorusTable.Arn}/index/*"},
-                [{"Fn::GetAtt": [lg, "Arn"]} for _, lg, _ in QUEUES],
-                {"Fn::Sub": "${DeliveriesBucket.Arn}/*"},
-                secrets,
-                parameters,
-            )
-            resources[logical] = {
-                "Properties": {
-                    "Policies": [
-                        {
-                            "PolicyName": policies[0]["PolicyName"] if policies else f"{logical}Policy",
-                            "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-                        }
-                    ]
-                }
-            }
-        elif resource["Type"] == "AWS::Serverless::Function":
-            timeouts[logical] = properties.get("Timeout", 3)
-            patch: dict[str, Any] = {"Environment": {"Variables": environment}}
-            for event_id, event in (properties.get("Events") or {}).items():
-                if event["Type"] != "SQS":
-                    continue
-                queue_name = _queue_name_of(event["Properties"]["Queue"])
-                if queue_name not in by_name:
-                    raise PackagingError(
-                        f"{logical} listens on queue {queue_name!r}, which is not one of "
-                        f"Chorus's ({', '.join(by_name)})"
-                    )
-                consumers[by_name[queue_name][0]] = logical
-                # The queue stays Chalice's ARN by name (a deep merge cannot swap one intrinsic for
-                # another); the Ref to the queues in Environment orders creation queue -> function -> mapping.
-                patch.setdefault("Events", {})[event_id] = {
-                    "Properties": {"FunctionResponseTypes": PARTIAL_FAILURES}
-                }
-            resources[logical] = {"Properties": patch}
-    _check_visibility(timeouts, consumers)
-    return {
-        "Parameters": {
-            "AlarmActionArn": {
-                "Type": "String",
-                "Default": "",
-                "Description": "SNS topic (or other alarm action) notified when dead letters arrive; empty for none",
-            }
-        },
-        "Conditions": {"HasAlarmAction": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmActionArn"}, ""]}]}},
-        "Resources": resources,
-        "Outputs": {
-            "TableName": {"Value": {"Ref": "ChorusTable"}},
-            "DeliveriesBucketName": {"Value": {"Ref": "DeliveriesBucket"}},
-            **{f"{lg}Url": {"Value": {"Ref": lg}} for _, lg, _ in QUEUES},
-            **({"AdminTokenSecretArn": {"Value": {"Ref": "AdminTokenSecret"}}} if admin_secret else {}),
-        },
-    }
-
-
-def _queue_name_of(queue: Any) -> str:
-    arn = queue.get("Fn::Sub") if isinstance(queue, dict) else queue
-    if not isinstance(arn, str):
-        raise PackagingError(f"unexpected SQS event source in the Chalice template: {queue!r}")
-    return arn.rsplit(":", 1)[-1]
-
-
-def _dlq_alarms(logical: str) -> dict[str, Any]:
-    """Dead letters arrived (retries exhausted), and a dead-letter backlog (its consumer is failing)."""
-    alarms = {}
-    for suffix, metric, statistic, periods, what in (
-        ("ArrivalAlarm", "NumberOfMessagesReceived", "Sum", 1, "dead letters arrived"),
-        ("DepthAlarm", "ApproximateNumberOfMessagesVisible", "Maximum", 3, "dead letters are not drained"),
-    ):
-        alarms[logical + suffix] = {
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmDescription": {"Fn::Sub": f"${{{logical}.QueueName}}: {what}"},
-                "Namespace": "AWS/SQS",
-                "MetricName": metric,
-                "Statistic": statistic,
-                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [logical, "QueueName"]}}],
-                "Period": 300,
-                "EvaluationPeriods": periods,
-                "Threshold": 1,
-                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                "TreatMissingData": "notBreaching",
-                "AlarmActions": {
-                    "Fn::If": ["HasAlarmAction", [{"Ref": "AlarmActionArn"}], {"Ref": "AWS::NoValue"}]
-                },
-            },
-        }
-    return alarms
-
-
-def check_cloudformation(template: dict) -> None:
-    """Fail the build if a Chalice change made the merge miss a function, an event or a role."""
-    for logical, resource in template["Resources"].items():
-        properties = resource.get("Properties", {})
-        for event_id, event in (properties.get("Events") or {}).items():
-            if (
-                event["Type"] == "SQS"
-                and event["Properties"].get("FunctionResponseTypes") != PARTIAL_FAILURES
-            ):
-                raise PackagingError(f"{logical}.{event_id} does not report batch item failures")
-        if resource["Type"] == "AWS::IAM::Role":
-            sids = {
-                s.get("Sid") for p in properties.get("Policies", []) for s in p["PolicyDocument"]["Statement"]
-            }
-            if "ChorusTable" not in sids:
-                raise PackagingError(f"role {logical} did not get the Chorus policy")
-
-
-# --- Terraform ----------------------------------------------------------------------------
-
-_TF_ACCOUNT = (
-    "arn:${data.aws_partition.chalice.partition}:%s:${data.aws_region.chalice.name}:"
-    "${data.aws_caller_identity.chalice.account_id}:%s"
-)
-
-
-def terraform_files(
-    chalice_tf: dict, names: ResourceNames, stage: str, refs: list[str], admin_secret: str | None
-) -> tuple[dict, dict]:
-    """(chorus.tf.json: the resources, chorus_override.tf.json: changes to Chalice's resources)."""
-    protect = {"lifecycle": {"prevent_destroy": True}} if stage != "dev" else {}
-    table = {
-        "name": names.table,
-        "billing_mode": TABLE_KEYS["BillingMode"],
-        "hash_key": _key(TABLE_KEYS["KeySchema"], "HASH"),
-        "range_key": _key(TABLE_KEYS["KeySchema"], "RANGE"),
-        "attribute": [
-            {"name": a["AttributeName"], "type": a["AttributeType"]}
-            for a in TABLE_KEYS["AttributeDefinitions"]
-        ],
-        "global_secondary_index": [
-            {
-                "name": g["IndexName"],
-                "hash_key": _key(g["KeySchema"], "HASH"),
-                "range_key": _key(g["KeySchema"], "RANGE"),
-                "projection_type": g["Projection"]["ProjectionType"],
-            }
-            for g in TABLE_KEYS["GlobalSecondaryIndexes"]
-        ],
-        "ttl": {"attribute_name": TTL_ATTRIBUTE, "enabled": True},
-        "point_in_time_recovery": {"enabled": True},
-        **protect,
-    }
-    queues: dict[str, Any] = {}
-    alarms: dict[str, Any] = {}
-    for key, _, tf in QUEUES:
-        queue: dict[str, Any] = {
-            "name": getattr(names, key),
-            "visibility_timeout_seconds": QUEUE_VISIBILITY_SECONDS,
-            "sqs_managed_sse_enabled": True,
-        }
-        if key in REDRIVE:
-            dlq = next(t for k, _, t in QUEUES if k == REDRIVE[key])
-            queue["redrive_policy"] = (
-                f"${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{dlq}.arn, "
-                f"maxReceiveCount = {MAX_RECEIVE_COUNT}}})}}"
-            )
-        else:
-            queue["message_retention_seconds"] = DLQ_RETENTION_SECONDS
-            for suffix, metric, statistic, periods in (
-                ("arrivals", "NumberOfMessagesReceived", "Sum", 1),
-                ("depth", "ApproximateNumberOfMessagesVisible", "Maximum", 3),
-            ):
-                alarms[f"{tf}_{suffix}"] = {
-                    "alarm_name": f"{getattr(names, key)}-{suffix}",
-                    "namespace": "AWS/SQS",
-                    "metric_name": metric,
-                    "statistic": statistic,
-                    "period": 300,
-                    "evaluation_periods": periods,
-                    "threshold": 1,
-                    "comparison_operator": "GreaterThanOrEqualToThreshold",
-                    "treat_missing_data": "notBreaching",
-                    "dimensions": {"QueueName": f"${{aws_sqs_queue.{tf}.name}}"},
-                    "alarm_actions": '${var.alarm_action_arn == "" ? [] : [var.alarm_action_arn]}',
-                }
-        queues[tf] = queue
-    bucket_ref = "${aws_s3_bucket.deliveries.id}"
-    resources: dict[str, Any] = {
-        "aws_dynamodb_table": {"chorus": table},
-        "aws_sqs_queue": queues,
-        "aws_cloudwatch_metric_alarm": alarms,
-        "aws_s3_bucket": {
-            "deliveries": {
-                "bucket": f"{names.bucket}-${{data.aws_caller_identity.chalice.account_id}}-"
-                "${data.aws_region.chalice.name}",
-                **protect,
-            }
-        },
-        "aws_s3_bucket_public_access_block": {
-            "deliveries": {
-                "bucket": bucket_ref,
-                "block_public_acls": True,
-                "block_public_policy": True,
-                "ignore_public_acls": True,
-                "restrict_public_buckets": True,
-            }
-        },
-        "aws_s3_bucket_ownership_controls": {
-            "deliveries": {"bucket": bucket_ref, "rule": {"object_ownership": "BucketOwnerEnforced"}}
-        },
-        "aws_s3_bucket_server_side_encryption_configuration": {
-            "deliveries": {
-                "bucket": bucket_ref,
-                "rule": {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}},
-            }
-        },
-        "aws_s3_bucket_lifecycle_configuration": {
-            "deliveries": {
-                "bucket": bucket_ref,
-                "rule": {
-                    "id": "expire-deliveries",
-                    "status": "Enabled",
-                    "filter": {},
-                    "expiration": {"days": DELIVERY_EXPIRY_DAYS},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-                },
-            }
-        },
-        "aws_s3_bucket_policy": {
-            "deliveries": {
-                "bucket": bucket_ref,
-                "policy": json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "TlsOnly",
-                                "Effect": "Deny",
-                                "Principal": "*",
-                                "Action": "s3:*",
-                                "Resource": [
-                                    "${aws_s3_bucket.deliveries.arn}",
-                                    "${aws_s3_bucket.deliveries.arn}/*",
-                                ],
-                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                            }
-                        ],
-                    }
-                ),
-            }
-        },
-    }
-    admin_arn = None
-    if admin_secret:
-        # The value is set once by the operator (see docs/deploy.md): Terraform state never holds it.
-        resources["aws_secretsmanager_secret"] = {
-            "admin_token": {"name": admin_secret, "description": f"Chorus {stage} admin API bearer token"}
-        }
-        admin_arn = "${aws_secretsmanager_secret.admin_token.arn}"
-    secrets, parameters = _secret_arns(refs, admin_secret, lambda s, r: _TF_ACCOUNT % (s, r), admin_arn)
-    chorus = {
-        "variable": {
-            "alarm_action_arn": {
-                "type": "string",
-                "default": "",
-                "description": "alarm action (e.g. an SNS topic ARN) for dead letters",
-            }
-        },
-        "resource": resources,
-        "output": {
-            "table_name": {"value": "${aws_dynamodb_table.chorus.name}"},
-            "deliveries_bucket": {"value": "${aws_s3_bucket.deliveries.id}"},
-            **{f"{tf}_queue_url": {"value": f"${{aws_sqs_queue.{tf}.url}}"} for _, _, tf in QUEUES},
-        },
-    }
-
-    chalice_resources = chalice_tf["resource"]
-    by_name = {getattr(names, key): (key, tf) for key, _, tf in QUEUES}
-    environment = {
-        "CHORUS_TABLE": "${aws_dynamodb_table.chorus.name}",
-        "CHORUS_BUCKET": bucket_ref,
-        "CHORUS_INGEST_QUEUE_URL": "${aws_sqs_queue.ingest.url}",
-        "CHORUS_SYNC_QUEUE_URL": "${aws_sqs_queue.sync.url}",
-    }
-    functions = {}
-    timeouts = {}
-    for name, function in chalice_resources.get("aws_lambda_function", {}).items():
-        timeouts[name] = function.get("timeout", 3)
-        variables = {**(function.get("environment") or {}).get("variables", {}), **environment}
-        functions[name] = {"environment": {"variables": variables}}  # an override replaces the whole block
-    mappings = {}
-    consumers = {}
-    for name, mapping in chalice_resources.get("aws_lambda_event_source_mapping", {}).items():
-        queue_name = mapping["event_source_arn"].rsplit(":", 1)[-1]
-        if queue_name not in by_name:
-            raise PackagingError(f"{name} listens on queue {queue_name!r}, which is not one of Chorus's")
-        key, tf = by_name[queue_name]
-        consumers[key] = mapping["function_name"].split(".")[1]
-        mappings[name] = {
-            "event_source_arn": f"${{aws_sqs_queue.{tf}.arn}}",
-            "function_response_types": PARTIAL_FAILURES,
-        }
-    _check_visibility(timeouts, consumers)
-    policies = {}
-    for name, role_policy in chalice_resources.get("aws_iam_role_policy", {}).items():
-        base = json.loads(role_policy["policy"]).get("Statement", [])
-        statements = policy_statements(
-            base,
-            "${aws_dynamodb_table.chorus.arn}",
-            "${aws_dynamodb_table.chorus.arn}/index/*",
-            [f"${{aws_sqs_queue.{tf}.arn}}" for _, _, tf in QUEUES],
-            "${aws_s3_bucket.deliveries.arn}/*",
-            secrets,
-            parameters,
-        )
-        policies[name] = {"policy": json.dumps({"Version": "2012-10-17", "Statement": statements})}
-    override = {
-        # Chalice pins Terraform < 1.4 and the AWS provider < 5; the S3 resources above need >= 4.9.
-        "terraform": {
-            "required_version": ">= 1.0, < 2.0",
-            "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 4.9, < 5"}},
-        },
-        "resource": {
-            "aws_lambda_function": functions,
-            "aws_lambda_event_source_mapping": mappings,
-            "aws_iam_role_policy": policies,
-        },
-    }
-    return chorus, override
-
-
-def _key(schema: list[dict], key_type: str) -> str:
-    return next(k["AttributeName"] for k in schema if k["KeyType"] == key_type)
-
-
-def check_terraform(chalice_tf: dict, override: dict) -> None:
-    """Every Chalice event source mapping and role policy is overridden."""
-    for kind in ("aws_lambda_event_source_mapping", "aws_iam_role_policy", "aws_lambda_function"):
-        missing = set(chalice_tf["resource"].get(kind, {})) - set(override["resource"][kind])
-        if missing:
-            raise PackagingError(f"no override for {kind} {', '.join(sorted(missing))}")

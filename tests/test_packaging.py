@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chalicelib.packaging import (
+from chalicelib.infra import cloudformation
+from chalicelib.infra.description import (
     DYNAMODB_ACTIONS,
     S3_ACTIONS,
     SQS_ACTIONS,
-    PackagingError,
-    check_cloudformation,
-    cloudformation_resources,
+    DescriptionError,
+    describe,
 )
 from chalicelib.runtime.resources import (
     MAX_RECEIVE_COUNT,
@@ -309,7 +309,11 @@ def test_zip_holds_the_connector_bundle_and_no_boto3_and_is_small(builds):
     assert not [n for n in names if n.endswith(".pyc") or n.startswith(("tests/", "connectors/", "bench/"))]
     # the local hub, CLI and build tools stay home; what Lambda runs is all there
     local_only = [
-        n for n in names if fnmatch.fnmatch(n, "chalicelib/runtime/local*") or n in LOCAL_ONLY_FILES
+        n
+        for n in names
+        if fnmatch.fnmatch(n, "chalicelib/runtime/local*")
+        or n.startswith("chalicelib/infra/")
+        or n in LOCAL_ONLY_FILES
     ]
     assert local_only == []
     assert {"chalicelib/runtime/aws.py", "chalicelib/store/dynamodb.py", "chalicelib/store/base.py"} <= set(
@@ -412,17 +416,14 @@ def test_terraform_declares_resources_and_overrides_every_chalice_mapping(builds
 
 
 def test_connector_secret_references_become_exact_grants(chalice_template):
-    merge = cloudformation_resources(
-        chalice_template,
-        DEV,
-        "prod",
-        [
-            "ssm:/chorus/prod/typeform",
-            "secretsmanager:chorus/hubspot",
-            "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
-            "secretsmanager:chorus-dev/admin-token",
-        ],
-        "chorus-dev/admin-token",
+    refs = [
+        "ssm:/chorus/prod/typeform",
+        "secretsmanager:chorus/hubspot",
+        "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
+        "secretsmanager:chorus-dev/admin-token",
+    ]
+    merge = cloudformation.merge_template(
+        chalice_template, describe(DEV, "prod", refs, "chorus-dev/admin-token")
     )
     role = next(v for k, v in merge["Resources"].items() if k.endswith("Role"))
     statements = {s["Sid"]: s for s in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]}
@@ -447,16 +448,16 @@ def test_a_queue_chorus_does_not_declare_is_refused(chalice_template):
     changed = json.loads(json.dumps(chalice_template))
     _, _, props = next(_sqs_events(changed))
     props["Queue"] = {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:someone-elses"}
-    with pytest.raises(PackagingError, match="someone-elses"):
-        cloudformation_resources(changed, DEV, "dev", [], None)
+    with pytest.raises(DescriptionError, match="someone-elses"):
+        cloudformation.merge_template(changed, describe(DEV, "dev", [], None))
 
 
 def test_check_refuses_an_sqs_event_without_partial_failures(template):
     changed = json.loads(json.dumps(template))
     _, _, props = next(_sqs_events(changed))
     del props["FunctionResponseTypes"]
-    with pytest.raises(PackagingError, match="batch item failures"):
-        check_cloudformation(changed)
+    with pytest.raises(DescriptionError, match="batch item failures"):
+        cloudformation.check(changed)
 
 
 def test_invalid_connectors_or_unknown_stage_fail_before_building(tmp_path):
