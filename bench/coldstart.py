@@ -19,12 +19,13 @@ COMMANDS = {"baseline": "import boto3, pydantic", "app": "import app"}
 
 
 def _env() -> dict[str, str]:
+    from tests.support.paths import CONNECTORS
     from tests.support.senders import SECRETS
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
     env.update(
         {
-            "CHORUS_CONFIG_DIR": str(ROOT / "tests" / "connectors"),
+            "CHORUS_CONFIG_DIR": str(CONNECTORS),
             "AWS_DEFAULT_REGION": "us-east-1",
             "PYTHONDONTWRITEBYTECODE": "1",
             **SECRETS,

@@ -15,18 +15,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-TEST_CONNECTORS = ROOT / "tests" / "connectors"
 
 
 def use_test_environment() -> None:
     """Secrets and connector files of the test suite (nothing reaches the network)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    from tests.support.paths import CONNECTORS
     from tests.support.senders import SECRETS
 
     os.environ.update(
         {
-            "CHORUS_CONFIG_DIR": str(TEST_CONNECTORS),
+            "CHORUS_CONFIG_DIR": str(CONNECTORS),
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .common import ROOT, FakeBlobs, FakeQueue, table, use_test_environment, write_result
+from .common import FakeBlobs, FakeQueue, table, use_test_environment, write_result
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -68,9 +68,10 @@ def _hub(http: Any, store_dir: str):
     from chalicelib.config.loader import load_directory
     from chalicelib.hub import Hub
     from chalicelib.store.sqlite import SqliteStore
+    from tests.support.paths import LISTENING_CONNECTORS
 
     hub = Hub(
-        connectors=load_directory(ROOT / "tests" / "connectors_listeners"),
+        connectors=load_directory(LISTENING_CONNECTORS),
         store=SqliteStore(Path(store_dir) / "bench.sqlite3"),
         ingest_queue=FakeQueue(),
         sync_queue=FakeQueue(),

@@ -220,7 +220,7 @@ def sink_client(sink_hub):
 
 @pytest.fixture
 def lhub(aws, use_connectors):
-    """The hub with the listener connectors (tests/connectors_listeners) and a fixed clock."""
+    """The hub with the listener connectors (the fixture folders' listening/ files) and a fixed clock."""
     from chalicelib.runtime.aws import get_hub
     from tests.support.listener_fakes import CONNECTORS, NOW
 

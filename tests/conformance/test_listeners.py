@@ -30,7 +30,10 @@ def test_a_webhook_to_a_listener_is_405(name, lhub):
     from chalicelib.pipeline.ingest import receive_webhook
     from chalicelib.providers.base import InboundRequest
 
-    connector = next(c for c in lhub.connectors.connectors.values() if c.provider == name)
+    connector = next((c for c in lhub.connectors.connectors.values() if c.provider == name), None)
+    assert connector is not None, (
+        f"no test connector: tests/fixtures/<folder>/listening/<id>.yaml, provider {name}"
+    )
     answer = receive_webhook(
         lhub,
         connector.id,

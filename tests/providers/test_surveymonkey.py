@@ -11,7 +11,9 @@ import responses
 from tests.support.senders import SECRETS, fixture_bytes, fixture_json
 
 URL = "/webhooks/surveymonkey-nps"
-API_KEY = "sm-client-id-7f3a"  # options.api_key in tests/connectors/surveymonkey-nps.yaml
+API_KEY = (
+    "sm-client-id-7f3a"  # options.api_key in tests/fixtures/surveymonkey/connectors/surveymonkey-nps.yaml
+)
 API = "https://api.surveymonkey.com/v3/surveys/405712839"
 DETAILS = f"{API}/responses/118340988711/details"
 

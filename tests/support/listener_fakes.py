@@ -9,13 +9,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.paths import LISTENING_CONNECTORS
 from tests.support.senders import fixture_bytes
 
 HN_PAGINATION_LIMIT = 1000
-CONNECTORS = Path(__file__).resolve().parent.parent / "connectors_listeners"
+CONNECTORS = LISTENING_CONNECTORS  # every fixture folder's listening/ connector files
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 T0 = int(NOW.timestamp()) - 3600  # items posted in the last hour
 

@@ -15,48 +15,9 @@ from datetime import UTC, datetime
 from hubspot.utils.signature import Signature as HubSpotSignature
 from standardwebhooks import Webhook
 
-from tests.support.paths import FIXTURES  # noqa: E402
+from tests.support.fixture_folders import FIXTURES, fixture_secrets
 
-SECRETS = {
-    "TEST_TYPEFORM_SECRET": "tf-secret-0123",
-    "TEST_X_CONSUMER_SECRET": "x-consumer-secret-4567",
-    "TEST_HUBSPOT_CLIENT_SECRET": "hs-client-secret-89ab",
-    "TEST_HUBSPOT_ACCESS_TOKEN": "pat-na1-test-token",
-    "TEST_SURVEYMONKEY_API_SECRET": "sm-api-secret-1d2e",
-    "TEST_SURVEYMONKEY_ACCESS_TOKEN": "sm-access-token-3f4a",
-    "TEST_QUALTRICS_URL_TOKEN": "qx-url-token-5b6c7d8e9f",
-    "TEST_QUALTRICS_API_TOKEN": "qx-api-token-0a1b",
-    "TEST_DELIGHTED_API_KEY": "dl-api-key-2c3d",
-    "TEST_JOTFORM_URL_TOKEN": "jf-url-token-4e5f6a7b8c",
-    "TEST_ZENDESK_SIGNING_SECRET": "zd-signing-secret-9d0e",
-    "TEST_ACME_SIGNING_SECRET": "acme-secret-1f2a",
-    "CHORUS_ADMIN_TOKEN": "admin-token-cdef",
-    "TEST_SALESFORCE_URL_TOKEN": "sf-url-token-5d1e",
-    "TEST_SALESFORCE_CLIENT_ID": "3MVG9sf-client-id",
-    "TEST_SALESFORCE_CLIENT_SECRET": "sf-client-secret-77",
-    "TEST_ZOHO_CHANNEL_TOKEN": "TOKEN_FOR_VERIFICATION_OF_1000000068001",
-    "TEST_ZOHO_CLIENT_ID": "1000.ZOHOCLIENTID",
-    "TEST_ZOHO_CLIENT_SECRET": "zoho-client-secret-99",
-    "TEST_ZOHO_REFRESH_TOKEN": "1000.zoho-refresh-token",
-    "TEST_PIPEDRIVE_WEBHOOK_PASSWORD": "pd-basic-pass-4242",
-    "TEST_PIPEDRIVE_API_TOKEN": "pd-api-token-0101",
-    "TEST_DYNAMICS_WEBHOOK_KEY": "dyn-header-key-6060",
-    "TEST_DYNAMICS_CLIENT_ID": "dyn-client-id",
-    "TEST_DYNAMICS_CLIENT_SECRET": "dyn-client-secret-31",
-    "TEST_WEBHOOK_SINK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    "TEST_SW_SOURCE_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-    "TEST_WEBHOOK_SINK_SECRET_OLD": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-    "TEST_META_APP_SECRET": "meta-app-secret-1357",
-    "TEST_META_VERIFY_TOKEN": "meta-verify-token-2468",
-    "TEST_DISCOURSE_SECRET": "discourse-secret-97531",
-    "TEST_SLACK_SIGNING_SECRET": "slack-signing-8642",
-    "TEST_YOUTUBE_HUB_SECRET": "yt-hub-secret-1122",
-    "TEST_REDDIT_CLIENT_ID": "reddit-app-id-p9Xk",
-    "TEST_SLACK_BOT_TOKEN": "xoxb-test-bot-token-51",
-    "TEST_REDDIT_CLIENT_SECRET": "reddit-app-secret-7Qw2",
-    "TEST_INTERCOM_CLIENT_SECRET": "ic-client-secret-3344",
-    "TEST_X_OAUTH2_CLIENT_SECRET": "x-oauth2-client-secret-5566",
-}
+SECRETS = fixture_secrets()  # every fixture folder's secrets.yaml
 
 
 def fixture_bytes(name: str) -> bytes:
