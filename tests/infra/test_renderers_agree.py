@@ -18,21 +18,9 @@ from chalicelib.runtime.resources import (
     QUEUE_VISIBILITY_SECONDS,
     TABLE_KEYS,
     TTL_ATTRIBUTE,
-    ResourceNames,
 )
+from tests.infra.cases import CASES, HANDLERS, LOGS, NAMES, chalice_sam, chalice_tf
 
-NAMES = ResourceNames.from_env({"CHORUS_PREFIX": "chorus-prod"})
-REFS = [
-    "ssm:/chorus/prod/typeform",
-    "ssm:arn:aws:ssm:eu-west-1:123456789012:parameter/shared/x",
-    "secretsmanager:chorus/hubspot",
-    "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
-    "secretsmanager:chorus-prod/admin-token",
-]
-CASES = {
-    "prod, every kind of secret": ("prod", REFS, "chorus-prod/admin-token"),
-    "dev, no secrets": ("dev", [], None),
-}
 BUCKET = f"{NAMES.bucket}-<account>-<region>"
 
 
@@ -424,68 +412,13 @@ def test_both_formats_declare_the_resources_of_the_resource_spec(case):
     assert tf == expected
 
 
-# Chalice's own output, reduced to what the merge and the override read: one function per queue
-# (and the API's), each with a role policy holding Chalice's logs statement.
-_LOGS = {"Effect": "Allow", "Action": ["logs:CreateLogGroup"], "Resource": "arn:*:logs:*:*:*"}
-_HANDLERS = {
-    "api": None,
-    "ingest": "ingest_queue",
-    "sync": "sync_queue",
-    "ingest_dlq": "ingest_dlq",
-    "sync_dlq": "sync_dlq",
-}
-
-
-def _chalice_sam() -> dict[str, Any]:
-    resources: dict[str, Any] = {}
-    for handler, queue in _HANDLERS.items():
-        name = handler.title().replace("_", "")
-        events = {}
-        if queue:
-            arn = f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{getattr(NAMES, queue)}"
-            events[f"{name}SqsEventSource"] = {
-                "Type": "SQS",
-                "Properties": {"Queue": {"Fn::Sub": arn}, "BatchSize": 10},
-            }
-        resources[name] = {
-            "Type": "AWS::Serverless::Function",
-            "Properties": {"Timeout": 60, "Events": events},
-        }
-        resources[f"{name}Role"] = {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "Policies": [{"PolicyName": f"{name}Policy", "PolicyDocument": {"Statement": [_LOGS]}}]
-            },
-        }
-    return {"Resources": resources}
-
-
-def _chalice_tf() -> dict[str, Any]:
-    functions, mappings, policies = {}, {}, {}
-    for handler, queue in _HANDLERS.items():
-        functions[handler] = {"timeout": 60, "environment": {"variables": {"CHORUS_PREFIX": "chorus-prod"}}}
-        policies[f"{handler}_role"] = {"policy": json.dumps({"Version": "2012-10-17", "Statement": [_LOGS]})}
-        if queue:
-            mappings[f"{handler}-sqs-event-source"] = {
-                "event_source_arn": f"arn:${{data.aws_partition.chalice.partition}}:sqs:x:y:{getattr(NAMES, queue)}",
-                "function_name": f"${{aws_lambda_function.{handler}.arn}}",
-            }
-    return {
-        "resource": {
-            "aws_lambda_function": functions,
-            "aws_lambda_event_source_mapping": mappings,
-            "aws_iam_role_policy": policies,
-        }
-    }
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_both_formats_give_every_function_the_same_policy_environment_and_partial_failures(case):
     stage, refs, admin_secret = CASES[case]
     description = describe(NAMES, stage, refs, admin_secret)
-    merge = cloudformation.merge_template(_chalice_sam(), description)
+    merge = cloudformation.merge_template(chalice_sam(), description)
     sam_summary = _cfn_summary(merge)
-    override = terraform.override(_chalice_tf(), description)
+    override = terraform.override(chalice_tf(), description)
     config = terraform.render(description)  # the override refers to its resources
     config["resource"].update(override["resource"])
 
@@ -506,21 +439,21 @@ def test_both_formats_give_every_function_the_same_policy_environment_and_partia
         "CHORUS_SYNC_QUEUE_URL": f"<url:{NAMES.sync_queue}>",
     }
     roles = [r for r in merge["Resources"].values() if "Policies" in r.get("Properties", {})]
-    assert len(roles) == len(_HANDLERS)
+    assert len(roles) == len(HANDLERS)
     for role in roles:
         document = role["Properties"]["Policies"][0]["PolicyDocument"]
         statements = document["Statement"]
-        assert statements[0] == _LOGS  # Chalice's own statement is kept
+        assert statements[0] == LOGS  # Chalice's own statement is kept
         assert _policy({**document, "Statement": statements[1:]}, cfn_read) == expected
     for name, policy in override["resource"]["aws_iam_role_policy"].items():
         document = json.loads(policy["policy"])
-        assert document["Statement"][0] == _LOGS, name
+        assert document["Statement"][0] == LOGS, name
         assert _policy({**document, "Statement": document["Statement"][1:]}, tf_read_value) == expected
 
     functions = [
         r["Properties"] for r in merge["Resources"].values() if "Environment" in r.get("Properties", {})
     ]
-    assert len(functions) == len(_HANDLERS)
+    assert len(functions) == len(HANDLERS)
     for function in functions:
         assert {
             k: cfn_read(v) for k, v in function["Environment"]["Variables"].items()
