@@ -1,13 +1,16 @@
 # The single-machine hub (`chorus serve`) as a container. State (SQLite store, queue file, blobs,
 # lock) lives on the volume at /var/lib/chorus; connector files are mounted read-only at
 # /etc/chorus/connectors; secrets come from the environment. See docs/local-hub.md.
+# The two CHORUS_*_DIR variables point `docker compose exec chorus chorus ...` (dlq, people, crm
+# setup) at the same state and connector files as the hub.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    CHORUS_STATE_DIR=/var/lib/chorus
+    CHORUS_STATE_DIR=/var/lib/chorus \
+    CHORUS_CONFIG_DIR=/etc/chorus/connectors
 
 WORKDIR /opt/chorus
 COPY requirements.txt requirements-local.txt ./
