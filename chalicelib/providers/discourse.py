@@ -12,7 +12,8 @@ Source: discourse/discourse app/jobs/regular/emit_web_hook_event.rb, web_hook_po
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,14 +46,22 @@ class DiscourseProvider(Source):
         if not isinstance(data, dict):
             raise MalformedPayload("a Discourse delivery is a JSON object")
         event = delivery.headers.get("x-discourse-event") or ""
-        if event == "ping" or "ping" in data:
-            return [Skipped("ping", "Discourse webhook ping")]
-        if event == "topic_created":
-            return [Skipped("covered_by_post", "a new topic's text arrives as its first post_created")]
-        if event not in POST_EVENTS or not isinstance(data.get("post"), dict):
+        handler = self.handler_for("ping" if "ping" in data else event)
+        if handler is None:
             return [Skipped("unsupported_event", event or "no X-Discourse-Event header")]
+        return [handler(data, event, delivery)]
+
+    def _ping(self, data: dict[str, Any], event: str, delivery: Delivery) -> Skipped:
+        return Skipped("ping", "Discourse webhook ping")
+
+    def _topic_created(self, data: dict[str, Any], event: str, delivery: Delivery) -> Skipped:
+        return Skipped("covered_by_post", "a new topic's text arrives as its first post_created")
+
+    def _post_event(self, data: dict[str, Any], event: str, delivery: Delivery) -> Interaction | Skipped:
+        if not isinstance(data.get("post"), dict):
+            return Skipped("unsupported_event", event)
         with misshapen_is_malformed("post is not in Discourse's shape"):
-            return [self._post(data["post"], event, delivery)]
+            return self._post(data["post"], event, delivery)
 
     def _post(self, post: dict[str, Any], event: str, delivery: Delivery) -> Interaction | Skipped:
         connector = delivery.connector
@@ -66,13 +75,8 @@ class DiscourseProvider(Source):
         reply_to = post.get("reply_to_post_number")
         instance = (delivery.headers.get("x-discourse-instance") or "").rstrip("/")
         deleted = event == "post_destroyed"
-        updated = (
-            parse_iso(post.get("deleted_at") or post["updated_at"])
-            if deleted or event == "post_edited"
-            else None
-        )
-        if event == "post_recovered":
-            updated = max(parse_iso(post["updated_at"]), delivery.received_at)
+        version = VERSIONS.get(event)
+        updated = None if version is None else version(post, delivery)
         return self.interaction(
             connector,
             post_id,
@@ -93,3 +97,27 @@ class DiscourseProvider(Source):
             public=not private,
             deleted=deleted,
         )
+
+    # X-Discourse-Event -> its handler ("ping" also when the body is {"ping": ...})
+    events = {
+        "ping": _ping,
+        "topic_created": _topic_created,
+        **dict.fromkeys(POST_EVENTS, _post_event),
+    }
+
+
+def _changed_at(post: dict[str, Any], delivery: Delivery) -> datetime:
+    return parse_iso(post.get("deleted_at") or post["updated_at"])
+
+
+def _recovered_at(post: dict[str, Any], delivery: Delivery) -> datetime:
+    return max(parse_iso(post["updated_at"]), delivery.received_at)
+
+
+# event -> the post's version (updated_at): an edit or deletion is as new as its change, a
+# recovery no earlier than its receipt; a new post has none
+VERSIONS: dict[str, Callable[[dict[str, Any], Delivery], datetime]] = {
+    "post_edited": _changed_at,
+    "post_destroyed": _changed_at,
+    "post_recovered": _recovered_at,
+}

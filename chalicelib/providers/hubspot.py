@@ -233,11 +233,16 @@ class HubSpotProvider(Source, Sink):
             if object_type != CONTACT_OBJECT_TYPE:
                 return Skipped("unsupported_event", f"{kind} {object_type}", str(event["eventId"]))
             kind = "contact." + kind.removeprefix("object.")  # one meaning, whichever format
-        if kind not in CONTACT_EVENTS:
+        handler = self.handler_for(kind)
+        if handler is None:
             return Skipped("unsupported_event", kind, str(event["eventId"]))
-        if kind == "contact.merge":
-            return guarded_all(lambda e: self._merge(e, connector), event, str(event["eventId"]))
+        return handler(event, kind, connector)
+
+    def _one_change(self, event: dict[str, Any], kind: str, connector) -> Interaction | Skipped:
         return guarded(lambda e: self._change(e, kind, connector), event, str(event["eventId"]))
+
+    def _merged(self, event: dict[str, Any], kind: str, connector) -> list[Interaction | Skipped]:
+        return guarded_all(lambda e: self._merge(e, connector), event, str(event["eventId"]))
 
     def _merge(self, event: dict[str, Any], connector) -> list[Interaction]:
         """contact.merge: each merged-away contact now lives on as the surviving one (the new
@@ -411,6 +416,9 @@ class HubSpotProvider(Source, Sink):
                     retryable=status in (429, 500, 502, 503, 504) or error.get("category") == "RATE_LIMITS",
                 )
         return list(out.values())
+
+    # subscription type (contact.* or object.* of a contact) -> its handler
+    events = {**dict.fromkeys(CONTACT_EVENTS, _one_change), "contact.merge": _merged}
 
 
 def _message(response) -> str:

@@ -23,7 +23,6 @@ from .signatures import BodySignature
 from .source import Source
 
 CUSTOMER_TYPES = ("user", "lead", "contact")
-CUSTOMER_TOPICS = ("conversation.user.created", "conversation.user.replied")
 
 
 class IntercomProvider(Source):
@@ -40,35 +39,34 @@ class IntercomProvider(Source):
         if not isinstance(data, dict) or data.get("type") != "notification_event":
             raise MalformedPayload("an Intercom delivery is a notification_event object")
         topic, notification = data.get("topic"), str(data.get("id"))
-        if topic == "ping":
-            return [Skipped("ping", "Intercom webhook ping", notification)]
-        if topic and topic.startswith("conversation.admin."):
+        handler = self.handler_for(str(topic))
+        if handler is not None:
+            return handler(data, str(topic), notification, delivery)
+        if isinstance(topic, str) and topic.startswith("conversation.admin."):
             return [Skipped("admin_reply", f"{topic}: the brand's own voice", notification)]
-        if topic not in CUSTOMER_TOPICS:
-            return [Skipped("unsupported_event", str(topic), notification)]
-        wrapper = data.get("data")
-        item = wrapper.get("item") if isinstance(wrapper, dict) else None
-        if not isinstance(item, dict) or "id" not in item:
-            raise MalformedPayload("notification has no conversation item")
-        conversation = str(item["id"])
-        if topic == "conversation.user.created":
-            return [
-                guarded(
-                    lambda s: self._part(
-                        s,
-                        conversation,
-                        "conversation.user.created",
-                        item.get("created_at"),
-                        delivery.connector,
-                    ),
-                    item.get("source"),
-                    notification,
-                )
-            ]
+        return [Skipped("unsupported_event", str(topic), notification)]
+
+    def _ping(self, data: dict, topic: str, notification: str, delivery: Delivery) -> list[Skipped]:
+        return [Skipped("ping", "Intercom webhook ping", notification)]
+
+    def _opened(self, data: dict, topic: str, notification: str, delivery: Delivery) -> list:
+        """conversation.user.created: the opening message is the conversation's `source`."""
+        item = _item(data)
+        return [
+            guarded(
+                lambda s: self._part(s, str(item["id"]), topic, item.get("created_at"), delivery.connector),
+                item.get("source"),
+                notification,
+            )
+        ]
+
+    def _replied(self, data: dict, topic: str, notification: str, delivery: Delivery) -> list:
+        """conversation.user.replied: each new part of the conversation."""
+        item = _item(data)
         parts = ((item.get("conversation_parts") or {}).get("conversation_parts")) or []
         return [
             guarded(
-                lambda p: self._part(p, conversation, topic, None, delivery.connector), part, notification
+                lambda p: self._part(p, str(item["id"]), topic, None, delivery.connector), part, notification
             )
             for part in parts
         ] or [Skipped("unsupported_event", "reply without conversation parts", notification)]
@@ -101,3 +99,15 @@ class IntercomProvider(Source):
             parent_id=None if opening else conversation,
             public=False,
         )
+
+    # notification topic -> its handler; conversation.admin.* are the brand's voice, other
+    # topics unsupported
+    events = {"ping": _ping, "conversation.user.created": _opened, "conversation.user.replied": _replied}
+
+
+def _item(data: dict[str, Any]) -> dict[str, Any]:
+    wrapper = data.get("data")
+    item = wrapper.get("item") if isinstance(wrapper, dict) else None
+    if not isinstance(item, dict) or "id" not in item:
+        raise MalformedPayload("notification has no conversation item")
+    return item

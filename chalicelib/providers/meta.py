@@ -96,8 +96,13 @@ class MetaProvider(Source):
     def _changes(self, entry: dict, connector) -> list[Interaction | Skipped]:
         return each_entry(lambda c: self._change(c, entry, connector), entry.get("changes"))
 
-    def _change(self, change: dict, entry: dict, connector) -> Interaction | Skipped:
-        raise NotImplementedError
+    def _change(self, change: dict, entry: dict, connector) -> Any:
+        """One entry.changes[] item, dispatched on its `field` through `events`."""
+        field, value = change["field"], change["value"]
+        handler = self.handler_for(field)
+        if handler is None:
+            return Skipped("unsupported_event", f"field {field}")
+        return handler(field, value, entry, connector)
 
     def _message(self, event: dict, entry: dict, connector) -> Interaction | Skipped:
         """Messenger / Instagram Direct: entry.messaging[] {sender, recipient, timestamp, message}."""
@@ -128,12 +133,16 @@ class FacebookProvider(MetaProvider):
     name = "facebook"
     object = "page"
 
-    def _change(self, change: dict, entry: dict, connector) -> Interaction | Skipped:
-        field, value = change["field"], change["value"]
-        if field == "ratings":
-            value = {**value, "item": value.get("item") or "rating"}
-        elif field not in ("feed", "mention"):
-            return Skipped("unsupported_event", f"field {field}")
+    def _ratings(self, field: str, value: dict, entry: dict, connector) -> Interaction | Skipped:
+        """`ratings` names no item: it is a rating."""
+        return self._feed(field, {**value, "item": value.get("item") or "rating"}, entry, connector)
+
+    def _mention(self, field: str, value: dict, entry: dict, connector) -> Interaction | Skipped:
+        return self._feed(field, value, entry, connector, kind="mention")
+
+    def _feed(
+        self, field: str, value: dict, entry: dict, connector, kind: str | None = None
+    ) -> Interaction | Skipped:
         item, verb = value.get("item"), value.get("verb", "add")
         if item not in FEED_ITEMS or verb not in STORED_VERBS:
             return Skipped("unsupported_event", f"{field} {item} {verb}")
@@ -149,7 +158,7 @@ class FacebookProvider(MetaProvider):
         external = str(object_id)
         created = value.get("created_time") or entry["time"]
         post_id = value.get("post_id")
-        kind = "mention" if field == "mention" else FEED_ITEMS[item]
+        kind = kind or FEED_ITEMS[item]
         rating = None
         if kind == "review":
             recommendation = value.get("recommendation_type")
@@ -189,6 +198,9 @@ class FacebookProvider(MetaProvider):
             connector=connector,
         )
 
+    # Page webhook field -> its handler
+    events = {"feed": _feed, "ratings": _ratings, "mention": _mention}
+
 
 class InstagramProvider(MetaProvider):
     """Instagram fields `comments` and `live_comments` (comment, author, media in the value).
@@ -197,10 +209,7 @@ class InstagramProvider(MetaProvider):
     name = "instagram"
     object = "instagram"
 
-    def _change(self, change: dict, entry: dict, connector) -> Interaction | Skipped:
-        field, value = change["field"], change["value"]
-        if field not in ("comments", "live_comments"):
-            return Skipped("unsupported_event", f"field {field}")
+    def _comment(self, field: str, value: dict, entry: dict, connector) -> Interaction | Skipped:
         sender = value["from"]
         comment_id, media_id = str(value["id"]), str(value["media"]["id"])
         if str(sender["id"]) == str(entry["id"]):
@@ -218,6 +227,9 @@ class InstagramProvider(MetaProvider):
             public=True,
             connector=connector,
         )
+
+    # Instagram webhook field -> its handler
+    events = {"comments": _comment, "live_comments": _comment}
 
 
 class WhatsAppProvider(MetaProvider):
@@ -237,13 +249,10 @@ class WhatsAppProvider(MetaProvider):
             return each_entry(lambda c: c, changes)
         results: list[Interaction | Skipped] = []
         for change in changes:
-            results += guarded_all(lambda c: self._messages(c, connector), change)
+            results += guarded_all(lambda c: _as_list(self._change(c, entry, connector)), change)
         return results
 
-    def _messages(self, change: dict, connector) -> list[Interaction | Skipped]:
-        field, value = change["field"], change["value"]
-        if field != "messages":
-            return [Skipped("unsupported_event", f"field {field}")]
+    def _messages(self, field: str, value: dict, entry: dict, connector) -> list[Interaction | Skipped]:
         names = {str(c["wa_id"]): (c.get("profile") or {}).get("name") for c in value.get("contacts") or []}
         results: list[Interaction | Skipped] = []
         for message in value.get("messages") or []:
@@ -270,3 +279,10 @@ class WhatsAppProvider(MetaProvider):
             public=False,
             connector=connector,
         )
+
+    # WhatsApp Business Account webhook field -> its handler
+    events = {"messages": _messages}
+
+
+def _as_list(found: Any) -> list[Interaction | Skipped]:
+    return found if isinstance(found, list) else [found]

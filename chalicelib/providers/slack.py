@@ -33,7 +33,7 @@ from .signatures import check_timestamp, parse_timestamp, sign, verify_hmac
 from .source import SignedTestDelivery, Source
 
 REPLAY_WINDOW_SECONDS = 300
-NEW_MESSAGE_SUBTYPES = (None, "thread_broadcast", "file_share", "me_message")
+NEW_MESSAGE_SUBTYPES = ("message", "thread_broadcast", "file_share", "me_message")
 DIRECT_CHANNEL_TYPES = ("im", "mpim")
 SLACKBOT = "USLACKBOT"
 
@@ -111,21 +111,10 @@ class SlackProvider(Source, AuthorFetcher):
         subtype, channel = event.get("subtype"), event["channel"]
         if subtype == "bot_message" or event.get("bot_id"):
             return Skipped("bot_message", "messages by bots are not a customer's voice", event_id)
-        if subtype == "message_changed" and event["message"].get("subtype") == "tombstone":
-            tombstone, previous = event["message"], event.get("previous_message") or {}
-            message, deleted = {**previous, "ts": tombstone["ts"]}, True
-            message.setdefault("thread_ts", tombstone.get("thread_ts"))
-            changed_at = event.get("event_ts") or event["ts"]
-        elif subtype == "message_changed":
-            message, deleted = event["message"], False
-            changed_at = (message.get("edited") or {}).get("ts") or event.get("event_ts") or event["ts"]
-        elif subtype == "message_deleted":
-            message, deleted = {**(event.get("previous_message") or {}), "ts": event["deleted_ts"]}, True
-            changed_at = event.get("event_ts") or event["ts"]
-        elif subtype in NEW_MESSAGE_SUBTYPES:
-            message, deleted, changed_at = event, False, None
-        else:
+        read = self.handler_for(subtype or "message")
+        if read is None:
             return Skipped("unsupported_event", f"message subtype {subtype}", event_id)
+        message, deleted, changed_at = read(event)
         if message.get("subtype") == "bot_message" or message.get("bot_id"):
             return Skipped("bot_message", "messages by bots are not a customer's voice", event_id)
         ts = message["ts"]
@@ -184,3 +173,27 @@ class SlackProvider(Source, AuthorFetcher):
             or user.get("real_name")
             or None,
         )
+
+    # each reader: (the message as it now stands, whether it is deleted, when it changed)
+    def _new(self, event: dict[str, Any]) -> tuple[dict[str, Any], bool, Any]:
+        return event, False, None
+
+    def _changed(self, event: dict[str, Any]) -> tuple[dict[str, Any], bool, Any]:
+        if event["message"].get("subtype") == "tombstone":  # a deleted parent keeps its thread
+            tombstone, previous = event["message"], event.get("previous_message") or {}
+            message = {**previous, "ts": tombstone["ts"]}
+            message.setdefault("thread_ts", tombstone.get("thread_ts"))
+            return message, True, event.get("event_ts") or event["ts"]
+        message = event["message"]
+        return message, False, (message.get("edited") or {}).get("ts") or event.get("event_ts") or event["ts"]
+
+    def _deleted(self, event: dict[str, Any]) -> tuple[dict[str, Any], bool, Any]:
+        message = {**(event.get("previous_message") or {}), "ts": event["deleted_ts"]}
+        return message, True, event.get("event_ts") or event["ts"]
+
+    # message subtype ("message": none) -> its reader; bot messages are skipped before
+    events = {
+        **dict.fromkeys(NEW_MESSAGE_SUBTYPES, _new),
+        "message_changed": _changed,
+        "message_deleted": _deleted,
+    }

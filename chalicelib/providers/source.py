@@ -58,8 +58,9 @@ class Source(Provider):
     # headers worth keeping on the queue message for parse (lower-case); others are dropped
     kept_headers: ClassVar[tuple[str, ...]] = ()
     # event type -> the method that parses one such event, declared at the end of the class body
-    # (`events = {"tweet_create_events": _tweet, ...}`); `handler_for` looks it up
-    events: ClassVar[Mapping[str, Callable[..., Interaction | Skipped]]] = {}
+    # (`events = {"tweet_create_events": _tweet, ...}`); `handler_for` looks it up. A handler
+    # returns what its provider's parse collects: one Interaction | Skipped, or a list of them.
+    events: ClassVar[Mapping[str, Callable[..., Any]]] = {}
 
     def handshake(self, request: InboundRequest, connector: Connector) -> WebResponse | None:
         """Answer a GET/HEAD verification request, or a POST challenge (called after verify)."""
@@ -92,7 +93,7 @@ class Source(Provider):
         """An Interaction of this source (see `new_interaction`)."""
         return new_interaction(self.name, connector, external_id, **fields)
 
-    def handler_for(self, event_type: str) -> Callable[..., Interaction | Skipped] | None:
+    def handler_for(self, event_type: str) -> Callable[..., Any] | None:
         """The bound handler `events` declares for this event type, or None."""
         handler = self.events.get(event_type)
         return None if handler is None else handler.__get__(self, type(self))
