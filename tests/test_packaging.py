@@ -501,17 +501,25 @@ def test_terraform_loads_the_configuration_and_every_override_has_its_target(bui
     assert errors and set(errors) <= {"Error: Missing required provider"}, done.stdout + done.stderr
 
 
-def test_package_fails_when_a_connector_reads_an_env_secret(tmp_path):
-    """Lambda has no TYPEFORM_SECRET: packaging such a file would ship webhooks that answer 503."""
-    done = _chorus(
-        "package",
-        "--out",
-        str(tmp_path / "out"),
-        "--config-dir",
-        str(CONNECTORS),
-        "--work-dir",
-        str(tmp_path / "work"),
+def _make_package_arguments() -> list[str]:
+    """What `make package` passes to `chorus` (STAGE unset), read from the Makefile's recipe."""
+    recipe = re.search(r"^package:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)[1]
+    words = recipe.replace("$(or $(STAGE),dev)", "dev").split()
+    assert words[0] == "$(BIN)/chorus", recipe
+    return words[1:]
+
+
+def test_make_package_fails_when_a_shipped_connector_reads_an_env_secret(tmp_path):
+    """Lambda has no TYPEFORM_SECRET: packaging such a file would ship webhooks that answer 503.
+    `make package`'s own arguments, on the shipped connectors/, with only the output moved."""
+    arguments = _make_package_arguments()
+    assert arguments == ["package", "--stage", "dev", "--out", "build/package"]  # what docs/deploy.md says
+    assert (
+        "same as: .venv/bin/chorus package --stage prod --out build/package"
+        in (ROOT / "docs" / "deploy.md").read_text()
     )
+    arguments[arguments.index("--out") + 1] = str(tmp_path / "out")
+    done = _chorus(*arguments, "--work-dir", str(tmp_path / "work"))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "typeform-nps.yaml: secrets.signing is env:TYPEFORM_SECRET" in done.stderr
     assert not (tmp_path / "out" / "deployment.zip").exists()

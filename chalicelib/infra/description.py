@@ -196,7 +196,48 @@ class Description:
 def describe(names: ResourceNames, stage: str, refs: list[str], admin_secret: str | None) -> Description:
     """The stage's resources. `refs`: every ssm:/secretsmanager: reference the functions read;
     `admin_secret`: the admin token secret's name when the stack creates it."""
-    table = Table(
+    table = _table(names)
+    queues = _queues(names)
+    alarms = _alarms(tuple(q for q in queues if q.dead_letter is None))
+    bucket = Bucket(ResourceId("DeliveriesBucket", "deliveries"), names.bucket, DELIVERY_EXPIRY_DAYS, 1)
+    secret = (
+        Secret(
+            ResourceId("AdminTokenSecret", "admin_token"),
+            admin_secret,
+            f"Chorus {stage} admin API bearer token",
+        )
+        if admin_secret
+        else None
+    )
+    by_key = {q.key: q for q in queues}
+    outputs: dict[str, Attr] = {
+        "table_name": Attr(table, "name"),
+        "deliveries_bucket_name": Attr(bucket, "name"),
+        **{f"{q.key}_url": Attr(q, "url") for q in queues},
+    }
+    if secret:
+        outputs["admin_token_secret_arn"] = Attr(secret, "arn")
+    return Description(
+        stage=stage,
+        retain=stage != "dev",
+        table=table,
+        queues=queues,
+        alarms=alarms,
+        bucket=bucket,
+        admin_secret=secret,
+        statements=_statements(table, queues, bucket, refs, secret),
+        environment={
+            "CHORUS_TABLE": Attr(table, "name"),
+            "CHORUS_BUCKET": Attr(bucket, "name"),
+            "CHORUS_INGEST_QUEUE_URL": Attr(by_key["ingest_queue"], "url"),
+            "CHORUS_SYNC_QUEUE_URL": Attr(by_key["sync_queue"], "url"),
+        },
+        outputs=outputs,
+    )
+
+
+def _table(names: ResourceNames) -> Table:
+    return Table(
         id=ResourceId("ChorusTable", "chorus"),
         name=names.table,
         billing_mode=str(TABLE_KEYS["BillingMode"]),
@@ -216,6 +257,10 @@ def describe(names: ResourceNames, stage: str, refs: list[str], admin_secret: st
         ),
         ttl_attribute=TTL_ATTRIBUTE,
     )
+
+
+def _queues(names: ResourceNames) -> tuple[Queue, ...]:
+    """The work queues, each redriving to its dead-letter queue, then the dead-letter queues."""
     queues: list[Queue] = []
     dead_letters: list[Queue] = []
     for work, dlq, cfn, tf in (
@@ -243,8 +288,11 @@ def describe(names: ResourceNames, stage: str, refs: list[str], admin_secret: st
                 MAX_RECEIVE_COUNT,
             )
         )
-    queues += dead_letters
-    alarms = tuple(
+    return (*queues, *dead_letters)
+
+
+def _alarms(dead_letters: tuple[Queue, ...]) -> tuple[Alarm, ...]:
+    return tuple(
         Alarm(
             ResourceId(f"{q.id.cloudformation}{cfn}", f"{q.id.terraform}_{tf}"),
             f"{q.name}-{tf}",
@@ -266,41 +314,6 @@ def describe(names: ResourceNames, stage: str, refs: list[str], admin_secret: st
                 "dead letters are not drained",
             ),
         )
-    )
-    bucket = Bucket(ResourceId("DeliveriesBucket", "deliveries"), names.bucket, DELIVERY_EXPIRY_DAYS, 1)
-    secret = (
-        Secret(
-            ResourceId("AdminTokenSecret", "admin_token"),
-            admin_secret,
-            f"Chorus {stage} admin API bearer token",
-        )
-        if admin_secret
-        else None
-    )
-    by_key = {q.key: q for q in queues}
-    outputs: dict[str, Attr] = {
-        "table_name": Attr(table, "name"),
-        "deliveries_bucket_name": Attr(bucket, "name"),
-        **{f"{q.key}_url": Attr(q, "url") for q in queues},
-    }
-    if secret:
-        outputs["admin_token_secret_arn"] = Attr(secret, "arn")
-    return Description(
-        stage=stage,
-        retain=stage != "dev",
-        table=table,
-        queues=tuple(queues),
-        alarms=alarms,
-        bucket=bucket,
-        admin_secret=secret,
-        statements=_statements(table, tuple(queues), bucket, refs, secret),
-        environment={
-            "CHORUS_TABLE": Attr(table, "name"),
-            "CHORUS_BUCKET": Attr(bucket, "name"),
-            "CHORUS_INGEST_QUEUE_URL": Attr(by_key["ingest_queue"], "url"),
-            "CHORUS_SYNC_QUEUE_URL": Attr(by_key["sync_queue"], "url"),
-        },
-        outputs=outputs,
     )
 
 
