@@ -46,6 +46,9 @@ REGISTRY: dict[str, str] = {
     "bluesky": "chalicelib.providers.bluesky:BlueskyProvider",
     "mastodon": "chalicelib.providers.mastodon:MastodonProvider",
     "reddit": "chalicelib.providers.reddit:RedditProvider",
+    "youtube_comments": "chalicelib.providers.youtube_comments:YouTubeCommentsProvider",
+    "app_store_reviews": "chalicelib.providers.app_store_reviews:AppStoreReviewsProvider",
+    "google_play_reviews": "chalicelib.providers.google_play_reviews:GooglePlayReviewsProvider",
 }
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from ..config.connector import Connector
@@ -96,22 +96,32 @@ def item_body(feed: str, item: Mapping[str, Any]) -> bytes:
 
 
 def fetch(
-    http: Any, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    http: Any,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    throttled: Callable[[Any], float | None] | None = None,
 ) -> Any:
     """One GET, no retry: a 429, 5xx or timeout raises a retryable UpstreamError (with the
     server's Retry-After) so the runner backs this source off and moves on to the others;
-    another 4xx is permanent. 304 is returned (a conditional GET found nothing new)."""
+    another 4xx is permanent. 304 is returned (a conditional GET found nothing new).
+    `throttled(response)` names the seconds to wait when an API says "quota spent" its own way
+    (Google's 403 `quotaExceeded`), else None."""
     import requests
 
     try:
         response = http.request("GET", url, params=params, headers=dict(headers or {}), timeout=POLL_TIMEOUT)
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise UpstreamError(f"{type(exc).__name__} fetching {_host(url)}", retryable=True) from None
-    if response.status_code in RETRYABLE_STATUSES:
+    wait = throttled(response) if throttled is not None and response.status_code >= 400 else None
+    if response.status_code in RETRYABLE_STATUSES or wait is not None:
         raise UpstreamError(
             f"HTTP {response.status_code} from {_host(url)}",
             retryable=True,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            retry_after=wait
+            if wait is not None
+            else retry_after_seconds(response.headers.get("Retry-After")),
             status=response.status_code,
         )
     raise_for_permanent(response, f"GET {_host(url)}")
@@ -150,6 +160,63 @@ def rate_limit_pause(response: Any, now: float | None = None) -> float | None:
     except ValueError:
         return None
     return max(1.0, moment.timestamp() - (now if now is not None else time.time()))
+
+
+@dataclass
+class Listing:
+    """One answer of a listing served newest first: its items, where the next (older) page is,
+    and a pause the API asked for."""
+
+    items: list[dict[str, Any]]
+    next: str | None
+    url: str
+    pause_seconds: float | None = None
+
+
+def newest_first_page(
+    request: PollRequest,
+    lookback: timedelta,
+    stamp: Callable[[dict[str, Any]], tuple[float, str]],
+    fetch_listing: Callable[[str | None], Listing],
+) -> Page:
+    """A run over a listing served newest first (reviews, comment threads): page back from the
+    newest until an item the feed's mark has already passed, then stop. The mark is the newest
+    item queued, {"t": its time (`stamp`'s epoch seconds), "ids": the ids of that very time}, so
+    an item of the mark's second that arrives late is still found; a first run (or --since)
+    starts `lookback` ago. `fetch_listing(None)` fetches the first page, then its `next`."""
+    state = json.loads(request.page) if request.page else None
+    if state is None:
+        start = request.since or request.now - lookback
+        mark = json.loads(request.position) if request.position and not request.since else None
+        mark = mark or {"t": start.timestamp(), "ids": []}
+        state = {"next": None, "mark": mark, "pending": mark}
+    listing = fetch_listing(state["next"])
+    stamped = [(item, stamp(item)) for item in listing.items]
+    new = [(item, at) for item, at in stamped if _is_after(state["mark"], *at)]
+    state["pending"] = _advance(state["pending"], [at for _, at in new])
+    page = Page(
+        items=[item for item, _ in new],
+        position=json.dumps(state["pending"]),
+        url=listing.url,
+        pause_seconds=listing.pause_seconds,
+    )
+    if len(new) == len(stamped) and listing.next:  # every item new: older ones may be too
+        page.next_page = json.dumps({**state, "next": listing.next})
+    return page
+
+
+def _is_after(mark: Mapping[str, Any], stamp: float, item_id: str) -> bool:
+    return stamp > mark["t"] or (stamp == mark["t"] and item_id not in mark["ids"])
+
+
+def _advance(mark: dict[str, Any], stamped: Iterable[tuple[float, str]]) -> dict[str, Any]:
+    newest, ids = mark["t"], list(mark["ids"])
+    for stamp, item_id in stamped:
+        if stamp > newest:
+            newest, ids = stamp, [item_id]
+        elif stamp == newest and item_id not in ids:
+            ids.append(item_id)
+    return {"t": newest, "ids": ids}
 
 
 def _host(url: str) -> str:

@@ -4,7 +4,8 @@ Grants (RFC 6749 / RFC 7523), each a pure function returning the token request:
 - `client_credentials`: Salesforce (My Domain), Dynamics / Entra ID (with `scope`).
 - `refresh_token_grant`: Zoho (accounts server of the data centre).
 - `jwt_bearer`: Salesforce, an RS256 assertion signed with the connected app's private key
-  (needs the `cryptography` package, imported only when this grant is used).
+  (needs the `cryptography` package, imported only when this grant is used). `sign_rs256` and
+  `sign_es256` also sign the JWTs of Google service accounts and the App Store Connect API.
 A connector with only `secrets.access_token` uses that token as is (no refresh possible).
 
 `authorized_call` sends one API request with the cached token; on a 401 it drops the token,
@@ -109,29 +110,65 @@ def jwt_bearer(
 
 
 def sign_rs256(claims: dict[str, Any], private_key_pem: str) -> str:
-    try:
-        from cryptography.hazmat.primitives import hashes, serialization
+    """A JWT signed RS256 (RSASSA-PKCS1-v1_5 with SHA-256) with an RSA PEM key."""
+
+    def sign(key: Any, message: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise TypeError("RS256 needs an RSA private key")
+        return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+    return _signed_jwt({"alg": "RS256", "typ": "JWT"}, claims, private_key_pem, sign, "RSA")
+
+
+def sign_es256(claims: dict[str, Any], private_key_pem: str, key_id: str) -> str:
+    """A JWT signed ES256 (ECDSA P-256 with SHA-256, the signature as r || s) with an EC PEM key
+    (an App Store Connect `.p8` file)."""
+
+    def sign(key: Any, message: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise TypeError("ES256 needs an EC private key")
+        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    return _signed_jwt({"alg": "ES256", "kid": key_id, "typ": "JWT"}, claims, private_key_pem, sign, "EC")
+
+
+def _signed_jwt(
+    header: dict[str, Any],
+    claims: dict[str, Any],
+    private_key_pem: str,
+    sign: Callable[[Any, bytes], bytes],
+    kind: str,
+) -> str:
+    """header.claims.signature, each base64url; `cryptography` is imported only here, when a
+    JWT grant is used (the Lambda package holds it only when the deployment adds it)."""
+    try:
+        from cryptography.hazmat.primitives import serialization
     except ImportError:  # pragma: no cover - depends on the deployment package
         raise UpstreamError(
-            "JWT bearer needs the 'cryptography' package in the deployment", retryable=False
+            "JWT signing needs the 'cryptography' package in the deployment", retryable=False
         ) from None
 
     def b64url(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
     signing_input = (
-        b64url(json.dumps({"alg": "RS256", "typ": "JWT"}, separators=(",", ":")).encode())
+        b64url(json.dumps(header, separators=(",", ":")).encode())
         + "."
         + b64url(json.dumps(claims, separators=(",", ":")).encode())
     )
     try:
         key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise TypeError("RS256 needs an RSA private key")
-        signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        signature = sign(key, signing_input.encode())
     except (ValueError, TypeError):
-        raise UpstreamError("private_key is not a usable RSA PEM key", retryable=False) from None
+        raise UpstreamError(f"private_key is not a usable {kind} PEM key", retryable=False) from None
     return signing_input + "." + b64url(signature)
 
 
