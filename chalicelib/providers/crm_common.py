@@ -99,6 +99,35 @@ def write_records(
     return results
 
 
+def write_each(
+    records: list,
+    connector: Any,
+    *,
+    update_one: Callable[[Any, str], Any],
+    create_one: Callable[[Any], Any],
+    match_one: Callable[[Any], str | None] | None = None,
+    no_email: str = "no email to match a contact on",
+) -> list:
+    """write_records for CRMs without a batch write: one record at a time, so one record's
+    failure (an UpstreamError) fails that record only. `update_one(record, crm id)`,
+    `create_one(record)` and `match_one(record)` (the CRM id found for its email, or None)."""
+
+    def one(record: Any) -> Any:
+        [result] = write_records(
+            [record],
+            connector,
+            update=lambda pairs: [update_one(r, crm_id) for r, crm_id in pairs],
+            create=lambda new: [create_one(r) for r in new],
+            match=(lambda keyed: {r.person_id: i for r in keyed if (i := match_one(r))})
+            if match_one
+            else None,
+            no_email=no_email,
+        )
+        return result
+
+    return upsert_each(records, one)
+
+
 def with_name_on_create(
     records: list,
     write: Callable[[list, bool], dict[str, Any]],

@@ -1,14 +1,17 @@
 """Microsoft Dynamics 365 / Dataverse: webhook registrations in, Web API upsert out.
 
-Source: a WebHook service endpoint with a step on Create/Update of contact (register it
-asynchronous). The body is the JSON RemoteExecutionContext; Target holds the changed
-attributes. Dataverse does not sign. Authentication is a static value: HttpHeader (the header
+Source: a WebHook service endpoint with steps on Create, Update and Delete of contact (register
+them asynchronous). The body is the JSON RemoteExecutionContext; Target holds the changed
+attributes. A Delete's Target is an EntityReference (the row is gone): a deletion
+(pipeline/crm_records.py). Dataverse does not sign. Authentication is a static value: HttpHeader (the header
 named options.auth_header) or WebhookKey (`?code=`), compared with secrets.signing in
 constant time; 401 when missing or wrong. A context whose Target or images have a wrong-typed
 field is skipped as `malformed_entry`.
 https://learn.microsoft.com/power-apps/developer/data-platform/use-webhooks
-Sink: Entra ID client credentials (scope {base_url}/.default), then
-PATCH /api/data/v9.2/contacts(<alternate key>='<email>') without If-Match / If-None-Match:
+Sink: Entra ID client credentials (scope {base_url}/.default). A contact whose contactid Chorus
+knows: PATCH contacts(<contactid>) with If-Match: * (update only; a deleted row answers 404,
+reported gone). Otherwise PATCH /api/data/v9.2/contacts(<alternate key>='<email>') without
+If-Match / If-None-Match:
 an upsert (creates when no row has the key, updates otherwise; never a duplicate).
 If-Match: * would forbid the create (404), If-None-Match: * the update (412); neither is sent.
 https://learn.microsoft.com/power-apps/developer/data-platform/webapi/update-delete-entities-using-web-api
@@ -27,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, SinkResult, Skipped
-from .crm_common import CreateClaims, canonical, canonical_map, upsert_each
+from .crm_common import CreateClaims, canonical, canonical_map, write_each
 from .entries import guarded_all
 from .http import json_object
 from .oauth import TokenRequest, authorized_call, client_credentials
@@ -114,10 +117,35 @@ class DynamicsProvider(Source, Sink):
         )
         if not request_id:
             raise MalformedPayload("no RequestId, OperationId or x-request-id to de-duplicate on")
-        if entity != "contact" or message not in ("Create", "Update"):
+        if entity != "contact" or message not in ("Create", "Update", "Delete"):
             return [Skipped("unsupported_event", f"{entity}.{message}", request_id)]
+        if message == "Delete":
+            return guarded_all(lambda body: [self._deletion(body, request_id, delivery)], context, request_id)
         return guarded_all(
             lambda body: self._changes(body, message, request_id, delivery), context, request_id
+        )
+
+    def _deletion(self, context: dict[str, Any], request_id: str, delivery: Delivery) -> Interaction:
+        """The Delete message: Target is an EntityReference {Id, LogicalName} of the gone row."""
+        target = _parameter(context.get("InputParameters"), "Target")
+        record_id = str(context.get("PrimaryEntityId") or (target or {}).get("Id") or "")
+        if not record_id:
+            raise ValueError("Delete without PrimaryEntityId or Target.Id")
+        return self.interaction(
+            delivery.connector,
+            f"request:{request_id}:delete",
+            kind="crm_update",
+            event_id=f"{request_id}:delete",
+            event_type="contact.Delete",
+            occurred_at=_wcf_date(context.get("OperationCreatedOn")) or delivery.received_at,
+            author=Author(provider_user_id=record_id),
+            crm_change=CrmChange(
+                object_id=record_id,
+                change_type="Delete",
+                source=str(context.get("InitiatingUserId") or "") or None,
+                event="delete",
+            ),
+            public=False,
         )
 
     def _changes(
@@ -172,21 +200,24 @@ class DynamicsProvider(Source, Sink):
     def upsert(
         self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
     ) -> list[SinkResult]:
-        return upsert_each(records, lambda record: self._upsert_one(record, connector, http))
+        return write_each(
+            records,
+            connector,
+            update_one=lambda record, contact_id: self._patch(record, contact_id, connector, http),
+            create_one=lambda record: self._patch(record, None, connector, http),
+            no_email="no email for the alternate key",
+        )
 
-    def _upsert_one(self, record: AdvocateRecord, connector, http) -> SinkResult:
+    def _patch(self, record: AdvocateRecord, known: str | None, connector, http) -> SinkResult:
         """A contact whose contactid Chorus knows: PATCH contacts(<id>) with If-Match: * (update
         only: a deleted contact answers 404, reported gone, never re-created under that id).
         Otherwise the alternate-key upsert, which matches emailaddress1 before it creates."""
         opts = connector.options
-        known = record.crm_ids.get(connector.id)
         if known:
             target, extra = f"contacts({quote(known, safe='')})", {"If-Match": "*"}
-        elif record.email:
+        else:
             key = quote(record.email.replace("'", "''"), safe="@'")  # OData literal: ' doubled; as typed
             target, extra = f"contacts({opts.alternate_key}='{key}')", {}
-        else:
-            return SinkResult(record.person_id, ok=False, error="no email for the alternate key")
         fields = self.properties_for(record, connector)
         response = authorized_call(
             http,

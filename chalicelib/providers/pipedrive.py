@@ -5,10 +5,15 @@ http_auth_password. Pipedrive does not sign; it sends `Authorization: Basic` wit
 credentials: user = options.username, password = secrets.signing (constant time, 401 when
 missing or wrong). Body {meta{action, entity, id, entity_id, timestamp, change_source, ...},
 data, previous}; `previous` holds only the changed fields, so each becomes one crm_change.
+A `delete` (data null, previous the person's last state) is a deletion; one done by a merge
+carries meta.merged_to_id and moves the person onto the surviving id (pipeline/crm_records.py).
+Only webhooks v2 are read (v1 bodies have no meta.entity: skipped as unsupported).
 https://pipedrive.readme.io/docs/guide-for-webhooks-v2
-Sink: persons have no upsert. The sync engine passes the person id it stored
-(record.crm_ids) and it is used first; otherwise GET /api/v2/persons/search?term=<email>
-&fields=email&exact_match=true, then PATCH /api/v2/persons/{id} or POST /api/v2/persons.
+Sink: persons have no upsert (crm_common.write_each). The person id Chorus stored
+(record.crm_ids) is used first, PATCH /api/v2/persons/{id}: a 404 there is a person deleted in
+Pipedrive, reported gone (never searched for again: on_crm_delete decides). Otherwise
+GET /api/v2/persons/search?term=<email>&fields=email&exact_match=true, then PATCH the person
+found or POST /api/v2/persons.
 The search lags a create by seconds, so a create is claimed first (crm_common.CreateClaims,
 per connector and email): a second sync of the same new person updates the id the first one
 recorded, or is retried later while that create is in flight. A POST is sent once: after a
@@ -28,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import MalformedPayload, SignatureMissing, UpstreamError
 from ..schema import AdvocateRecord, Author, CrmChange, Interaction
 from .base import Delivery, ParseContext, SinkResult, Skipped, parse_iso, utc_from_epoch
-from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties, mapping, upsert_each
+from .crm_common import CreateClaims, canonical, canonical_map, mapped_properties, mapping, write_each
 from .entries import guarded
 from .http import call_api, json_object
 from .signatures import verify_shared_secret
@@ -98,8 +103,10 @@ class PipedriveProvider(Source, Sink):
         if not isinstance(meta, dict) or not meta.get("id"):
             raise MalformedPayload("a Pipedrive webhook v2 has a meta block with an id")
         event_id, action, entity = str(meta["id"]), str(meta.get("action")), str(meta.get("entity"))
-        if entity != "person" or action not in ("create", "change"):
+        if entity != "person" or action not in ("create", "change", "delete"):
             return [Skipped("unsupported_event", f"{entity}.{action}", event_id)]
+        if action == "delete":
+            return [guarded(lambda b: self._deletion(meta, b, delivery), body, event_id)]
         data = body.get("data")
         if not isinstance(data, dict) or not data.get("id"):
             return [Skipped("malformed_entry", "person event without data.id", event_id)]
@@ -117,14 +124,36 @@ class PipedriveProvider(Source, Sink):
             for prop in changed
         ]
 
+    def _deletion(self, meta, body, delivery) -> Interaction:
+        """A person deleted in Pipedrive; deleted by a merge (meta.merged_to_id), it lives on as
+        the surviving person."""
+        last = body.get("previous") if isinstance(body.get("previous"), dict) else {}
+        person_id = str(meta.get("entity_id") or last.get("id") or "")
+        if not person_id:
+            raise ValueError("delete event without meta.entity_id")
+        survivor = str(meta["merged_to_id"]) if meta.get("merged_to_id") else None
+        return self.interaction(
+            delivery.connector,
+            f"event:{meta['id']}",
+            kind="crm_update",
+            event_id=str(meta["id"]),
+            event_type="person.merge" if survivor else "person.delete",
+            occurred_at=_occurred(meta, delivery),
+            author=Author(provider_user_id=person_id),
+            crm_change=CrmChange(
+                object_id=person_id,
+                change_type="delete",
+                source=meta.get("change_source"),
+                event="merge" if survivor else "delete",
+                merged_into=survivor,
+            ),
+            public=False,
+        )
+
     def _change(self, meta, data, current, prop, delivery) -> Interaction:
         connector = delivery.connector
         event_id = f"{meta['id']}:{prop or '-'}"
-        try:
-            stamp = meta.get("timestamp")
-            occurred = utc_from_epoch(stamp) if str(stamp).isdigit() else parse_iso(str(stamp))
-        except (TypeError, ValueError):
-            occurred = delivery.received_at
+        occurred = _occurred(meta, delivery)
         return self.interaction(
             connector,
             f"event:{event_id}",
@@ -153,37 +182,42 @@ class PipedriveProvider(Source, Sink):
     ) -> list[SinkResult]:
         if claims is None:
             raise TypeError("Pipedrive creates by search: upsert() needs the engine's create claims")
-        return upsert_each(records, lambda record: self._sync_person(record, connector, http, claims))
+        return write_each(
+            records,
+            connector,
+            update_one=lambda record, person_id: self._patch(record, person_id, connector, http),
+            match_one=lambda record: self._search(record.email, connector, http),
+            create_one=lambda record: self._create(record, connector, http, claims),
+            no_email="no email to find or create the person",
+        )
 
-    def _sync_person(self, record: AdvocateRecord, connector, http, claims: CreateClaims) -> SinkResult:
+    def _patch(self, record: AdvocateRecord, person_id: str, connector, http) -> SinkResult:
+        """PATCH the person by id; a 404 is a person that is gone (deleted, or merged away)."""
+        fields = self.properties_for(record, connector)
+        response = self._call(
+            connector, http, "PATCH", f"/api/v2/persons/{person_id}", json={"custom_fields": fields}
+        )
+        if response.status_code == 404:
+            return SinkResult(record.person_id, ok=False, gone=True, error="deleted in Pipedrive")
+        return self._result(record, response, canonical_map(fields), created=False)
+
+    def _create(self, record: AdvocateRecord, connector, http, claims: CreateClaims) -> SinkResult:
+        """No person has the email: claim its create (the search lags creates), then POST."""
+        claim = claims.claim(connector.id, record.email)
+        if claim.crm_id:  # another sync created the person meanwhile: update that one
+            result = self._patch(record, claim.crm_id, connector, http)
+            result.retryable, result.gone = result.retryable or result.gone, False  # searched anew
+            return result
+        if not claim.taken:
+            return SinkResult(
+                record.person_id,
+                ok=False,
+                retryable=True,
+                retry_after=claim.wait_seconds,
+                error="another sync is creating this person: retried when its claim ends",
+            )
         fields = self.properties_for(record, connector)
         written = canonical_map(fields)
-        person_id = record.crm_ids.get(connector.id)
-        if person_id:
-            response = self._call(
-                connector, http, "PATCH", f"/api/v2/persons/{person_id}", json={"custom_fields": fields}
-            )
-            if response.status_code != 404:  # a deleted or merged person is looked up again
-                return self._result(record, response, written, created=False)
-        if not record.email:
-            return SinkResult(record.person_id, ok=False, error="no email to find or create the person")
-        found = self._search(record.email, connector, http)
-        if not found:
-            claim = claims.claim(connector.id, record.email)
-            found = claim.crm_id
-            if not claim.taken and not found:
-                return SinkResult(
-                    record.person_id,
-                    ok=False,
-                    retryable=True,
-                    retry_after=claim.wait_seconds,
-                    error="another sync is creating this person: retried when its claim ends",
-                )
-        if found:
-            response = self._call(
-                connector, http, "PATCH", f"/api/v2/persons/{found}", json={"custom_fields": fields}
-            )
-            return self._result(record, response, written, created=False)
         response = self._call(
             connector,
             http,
@@ -249,6 +283,15 @@ class PipedriveProvider(Source, Sink):
             retryable=response.status_code >= 500,
             error=f"HTTP {response.status_code} {_error(response)}",
         )
+
+
+def _occurred(meta: dict[str, Any], delivery: Delivery):
+    """meta.timestamp: epoch seconds or ISO (both are seen), else the time it arrived."""
+    try:
+        stamp = meta.get("timestamp")
+        return utc_from_epoch(stamp) if str(stamp).isdigit() else parse_iso(str(stamp))
+    except (TypeError, ValueError):
+        return delivery.received_at
 
 
 def _flatten(person: dict[str, Any]) -> dict[str, Any]:

@@ -3,11 +3,17 @@
 Source: a channel created with POST {api-domain}/crm/v8/actions/watch (events Contacts.all,
 a `token` of up to 50 characters, notify_url = /webhooks/<connector id>). Each callback is JSON
 {server_time, module, resource_uri, ids[], operation, channel_id, token[, affected_fields]}: ids
-only, so parse fetches the records. There is no signature: `token` must equal secrets.signing
+only, so parse fetches the records; operation `delete` names records that are gone, each a
+deletion (pipeline/crm_records.py). There is no signature: `token` must equal secrets.signing
 (constant time; 401 when missing or wrong) and `channel_id` options.channel_id when set.
 https://www.zoho.com/crm/developer/docs/api/v8/notifications/enable.html
-Sink: POST {api-domain}/crm/v8/Contacts/upsert with duplicate_check_fields ["Email"], 100
-records a call, one {code, action, details{id}, message, status} per record, in order.
+Sink: a contact whose record id Chorus knows (a write returned it, a notification named it) is
+updated by id, PUT {api-domain}/crm/v8/Contacts with `id` in each record and no Email (the
+address is the CRM's to change); INVALID_DATA on the id ("the id given seems to be invalid")
+reports it gone. The others: POST .../Contacts/upsert with duplicate_check_fields ["Email"]
+(Zoho matches the Email, creates only when none has it). 100 records a call, one
+{code, action, details{id}, message, status} per record, in order.
+https://www.zoho.com/crm/developer/docs/api/v8/update-records.html
 https://www.zoho.com/crm/developer/docs/api/v8/upsert-records.html
 Auth: `Authorization: Zoho-oauthtoken <token>`, refreshed at the data centre's accounts server.
 """
@@ -31,6 +37,7 @@ from .crm_common import (
     contact_name,
     mapped_properties,
     with_name_on_create,
+    write_records,
 )
 from .http import json_object
 from .oauth import TokenRequest, authorized_call, refresh_token_grant
@@ -38,6 +45,7 @@ from .signatures import verify_shared_secret
 from .sink import Sink
 from .source import CannotSign, SignedTestDelivery, Source
 
+OPERATIONS = ("insert", "update", "delete")  # a callback's `operation`
 CHANNEL_DAYS = 6  # a week is Zoho's maximum: renewed every 6 hours, a missed run costs nothing
 IDENTITY_FIELDS = ["Email", "First_Name", "Last_Name", "Modified_Time"]
 
@@ -102,12 +110,12 @@ class ZohoProvider(Source, Sink):
             return request.body
         return json.dumps({k: v for k, v in body.items() if k != "token"}).encode()
 
-    def _post(self, connector, http, path: str, body: dict[str, Any]) -> Any:
-        """POST a JSON body to the CRM API (`/crm/<version>/<path>`) with the connector's token."""
+    def _post(self, connector, http, path: str, body: dict[str, Any], method: str = "POST") -> Any:
+        """Send a JSON body to the CRM API (`/crm/<version>/<path>`) with the connector's token."""
         opts = connector.options
         return authorized_call(
             http,
-            "POST",
+            method,
             lambda t: f"{_api_domain(t, opts)}/crm/{opts.api_version}/{path}",
             connector_id=connector.id,
             grant=self.grant(connector),
@@ -164,16 +172,15 @@ class ZohoProvider(Source, Sink):
         if not isinstance(body.get("ids") or [], list):
             return [Skipped("malformed_entry", "ids is not an array", key)]
         operation, ids = str(body.get("operation") or ""), [str(i) for i in body.get("ids") or []]
-        if str(body.get("module")) != delivery.connector.options.module or operation not in (
-            "insert",
-            "update",
-        ):
+        if str(body.get("module")) != delivery.connector.options.module or operation not in OPERATIONS:
             return [
                 Skipped("unsupported_event", f"{body.get('module')}.{operation}", f"{key}:{i}")
                 for i in ids or [""]
             ]
         if not ids:
             return [Skipped("malformed_entry", "callback without ids", key)]
+        if operation == "delete":  # the records are gone: nothing to fetch
+            return [self._deletion(i, f"{key}:{i}", body, delivery) for i in ids]
         records = self._fetch(ids, delivery.connector, ctx.http)
         affected = _affected_fields(body.get("affected_fields"))
         return [
@@ -218,6 +225,25 @@ class ZohoProvider(Source, Sink):
             public=False,
         )
 
+    def _deletion(self, record_id: str, event_id: str, body, delivery) -> Interaction:
+        """A record deleted in Zoho: the pipeline drops its link and follows on_crm_delete."""
+        try:
+            occurred = utc_from_epoch(body["server_time"], "ms")
+        except (KeyError, TypeError, ValueError):
+            occurred = delivery.received_at
+        module = delivery.connector.options.module
+        return self.interaction(
+            delivery.connector,
+            f"notification:{event_id}",
+            kind="crm_update",
+            event_id=event_id,
+            event_type=f"{module}.delete",
+            occurred_at=occurred,
+            author=Author(provider_user_id=record_id),
+            crm_change=CrmChange(object_id=record_id, change_type="delete", source="zoho", event="delete"),
+            public=False,
+        )
+
     def _fetch(self, ids: list[str], connector, http) -> dict[str, dict[str, Any]]:
         """GET {api-domain}/crm/v8/Contacts?ids=...&fields=... (fields is mandatory since v3)."""
         opts = connector.options
@@ -253,21 +279,31 @@ class ZohoProvider(Source, Sink):
     def upsert(
         self, records: list[AdvocateRecord], connector, http, claims: CreateClaims | None = None
     ) -> list[SinkResult]:
-        keyed = [r for r in records if r.email]
-        results = [
-            SinkResult(r.person_id, ok=False, error="no email for duplicate_check_fields")
-            for r in records
-            if not r.email
-        ]
-        if not keyed:
-            return results
+        """Known records by id (PUT), the others by the upsert on Email (Zoho matches it, and
+        creates only when no contact has it)."""
+        return write_records(
+            records,
+            connector,
+            update=lambda pairs: self._update(pairs, connector, http),
+            create=lambda new: self._create(new, connector, http),
+            no_email="no email for duplicate_check_fields",
+        )
+
+    def _create(self, records, connector, http) -> list[SinkResult]:
         # Last_Name is mandatory on create only: sent just for the records Zoho says lack it.
         outcome = with_name_on_create(
-            keyed,
+            records,
             lambda rs, named: self._upsert(rs, connector, http, with_last_name=named),
             lambda result: "MANDATORY_NOT_FOUND" in (result.error or ""),
         )
-        return results + [outcome[r.person_id] for r in keyed]
+        return [outcome[r.person_id] for r in records]
+
+    def _update(self, pairs, connector, http) -> list[SinkResult]:
+        """PUT /Contacts: each record by its id; Email is not sent (the CRM's to change)."""
+        data = [{"id": crm_id, **self.properties_for(record, connector)} for record, crm_id in pairs]
+        response = self._post(connector, http, connector.options.module, {"data": data}, method="PUT")
+        records = [record for record, _ in pairs]
+        return list(self._results(response, records, connector, "update", [i for _, i in pairs]).values())
 
     def _upsert(self, records, connector, http, *, with_last_name: bool) -> dict[str, SinkResult]:
         opts = connector.options
@@ -280,33 +316,53 @@ class ZohoProvider(Source, Sink):
         response = self._post(
             connector, http, f"{opts.module}/upsert", {"data": data, "duplicate_check_fields": ["Email"]}
         )
+        return self._results(response, records, connector, "upsert")
+
+    def _results(
+        self, response, records, connector, what: str, ids: list[str] | None = None
+    ) -> dict[str, SinkResult]:
+        """One result per record, in order (`ids`: the record ids an update named). A 400 with
+        the per-record list (every record failed) is read the same way."""
         body = json_object(response)
-        if response.status_code in (200, 201, 202, 207) and isinstance(body.get("data"), list):
-            return {r.person_id: self._result(r, item, connector) for r, item in zip(records, body["data"])}
+        if response.status_code in (200, 201, 202, 207, 400) and isinstance(body.get("data"), list):
+            return {
+                r.person_id: self._result(r, item, connector, ids[n] if ids else None)
+                for n, (r, item) in enumerate(zip(records, body["data"]))
+            }
         if response.status_code == 400:
             return {r.person_id: SinkResult(r.person_id, ok=False, error=_code(response)) for r in records}
         raise UpstreamError(
-            f"Zoho upsert: HTTP {response.status_code} {_code(response)}",
+            f"Zoho {what}: HTTP {response.status_code} {_code(response)}",
             retryable=response.status_code >= 500,
             status=response.status_code,
         )
 
-    def _result(self, record, item: dict[str, Any], connector) -> SinkResult:
+    def _result(self, record, item: dict[str, Any], connector, crm_id: str | None = None) -> SinkResult:
         details = item.get("details") or {}
         if item.get("status") == "success" or item.get("code") == "SUCCESS":
             return SinkResult(
                 record.person_id,
                 ok=True,
-                crm_id=str(details.get("id")),
+                crm_id=str(details.get("id") or crm_id),
                 created=item.get("action") == "insert",
                 written=canonical_map(self.properties_for(record, connector)),
             )
         return SinkResult(
             record.person_id,
             ok=False,
+            gone=crm_id is not None and _names_a_gone_id(item),
             retryable=item.get("code") in ("INTERNAL_ERROR",),
             error=f"{item.get('code')}: {item.get('message')} {details.get('api_name') or ''}".strip(),
         )
+
+
+def _names_a_gone_id(item: dict[str, Any]) -> bool:
+    """Zoho's answer to an update naming a record id it does not have (deleted, or never was):
+    INVALID_DATA on the `id` ("the id given seems to be invalid"), not on one of the fields."""
+    details = item.get("details") or {}
+    return item.get("code") == "INVALID_DATA" and (
+        details.get("api_name") == "id" or "id given seems to be invalid" in str(item.get("message"))
+    )
 
 
 def _callback(data: Any) -> dict[str, Any]:

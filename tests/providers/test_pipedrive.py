@@ -143,11 +143,11 @@ def test_no_match_creates_the_person_with_its_email(crm):
     assert result.ok and result.created and result.crm_id == "1042"
 
 
-def test_deleted_person_falls_back_to_search_and_one_failure_does_not_fail_others(crm, sleeps):
-    with responses.RequestsMock() as rsps:
+def test_a_deleted_person_is_reported_gone_not_searched_and_one_failure_does_not_fail_others(crm, sleeps):
+    """A 404 on the stored id is a person deleted in Pipedrive: reported gone (the engine follows
+    on_crm_delete), never searched for and re-created under keep_deleted."""
+    with responses.RequestsMock() as rsps:  # an unexpected search or POST fails the test
         rsps.patch(f"{API}/77", status=404, json={"success": False, "error": "Person not found"})
-        rsps.get(f"{API}/search", json=fixture_json("pipedrive/person_search_empty.json"))
-        rsps.post(API, json=fixture_json("pipedrive/person_response.json"))
         rsps.patch(f"{API}/88", status=400, json={"success": False, "error": "Invalid custom field value"})
         for _ in range(4):
             rsps.patch(f"{API}/99", status=502)
@@ -159,8 +159,8 @@ def test_deleted_person_falls_back_to_search_and_one_failure_does_not_fail_other
                 record(3, crm_ids={"pipedrive": "99"}),
             ],
         )
-    recreated, invalid, down = results
-    assert recreated.ok and recreated.created
+    gone, invalid, down = results
+    assert gone.gone and not gone.ok and not gone.created
     assert not invalid.ok and not invalid.retryable and "Invalid custom field value" in invalid.error
     assert not down.ok and down.retryable
 
