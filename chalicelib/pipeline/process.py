@@ -16,9 +16,11 @@ from ..hub import Hub
 from ..privacy import is_erased
 from ..providers import get_source
 from ..providers.base import Delivery, ParseContext, Skipped
-from ..providers.http import TokenSession
+from ..providers.http import MeteredSession, Throttle, TokenSession
+from ..providers.source import Source
 from ..schema import Author, Envelope, IdentityLink, IdentityRef, Interaction, Person, SyncJob
 from ..store.base import VersionConflict
+from ..sync.budget import AccountBudget, ApiBudget, budget_key
 from . import crm_records
 from .advocate import sync_worthy
 from .authors import complete_author
@@ -65,7 +67,9 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
     )
     try:
         items = list(
-            provider.parse(delivery, ParseContext(now=hub.clock(), http=TokenSession(hub.http, hub.store)))
+            provider.parse(
+                delivery, ParseContext(now=hub.clock(), http=_parse_session(hub, connector, provider))
+            )
         )
     except MalformedPayload as exc:
         raise PermanentFailure(f"cannot parse delivery: {exc}") from None
@@ -108,6 +112,16 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
         },
     )
     return outcome
+
+
+def _parse_session(hub: Hub, connector: Connector, provider: Source):
+    """What parse fetches with: metered by the source's `fetch_rate_limit` when it declares one
+    (a spent budget or a 429 fails the delivery as retryable: it is redelivered, never lost)."""
+    if provider.fetch_rate_limit is None:
+        return TokenSession(hub.http, hub.store)
+    scope = f"{budget_key(connector)}:fetch"
+    meter = AccountBudget(ApiBudget(hub.store), scope, *provider.fetch_rate_limit)
+    return MeteredSession(hub.http, meter, Throttle(), connector, tokens=hub.store)
 
 
 def apply_interaction(

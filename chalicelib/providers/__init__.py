@@ -49,6 +49,7 @@ REGISTRY: dict[str, str] = {
     "youtube_comments": "chalicelib.providers.youtube_comments:YouTubeCommentsProvider",
     "app_store_reviews": "chalicelib.providers.app_store_reviews:AppStoreReviewsProvider",
     "google_play_reviews": "chalicelib.providers.google_play_reviews:GooglePlayReviewsProvider",
+    "linkedin": "chalicelib.providers.linkedin:LinkedInProvider",
 }
 
 

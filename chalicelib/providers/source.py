@@ -61,6 +61,9 @@ class Source(Provider):
     # (`events = {"tweet_create_events": _tweet, ...}`); `handler_for` looks it up. A handler
     # returns what its provider's parse collects: one Interaction | Skipped, or a list of them.
     events: ClassVar[Mapping[str, Callable[..., Any]]] = {}
+    # requests per window of seconds of the API `parse` fetches id-only objects from; when set,
+    # parse's ctx.http takes each call from the connector's budget and a 429 parks it
+    fetch_rate_limit: ClassVar[tuple[int, float] | None] = None
 
     def handshake(self, request: InboundRequest, connector: Connector) -> WebResponse | None:
         """Answer a GET/HEAD verification request, or a POST challenge (called after verify)."""
