@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .hub import Hub
+    from .runtime.local import LocalWiring
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -148,16 +154,35 @@ def state_dir() -> Path:
     return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
 
 
-def connect_to_running_hub() -> str:
-    """Point this process at the local hub's state, or at AWS, or say plainly why neither.
+@dataclass(frozen=True)
+class HubConnection:
+    """Where a CLI command finds its Hub: `mode` "running" or "local" with the local hub's
+    wiring, or "aws" (the Hub built from the AWS environment, as on Lambda)."""
 
-    Returns "running" (a hub runs on the state directory, CHORUS_STATE_DIR or .chorus), "local"
-    (its store is there but no hub runs: the command works on the files, and what it queues
-    waits for the next `chorus serve`) or "aws" (AWS_PROFILE, AWS_REGION or AWS_DEFAULT_REGION
-    is set); with none of these, NeedsHub."""
+    mode: str
+    wiring: LocalWiring | None = None
+
+    def hub(self) -> Hub:
+        if self.wiring is None:
+            from .runtime.aws import get_hub
+
+            return get_hub()
+        from .runtime.local import build_local_hub
+
+        return build_local_hub(self.wiring)
+
+
+def connect_to_running_hub() -> HubConnection:
+    """Find the local hub's state, or AWS, or say plainly why neither; nothing is written to the
+    process environment.
+
+    The mode is "running" (a hub runs on the state directory, CHORUS_STATE_DIR or .chorus),
+    "local" (its store is there but no hub runs: the command works on the files, and what it
+    queues waits for the next `chorus serve`) or "aws" (AWS_PROFILE, AWS_REGION or
+    AWS_DEFAULT_REGION is set); with none of these, NeedsHub."""
     import os
 
-    from .runtime.local import STATE_FILE_NAME, local_environment
+    from .runtime.local import STATE_FILE_NAME, LocalWiring
     from .runtime.local_lock import lock_holder
     from .store.local import STORE_FILE
 
@@ -166,13 +191,13 @@ def connect_to_running_hub() -> str:
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     config_dir = os.environ.get("CHORUS_CONFIG_DIR") or state.get("config_dir") or "connectors"
     if lock_holder(directory) and state:
-        local_environment(state["config_dir"], directory, state.get("store", "sqlite"))
-        return "running"
+        return HubConnection(
+            "running", LocalWiring.of(state["config_dir"], directory, state.get("store", "sqlite"))
+        )
     if (directory / STORE_FILE).exists():
-        local_environment(config_dir, directory, "sqlite")
-        return "local"
+        return HubConnection("local", LocalWiring.of(config_dir, directory))
     if any(os.environ.get(v) for v in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION")):
-        return "aws"
+        return HubConnection("aws")
     raise NeedsHub(
         f"no local hub state in {directory} (start one with `make run`, or set CHORUS_STATE_DIR), "
         "and no AWS environment (AWS_PROFILE or AWS_REGION) to reach a deployed hub"
@@ -188,10 +213,9 @@ def _queued_note(mode: str, jobs: int | None) -> None:
 
 def _dlq(args: argparse.Namespace) -> int:
     from .deadletters import list_dead_letters, replay
-    from .runtime.aws import get_hub
 
-    mode = connect_to_running_hub()
-    hub = get_hub()
+    connection = connect_to_running_hub()
+    hub = connection.hub()
     if args.action == "list":
         letters = list_dead_letters(hub, args.connector, args.limit)
         for d in letters:
@@ -202,7 +226,7 @@ def _dlq(args: argparse.Namespace) -> int:
     else:
         result = replay(hub, args.connector, args.limit)
         print(f"replayed {result.replayed}, kept {result.kept} that cannot be replayed")
-        _queued_note(mode, result.replayed)
+        _queued_note(connection.mode, result.replayed)
     return 0
 
 
@@ -234,14 +258,13 @@ def _crm_setup(args: argparse.Namespace) -> int:
 def _people(args: argparse.Namespace) -> int:
     """chorus people show|merge|unmerge|decay (local hub, or AWS with credentials)."""
     from .pipeline.merge import CannotUnmerge, UnknownMerge, merge_people, unmerge
-    from .runtime.aws import get_hub
 
     wanted = {"show": 1, "merge": 2, "unmerge": 1, "decay": 0, "export": 1, "erase": 1}[args.action]
     if len(args.ids) != wanted:
         print(f"chorus people {args.action} takes {wanted} id(s)", file=sys.stderr)
         return 2
-    mode = connect_to_running_hub()
-    hub = get_hub()
+    connection = connect_to_running_hub()
+    hub = connection.hub()
     try:
         if args.action == "show":
             from .admin import get_person
@@ -259,7 +282,7 @@ def _people(args: argparse.Namespace) -> int:
                 f"merge {record.merge_id}: {record.merged_id} into {record.survivor_id}, "
                 f"{len(record.moved_interactions)} interaction(s) moved"
             )
-            _queued_note(mode, None)
+            _queued_note(connection.mode, None)
         elif args.action in ("export", "erase"):
             return _privacy(hub, args.action, args.ids[0])
         elif args.action == "unmerge":
@@ -267,7 +290,7 @@ def _people(args: argparse.Namespace) -> int:
             print(
                 f"merge {record.merge_id} undone: {record.merged_id} is separate from {record.survivor_id} again"
             )
-            _queued_note(mode, None)
+            _queued_note(connection.mode, None)
         else:
             from .pipeline.decay import decay_due_people
 
@@ -276,7 +299,7 @@ def _people(args: argparse.Namespace) -> int:
                 f"rescored {len(outcome.rescored)} person(s), {outcome.tier_changes} tier change(s), "
                 f"{outcome.sync_jobs} sync job(s)"
             )
-            _queued_note(mode, outcome.sync_jobs)
+            _queued_note(connection.mode, outcome.sync_jobs)
     except (UnknownMerge, CannotUnmerge) as exc:
         print(f"chorus people {args.action}: {exc}", file=sys.stderr)
         return 1
@@ -350,10 +373,8 @@ def _version() -> str:
 def _poll(args: argparse.Namespace) -> int:
     """chorus poll CONNECTOR_ID [--since]: run one listener now; print what it found and queued."""
     from .pipeline.poll import describe_outcome, listener_of, parse_since, poll_connector
-    from .runtime.aws import get_hub
 
-    connect_to_running_hub()
-    hub = get_hub()
+    hub = connect_to_running_hub().hub()
     connector = hub.connectors.get(args.connector_id)
     if connector is None or listener_of(connector) is None:
         print(f"no listener connector '{args.connector_id}'", file=sys.stderr)

@@ -26,10 +26,8 @@ def add_parser(sub: Any, connect: Any) -> None:
 
 def run(args: argparse.Namespace, connect: Any) -> int:
     from .pipeline.pulse import parse_query, pulse
-    from .runtime.aws import get_hub
 
-    connect()
-    hub = get_hub()
+    hub = connect().hub()
     try:
         query = parse_query(
             {"from": args.first or "", "to": args.last or "", "interval": args.interval}, hub.clock().date()

@@ -30,16 +30,6 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
-@pytest.fixture(autouse=True)
-def _environment_as_found():
-    """The CLI run in-process points os.environ at a hub's state (runtime.local.local_environment);
-    a later test, or a `chorus serve` it starts, must not inherit that."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
 @pytest.fixture
 def aws(monkeypatch, tmp_path):
     """A fresh moto account with Chorus's table, queues and bucket; cwd is a temp folder."""

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ LOCAL_INGEST_POLLERS = 2
 WORKER_NICENESS = 10
 DEFAULT_STATE_DIR = ".chorus"
 STATE_DIR_ENV = "CHORUS_STATE_DIR"
-STORE_KIND_ENV = "CHORUS_STORE"
 STATE_FILE_NAME = "local.json"
 QUEUE_FILE_NAME = "queues.sqlite3"
 
@@ -106,21 +106,21 @@ class QueuePoller(threading.Thread):
         self._halt.set()
 
 
-def local_environment(
-    config_dir: str | os.PathLike, state_dir: str | os.PathLike, store: str = "sqlite"
-) -> None:
-    """Make this process's Hub the local one: connectors from `config_dir`, store, blobs and
-    queues in `state_dir` (the HTTP process, the workers and the CLI all call this)."""
-    from .aws import use_hub_factory
+@dataclass(frozen=True)
+class LocalWiring:
+    """Where a local Hub's parts are: its connector files, its state directory (SQLite store,
+    blobs, queue file) and its store kind. A value handed to whoever builds the Hub (the HTTP
+    process, the workers, the CLI), never written to the process environment."""
 
-    os.environ.update(
-        {
-            "CHORUS_CONFIG_DIR": str(Path(config_dir).resolve()),
-            STATE_DIR_ENV: str(Path(state_dir).resolve()),
-            STORE_KIND_ENV: store,
-        }
-    )
-    use_hub_factory(build_local_hub)
+    config_dir: Path
+    state_dir: Path
+    store: str = "sqlite"
+
+    @classmethod
+    def of(
+        cls, config_dir: str | os.PathLike, state_dir: str | os.PathLike, store: str = "sqlite"
+    ) -> LocalWiring:
+        return cls(Path(config_dir).resolve(), Path(state_dir).resolve(), store)
 
 
 def local_queues(names: ResourceNames, path: str | os.PathLike) -> dict[str, Any]:
@@ -141,21 +141,20 @@ def local_queues(names: ResourceNames, path: str | os.PathLike) -> dict[str, Any
     return queues
 
 
-def build_local_hub(inbox: Any = None) -> Any:
-    """The Hub on the state directory named by the environment (local_environment). With an
-    inbox (the HTTP process), sends go there instead of to the queue file (local_inbox.py)."""
-    from ..config.loader import load_connectors
+def build_local_hub(wiring: LocalWiring, inbox: Any = None) -> Any:
+    """The Hub on `wiring`. With an inbox (the HTTP process), sends go there instead of to the
+    queue file (local_inbox.py)."""
+    from ..config.loader import load_directory
     from ..hub import Hub
     from ..logs import configure_logging
     from ..store.local import open_local_storage
 
     configure_logging()
-    state_dir = Path(os.environ[STATE_DIR_ENV])
-    storage = open_local_storage(state_dir, os.environ.get(STORE_KIND_ENV, "sqlite"))
+    storage = open_local_storage(wiring.state_dir, wiring.store)
     names = ResourceNames.from_env()
-    queues = local_queues(names, state_dir / QUEUE_FILE_NAME)
+    queues = local_queues(names, wiring.state_dir / QUEUE_FILE_NAME)
     return Hub(
-        connectors=load_connectors(),
+        connectors=load_directory(wiring.config_dir),
         store=storage.store,
         ingest_queue=inbox.queue(names.ingest_queue) if inbox else queues[names.ingest_queue],
         sync_queue=inbox.queue(names.sync_queue) if inbox else queues[names.sync_queue],
@@ -234,15 +233,15 @@ class LocalHub:
         if problems:
             raise ConfigError(problems)
         self.notes += _admin_token_note()
-        config_dir = str(Path(self.config_dir).resolve())
-        local_environment(config_dir, self.state_dir, self.store)
+        wiring = LocalWiring.of(self.config_dir, self.state_dir, self.store)
+        config_dir = str(wiring.config_dir)
         from .aws import get_hub, use_hub_factory
         from .local_inbox import Inbox
 
         queue_file = self.state_dir / QUEUE_FILE_NAME
         self._queues = local_queues(ResourceNames.from_env(), queue_file)  # creates the queue file
         self._inbox = Inbox(self.state_dir, queue_file)
-        use_hub_factory(lambda: build_local_hub(self._inbox))
+        use_hub_factory(lambda: build_local_hub(wiring, self._inbox))  # the app's routes call get_hub()
         hub = get_hub()  # built now (store schema), not on the first delivery
         hub.refusals.start_timer(hub)  # buffered refusals reach the store within a second
         self._inbox.start_pruning()

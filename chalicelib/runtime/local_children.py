@@ -52,14 +52,19 @@ def beat_while(stopped: threading.Event, threads: list[threading.Thread]) -> Non
 
 def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store: str) -> None:
     """The four queue pollers and the schedule runner, on a Hub of this process's own."""
-    from .aws import get_hub
-    from .local import LOCAL_INGEST_POLLERS, QUEUE_FILE_NAME, local_environment, local_queues, make_pollers
+    from .local import (
+        LOCAL_INGEST_POLLERS,
+        QUEUE_FILE_NAME,
+        LocalWiring,
+        build_local_hub,
+        local_queues,
+        make_pollers,
+    )
     from .local_inbox import InboxMover
     from .local_schedule import ScheduleRunner
     from .resources import ResourceNames
 
-    local_environment(config_dir, state_dir, store)
-    hub = get_hub()
+    hub = build_local_hub(LocalWiring.of(config_dir, state_dir, store))
     names = ResourceNames.from_env()
     queues = local_queues(names, Path(state_dir) / QUEUE_FILE_NAME)
     pollers = make_pollers(hub, queues, names, LOCAL_INGEST_POLLERS)

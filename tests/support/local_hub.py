@@ -27,12 +27,8 @@ def chorus_command() -> list[str]:
 
 
 def hub_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    # what an in-process CLI may have pointed at another hub's state: each hub gets its own
-    for name in ("CHORUS_CONFIG_DIR", "CHORUS_STATE_DIR", "CHORUS_STORE"):
-        env.pop(name, None)
-    env.update(extra)
-    return env
+    """The test process's environment without its moto credentials, plus `extra`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **extra}
 
 
 class ServedHub:
