@@ -5,12 +5,12 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 import responses
 
 from chalicelib.runtime.batch import handle_ingest_batch, handle_sync_batch
 from chalicelib.sync.budget import ApiBudget
+from tests.support.backends import consumers
 from tests.support.senders import fixture_json, typeform_headers
 from tests.sync.test_sync_hubspot import UPSERT
 
@@ -41,45 +41,23 @@ def test_429_blocks_the_account_for_every_worker(hub):
     assert ApiBudget(hub.store, clock).acquire("hubspot:acct", 100, 10.0) == pytest.approx(120)
 
 
-def queue_url(name):
-    sqs = boto3.client("sqs")
-    return sqs, sqs.get_queue_url(QueueName=name)["QueueUrl"]
-
-
-def receive(name, up_to):
-    """Up to `up_to` messages as Lambda records (SQS hands out 10 per call)."""
-    sqs, url = queue_url(name)
-    records = []
-    while len(records) < up_to:
-        reply = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
-        if not reply.get("Messages"):
-            break
-        records += [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-            }
-            for m in reply["Messages"]
-        ]
+def receive(hub, name, up_to):
+    """Up to `up_to` messages as Lambda records; a receive hands out at most 10, as SQS's does."""
+    queue = consumers(hub)[name]
+    records: list[dict] = []
+    while len(records) < up_to and (got := queue.receive(min(10, up_to - len(records)))):
+        records += got
     return records
 
 
 def run_lambda(name, handler, hub, batch_size):
     """Drain a queue the way the Lambda event source would: batches, partial failure, deletes."""
-    sqs, url = queue_url(name)
+    queue = consumers(hub)[name]
     batches = 0
-    while records := receive(name, batch_size):
+    while records := receive(hub, name, batch_size):
         batches += 1
         failed = {f["itemIdentifier"] for f in handler(hub, records)["batchItemFailures"]}
-        done = [
-            {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
-            for i, r in enumerate(records)
-            if r["messageId"] not in failed
-        ]
-        for start in range(0, len(done), 10):
-            sqs.delete_message_batch(QueueUrl=url, Entries=done[start : start + 10])
+        queue.delete([r["receiptHandle"] for r in records if r["messageId"] not in failed])
     return batches
 
 
@@ -145,7 +123,6 @@ def survey(email: str, nps: int, token: str, when: datetime) -> bytes:
 
 @pytest.mark.slow
 @responses.activate
-@pytest.mark.moto  # drains SQS as Lambda's event source does
 def test_1000_changes_coalesce_into_few_calls_without_duplicates_even_shuffled(sink_client, sink_hub):
     crm = FakeHubSpot()
     for url in (UPSERT, UPSERT.replace("upsert", "update")):
@@ -201,7 +178,7 @@ def test_throttled_crm_holds_its_messages_back_but_not_other_crms(sink_client, s
     run_lambda(sink_hub.ingest_queue.name, handle_ingest_batch, sink_hub, 10)
     run_lambda(sink_hub.sync_queue.name, handle_sync_batch, sink_hub, 100)
     assert crm.calls == 1 and crm.contacts == {}  # throttled, and the message is held back ~120 s
-    assert receive(sink_hub.sync_queue.name, 10) == []
+    assert receive(sink_hub, sink_hub.sync_queue.name, 10) == []
     # a second person's change meanwhile: the account is blocked, so no call is spent on it
     body = survey("bob@example.com", 9, "tok-2", datetime(2026, 11, 3, tzinfo=UTC))
     sink_client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body))
