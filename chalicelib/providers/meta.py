@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import HandshakeRejected, MalformedPayload
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import HandshakeRejected, MalformedPayload, UpstreamError
 from ..schema import Author, Interaction, Rating
 from .base import (
     Delivery,
@@ -30,7 +33,8 @@ from .base import (
     parse_iso,
     utc_from_epoch,
 )
-from .entries import each_entry, guarded_all
+from .entries import each_entry, guarded, guarded_all
+from .listener import fetch_json
 from .signatures import BodySignature, constant_time_equals
 from .source import Source
 
@@ -202,12 +206,45 @@ class FacebookProvider(MetaProvider):
     events = {"feed": _feed, "ratings": _ratings, "mention": _mention}
 
 
+@dataclass(frozen=True)
+class _Mention:
+    """An Instagram `mentions` change: only ids; parse fetches the words (InstagramProvider)."""
+
+    account: str  # the mentioned IG user (entry.id)
+    media_id: str
+    comment_id: str | None  # None: the mention is in the media's caption
+    time: Any
+
+
+class InstagramOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    graph_api_url: str = Field(
+        default="https://graph.facebook.com/v26.0", description="Graph API base, to fetch mentions."
+    )
+
+
 class InstagramProvider(MetaProvider):
-    """Instagram fields `comments` and `live_comments` (comment, author, media in the value).
-    `mentions` carries only {media_id, comment_id}: the text needs a Graph API call, not done here."""
+    """Instagram fields `comments` and `live_comments` (comment, author, media in the value), and
+    `mentions` ({media_id, comment_id}: ids only). With `secrets.page_token` (a User token with
+    instagram_basic, instagram_manage_comments, pages_read_engagement) the mentioned comment or
+    caption is fetched on the processing side: GET /{ig-user-id}?fields=mentioned_comment.
+    comment_id(ID){...} or mentioned_media.media_id(ID){...}, through the connector's budget.
+    https://developers.facebook.com/docs/instagram-platform/instagram-api-with-facebook-login/mentions
+    """
 
     name = "instagram"
     object = "instagram"
+    Options = InstagramOptions
+    # Graph API platform limit for a User token: 200 calls per hour, per user
+    fetch_rate_limit = (200, 3600.0)
+
+    def parse(self, delivery: Delivery, ctx: ParseContext) -> Iterable[Interaction | Skipped]:
+        return [
+            guarded(lambda m: self._fetched_mention(m, delivery.connector, ctx.http), item, item.media_id)
+            if isinstance(item, _Mention)
+            else item
+            for item in super().parse(delivery, ctx)
+        ]
 
     def _comment(self, field: str, value: dict, entry: dict, connector) -> Interaction | Skipped:
         sender = value["from"]
@@ -228,8 +265,54 @@ class InstagramProvider(MetaProvider):
             connector=connector,
         )
 
+    def _mention(self, field: str, value: dict, entry: dict, connector) -> _Mention | Skipped:
+        media_id, comment_id = str(value["media_id"]), value.get("comment_id")
+        if not connector.has_secret("page_token"):
+            detail = "a mention carries only ids; set secrets.page_token to fetch its text"
+            return Skipped("needs_fetch", detail, str(comment_id or media_id))
+        return _Mention(str(entry["id"]), media_id, str(comment_id) if comment_id else None, entry["time"])
+
+    def _fetched_mention(self, mention: _Mention, connector, http) -> Interaction | Skipped:
+        edge, object_id, fields = (
+            ("mentioned_comment", f"comment_id({mention.comment_id})", "id,text,timestamp,username,from")
+            if mention.comment_id
+            else (
+                "mentioned_media",
+                f"media_id({mention.media_id})",
+                "id,caption,timestamp,username,permalink",
+            )
+        )
+        url = f"{connector.options.graph_api_url.rstrip('/')}/{mention.account}"
+        params = {"fields": f"{edge}.{object_id}{{{fields}}}", "access_token": connector.secret("page_token")}
+        try:
+            _, body = fetch_json(http, url, params=params)
+        except UpstreamError as exc:
+            if exc.http_status == 404:  # deleted since the mention; a 400 (token, scope) dead-letters
+                return Skipped("object_gone", "Graph API answered 404", mention.media_id)
+            raise
+        found = body[edge]
+        sender = found.get("from") if isinstance(found.get("from"), dict) else {}
+        external = mention.comment_id or mention.media_id
+        return self.interaction(
+            kind="mention",
+            external_id=external,
+            event_id=f"{external}:mention",
+            event_type="mentions",
+            occurred_at=_time(found.get("timestamp") or mention.time),
+            text=found.get("text") or found.get("caption"),
+            url=found.get("permalink"),
+            author=Author(
+                provider_user_id=str(sender["id"]) if sender.get("id") else None,
+                handle=found.get("username") or sender.get("username"),
+            ),
+            thread_id=mention.media_id,
+            parent_id=mention.media_id if mention.comment_id else None,
+            public=True,
+            connector=connector,
+        )
+
     # Instagram webhook field -> its handler
-    events = {"comments": _comment, "live_comments": _comment}
+    events = {"comments": _comment, "live_comments": _comment, "mentions": _mention}
 
 
 class WhatsAppProvider(MetaProvider):
