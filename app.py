@@ -5,6 +5,7 @@ imported here, so a cold start pays only for what the invoked handler uses.
 """
 
 from chalice import Chalice, IAMAuthorizer, NotFoundError, Rate, Response
+from chalice.app import Request
 
 from chalicelib import web
 from chalicelib.runtime.aws import get_hub
@@ -28,7 +29,7 @@ def one_error_shape(event, get_response):
 def webhook(connector_id):
     from chalicelib.pipeline.ingest import receive_webhook
 
-    request = app.current_request
+    request = _request()
     answer = receive_webhook(get_hub(), connector_id, web.inbound_request(request))
     return web.chalice_response(answer, request.method)
 
@@ -163,9 +164,9 @@ def admin_test_delivery(connector_id):
     from chalicelib.admin_console import send_test_delivery
 
     _admin_query()
-    request = app.current_request
+    request = _request()
     base = f"{request.headers.get('x-forwarded-proto', 'http')}://{request.headers.get('host', 'localhost')}"
-    body = request.raw_body or b""
+    body = web.raw_body(request)
     return _found(
         send_test_delivery(get_hub(), connector_id, body, base), f"no source connector {connector_id}"
     )
@@ -177,7 +178,7 @@ def admin_dead_letter(connector_id, letter_id):
 
     _admin_query()
     letter = _found(find_dead_letter(get_hub(), connector_id, letter_id), f"no dead letter {letter_id}")
-    if app.current_request.method == "DELETE":
+    if _request().method == "DELETE":
         return discard_dead_letter(get_hub(), letter)
     return dead_letter_document(letter)
 
@@ -197,7 +198,7 @@ def admin_merge():
 
     _admin_query()
     try:
-        payload = app.current_request.json_body
+        payload = _request().json_body
     except Exception:
         payload = None
     return accept_merge(get_hub(), payload)
@@ -234,8 +235,17 @@ def console_asset(asset):
 
 def _admin_query() -> dict:
     """401 unless the caller is an admin (token, or IAM); then the query parameters."""
-    web.require_admin(app.current_request)
-    return dict(app.current_request.query_params or {})
+    request = _request()
+    web.require_admin(request)
+    return dict(request.query_params or {})
+
+
+def _request() -> Request:
+    """The request being served (Chalice sets `current_request` before it calls a route)."""
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("no request is being served")
+    return request
 
 
 def _found(value, message: str):

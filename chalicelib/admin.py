@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -48,7 +48,7 @@ def decode_cursor(raw: str | None) -> dict[str, Any] | None:
 
 
 def _page(
-    fetch: Callable[[str | None], tuple[list, str | None]], query: dict[str, str]
+    fetch: Callable[[str | None], tuple[list, str | None]], query: Mapping[str, str | None]
 ) -> tuple[list, str | None]:
     """Run one page query on the store's own cursor: one it did not hand out for this list (or
     another connector's) is a 400 rather than a wrong page or a 500."""
@@ -172,7 +172,7 @@ def list_connectors(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     stats = hub.store.connector_stats(page)
     items = []
     for cid in page:
-        config = hub.connectors.get(cid).config
+        config = hub.connectors.connectors[cid].config
         counts = stats[cid]["counts"]
         items.append(
             {
@@ -205,7 +205,7 @@ def list_dead_letters(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
     if start is not None and not isinstance(start, str):
         raise BadRequestError("next is not a cursor this API returned")
     items: list[dict[str, Any]] = []
-    nxt = None
+    nxt: dict[str, str | None] | None = None
     for cid in order[order.index(current) :]:
         letters, last = _page(
             lambda c: hub.store.dead_letters_page(cid, limit - len(items), c), {"next": start}

@@ -111,7 +111,7 @@ def dead_letter_document(letter: DeadLetter) -> dict[str, Any]:
     return {**asdict(letter), "created_at": letter.created_at.isoformat()}
 
 
-def replay_dead_letter(hub: Hub, letter: DeadLetter) -> dict[str, Any]:
+def replay_dead_letter(hub: Hub, letter: DeadLetter) -> dict[str, Any] | Response:
     from .deadletters import replay_letter
 
     if not replay_letter(hub, letter):

@@ -78,7 +78,7 @@ class PersonData:
     @property
     def delivery_refs(self) -> list[str]:
         refs = [i.delivery_ref for i in self.interactions if i.delivery_ref]
-        refs += [d.message.get("body_ref") for d in self.dead_letters if d.message.get("body_ref")]
+        refs += [ref for d in self.dead_letters if (ref := d.message.get("body_ref"))]
         return list(dict.fromkeys(refs))
 
 

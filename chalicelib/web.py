@@ -6,10 +6,12 @@ import hmac
 import json
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from chalice import Response, UnauthorizedError
+from chalice.app import Request
 
 from .providers.base import InboundRequest, WebResponse
 
@@ -38,7 +40,7 @@ BINARY_TYPES = [
 ]
 
 
-def inbound_request(request) -> InboundRequest:
+def inbound_request(request: Request) -> InboundRequest:
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     query = {k: v for k, v in (request.query_params or {}).items()}
     path = (request.context or {}).get("path") or request.path
@@ -46,20 +48,25 @@ def inbound_request(request) -> InboundRequest:
     url = f"{scheme}://{headers.get('host', 'localhost')}{path}"
     if query:
         url += "?" + urlencode(query)
-    body = request.raw_body if request.method == "POST" else b""
     return InboundRequest(
         method=request.method,
         url=url,
         path=path,
         headers=headers,
         query=query,
-        body=body if isinstance(body, bytes) else (body or "").encode("utf-8"),
+        body=raw_body(request) if request.method == "POST" else b"",
     )
+
+
+def raw_body(request: Request) -> bytes:
+    """The body as sent, as bytes (Chalice declares `raw_body` as str or bytes)."""
+    body = request.raw_body
+    return body if isinstance(body, bytes) else (body or "").encode("utf-8")
 
 
 def chalice_response(answer: WebResponse, method: str) -> Response:
     # handshakes echo caller-chosen text (hub.challenge): never let a browser sniff it as HTML
-    headers = {"X-Content-Type-Options": "nosniff", **answer.headers}
+    headers: dict[str, str] = {"X-Content-Type-Options": "nosniff", **answer.headers}
     body = answer.body
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
@@ -72,7 +79,8 @@ def chalice_response(answer: WebResponse, method: str) -> Response:
             body = body.decode("utf-8")
     if method == "HEAD" or body is None:
         body = ""
-    return Response(body=body, status_code=answer.status, headers=headers)
+    # a copy, typed as Chalice's headers (values str or list of str)
+    return Response(body=body, status_code=answer.status, headers={**headers})
 
 
 _resolver = None
@@ -86,7 +94,7 @@ def admin_auth_mode() -> str:
     return mode
 
 
-def require_admin(request) -> None:
+def require_admin(request: Request) -> None:
     """Bearer token check for the admin API (constant-time); 401 without a valid token.
     The token is a secret reference: CHORUS_ADMIN_TOKEN_REF, by default env:CHORUS_ADMIN_TOKEN.
     With CHORUS_ADMIN_AUTH=iam API Gateway has already checked the caller's SigV4 signature and
@@ -106,7 +114,8 @@ def require_admin(request) -> None:
         expected = _resolver.resolve(ref)
     except Exception:
         raise UnauthorizedError("admin API is disabled: no admin token is configured") from None
-    given = (request.headers or {}).get("authorization", "")
+    headers: Mapping[str, str] = request.headers or {}
+    given = headers.get("authorization", "")
     scheme, _, token = given.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
         raise UnauthorizedError("a valid bearer token is required")

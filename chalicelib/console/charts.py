@@ -192,7 +192,7 @@ def _pulse_nps(hub: Any, query: dict[str, str]) -> str:
     doc = _pulse(hub, query)
     values: list[float | None] = []
     for i in range(len(doc["buckets"])):
-        tally = Counter()
+        tally: Counter[str] = Counter()
         for data in doc["channels"].values():
             tally.update({k: data["series"][i].get(k, 0) for k in ("promoters", "passives", "detractors")})
         answers = sum(tally.values())

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from ..schema import Interaction, Sentiment
+from ..schema.interaction import NpsCategory
 
 TEXT_MAX_CHARS = 20_000  # keeps an Interaction far below DynamoDB's 400 KB item limit
 POSITIVE, NEGATIVE = 0.05, -0.05  # VADER's documented thresholds on the compound score
@@ -103,7 +104,7 @@ def sentiment_supported(language: str | None) -> bool:
     return language is None or language.split("-", 1)[0].lower() in SENTIMENT_LANGUAGES
 
 
-def nps_category(nps: int | None) -> str | None:
+def nps_category(nps: int | None) -> NpsCategory | None:
     if nps is None:
         return None
     return "promoter" if nps >= 9 else "passive" if nps >= 7 else "detractor"

@@ -132,8 +132,10 @@ def do_not_contact(timeline: list[Interaction], properties: list[str]) -> bool |
     if any(i.crm_change is not None and i.crm_change.event == "privacy_delete" for i in timeline):
         return True  # they had a CRM erase them: never asked anything again, whatever follows
     names = set(properties)
-    changes = [i for i in timeline if i.crm_change is not None and i.crm_change.property in names]
+    changes = [
+        (i, i.crm_change) for i in timeline if i.crm_change is not None and i.crm_change.property in names
+    ]
     if not changes:
         return None
-    newest = max(changes, key=lambda i: (i.occurred_at, i.interaction_id))
-    return (newest.crm_change.value or "").strip().lower() in TRUTHY
+    _, newest = max(changes, key=lambda pair: (pair[0].occurred_at, pair[0].interaction_id))
+    return (newest.value or "").strip().lower() in TRUTHY

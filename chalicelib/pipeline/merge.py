@@ -201,7 +201,13 @@ def complete_merge(hub: Hub, record: MergeRecord) -> MergeRecord:
             store.put_sync_state(theirs)
             if connector_id not in record.copied_sync_states:
                 record.copied_sync_states.append(connector_id)
-        elif theirs is not None and theirs.crm_id and ours.crm_id and theirs.crm_id != ours.crm_id:
+        elif (
+            theirs is not None
+            and ours is not None
+            and theirs.crm_id
+            and ours.crm_id
+            and theirs.crm_id != ours.crm_id
+        ):
             record.crm_ids_not_kept[connector_id] = theirs.crm_id
     store.put_merge(record)
 
@@ -343,9 +349,7 @@ def note_suggestions(hub: Hub, settlement: Settlement, interaction_id: str | Non
             _update(
                 hub,
                 this,
-                lambda p, other=other: _suggest(
-                    p, other, confidence, reason, tie.evidence, interaction_id, hub.clock()
-                ),
+                lambda p: _suggest(p, other, confidence, reason, tie.evidence, interaction_id, hub.clock()),
             )
 
 

@@ -112,7 +112,12 @@ class RefusalBuffer:
 
         self._timer = threading.Thread(target=run, name="refusal-flush", daemon=True)
         self._timer.start()
-        atexit.register(lambda: self.pending and self.flush(hub))
+
+        def flush_at_exit() -> None:
+            if self.pending:
+                self.flush(hub)
+
+        atexit.register(flush_at_exit)
 
 
 def emit_metric(connector_id: str, reason: str) -> None:

@@ -40,13 +40,14 @@ def person_stats(interactions: list[Interaction]) -> PersonStats:
         return stats
     stats.first_interaction_at, stats.last_interaction_at = said[0].occurred_at, said[-1].occurred_at
     with_sentiment = [i for i in said if i.sentiment is not None]
-    scored = [i.sentiment.score for i in with_sentiment]
+    scored = [i.sentiment.score for i in said if i.sentiment is not None]
     stats.sentiment_avg = round(sum(scored) / len(scored), 4) if scored else None
     with_nps = [i for i in said if i.nps is not None]
     if with_nps:
         stats.latest_nps, stats.latest_nps_at = with_nps[-1].nps, with_nps[-1].occurred_at
     with_followers = [i for i in said if i.author.followers is not None]
-    stats.max_followers = max(i.author.followers for i in with_followers) if with_followers else None
+    followers = [i.author.followers for i in said if i.author.followers is not None]
+    stats.max_followers = max(followers) if followers else None
     public = [i for i in said if i.kind in PUBLIC_KINDS and i.public]
     advocacy = [
         i

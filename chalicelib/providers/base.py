@@ -190,7 +190,7 @@ def utc_from_epoch(value: float | int | str, unit: str = "s") -> datetime:
         raise ValueError(f"epoch {number!r} is out of range") from None
 
 
-def parse_iso(value: str) -> datetime:
+def parse_iso(value: object) -> datetime:
     if not isinstance(value, str):  # a null or a number where a provider documents a string
         raise ValueError(f"expected an ISO 8601 string, got {type(value).__name__}")
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -110,7 +110,7 @@ class _Expression:
     every call (16 calls a delivery, ~20% of this parser's time); the interpreter holds no
     state between visits, so one serves every expression and thread."""
 
-    _interpreter = None
+    _interpreter: Any = None  # a jmespath TreeInterpreter (jmespath has no type hints)
 
     def __init__(self, tree: dict) -> None:
         self._tree = tree
@@ -192,9 +192,13 @@ class GenericSourceProvider(Source):
         scheme, secret = connector.options.signature, connector.secret("signing")
         headers = {"content-type": "application/json"}
         if scheme.scheme == "standard-webhooks":
-            msg_id, stamp = f"msg_{uuid.uuid4().hex}", int(now)
-            signature = sign_standard_webhooks(msg_id, stamp, body, secret)
-            headers |= {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "webhook-signature": signature}
+            msg_id, seconds = f"msg_{uuid.uuid4().hex}", int(now)
+            signature = sign_standard_webhooks(msg_id, seconds, body, secret)
+            headers |= {
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(seconds),
+                "webhook-signature": signature,
+            }
             return SignedTestDelivery(headers)
         stamp = ""
         if scheme.timestamp_header:

@@ -85,8 +85,8 @@ class JotformProvider(Source):
         rating = None
         if options.rating_field and str(answers.get(options.rating_field) or "").strip():
             rating = Rating(value=float(answers[options.rating_field]), scale=options.rating_scale)
-        submitted = answers.get("submitDate")  # epoch milliseconds, when Jotform includes it
-        occurred = utc_from_epoch(submitted, "ms") if str(submitted or "").isdigit() else delivery.received_at
+        submitted = str(answers.get("submitDate") or "")  # epoch milliseconds, when Jotform includes it
+        occurred = utc_from_epoch(submitted, "ms") if submitted.isdigit() else delivery.received_at
         submission_id = fields["submissionID"]
         return survey_response(
             self.name,

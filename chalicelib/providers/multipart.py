@@ -52,7 +52,9 @@ def _email_parser_fields(body: bytes, content_type_header: str) -> dict[str, str
         name = part.get_param("name", header="content-disposition")
         if not name or part.get_filename():
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)  # bytes; None for a nested multipart
+        if not isinstance(payload, bytes):
+            payload = b""
         charset = part.get_content_charset() or "utf-8"
         try:
             fields[str(name)] = payload.decode(charset)
@@ -85,7 +87,7 @@ def _simple_form_data(body: bytes, content_type_header: str) -> dict[str, str] |
     return {head[1]: head.string[head.end() :] for head in heads if head[1]}
 
 
-def _simple_part_heads(body: bytes, content_type_header: str) -> list[re.Match] | None:
+def _simple_part_heads(body: bytes, content_type_header: str) -> list[re.Match[str]] | None:
     """One head match per part of a body in the common case (its value follows the match in
     the part), or None. The body is decoded and searched for the delimiter once."""
     found = _BOUNDARY.search(content_type_header)
@@ -106,9 +108,8 @@ def _simple_part_heads(body: bytes, content_type_header: str) -> list[re.Match] 
     parts = text[len(delimiter) + 2 : closing].split("\r\n" + delimiter + "\r\n")
     if text.count(delimiter) != len(parts) + 1:  # the delimiter inside a part: let the email parser judge
         return None
-    heads = list(map(_PLAIN_PART_HEAD.match, parts))
-    if None in heads:
-        heads = list(map(_ANY_CASE_PART_HEAD.match, parts))
-        if None in heads:
-            return None
-    return heads
+    for pattern in (_PLAIN_PART_HEAD, _ANY_CASE_PART_HEAD):
+        heads = [head for head in map(pattern.match, parts) if head is not None]
+        if len(heads) == len(parts):
+            return heads
+    return None

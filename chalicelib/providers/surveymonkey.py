@@ -128,11 +128,11 @@ class SurveyMonkeyProvider(Source):
                     )
                     nps = _choice_number(picked) if picked else nps
                     continue
-                values = [
+                given = [
                     a["text"] if a.get("text") else choices.get(a.get("choice_id"), {}).get("text")
                     for a in answered.get("answers") or []
                 ]
-                values = [v for v in values if v]
+                values = [v for v in given if v]
                 if (question.get("validation") or {}).get("type") == "email" and values:
                     email = email or values[0]
                     continue

@@ -42,6 +42,7 @@ class Rating(Model):
 
 
 CrmRecordEvent = Literal["change", "delete", "privacy_delete", "restore", "merge"]
+NpsCategory = Literal["promoter", "passive", "detractor"]
 
 
 class CrmChange(Model):
@@ -93,7 +94,7 @@ class Interaction(Model):
         description="Further identities of the author the delivery vouches for (hidden fields...).",
     )
     nps: int | None = Field(default=None, ge=0, le=10)
-    nps_category: Literal["promoter", "passive", "detractor"] | None = None
+    nps_category: NpsCategory | None = None
     rating: Rating | None = Field(default=None, description="The first rating answer (see ratings).")
     ratings: list[Rating] = Field(default_factory=list, description="Every rating answer, each on its scale.")
     sentiment: Sentiment | None = None

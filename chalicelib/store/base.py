@@ -10,6 +10,7 @@ listing raises BadCursor.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -69,8 +70,8 @@ class DedupStore(Protocol):
 class IdentityStore(Protocol):
     """Identity key -> owning person. A claim is put-if-absent; reads are strongly consistent."""
 
-    def find_identities(self, refs: list[IdentityRef]) -> dict[str, str]: ...
-    def find_identity_links(self, refs: list[IdentityRef]) -> dict[str, tuple[str, float]]:
+    def find_identities(self, refs: Sequence[IdentityRef]) -> dict[str, str]: ...
+    def find_identity_links(self, refs: Sequence[IdentityRef]) -> dict[str, tuple[str, float]]:
         """identity key -> (person id, confidence); claims without a confidence count as 1.0."""
         ...
 

@@ -30,7 +30,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +57,7 @@ class DynamoStore(DynamoDeliveryLog, DynamoCounters):
         self._db = client
         self._table = table_name
         self.clock = clock  # epoch seconds, for TTLs
+        self._salt: str | None = None  # erasure_salt(), read once
 
     def atomic(self) -> contextlib.AbstractContextManager[None]:
         """Nothing to group: each DynamoDB write stands alone (the pipeline is idempotent)."""
@@ -83,7 +84,7 @@ class DynamoStore(DynamoDeliveryLog, DynamoCounters):
         )
 
     # ---- identities -----------------------------------------------------------------------
-    def find_identities(self, refs: list[IdentityRef]) -> dict[str, str]:
+    def find_identities(self, refs: Sequence[IdentityRef]) -> dict[str, str]:
         """identity key -> person id, for those already known (strongly consistent)."""
         return {key: owner for key, (owner, _) in self.find_identity_links(refs).items()}
 
@@ -501,7 +502,7 @@ class DynamoStore(DynamoDeliveryLog, DynamoCounters):
 
     def erasure_salt(self) -> str:
         """A random salt made once per table, so erasure hashes match nothing outside it."""
-        if getattr(self, "_salt", None):
+        if self._salt:
             return self._salt
         key = self._key("ERASURE", "SALT")
         item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
@@ -641,7 +642,7 @@ class DynamoStore(DynamoDeliveryLog, DynamoCounters):
         self._batch_write([{"DeleteRequest": {"Key": k}} for k in keys])
 
     # ---- identity graph (pipeline/identity.py, pipeline/merge.py) --------------------------
-    def find_identity_links(self, refs: list[IdentityRef]) -> dict[str, tuple[str, float]]:
+    def find_identity_links(self, refs: Sequence[IdentityRef]) -> dict[str, tuple[str, float]]:
         """identity key -> (person id, confidence of that claim), strongly consistent. Claims
         written before confidences existed count as certain (1.0)."""
         keys = [self._key(f"ID#{key}", "ID") for key in dict.fromkeys(r.key for r in refs)]

@@ -181,7 +181,7 @@ def _start_key(position: Any, attributes: set[str]) -> dict[str, Any]:
             isinstance(v, dict)
             and len(v) == 1
             and next(iter(v)) in ("S", "N")
-            and isinstance(*v.values(), str)
+            and isinstance(next(iter(v.values())), str)
             for v in position.values()
         )
     )

@@ -18,7 +18,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -217,10 +217,10 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
             self.purge_expired()
 
     # ---- identities ---------------------------------------------------------------------------
-    def find_identities(self, refs: list[IdentityRef]) -> dict[str, str]:
+    def find_identities(self, refs: Sequence[IdentityRef]) -> dict[str, str]:
         return {key: owner for key, (owner, _) in self.find_identity_links(refs).items()}
 
-    def find_identity_links(self, refs: list[IdentityRef]) -> dict[str, tuple[str, float]]:
+    def find_identity_links(self, refs: Sequence[IdentityRef]) -> dict[str, tuple[str, float]]:
         keys = list(dict.fromkeys(r.key for r in refs))
         found: dict[str, tuple[str, float]] = {}
         for start in range(0, len(keys), 500):  # below SQLite's limit of bound parameters
