@@ -209,8 +209,9 @@ def sink_client(sink_hub):
 
 
 @pytest.fixture
-def lhub(aws, use_connectors):
-    """The hub with the listener connectors (the fixture folders' listening/ files) and a fixed clock."""
+def lhub(backend, use_connectors):
+    """The hub with the listener connectors (the fixture folders' listening/ files) and a fixed clock,
+    on the local hub's storage unless the test takes `aws` or is marked moto."""
     from chalicelib.runtime.aws import get_hub
     from tests.support.listener_fakes import CONNECTORS, NOW
 

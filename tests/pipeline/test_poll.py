@@ -164,6 +164,7 @@ def test_a_listener_connector_takes_no_webhooks(lhub, client):
     assert response.status_code == 405
 
 
+@pytest.mark.moto  # the CLI finds lhub (and its fixed clock) through the AWS environment
 def test_chorus_poll_prints_what_it_found(lhub, algolia, capsys):
     from chalicelib.cli import main
 
