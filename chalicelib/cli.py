@@ -232,7 +232,6 @@ def _dlq(args: argparse.Namespace) -> int:
 
 def _crm_setup(args: argparse.Namespace) -> int:
     """Needs the connector files and the CRM, not a running hub."""
-    import os
 
     import requests
 
@@ -240,7 +239,7 @@ def _crm_setup(args: argparse.Namespace) -> int:
     from .errors import ChorusError
     from .providers import get_sink
 
-    config_dir = args.config_dir or os.environ.get("CHORUS_CONFIG_DIR") or "connectors"
+    config_dir = args.config_dir
     connectors = load_directory(config_dir)
     connector = connectors.get(args.connector_id)
     if connector is None or not connector.config.is_sink:
@@ -390,12 +389,26 @@ def _poll(args: argparse.Namespace) -> int:
     return 1 if any(f.error for f in outcome.feeds) else 0
 
 
+def _config_dir_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--config-dir", default=None, help=f"{what} (default $CHORUS_CONFIG_DIR, else connectors)"
+    )
+
+
+def config_dir_default() -> str:
+    """The connector folder when no option names one: $CHORUS_CONFIG_DIR (set in the container
+    image), else ./connectors. Every command resolves it the same way."""
+    import os
+
+    return os.environ.get("CHORUS_CONFIG_DIR") or "connectors"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chorus", description="Chorus Social-CRM hub")
     parser.add_argument("--version", action="version", version=f"chorus {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the hub locally (embedded store and queues)")
-    serve.add_argument("--config-dir", default="connectors", help="the connector files (default connectors)")
+    _config_dir_option(serve, "the connector files")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument(
@@ -412,7 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     validate = sub.add_parser("validate", help="check connector files; exit 1 listing each problem")
     validate.add_argument(
-        "dir", nargs="?", default="connectors", help="folder of connector files (default connectors)"
+        "dir",
+        nargs="?",
+        default=None,
+        help="folder of connector files (default $CHORUS_CONFIG_DIR, else connectors)",
     )
     validate.add_argument(
         "--resolve", action="store_true", help="also resolve every secret reference and name the ones missing"
@@ -424,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(func=_schema)
     bundle = sub.add_parser("bundle", help="validate connectors/ and bundle them into chalicelib for Lambda")
-    bundle.add_argument("--config-dir", default="connectors", help="the connector files to bundle")
+    _config_dir_option(bundle, "the connector files to bundle")
     bundle.set_defaults(func=_bundle)
     pack = sub.add_parser(
         "package", help="validate, bundle connectors and build the Chalice package + template"
@@ -437,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="cloudformation",
         help="infrastructure template to write (default cloudformation)",
     )
-    pack.add_argument("--config-dir", default="connectors", help="the connector files to deploy")
+    _config_dir_option(pack, "the connector files to deploy")
     pack.add_argument(
         "--work-dir", default=None, help="project copy + pip cache (default build/.chalice-STAGE)"
     )
@@ -472,11 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crm.add_argument("action", choices=["setup"], help="setup: create the fields Chorus writes")
     crm.add_argument("connector_id", help="the sink connector, e.g. hubspot")
-    crm.add_argument(
-        "--config-dir",
-        default=None,
-        help="where the connector files are (default $CHORUS_CONFIG_DIR, else connectors)",
-    )
+    _config_dir_option(crm, "where the connector files are")
     crm.set_defaults(func=_crm_setup)
     send = sub.add_parser(
         "send", help="post a body to a hub, signed with the connector's secrets as its vendor signs"
@@ -484,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("connector_id", help="the connector to deliver to, e.g. typeform-nps")
     send.add_argument("body", help="file holding the body, e.g. tests/fixtures/typeform/form_response.json")
     send.add_argument("--url", default="http://127.0.0.1:8000", help="the hub's base URL")
-    send.add_argument("--config-dir", default="connectors", help="where the connector files are")
+    _config_dir_option(send, "where the connector files are")
     send.set_defaults(func=_send)
     poll = sub.add_parser("poll", help="run one listener now and print what it found (queued for processing)")
     poll.add_argument("connector_id", help="the listener connector to poll, e.g. rss-blogs")
@@ -497,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "state_dir", "unset") is None:
         args.state_dir = state_dir()
+    if getattr(args, "config_dir", "unset") is None:
+        args.config_dir = config_dir_default()
+    if getattr(args, "dir", "unset") is None:
+        args.dir = config_dir_default()
     try:
         return args.func(args)
     except NeedsHub as exc:
