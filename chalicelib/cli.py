@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from .hub import Hub
     from .runtime.local import LocalWiring
 
@@ -80,7 +82,7 @@ def schema_documents() -> dict[str, dict]:
     from .config.models import ConnectorConfig, Settings
     from .schema import AdvocateRecord, Envelope, Interaction, Person, SyncJob
 
-    models = {
+    models: dict[str, type[BaseModel]] = {
         "interaction": Interaction,
         "person": Person,
         "advocate_record": AdvocateRecord,
@@ -312,16 +314,17 @@ def _privacy(hub, action: str, person_id: str) -> int:
     from .privacy import erase_person, export_person
 
     if action == "export":
-        result = export_person(hub, person_id)
-        if result is not None:
-            print(json.dumps(result, indent=2))
+        document = export_person(hub, person_id)
+        if document is not None:
+            print(json.dumps(document, indent=2))
+        found = document is not None
     else:
         report = erase_person(hub, person_id)
-        result = report
         if report is not None:
             counts = {k: v for k, v in asdict(report).items() if k != "person_id"}
             print(f"erased {person_id}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    if result is None:
+        found = report is not None
+    if not found:
         print(f"no person {person_id}", file=sys.stderr)
         return 1
     return 0

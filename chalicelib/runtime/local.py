@@ -123,7 +123,7 @@ class LocalWiring:
         return cls(Path(config_dir).resolve(), Path(state_dir).resolve(), store)
 
 
-def local_queues(names: ResourceNames, path: str | os.PathLike) -> dict[str, Any]:
+def local_queues(names: ResourceNames, path: str | Path) -> dict[str, Any]:
     """The four queues in the local queue file, by name; the two work queues redrive to their
     dead-letter queues after MAX_RECEIVE_COUNT receives, as the SQS redrive policy does."""
     from .local_queue import LocalQueue
