@@ -34,8 +34,14 @@ def hub_env(**extra: str) -> dict[str, str]:
 class ServedHub:
     """One `chorus serve` process in `workdir` (its state in workdir/.chorus)."""
 
-    def __init__(self, workdir: Path, port: int | None = None, env: dict[str, str] | None = None):
-        self.workdir, self.port = workdir, port or free_port()
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        config_dir: Path = CONNECTORS,
+    ):
+        self.workdir, self.port, self.config_dir = workdir, port or free_port(), config_dir
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = env or hub_env()
         self.proc: subprocess.Popen | None = None
@@ -44,7 +50,7 @@ class ServedHub:
     def start(self, wait: float = 90) -> ServedHub:
         log = self.log_path.open("a")
         self.proc = subprocess.Popen(
-            [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", str(self.port)],
+            [*chorus_command(), "serve", "--config-dir", str(self.config_dir), "--port", str(self.port)],
             cwd=self.workdir,
             env=self.env,
             stdout=log,
