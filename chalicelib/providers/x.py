@@ -85,6 +85,7 @@ class XProvider(Source):
         oauth2_key, consumer_key = _keys(connector)
         oauth2_header = request.header(OAUTH2_HEADER)
         # The OAuth2 header is checked when present, never downgraded to the legacy one on failure
+        key: str | None
         if oauth2_key is not None and (oauth2_header is not None or consumer_key is None):
             header, key = oauth2_header, oauth2_key
         else:
@@ -227,7 +228,9 @@ class XProvider(Source):
     def _direct_message(
         self, event: dict[str, Any], account: str, connector, data: dict[str, Any]
     ) -> Interaction | Skipped:
-        users = data.get("users") if isinstance(data.get("users"), dict) else {}
+        users = data.get("users")
+        if not isinstance(users, dict):
+            users = {}
         if event.get("type") != "message_create":
             return Skipped("unsupported_event", f"direct message event {event.get('type')}", event.get("id"))
         created = event["message_create"]
