@@ -112,7 +112,7 @@ class LinkedInProvider(Source):
         urn = _comment_urn(_decorated(note, "comment").get("entity") or note["generatedActivity"])
         deleted = note["action"] == "COMMENT_DELETE"
         found = {} if deleted else _decorated(note, "comment")
-        if not deleted and _text(found) is None:
+        if not deleted and not found:  # URNs only: the words are fetched
             fetched = self._fetch(_comment_path(urn), note, connector, http)
             if isinstance(fetched, Skipped):
                 return fetched
@@ -122,7 +122,7 @@ class LinkedInProvider(Source):
     def _share(self, note: dict[str, Any], connector, http) -> Interaction | Skipped:
         urn = str(note["generatedActivity"])
         found = _decorated(note, "share")
-        if _text(found) is None:
+        if not found:  # URNs only (a decorated reshare without words is a plain repost)
             fetched = self._fetch(f"/posts/{quote(urn, safe='')}", note, connector, http)
             if isinstance(fetched, Skipped):
                 return fetched

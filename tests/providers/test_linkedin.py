@@ -178,6 +178,19 @@ def test_a_mention_is_fetched_from_the_posts_api(client, workers, hub):
     assert item.author.provider_user_id == "urn:li:person:Tn2bWq55Ee" and item.parent_id is None
 
 
+def test_a_decorated_reshare_without_words_is_a_repost_and_costs_no_call(client, workers, hub):
+    body = json.loads(fixture_bytes("linkedin/notifications.json"))
+    reshare = body["notifications"][2]
+    del reshare["decoratedGeneratedActivity"]["share"]["text"]
+    raw = json.dumps({**body, "notifications": [reshare]}).encode()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        assert client.http.post(URL, body=raw, headers=linkedin_headers(raw)).status_code == 200
+        workers.drain()
+        assert len(mock.calls) == 0
+    item = stored(hub)["urn:li:share:7391355500011122233"]
+    assert (item.kind, item.text, item.parent_id) == ("repost", None, POST)
+
+
 def test_a_throttled_fetch_parks_the_budget_and_loses_nothing(client, workers, hub):
     calls: list = []
     second = fixture_bytes("linkedin/share_mention.json").replace(b"7104455020", b"7104455021")
