@@ -20,26 +20,13 @@ from urllib.parse import urlencode
 import pytest
 import responses
 
-from chalicelib.providers import REGISTRY, roles
-from tests.conformance.test_listeners import is_listener
-from tests.support.samples import HOST, Sample, samples_of
+from tests.support.samples import HOST, Sample, registered_sources, samples_of, source_cases
 from tests.support.senders import FIXTURES
 
-# listeners (pollers) take no webhooks: their own contract is tests/conformance/test_listeners.py
-SOURCES = sorted(name for name in REGISTRY if "source" in roles(name) and not is_listener(name))
+SOURCES = registered_sources()  # listeners have their own contract: tests/conformance/test_listeners.py
 
 
-def _cases() -> list:
-    cases = []
-    for name in SOURCES:
-        samples = samples_of(name)
-        if not samples:  # a case of its own, so the missing sample fails instead of vanishing
-            cases.append(pytest.param(name, None, id=f"{name}-NO-SAMPLE"))
-        cases += [pytest.param(name, s, id=s.connector_id) for s in samples]
-    return cases
-
-
-CASES = _cases()
+CASES = source_cases()
 
 
 def request(sample: Sample, now: float | None = None, body: bytes | None = None, signed: bool = True):

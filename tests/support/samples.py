@@ -90,6 +90,29 @@ def samples_of(provider: str) -> list[Sample]:
     return [s for s in all_samples() if s.provider == provider]
 
 
+def registered_sources() -> list[str]:
+    """Every registered webhook source by name; listeners poll, they take no webhooks."""
+    from chalicelib.providers import REGISTRY, get_provider, roles
+    from chalicelib.providers.listener import Listener
+
+    return sorted(n for n in REGISTRY if "source" in roles(n) and not isinstance(get_provider(n), Listener))
+
+
+def source_cases() -> list:
+    """(provider, sample) pytest params generated from the registry: every sample of every
+    registered source. A source without one is a case of its own, `<name>-NO-SAMPLE` with
+    sample None, so each suite fails for it instead of leaving it out."""
+    import pytest
+
+    cases = []
+    for name in registered_sources():
+        samples = samples_of(name)
+        if not samples:
+            cases.append(pytest.param(name, None, id=f"{name}-NO-SAMPLE"))
+        cases += [pytest.param(name, s, id=s.connector_id) for s in samples]
+    return cases
+
+
 def sample_emails() -> set[str]:
     """Every email address in every fixture: none may ever reach a log line."""
     import re
