@@ -9,10 +9,10 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any
 
 from .common import ROOT, table, write_result
+from .timing import alternating_rounds
 
 TARGET_OVERHEAD = 0.30
 COMMANDS = {"baseline": "import boto3, pydantic", "app": "import app"}
@@ -34,8 +34,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-def time_once(code: str, env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def run_once(code: str, env: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -44,7 +43,6 @@ def time_once(code: str, env: dict[str, str]) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return time.perf_counter() - start
 
 
 def heaviest_imports(env: dict[str, str], top: int = 8) -> list[tuple[str, float]]:
@@ -75,11 +73,9 @@ def heaviest_imports(env: dict[str, str], top: int = 8) -> list[tuple[str, float
 def run(runs: int = 15) -> dict[str, Any]:
     env = _env()
     for code in COMMANDS.values():  # warm the page cache and .pyc files
-        time_once(code, {**env, "PYTHONDONTWRITEBYTECODE": ""})
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for _ in range(runs):
-        for name, code in COMMANDS.items():
-            times[name].append(time_once(code, env))
+        run_once(code, {**env, "PYTHONDONTWRITEBYTECODE": ""})
+    rounds = alternating_rounds([(lambda c=code: run_once(c, env), 1) for code in COMMANDS.values()], runs)
+    times = dict(zip(COMMANDS, rounds))
     medians = {name: statistics.median(v) for name, v in times.items()}
     overhead = medians["app"] / medians["baseline"] - 1
     rows = [

@@ -1,5 +1,5 @@
-"""Shared pieces of the benchmarks: timing (medians of bounded loops), tables, JSON results,
-and in-memory stand-ins for the queue, the store and the HTTP session."""
+"""Shared pieces of the benchmarks (timing is bench/timing.py): tables, JSON results, and
+in-memory stand-ins for the queue, the store and the HTTP session."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,34 +36,6 @@ def use_test_environment() -> None:
     import tempfile
 
     os.chdir(tempfile.mkdtemp(prefix="chorus-bench-"))  # the file sink writes relative paths
-
-
-def loops_for(fn: Callable[[], Any], budget_seconds: float, cap: int = 20_000) -> int:
-    """How many calls fit in `budget_seconds` (bounded), timed after a warm-up call: the first
-    call pays lazy imports and caches, and sized on it the loops came out so short that one
-    scheduler hiccup moved a median by 30%."""
-    fn()
-    start = time.perf_counter()
-    for _ in range(5):
-        fn()
-    one = max((time.perf_counter() - start) / 5, 1e-6)
-    return max(20, min(cap, int(budget_seconds / one)))
-
-
-def interleaved_rounds(timed: list[tuple[Callable[[], Any], float]], rounds: int = 25) -> list[list[float]]:
-    """Per-call seconds of each function (given with its time budget), round by round: each
-    round times every function in turn, so that load from elsewhere on the machine falls on
-    all of them alike (a path and its floor; every provider's sample) instead of on whichever
-    was measured at that moment; take the median of each list."""
-    loops = [loops_for(fn, budget / rounds, cap=50_000) for fn, budget in timed]
-    per_call: list[list[float]] = [[] for _ in timed]
-    for _ in range(rounds):
-        for (fn, _budget), n, out in zip(timed, loops, per_call):
-            start = time.perf_counter()
-            for _ in range(n):
-                fn()
-            out.append((time.perf_counter() - start) / n)
-    return per_call
 
 
 def percentile(values: list[float], pct: float) -> float:

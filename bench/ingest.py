@@ -16,7 +16,8 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from .common import interleaved_rounds, memory_hub, table, use_test_environment, write_result
+from .common import memory_hub, table, use_test_environment, write_result
+from .timing import interleaved_rounds
 
 RATIO_TARGET, RATE_TARGET = 3.0, 5_000
 

@@ -12,13 +12,13 @@ import json
 import math
 import re
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .common import FakeBlobs, FakeQueue, table, use_test_environment, write_result
+from .timing import timed
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -119,9 +119,7 @@ def run(scale: float = 1.0) -> dict[str, Any]:
         hub = _hub(api, tempfile.mkdtemp(prefix="chorus-bench-listen-"))
         connector = hub.connectors.get("hn-brand")
         connector.options.lookback_hours = 4
-        started = time.perf_counter()
-        outcome = poll_connector(hub, connector)
-        seconds = time.perf_counter() - started
+        outcome, seconds = timed(lambda: poll_connector(hub, connector))
         empty_calls_before = api.calls
         poll_connector(hub, connector)
         target = math.ceil(n / connector.options.page_size) + 1
@@ -149,9 +147,7 @@ def run(scale: float = 1.0) -> dict[str, Any]:
     feed = MemoryFeed(_rss(entries))
     hub = _hub(feed, tempfile.mkdtemp(prefix="chorus-bench-listen-"))
     connector = hub.connectors.get("rss-subreddit")
-    started = time.perf_counter()
-    outcome = poll_connector(hub, connector)
-    seconds = time.perf_counter() - started
+    outcome, seconds = timed(lambda: poll_connector(hub, connector))
     calls = feed.calls
     again = poll_connector(hub, connector)
     rows.append(

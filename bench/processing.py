@@ -16,12 +16,12 @@ from typing import Any
 from .common import (
     CannedHttp,
     MemoryStore,
-    interleaved_rounds,
     memory_hub,
     table,
     use_test_environment,
     write_result,
 )
+from .timing import interleaved_rounds, per_call
 
 RATE_TARGET = 2_000
 
@@ -147,13 +147,12 @@ def run(budget_seconds: float = 0.5, rounds: int = 15) -> dict[str, Any]:
 
         measured.append((sample, hub, full, len(outcome.stored)))
 
-    per_call = interleaved_rounds([(full, budget_seconds) for _, _, full, _ in measured], rounds)
-    for (sample, hub, full, stored), took in zip(measured, per_call):
+    seconds = interleaved_rounds([(full, budget_seconds) for _, _, full, _ in measured], rounds)
+    for (sample, hub, full, stored), took in zip(measured, seconds):
         total = statistics.median(took) / stored
         loops = max(20, int(budget_seconds / 2 / (total * stored)))
         with stage_clock(hub.connectors.get(sample.connector_id).provider) as spent:
-            for _ in range(loops):
-                full()
+            per_call(full, loops)
         stages = {k: v / loops / stored for k, v in spent.items()}  # measured in situ
         rest = max(0.0, total - sum(stages.values()))
         rate = 1 / total
