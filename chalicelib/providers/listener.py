@@ -180,7 +180,7 @@ def newest_first_page(
     fetch_listing: Callable[[str | None], Listing],
 ) -> Page:
     """A run over a listing served newest first (reviews, comment threads): page back from the
-    newest until an item the feed's mark has already passed, then stop. The mark is the newest
+    newest until an item older than the feed's mark, then stop. The mark is the newest
     item queued, {"t": its time (`stamp`'s epoch seconds), "ids": the ids of that very time}, so
     an item of the mark's second that arrives late is still found; a first run (or --since)
     starts `lookback` ago. `fetch_listing(None)` fetches the first page, then its `next`."""
@@ -200,7 +200,10 @@ def newest_first_page(
         url=listing.url,
         pause_seconds=listing.pause_seconds,
     )
-    if len(new) == len(stamped) and listing.next:  # every item new: older ones may be too
+    # the first item older than the mark ends the run; one of the mark's own second does not,
+    # since items of one second come in no set order
+    reached = any(at[0] < state["mark"]["t"] for _, at in stamped)
+    if listing.next and not reached:
         page.next_page = json.dumps({**state, "next": listing.next})
     return page
 

@@ -127,9 +127,15 @@ def test_reviews_become_rated_interactions_of_their_reviewers(lhub, connect, wor
 
 
 def test_the_cursor_stops_paging_at_what_was_queued(lhub, connect):
+    connect.reviews.append(review(9, "2026-11-30T08:00:00Z", "An older one"))
     poll(lhub, "app-store-ios")
     connect.calls.clear()
     assert poll(lhub, "app-store-ios").found == 0 and len(connect.calls) == 1
+    connect.calls.clear()
+    lhub.connectors.get("app-store-ios").options.page_size = 1
+    poll(lhub, "app-store-ios")
+    assert len(connect.calls) == 2  # a page of the mark's own second, then an older item: done
+    lhub.connectors.get("app-store-ios").options.page_size = 100
     connect.reviews.append(review(7, "2026-11-30T11:59:00Z", "Newest"))
     assert [r["id"] for r in poll(lhub, "app-store-ios").feeds[0].items] == [
         "00000028-b08c-0014-729e-000000000007"

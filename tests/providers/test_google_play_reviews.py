@@ -121,9 +121,15 @@ def test_reviews_become_rated_interactions_with_one_token(lhub, play, workers):
 
 
 def test_the_cursor_moves_past_what_was_queued_and_an_empty_poll_costs_one_call(lhub, play):
+    play.reviews.append(review("99990009", int(NOW.timestamp()) - 7200, "An older one"))
     poll(lhub, "play-android")
     play.calls.clear()
     assert poll(lhub, "play-android").found == 0 and len(play.calls) == 1
+    play.calls.clear()
+    lhub.connectors.get("play-android").options.page_size = 1
+    poll(lhub, "play-android")
+    assert len(play.calls) == 2  # a page of the mark's own second, then an older item: done
+    lhub.connectors.get("play-android").options.page_size = 100
     play.reviews.append(review("99990001", int(NOW.timestamp()) - 60, "New one"))
     assert [r["reviewId"] for r in poll(lhub, "play-android").feeds[0].items] == ["99990001"]
 

@@ -105,14 +105,22 @@ def test_threads_and_their_replies_become_comments_of_the_channel_authors(lhub, 
 
 
 def test_the_next_poll_stops_at_the_cursor_and_an_empty_one_costs_one_call(lhub, youtube):
+    youtube.threads.append(thread(9, "2026-11-30T09:00:00Z", "An older one"))
     poll(lhub, "youtube-brand")
     youtube.calls.clear()
     assert poll(lhub, "youtube-brand").found == 0 and len(youtube.calls) == 1
+    youtube.calls.clear()
+    lhub.connectors.get("youtube-brand").options.page_size = 1
+    poll(lhub, "youtube-brand")
+    assert len(youtube.calls) == 2  # a page of the mark's own second, then an older item: done
+    lhub.connectors.get("youtube-brand").options.page_size = 100
     youtube.threads.append(thread(1, "2026-11-30T11:50:00Z", "A new Chorus question"))
     again = poll(lhub, "youtube-brand")
     assert [t["id"] for t in again.feeds[0].items] == ["Ugz00000001AaABAg"]
-    # a comment of the cursor's very second that arrives late is still found
+    # a comment of the cursor's very second that arrives late is still found, even a page behind
+    # the one already queued (one second's comments come in no set order)
     youtube.threads.append(thread(2, "2026-11-30T11:50:00Z", "Same second"))
+    lhub.connectors.get("youtube-brand").options.page_size = 1
     assert [t["id"] for t in poll(lhub, "youtube-brand").feeds[0].items] == ["Ugz00000002AaABAg"]
 
 
