@@ -7,24 +7,12 @@ holds, not only on the requests sent.
 
 from __future__ import annotations
 
-import json
-
 import responses
 
-from tests.support.admin import survey
 from tests.support.crm import drain
 from tests.support.crm_fakes.hubspot import FakeHubSpot
 from tests.support.crm_fakes.salesforce import FakeSalesforce
-from tests.support.senders import hubspot_headers, typeform_headers
-
-
-def send_survey(client, email: str, nps: int = 9, token: str = "t1", hour: int = 9) -> None:
-    """A Typeform response from `email`; a new token is a new response, `hour` its time of day."""
-    doc = json.loads(survey(email=email, nps=nps, token=token))
-    doc["form_response"]["submitted_at"] = f"2026-11-02T{hour:02d}:00:00Z"
-    body = json.dumps(doc).encode()
-    response = client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body))
-    assert response.status_code == 200
+from tests.support.crm_notify import hubspot_event, notify_hubspot, send_survey
 
 
 @responses.activate
@@ -52,37 +40,6 @@ def test_a_dotted_gmail_contact_known_to_the_crm_is_updated_not_duplicated(sink_
 
 
 # ---- HubSpot: writes by object id, CRM-side edits and deletions -------------------------------
-HUBSPOT_URI = "https://hooks.example.com/webhooks/hubspot"
-_event_ids = iter(range(7_000_000, 8_000_000))
-
-
-def hubspot_event(object_id: str, subscription: str, **fields) -> dict:
-    """One event as HubSpot's webhooks API documents it (a JSON array of these is delivered)."""
-    return {
-        "eventId": next(_event_ids),
-        "subscriptionId": 2871140,
-        "portalId": 24681357,
-        "appId": 3158642,
-        "occurredAt": 1795533700000 + next(_event_ids) % 1000,
-        "subscriptionType": subscription,
-        "attemptNumber": 0,
-        "objectId": int(object_id),
-        "changeSource": "CRM_UI",
-        "sourceId": "userId:61234987",
-        **fields,
-    }
-
-
-def notify_hubspot(client, *events: dict) -> None:
-    body = json.dumps(list(events)).encode()
-    headers = {
-        "Host": "hooks.example.com",
-        "X-Forwarded-Proto": "https",
-        **hubspot_headers(body, HUBSPOT_URI),
-    }
-    assert client.http.post("/webhooks/hubspot", body=body, headers=headers).status_code == 200
-
-
 @responses.activate
 def test_an_email_changed_in_hubspot_updates_that_contact_and_never_duplicates_it(
     sink_client, sink_hub, workers

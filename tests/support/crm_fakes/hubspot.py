@@ -39,6 +39,8 @@ class FakeHubSpot:
     deleted: set[str] = field(default_factory=set)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     next_id: int = 51001
+    by_id: list[str] = field(default_factory=list)  # ids written by id, in order
+    creates: int = 0
 
     def install(self, mock: Any = responses) -> FakeHubSpot:
         mock.add_callback(mock.POST, UPSERT, callback=self._upsert, content_type="application/json")
@@ -52,6 +54,17 @@ class FakeHubSpot:
         self.next_id += 1
         self.contacts[object_id] = {"email": email, **properties}
         return object_id
+
+    add = create
+
+    def email_of(self, object_id: str) -> str:
+        return self.contacts[object_id]["email"]
+
+    def set_email(self, object_id: str, email: str) -> None:
+        self.contacts[object_id]["email"] = email
+
+    def score(self, object_id: str) -> Any:
+        return self.contacts[object_id].get("chorus_advocate_score")
 
     def by_email(self, email: str) -> str | None:
         # HubSpot's email is unique per portal and matched without regard to case
@@ -78,6 +91,7 @@ class FakeHubSpot:
             new = object_id is None
             if new:
                 object_id = self.create(entry["id"])
+                self.creates += 1
             self.contacts[object_id].update(entry["properties"])
             results.append(self._object(object_id, entry, new=new))
         answer = self._batch(results, [])
@@ -98,6 +112,7 @@ class FakeHubSpot:
             if email and self.by_email(email) not in (None, entry["id"]):
                 raise AssertionError("HubSpot refuses a second contact with one email")
             self.contacts[entry["id"]].update(entry["properties"])
+            self.by_id.append(entry["id"])
             results.append(self._object(entry["id"], entry))
         errors = []
         if missing:

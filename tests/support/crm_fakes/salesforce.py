@@ -31,6 +31,8 @@ class FakeSalesforce:
     deleted: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
     serial: int = 1
+    by_id: list[str] = field(default_factory=list)  # Ids written by Id, in order
+    creates: int = 0
 
     def install(self, mock: Any = responses) -> FakeSalesforce:
         mock.add(
@@ -55,6 +57,19 @@ class FakeSalesforce:
         self.serial += 1
         self.contacts[record_id] = dict(fields)
         return record_id
+
+    def add(self, email: str) -> str:
+        """A Contact from before Chorus: the standard Email, no external id."""
+        return self.create(LastName="Chen", Email=email)
+
+    def email_of(self, record_id: str) -> str:
+        return self.contacts[record_id]["Email"]
+
+    def set_email(self, record_id: str, email: str) -> None:
+        self.contacts[record_id]["Email"] = email
+
+    def score(self, record_id: str) -> Any:
+        return self.contacts[record_id].get("Chorus_Advocate_Score__c")
 
     def delete(self, record_id: str) -> None:
         self.contacts.pop(record_id)
@@ -99,6 +114,7 @@ class FakeSalesforce:
             self.contacts[record_id].update(
                 {k: v for k, v in sobject.items() if k not in ("attributes", "id")}
             )
+            self.by_id.append(record_id)
             results.append({"id": record_id, "success": True, "errors": []})
         return 200, {}, json.dumps(results)
 
@@ -130,5 +146,6 @@ class FakeSalesforce:
                     }
                 )
             else:
+                self.creates += 1
                 results.append({"id": self.create(**fields), "success": True, "errors": [], "created": True})
         return 200, {}, json.dumps(results)
