@@ -8,6 +8,7 @@ timeline, the de-dup marker is written last, and Person writes use optimistic lo
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..config.connector import Connector
@@ -132,8 +133,8 @@ def apply_interaction(
     One interaction per cross-connector key (crosskey.py): a post already stored, however it
     arrived, is updated in place, and a deletion finds it by its key, not through its author."""
     store = hub.store
-    interaction.key = cross_key(interaction)
-    holder = find_holder(store, interaction.key)
+    key = interaction.key = cross_key(interaction)
+    holder = find_holder(store, key)
     if holder is not None:
         interaction.interaction_id = holder.interaction_id
     enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
@@ -160,7 +161,7 @@ def apply_interaction(
         settlement = settle_ties(hub, resolution, interaction.interaction_id)  # merges strongly tied persons
         person_id, owned = settlement.person_id, resolution.owned
         if holder is None:
-            holder = claim_holder(store, interaction.key, person_id, interaction.interaction_id)
+            holder = claim_holder(store, key, person_id, interaction.interaction_id)
             interaction.interaction_id = holder.interaction_id  # another arrival may have won
         if holder.person_id != person_id:  # a stored post arriving with another author
             person_id, owned = holder.person_id, []
@@ -181,7 +182,7 @@ def apply_interaction(
         outcome.skipped.append(Skipped("stale", "a newer version is stored", interaction.event_id))
         return False
     if holder.pointer_person != person_id:  # moved by a merge: the key follows it
-        store.claim_interaction_key(interaction.key, person_id, interaction.interaction_id)
+        store.claim_interaction_key(key, person_id, interaction.interaction_id)
     refresh_person(hub, person_id, owned, interaction, outcome)
     if settlement is not None:
         note_suggestions(hub, settlement, interaction.interaction_id)  # weak ties, listed on both persons
@@ -287,7 +288,7 @@ def is_echo(hub: Hub, person_id: str, interaction: Interaction) -> bool:
 
 
 def refresh_person(
-    hub: Hub, person_id: str, refs: list[IdentityRef], interaction: Interaction, outcome: ProcessOutcome
+    hub: Hub, person_id: str, refs: Sequence[IdentityRef], interaction: Interaction, outcome: ProcessOutcome
 ) -> None:
     """Recompute the person from their timeline and write it with optimistic locking."""
     store = hub.store
@@ -333,7 +334,7 @@ def _typed_email(interaction: Interaction) -> str | None:
     return next((e for e in map(typed_email, candidates) if e), None)
 
 
-def _merge_identity_facts(person: Person, refs: list[IdentityRef], interaction: Interaction) -> None:
+def _merge_identity_facts(person: Person, refs: Sequence[IdentityRef], interaction: Interaction) -> None:
     known = {r.key for r in person.identities}
     person.identities += [
         IdentityRef(namespace=r.namespace, value=r.value) for r in refs if r.key not in known

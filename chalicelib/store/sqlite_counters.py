@@ -25,9 +25,12 @@ CREATE INDEX IF NOT EXISTS voices_by_score ON voices (scope, bucket, score DESC)
 
 class SqliteCounters:
     clock: Callable[[], float]
-    _db: sqlite3.Connection
     _write: Callable[..., int]
     _all: Callable[..., list[tuple[Any, ...]]]
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        raise NotImplementedError  # SqliteStore's connection of this thread
 
     def add_counts(
         self, scope: str, increments: dict[tuple[str, str], dict[str, int]], ttl_days: int

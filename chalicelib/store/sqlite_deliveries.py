@@ -28,10 +28,13 @@ STATIC_FIELDS = ("method", "path", "http_status", "reason", "detail", "size", "c
 
 class SqliteDeliveryLog:
     clock: Callable[[], float]
-    _db: sqlite3.Connection
     _write: Callable[..., int]
     _all: Callable[..., list[tuple[Any, ...]]]
     _one: Callable[..., tuple[Any, ...] | None]
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        raise NotImplementedError  # SqliteStore's connection of this thread
 
     def _delivery_row(self, record: DeliveryRecord, ttl_days: int) -> tuple[Any, ...]:
         data = {name: getattr(record, name) for name in STATIC_FIELDS}
