@@ -115,6 +115,7 @@ class PipedriveProvider(Source, Sink):
         except (AttributeError, TypeError, ValueError) as exc:  # e.g. custom_fields not an object
             return [Skipped("malformed_entry", f"person is not in Pipedrive's shape: {exc!r}", event_id)]
         mapped = mapped_properties(self, delivery.connector)
+        changed: list[str | None]
         if action == "change":
             changed = [k for k in previous if k not in SYSTEM_FIELDS] or [None]
         else:  # a create: echo-checkable on the first Chorus field it carries
@@ -203,7 +204,9 @@ class PipedriveProvider(Source, Sink):
 
     def _create(self, record: AdvocateRecord, connector, http, claims: CreateClaims) -> SinkResult:
         """No person has the email: claim its create (the search lags creates), then POST."""
-        claim = claims.claim(connector.id, record.email)
+        email = record.email
+        assert email is not None  # write_records creates only records with an email
+        claim = claims.claim(connector.id, email)
         if claim.crm_id:  # another sync created the person meanwhile: update that one
             result = self._patch(record, claim.crm_id, connector, http)
             result.retryable, result.gone = result.retryable or result.gone, False  # searched anew
@@ -232,7 +235,7 @@ class PipedriveProvider(Source, Sink):
         )
         result = self._result(record, response, written, created=True)
         if result.ok and result.crm_id:
-            claims.record(connector.id, record.email, result.crm_id)
+            claims.record(connector.id, email, result.crm_id)
         return result
 
     def _search(self, email: str, connector, http) -> str | None:
@@ -288,8 +291,8 @@ class PipedriveProvider(Source, Sink):
 def _occurred(meta: dict[str, Any], delivery: Delivery):
     """meta.timestamp: epoch seconds or ISO (both are seen), else the time it arrived."""
     try:
-        stamp = meta.get("timestamp")
-        return utc_from_epoch(stamp) if str(stamp).isdigit() else parse_iso(str(stamp))
+        stamp = str(meta.get("timestamp"))
+        return utc_from_epoch(stamp) if stamp.isdigit() else parse_iso(stamp)
     except (TypeError, ValueError):
         return delivery.received_at
 

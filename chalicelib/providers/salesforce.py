@@ -366,6 +366,7 @@ class SalesforceProvider(Source, Sink):
         )
 
     def _sobject(self, record: AdvocateRecord, connector, with_last_name: bool) -> dict[str, Any]:
+        assert record.email is not None  # write_records creates only records with an email
         sobject: dict[str, Any] = {
             "attributes": {"type": "Contact"},
             connector.options.external_id_field: record.email.lower(),
@@ -435,12 +436,13 @@ def _organization_id(body: bytes) -> str:
     parser = expat.ParserCreate(namespace_separator="}")
     parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = _refuse_dtd
     text: list[str] = []
-    depth: int | None = None  # inside the first notifications element: 1 on the element itself
+    entered = False  # the first notifications element has started
+    depth = 0  # inside it: 1 on the element itself
 
     def outside(name: str, _attributes) -> None:
-        nonlocal depth
+        nonlocal depth, entered
         if name == _NOTIFICATIONS:
-            depth = 1
+            entered, depth = True, 1
             parser.StartElementHandler, parser.EndElementHandler = inside, leave
 
     def inside(name: str, _attributes) -> None:
@@ -464,7 +466,7 @@ def _organization_id(body: bytes) -> str:
         parser.Parse(body, True)
     except expat.ExpatError:
         raise MalformedPayload("body is not a well-formed XML document") from None
-    if depth is None:
+    if not entered:
         raise MalformedPayload("no Outbound Message notifications element in the SOAP body")
     return "".join(text).strip()
 
