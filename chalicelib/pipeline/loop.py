@@ -22,6 +22,7 @@ import hashlib
 import logging
 from datetime import datetime, timedelta
 
+from ..config.models import LoopSettings
 from ..hub import Hub
 from ..schema import Action, Interaction, Person
 from .scoring import PUBLIC_KINDS
@@ -34,7 +35,7 @@ def action_id(person_id: str, rule: str, interaction_id: str) -> str:
     return hashlib.sha256(f"{person_id}\x1f{rule}\x1f{interaction_id}".encode()).hexdigest()[:32]
 
 
-def moments(person: Person, interaction: Interaction, settings) -> list[tuple[str, str, str]]:
+def moments(person: Person, interaction: Interaction, settings: LoopSettings) -> list[tuple[str, str, str]]:
     """(rule, action kind, reason) for each rule this interaction fires. Pure."""
     found: list[tuple[str, str, str]] = []
     if interaction.deleted or interaction.kind == "crm_update":

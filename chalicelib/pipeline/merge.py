@@ -18,10 +18,12 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..errors import ChorusError
 from ..hub import Hub
 from ..schema import IdentityLink, Interaction, MergeRecord, MergeSuggestion, Person
+from ..store.base import Store
 from .decay import enqueue_sync
 from .identity import Resolution, Tie, author_identities, current_owner, normalise_email
 from .person_write import update_person
@@ -189,7 +191,7 @@ def complete_merge(hub: Hub, record: MergeRecord) -> MergeRecord:
         store.repoint_identity(link, merged_id, survivor_id)
     record.moved_identities = list(links.values())
     for interaction in store.person_interactions(merged_id):
-        _move_interaction(store, interaction, survivor_id)
+        _move_interaction(store, interaction, merged_id, survivor_id)
         if interaction.interaction_id not in record.moved_interactions:
             record.moved_interactions.append(interaction.interaction_id)
     sinks = [c.id for c in hub.connectors.sinks()]
@@ -247,9 +249,10 @@ def _add_links(person: Person, links: list[IdentityLink]) -> None:
     person.identities += [link.ref() for link in links if link.key not in known_refs]
 
 
-def _move_interaction(store, interaction: Interaction, to_person: str) -> None:
+def _move_interaction(store: Store, interaction: Interaction, from_person: str, to_person: str) -> None:
+    """Move one of `from_person`'s stored interactions to `to_person`."""
     store.put_interaction(interaction.model_copy(update={"person_id": to_person}))
-    store.delete_interaction(interaction.person_id, interaction.interaction_id)
+    store.delete_interaction(from_person, interaction.interaction_id)
 
 
 def _rescore(hub: Hub, person_id: str, change: Callable[[Person], None]) -> Person:
@@ -276,7 +279,7 @@ def redirect_if_merged(hub: Hub, person_id: str) -> str:
     survivor = current_owner(hub.store, person_id)
     if survivor != person_id:
         for interaction in hub.store.person_interactions(person_id):
-            _move_interaction(hub.store, interaction, survivor)
+            _move_interaction(hub.store, interaction, person_id, survivor)
     return survivor
 
 
@@ -313,7 +316,7 @@ def unmerge(hub: Hub, merge_id: str) -> MergeRecord:
         if interaction.interaction_id in record.moved_interactions or (
             keys & moved_keys and not keys & staying
         ):
-            _move_interaction(store, interaction, merged_id)
+            _move_interaction(store, interaction, survivor_id, merged_id)
     for connector_id in record.copied_sync_states:
         store.delete_sync_state(survivor_id, connector_id)
 
@@ -360,7 +363,7 @@ def _suggest(
     reason: str,
     evidence: list[IdentityLink],
     interaction_id: str | None,
-    now,
+    now: datetime,
 ) -> bool:
     existing = next((s for s in person.suggestions if s.person_id == other), None)
     if existing is None:

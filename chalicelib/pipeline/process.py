@@ -20,7 +20,7 @@ from ..providers.base import Delivery, ParseContext, Skipped
 from ..providers.http import MeteredSession, Throttle, TokenSession
 from ..providers.source import Source
 from ..schema import Author, Envelope, IdentityLink, IdentityRef, Interaction, Person, SyncJob
-from ..store.base import VersionConflict
+from ..store.base import Store, VersionConflict
 from ..sync.budget import AccountBudget, ApiBudget, budget_key
 from . import crm_records
 from .advocate import sync_worthy
@@ -115,7 +115,7 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
     return outcome
 
 
-def _parse_session(hub: Hub, connector: Connector, provider: Source):
+def _parse_session(hub: Hub, connector: Connector, provider: Source) -> TokenSession | MeteredSession:
     """What parse fetches with: metered by the source's `fetch_rate_limit` when it declares one
     (a spent budget or a 429 fails the delivery as retryable: it is redelivered, never lost)."""
     if provider.fetch_rate_limit is None:
@@ -246,7 +246,7 @@ def _names_someone(author: Author) -> bool:
     return any((author.email, author.handle, author.provider_user_id, author.display_name, author.phone))
 
 
-def _tombstone_thread(store, person_id: str, deletion: Interaction) -> None:
+def _tombstone_thread(store: Store, person_id: str, deletion: Interaction) -> None:
     """A thread deletion: the person's stored items of that thread keep none of what they said."""
     for item in store.person_interactions(person_id):
         if (

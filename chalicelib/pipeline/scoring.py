@@ -17,7 +17,7 @@ import math
 from datetime import datetime, timedelta
 
 from ..config.models import ScoringSettings
-from ..schema import AdvocateScore, Interaction, PersonStats, ScoreComponent
+from ..schema import AdvocateScore, Interaction, Person, PersonStats, ScoreComponent
 
 BEHAVIOUR_KINDS = {"survey_response", "post", "comment", "mention", "repost", "direct_message", "review"}
 PUBLIC_KINDS = {"post", "comment", "mention", "review"}
@@ -188,7 +188,7 @@ def tier_for(score: float, settings: ScoringSettings) -> str:
     return "at_risk"
 
 
-def explain_score(person, interactions: list[Interaction]) -> dict:
+def explain_score(person: Person, interactions: list[Interaction]) -> dict:
     """The score as a reader wants it: each component with its inputs and the interactions
     behind it (newest first), for GET /admin/people/{id}."""
     by_id = {i.interaction_id: i for i in interactions}
