@@ -230,3 +230,28 @@ def test_secret_query_parameters_are_redacted_in_the_log():
         and "x=1" in logged_path(request)
     )
     assert redact_headers(request.headers) == {"x-api-key": "[redacted]", "user-agent": "ua"}
+
+
+def test_an_accepted_ack_never_pays_for_a_refusal_flush(client, hub, monkeypatch):
+    from chalicelib.pipeline import refusals
+
+    body = fixture_bytes("typeform/form_response.json")
+    client.http.post(URL, body=body, headers=typeform_headers(b"forged"))  # one refusal buffered
+    monkeypatch.setattr(refusals.time, "monotonic", lambda: 1e12)  # a flush is long overdue
+    writes = []
+    for name in ("count_events", "put_deliveries"):
+        monkeypatch.setattr(hub.store, name, lambda *a, _name=name, **k: writes.append(_name))
+    assert client.http.post(URL, body=body, headers=typeform_headers(body)).status_code == 200
+    assert writes == [] and hub.refusals.pending  # the ack only enqueued
+
+
+def test_with_a_flush_timer_a_refused_request_writes_nothing_itself(client, hub, monkeypatch):
+    from chalicelib.pipeline import refusals
+
+    monkeypatch.setattr(hub.refusals, "_timer", object())  # the local HTTP process runs one
+    body = fixture_bytes("typeform/form_response.json")
+    for _ in range(refusals.BATCH + 1):
+        client.http.post(URL, body=body, headers=typeform_headers(b"forged"))
+    assert hub.store.event_counts("typeform-nps") == {}
+    hub.refusals.flush(hub)  # what the timer does each second
+    assert hub.store.event_counts("typeform-nps") == {"bad_signature": refusals.BATCH + 1}

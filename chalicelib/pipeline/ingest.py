@@ -88,7 +88,7 @@ def receive_webhook(hub: Hub, connector_id: str, request: InboundRequest) -> Web
     if queued:
         if isinstance(answer.body, dict):  # Chorus's own ack; a provider's own format stays as it is
             answer.body = {**answer.body, "delivery_id": delivery_id}
-        hub.refusals.flush_if_due(hub)  # a check of two numbers unless a flush is due
+        # nothing else: buffered refusals are flushed by a timer or a refused request (refusals.py)
     else:
         hub.refusals.answered(
             hub, ingest_record(delivery_id, connector_id, request, hub.clock(), "answered", answer.status)

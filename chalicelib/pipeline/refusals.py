@@ -2,8 +2,10 @@
 
 Nothing is written per request. Each refusal is counted in memory and its log record buffered;
 a flush writes the counts as one atomic add per connector and the records in batches of 25,
-at most every FLUSH_SECONDS (or when BATCH records wait). The flush runs on the request that
-finds it due, and locally also on a timer thread. Past MAX_BUFFERED records in one flush window
+at most every FLUSH_SECONDS (or when BATCH records wait). An accepted delivery's ack never
+flushes: its only work is the enqueue. Where a timer thread runs (the local hub's HTTP process,
+every second and at exit) it does every flush; without one (Lambda, which freezes between
+invocations) the refused request that finds a flush due pays for it. Past MAX_BUFFERED records in one flush window
 records are sampled out (counted, not logged one by one), so a flood of junk costs at most
 MAX_BUFFERED log writes per window per process. On Lambda each refusal is also an EMF metric
 (Powertools), exact even when a container is recycled with counts not yet flushed.
@@ -50,13 +52,18 @@ class RefusalBuffer:
                 self._counts.setdefault(record.connector_id, Counter())[record.reason or "refused"] += 1
             self._buffer(record)
         emit_metric(record.connector_id if counted else UNKNOWN_CONNECTOR, record.reason or "refused")
-        self.flush_if_due(hub)
+        self._flush_here_if_due(hub)
 
     def answered(self, hub: Hub, record: DeliveryRecord) -> None:
         """A handshake answered without queueing anything: logged like a refusal, not counted."""
         with self._lock:
             self._buffer(record)
-        self.flush_if_due(hub)
+        self._flush_here_if_due(hub)
+
+    def _flush_here_if_due(self, hub: Hub) -> None:
+        """On the refused request itself only when no timer thread flushes for it."""
+        if self._timer is None:
+            self.flush_if_due(hub)
 
     def _buffer(self, record: DeliveryRecord) -> None:
         if len(self._records) < MAX_BUFFERED:
