@@ -49,9 +49,32 @@ class ProcessOutcome:
     duplicates: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     sync_jobs: int = 0
+    jobs: list[dict] = field(default_factory=list, repr=False)  # sent by the caller, before its commit
+
+
+@dataclass
+class PreparedMessage:
+    """A delivery parsed, its authors completed, its interactions enriched and their identities
+    normalised: everything that needs no store, done before any transaction is opened."""
+
+    envelope: Envelope
+    connector: Connector
+    items: list[Interaction | Skipped]
+    links: list[list[IdentityLink]]  # per item: its author's links (empty for a Skipped)
 
 
 def process_message(hub: Hub, message: dict) -> ProcessOutcome:
+    """One delivery: prepared, then its store work in one transaction (the sync jobs it asks
+    for are sent inside it, before the commit, so a crash before the commit sends them again)."""
+    prepared = prepare_message(hub, message)
+    with hub.store.atomic():
+        outcome = store_message(hub, prepared)
+        hub.store.touch_connector(prepared.connector.id, prepared.envelope.received_at)
+    return outcome
+
+
+def prepare_message(hub: Hub, message: dict) -> PreparedMessage:
+    """The CPU work of a delivery, outside the store's write lock: two workers overlap here."""
     envelope = Envelope.model_validate(message)
     connector = hub.connectors.get(envelope.connector_id)
     if connector is None:
@@ -82,26 +105,50 @@ def process_message(hub: Hub, message: dict) -> ProcessOutcome:
         # A shape the parser did not expect: a parser bug that a retry cannot fix. The delivery
         # is dead-lettered whole, with its raw body, to replay once the parser is fixed.
         raise PermanentFailure(f"{provider.name} parser failed: {type(exc).__name__}") from None
-    outcome = ProcessOutcome()
-    for item in items:  # profiles a push left out, fetched before any store work (pipeline/authors.py)
-        if isinstance(item, Interaction) and not item.deleted:
+    links: list[list[IdentityLink]] = []
+    for item in items:
+        if isinstance(item, Skipped):
+            links.append([])
+            continue
+        if not item.deleted:  # profiles a push left out, fetched before any store work (authors.py)
             complete_author(hub, connector, provider, item)
-    with hub.store.atomic():  # store work only from here: the parse (maybe a fetch) is done
-        for item in items:
-            if isinstance(item, Skipped):
-                outcome.skipped.append(item)
-                hub.store.count_event(connector.id, f"skipped_{item.reason}")
-                continue
-            if hub.store.is_processed(connector.id, item.event_id):
-                outcome.duplicates += 1
-                continue
-            item.received_at, item.delivery_ref = envelope.received_at, envelope.body_ref
-            stored = apply_interaction(hub, connector, item, outcome)
-            if stored:
-                outcome.stored.append(item.interaction_id)
-                outcome.interactions.append((item.interaction_id, item.person_id))
-            hub.store.mark_processed(connector.id, item.event_id, hub.settings.dedup_ttl_days)
-        hub.store.touch_connector(connector.id, envelope.received_at)  # for GET /admin/connectors
+        item.received_at, item.delivery_ref = envelope.received_at, envelope.body_ref
+        links.append(prepare_interaction(hub, connector, item))
+    return PreparedMessage(envelope, connector, items, links)
+
+
+def prepare_interaction(hub: Hub, connector: Connector, interaction: Interaction) -> list[IdentityLink]:
+    """Key and enrich the interaction in place; its author's identity links."""
+    interaction.key = cross_key(interaction)
+    enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
+    # the links carry the identities too: normalised once (an email's validation is ~25 us)
+    return author_links(interaction, hub.settings.identity, crm_namespaces(hub.connectors), hub.clock())
+
+
+def store_message(hub: Hub, prepared: PreparedMessage, send_jobs: bool = True) -> ProcessOutcome:
+    """The store work of a prepared delivery, in the caller's transaction (store.atomic()).
+
+    Each interaction's sync jobs are sent before its de-dup marker is written, so a crash between
+    the two sends them again with the redelivery. With `send_jobs` False they are left in
+    `outcome.jobs` for the caller to send before its commit (a store whose transaction holds the
+    marker back until then: SQLite)."""
+    connector, outcome = prepared.connector, ProcessOutcome()
+    for item, links in zip(prepared.items, prepared.links):
+        if isinstance(item, Skipped):
+            outcome.skipped.append(item)
+            hub.store.count_event(connector.id, f"skipped_{item.reason}")
+            continue
+        if hub.store.is_processed(connector.id, item.event_id):
+            outcome.duplicates += 1
+            continue
+        sent = len(outcome.jobs)
+        stored = apply_interaction(hub, connector, item, outcome, links)
+        if stored:
+            outcome.stored.append(item.interaction_id)
+            outcome.interactions.append((item.interaction_id, item.person_id))
+        if send_jobs:
+            send_sync_jobs(hub, outcome.jobs[sent:])
+        hub.store.mark_processed(connector.id, item.event_id, hub.settings.dedup_ttl_days)
     log.info(
         "delivery processed",
         extra={
@@ -125,21 +172,31 @@ def _parse_session(hub: Hub, connector: Connector, provider: Source) -> TokenSes
     return MeteredSession(hub.http, meter, Throttle(), connector, tokens=hub.store)
 
 
+def send_sync_jobs(hub: Hub, jobs: list[dict]) -> None:
+    if jobs:
+        hub.sync_queue.send_many(jobs)
+
+
 def apply_interaction(
-    hub: Hub, connector: Connector, interaction: Interaction, outcome: ProcessOutcome
+    hub: Hub,
+    connector: Connector,
+    interaction: Interaction,
+    outcome: ProcessOutcome,
+    links: list[IdentityLink] | None = None,
 ) -> bool:
-    """Store one interaction on its person and refresh the person. False when skipped.
+    """Store one interaction on its person and refresh the person. False when skipped. `links`:
+    what prepare_interaction returned for it (done here when None).
 
     One interaction per cross-connector key (crosskey.py): a post already stored, however it
     arrived, is updated in place, and a deletion finds it by its key, not through its author."""
     store = hub.store
-    key = interaction.key = cross_key(interaction)
+    if links is None:
+        links = prepare_interaction(hub, connector, interaction)
+    key = interaction.key
+    assert key is not None  # prepare_interaction keyed it
     holder = find_holder(store, key)
     if holder is not None:
         interaction.interaction_id = holder.interaction_id
-    enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
-    # the links carry the identities too: normalised once (an email's validation is ~25 us)
-    links = author_links(interaction, hub.settings.identity, crm_namespaces(hub.connectors), hub.clock())
     refs = [link.ref() for link in links]
     if is_erased(store, refs, interaction):  # erased people stay erased (privacy.py)
         outcome.skipped.append(Skipped("erased", "the person was erased", interaction.event_id))
@@ -321,9 +378,8 @@ def refresh_person(
             SyncJob(person_id=person_id, connector_id=c.id, requested_at=now).model_dump(mode="json")
             for c in hub.connectors.sinks()
         ]
-        if jobs:
-            hub.sync_queue.send_many(jobs)
-            outcome.sync_jobs += len(jobs)
+        outcome.jobs += jobs
+        outcome.sync_jobs += len(jobs)
 
 
 def _typed_email(interaction: Interaction) -> str | None:

@@ -10,11 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from ..hub import Hub
 from ..pipeline.delivery_log import record_processed, record_step
-from ..pipeline.process import PermanentFailure, process_message
+from ..pipeline.process import (
+    PermanentFailure,
+    PreparedMessage,
+    prepare_message,
+    send_sync_jobs,
+    store_message,
+)
 from ..store.base import DeadLetter
 from ..sync.engine import run_sync
 
@@ -22,48 +29,78 @@ log = logging.getLogger("chorus_hub.batch")
 
 
 def handle_ingest_batch(hub: Hub, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
-    failures = []
+    """Every record is parsed and enriched first, outside any transaction; then the batch's store
+    work is one transaction (SQLite: one BEGIN IMMEDIATE ... COMMIT, so a second worker process
+    waits only for the writes), each record inside it a savepoint of its own: a record that
+    fails rolls back alone and is retried, the others commit. On such a store the batch's sync
+    jobs are sent in one queue write just before the commit (a crash before it sends them again
+    with the redelivered batch); on DynamoDB each interaction's before its de-dup marker."""
+    failures: list[dict[str, str]] = []
+    prepared: list[tuple[dict[str, Any], dict, PreparedMessage]] = []
     for record in records:
-        message_id = record["messageId"]
         message: Any = None
         try:
             message = json.loads(record["body"])
-            outcome = process_message(hub, message)
-            record_processed(hub, message, outcome)
-        except PermanentFailure as exc:
-            letter_id = _dead_letter(hub, "ingest", message, str(exc), record)
-            record_step(
-                hub, message, {"status": "dead_letter", "dead_letter_id": letter_id, "reason": str(exc)}
-            )
-        except (ValueError, KeyError) as exc:
-            _dead_letter(
-                hub,
-                "ingest",
-                {"raw": record.get("body", "")[:1000]},
-                f"unreadable queue message: {type(exc).__name__}",
-                record,
-            )
-        except Exception as exc:  # retried by SQS, then its DLQ; the type is enough for the log
-            log.warning(
-                "delivery failed, will be retried",
-                extra={"message_id": message_id, "error": type(exc).__name__},
-            )
-            failures.append({"itemIdentifier": message_id})
-            if isinstance(message, dict):
-                record_step(
-                    hub,
-                    message,
-                    {"status": "retrying", "attempt": _attempts(record), "error": type(exc).__name__},
-                )
-    _flush_pulse(hub)
+            prepared.append((record, message, prepare_message(hub, message)))
+        except Exception as exc:
+            _record_failed(hub, record, message, exc, failures)
+    jobs: list[dict] = []
+    seen: dict[str, datetime] = {}  # connector -> latest delivery of the batch
+    together = bool(getattr(hub.store, "TRANSACTIONAL", False))  # else each write stands alone
+    with hub.store.atomic():
+        for record, message, ready in prepared:
+            try:
+                with hub.store.atomic():  # a savepoint: this record's work commits or not, alone
+                    outcome = store_message(hub, ready, send_jobs=not together)
+                    record_processed(hub, message, outcome)
+            except Exception as exc:
+                _record_failed(hub, record, message, exc, failures)
+                continue
+            jobs += outcome.jobs
+            connector_id, received_at = ready.connector.id, ready.envelope.received_at
+            seen[connector_id] = max(received_at, seen.get(connector_id, received_at))
+        for connector_id, received_at in seen.items():  # for GET /admin/connectors
+            hub.store.touch_connector(connector_id, received_at)
+        _flush_pulse(hub)
+        send_sync_jobs(hub, jobs)
     return {"batchItemFailures": failures}
+
+
+def _record_failed(
+    hub: Hub, record: dict[str, Any], message: Any, exc: Exception, failures: list[dict[str, str]]
+) -> None:
+    """A record that did not go through: dead-lettered when it never can, else retried."""
+    if isinstance(exc, PermanentFailure):
+        letter_id = _dead_letter(hub, "ingest", message, str(exc), record)
+        record_step(hub, message, {"status": "dead_letter", "dead_letter_id": letter_id, "reason": str(exc)})
+    elif isinstance(exc, (ValueError, KeyError)):
+        _dead_letter(
+            hub,
+            "ingest",
+            {"raw": record.get("body", "")[:1000]},
+            f"unreadable queue message: {type(exc).__name__}",
+            record,
+        )
+    else:  # retried by SQS, then its DLQ; the type is enough for the log
+        log.warning(
+            "delivery failed, will be retried",
+            extra={"message_id": record["messageId"], "error": type(exc).__name__},
+        )
+        failures.append({"itemIdentifier": record["messageId"]})
+        if isinstance(message, dict):
+            record_step(
+                hub,
+                message,
+                {"status": "retrying", "attempt": _attempts(record), "error": type(exc).__name__},
+            )
 
 
 def _flush_pulse(hub: Hub) -> None:
     """The batch's pulse counts, one write per counter (pipeline/pulse.py). A failed write loses
     those counts, never the batch: the interactions are stored."""
     try:
-        hub.pulse.flush(hub)
+        with hub.store.atomic():  # inside the batch's transaction: a savepoint, undone if it fails
+            hub.pulse.flush(hub)
     except Exception as exc:
         log.warning("could not write pulse counters", extra={"error": type(exc).__name__})
 

@@ -94,6 +94,8 @@ PERSON_TABLES = ("people", "interactions", "sync_states", "actions", "loop_caps"
 class SqliteStore(SqliteDeliveryLog, SqliteCounters):
     """Every aggregate protocol of store/base.py on one SQLite file."""
 
+    TRANSACTIONAL = True  # atomic() is one transaction: what is written inside commits together
+
     def __init__(self, path: str | os.PathLike[str], clock: Callable[[], float] = time.time):
         self.path = str(path)
         self.clock = clock  # epoch seconds; the contract tests move it to expire TTLs
