@@ -64,6 +64,90 @@ class MemoryFeed:
         return Answer(self.body, {"Content-Type": "application/rss+xml"})
 
 
+class MemoryListing:
+    """A listing served newest first from memory, paged by an offset token (YouTube comment
+    threads, App Store and Google Play reviews); a POST is an OAuth token request."""
+
+    def __init__(self, items: list[dict], size_param: str, token_param: str, answer: Any):
+        self.items, self.size_param, self.token_param, self.answer = items, size_param, token_param, answer
+        self.calls = 0
+
+    def request(self, method: str, url: str, params: dict | None = None, **_: Any) -> Answer:
+        if method == "POST":
+            return Answer(json.dumps({"access_token": "bench-token", "expires_in": 3599}).encode())
+        self.calls += 1
+        query = {k: str(v) for k, v in (params or {}).items()} or {
+            k: v[0] for k, v in parse_qs(urlsplit(url).query).items()
+        }
+        size, start = int(query[self.size_param]), int(query.get(self.token_param) or 0)
+        following = str(start + size) if start + size < len(self.items) else None
+        body = self.answer(self.items[start : start + size], following, size, url.split("?", 1)[0])
+        return Answer(json.dumps(body).encode())
+
+
+def _fixture(name: str) -> Any:
+    from tests.support.senders import fixture_json
+
+    return fixture_json(name)
+
+
+def _threads(n: int) -> MemoryListing:
+    base = _fixture("youtube_comments/comment_threads.json")["items"][0]
+    start = int(NOW.timestamp()) - 3 * 3600
+    items = []
+    for i in reversed(range(n)):
+        item = json.loads(json.dumps(base))
+        item["id"] = item["snippet"]["topLevelComment"]["id"] = f"Ugz{i:010d}"
+        stamp = datetime.fromtimestamp(start + i, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        item["snippet"]["topLevelComment"]["snippet"].update(publishedAt=stamp, updatedAt=stamp)
+        for reply in item["replies"]["comments"]:
+            reply["id"] = f"{item['id']}.r"
+        items.append(item)
+    return MemoryListing(
+        items,
+        "maxResults",
+        "pageToken",
+        lambda page, following, size, url: {"items": page, "nextPageToken": following},
+    )
+
+
+def _app_store(n: int) -> MemoryListing:
+    base = _fixture("app_store_reviews/customer_reviews.json")["data"][0]
+    start = int(NOW.timestamp()) - 3 * 3600
+    items = []
+    for i in reversed(range(n)):
+        item = json.loads(json.dumps(base))
+        item["id"] = f"00000028-b08c-0014-729e-{i:012d}"
+        item["attributes"]["createdDate"] = datetime.fromtimestamp(start + i, UTC).isoformat()
+        items.append(item)
+
+    def answer(page: list, following: str | None, size: int, url: str) -> dict:
+        links = {"next": f"{url}?limit={size}&cursor={following}"} if following else {}
+        return {"data": page, "links": links}
+
+    return MemoryListing(items, "limit", "cursor", answer)
+
+
+def _play(n: int) -> MemoryListing:
+    base = _fixture("google_play_reviews/reviews_list.json")["reviews"][1]
+    start = int(NOW.timestamp()) - 3 * 3600
+    items = []
+    for i in reversed(range(n)):
+        item = json.loads(json.dumps(base))
+        item["reviewId"] = f"gp{i:010d}"
+        item["comments"][0]["userComment"]["lastModified"] = {"seconds": str(start + i), "nanos": 0}
+        items.append(item)
+    return MemoryListing(
+        items,
+        "maxResults",
+        "token",
+        lambda page, following, size, url: {
+            "reviews": page,
+            **({"tokenPagination": {"nextPageToken": following}} if following else {}),
+        },
+    )
+
+
 def _hub(http: Any, store_dir: str):
     from chalicelib.config.loader import load_directory
     from chalicelib.hub import Hub
@@ -168,6 +252,31 @@ def run(scale: float = 1.0) -> dict[str, Any]:
         "items_per_second": round(outcome.found / seconds),
         "repeat_poll_queued": again.found,
     }
+    for name, connector_id, make in (
+        ("youtube_comments", "youtube-brand", _threads),
+        ("app_store_reviews", "app-store-ios", _app_store),
+        ("google_play_reviews", "play-android", _play),
+    ):
+        n = max(100, int(2000 * scale))
+        api = make(n)
+        hub = _hub(api, tempfile.mkdtemp(prefix="chorus-bench-listen-"))
+        connector = hub.connectors.get(connector_id)
+        connector.options.lookback_hours = 4
+        outcome, seconds = timed(lambda: poll_connector(hub, connector))
+        calls = api.calls
+        poll_connector(hub, connector)
+        target = math.ceil(n / connector.options.page_size) + 1
+        rows.append(
+            [name, n, outcome.found, calls, target, api.calls - calls, f"{outcome.found / seconds:,.0f}"]
+        )
+        results[name] = {
+            "items": n,
+            "queued": outcome.found,
+            "calls": calls,
+            "target_calls": target,
+            "empty_poll_calls": api.calls - calls,
+            "items_per_second": round(outcome.found / seconds),
+        }
     print(
         table(
             "Listeners: items through the listener into the ingest queue",

@@ -11,6 +11,7 @@ interaction. The cursor is the newest `lastModified` queued and the review ids o
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -72,18 +73,19 @@ class GooglePlayReviewsProvider(Listener):
 
     def _access_token(self, request: PollRequest) -> str:
         connector, options = request.connector, request.connector.options
-        now = request.now.timestamp()
-        claims = {
-            "iss": connector.secret("client_email"),
-            "scope": SCOPE,
-            "aud": options.token_url,
-            "iat": int(now),
-            "exp": int(now) + ASSERTION_SECONDS,
-        }
-        grant = TokenRequest(
-            options.token_url,
-            {"grant_type": JWT_BEARER, "assertion": sign_rs256(claims, connector.secret("private_key"))},
-        )
+
+        def assertion() -> dict[str, str]:
+            now = int(time.time())
+            claims = {
+                "iss": connector.secret("client_email"),
+                "scope": SCOPE,
+                "aud": options.token_url,
+                "iat": now,
+                "exp": now + ASSERTION_SECONDS,
+            }
+            return {"assertion": sign_rs256(claims, connector.secret("private_key"))}
+
+        grant = TokenRequest(options.token_url, {"grant_type": JWT_BEARER}, signed=assertion)
         return get_token(connector.id, request.http, grant).access_token
 
     def parse(self, delivery: Delivery, ctx: ParseContext):

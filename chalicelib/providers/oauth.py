@@ -35,11 +35,14 @@ DEFAULT_LIFETIME_SECONDS = 900  # Salesforce's client-credentials answer carries
 
 @dataclass(frozen=True)
 class TokenRequest:
-    """Where and what to POST (form-encoded) to get an access token. `static` skips the POST."""
+    """Where and what to POST (form-encoded) to get an access token. `static` skips the POST;
+    `signed` adds form fields made only when a token is fetched (a JWT assertion: loading a
+    private key costs more than the cached token's look-up)."""
 
     token_url: str
     form: dict[str, str] = field(default_factory=dict)
     static: str | None = None
+    signed: Callable[[], dict[str, str]] | None = None
 
     @property
     def cache_key(self) -> str:
@@ -203,7 +206,11 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
                 _cache[key] = token
             return token
     response = call_api(  # a token request is not a CRM API call: not charged to its budget
-        unmetered(http), "POST", request.token_url, data=request.form, headers={"Accept": "application/json"}
+        unmetered(http),
+        "POST",
+        request.token_url,
+        data={**request.form, **(request.signed() if request.signed else {})},
+        headers={"Accept": "application/json"},
     )
     body = json_object(response)
     if "accessToken" in body:  # HubSpot's newer token answers are camelCase

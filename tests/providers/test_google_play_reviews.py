@@ -108,9 +108,15 @@ def stored(lhub) -> dict:
     return {i.external_id: i for i in lhub.store.connector_interactions("play-android", 20)}
 
 
-def test_reviews_become_rated_interactions_with_one_token(lhub, play, workers):
+def test_reviews_become_rated_interactions_with_one_token(lhub, play, workers, monkeypatch):
+    from chalicelib.providers import google_play_reviews
+
+    signed = []
+    sign = google_play_reviews.sign_rs256
+    monkeypatch.setattr(google_play_reviews, "sign_rs256", lambda *a: signed.append(1) or sign(*a))
     assert poll(lhub, "play-android").found == 2
     assert poll(lhub, "play-android").found == 0 and play.tokens == 1  # the token is cached
+    assert len(signed) == 1  # and the key is loaded only to fetch one
     workers.drain()
     best, slow = stored(lhub)["12345678"], stored(lhub)["11223344"]
     assert best.kind == "review" and best.key == "google_play:review:12345678" and best.public
