@@ -160,7 +160,7 @@ class DynamicsProvider(Source, Sink):
         attributes = _attributes(target)
         image = _attributes(_parameter(context.get("PostEntityImages"), None) or {})
         email = attributes.get("emailaddress1") or image.get("emailaddress1")
-        changed = [a for a in attributes if a not in SYSTEM_ATTRIBUTES] or [None]
+        changed: list[str | None] = [a for a in attributes if a not in SYSTEM_ATTRIBUTES] or [None]
         occurred = _wcf_date(context.get("OperationCreatedOn")) or delivery.received_at
         return [
             self.interaction(
@@ -216,6 +216,7 @@ class DynamicsProvider(Source, Sink):
         if known:
             target, extra = f"contacts({quote(known, safe='')})", {"If-Match": "*"}
         else:
+            assert record.email is not None  # write_each creates only records with an email
             key = quote(record.email.replace("'", "''"), safe="@'")  # OData literal: ' doubled; as typed
             target, extra = f"contacts({opts.alternate_key}='{key}')", {}
         fields = self.properties_for(record, connector)
@@ -274,8 +275,8 @@ def _attributes(entity: dict[str, Any]) -> dict[str, Any]:
             value = entry.get("value")
             if isinstance(value, dict):  # OptionSetValue / Money {Value}, EntityReference {Id}
                 value = value.get("Value", value.get("Id"))
-            elif isinstance(value, str) and WCF_DATE.match(value):
-                value = _wcf_date(value).isoformat()
+            elif isinstance(value, str) and (moment := _wcf_date(value)) is not None:
+                value = moment.isoformat()
             out[str(entry["key"])] = value
     return out
 
