@@ -1,7 +1,7 @@
 """The local hub's HTTP front over real loopback sockets: framing, limits, timeouts, error bodies.
 
-The front (waitress + the Chalice adapter) runs in this process on the moto-backed app, so each
-case is a raw request on a socket and what came back on it."""
+The front (waitress + the Chalice adapter) runs in this process on the app over the local hub's
+storage, as `chorus serve` runs it, so each case is a raw request on a socket and what came back on it."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import time
 
 import pytest
 
+from tests.support.backends import consumers
 from tests.support.senders import SECRETS, fixture_bytes, hubspot_headers, typeform_headers
 
 
 @pytest.fixture
-def front(aws):
+def front(backend):
     import app as chalice_app
     from chalicelib.runtime.local_http import create_front
 
@@ -57,8 +58,6 @@ def body_of(answer: bytes) -> bytes:
 
 
 def test_a_signed_delivery_through_the_front_is_acknowledged_and_queued(front, hub):
-    import boto3
-
     survey = fixture_bytes("typeform/form_response.json")
     headers = "".join(f"{k}: {v}\r\n" for k, v in typeform_headers(survey).items())
     raw = (
@@ -68,10 +67,8 @@ def test_a_signed_delivery_through_the_front_is_acknowledged_and_queued(front, h
     answer = exchange(front.port, raw)
     assert status_of(answer) == 200, answer
     assert json.loads(body_of(answer))["status"] == "accepted"
-    sqs = boto3.client("sqs")
-    url = sqs.get_queue_url(QueueName="chorus-ingest")["QueueUrl"]
-    [message] = sqs.receive_message(QueueUrl=url)["Messages"]
-    assert json.loads(message["Body"])["connector_id"] == "typeform-nps"
+    [message] = consumers(hub)[hub.ingest_queue.name].receive(10)
+    assert json.loads(message["body"])["connector_id"] == "typeform-nps"
 
 
 def test_behind_a_tls_proxy_a_signature_over_the_https_url_holds(front, hub):
@@ -215,7 +212,7 @@ def test_unknown_methods_get_a_status_line(front):
         assert status_of(answer) in (405, 501)
 
 
-def test_the_listen_backlog_takes_a_burst_of_connects_while_nothing_accepts(aws):
+def test_the_listen_backlog_takes_a_burst_of_connects_while_nothing_accepts(backend):
     import app as chalice_app
     from chalicelib.runtime.local_http import create_front
 
@@ -232,7 +229,7 @@ def test_the_listen_backlog_takes_a_burst_of_connects_while_nothing_accepts(aws)
         idle.close()
 
 
-def test_idle_connections_are_closed(aws, monkeypatch):
+def test_idle_connections_are_closed(backend, monkeypatch):
     import app as chalice_app
     from chalicelib.runtime import local_http
 
@@ -251,7 +248,7 @@ def test_idle_connections_are_closed(aws, monkeypatch):
         thread.join(5)
 
 
-def test_local_routes_answer_before_the_app(aws):
+def test_local_routes_answer_before_the_app(backend):
     import app as chalice_app
     from chalicelib.runtime.local_http import create_front
 
