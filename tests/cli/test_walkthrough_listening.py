@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.local_hub import ServedHub, chorus_command, free_port, hub_env, wait_for
+from tests.support.local_hub import ServedHub, chorus_command, hub_env, wait_for
 
 pytestmark = pytest.mark.slow
 WALKTHROUGH = Path(__file__).resolve().parents[2] / "docs" / "walkthrough-listening"
@@ -29,7 +29,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
 @pytest.fixture
 def stand_in_web():
     handler = functools.partial(QuietHandler, directory=str(WALKTHROUGH / "site"))
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a port the OS picks
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1]

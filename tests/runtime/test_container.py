@@ -24,7 +24,7 @@ from chalicelib.runtime.local import STATE_DIR_ENV
 from chalicelib.runtime.local_lock import LOCK_NAME
 from chalicelib.runtime.local_supervisor import Supervisor
 from chalicelib.store.local import STORE_FILE
-from tests.support.local_hub import chorus_command, free_port, hub_env
+from tests.support.local_hub import announced_url, chorus_command, hub_env
 from tests.support.paths import CONNECTORS, ROOT
 
 
@@ -129,23 +129,26 @@ def test_compose_mounts_what_the_command_names_and_waits_for_the_workers_to_stop
 
 @pytest.mark.slow
 def test_the_health_check_command_passes_on_a_hub_started_with_the_image_arguments(tmp_path):
-    """The image's own arguments, but for what only exists inside the image: a free loopback port,
+    """The image's own arguments, but for what only exists inside the image: a loopback port the OS picks,
     this machine's connector files and a temporary state directory."""
     command, args = serve_args()
-    port = free_port()
     replaced = {
-        "--port": str(port),
+        "--port": "0",  # the OS picks; local.json names it (no free_port() another process could take)
         "--host": "127.0.0.1",
         "--config-dir": str(CONNECTORS),
         "--state-dir": str(tmp_path / "state"),
     }
     argv = [replaced.get(command[i - 1], word) if i else word for i, word in enumerate(command)]
     assert sorted(replaced) == sorted(w for w in command if w.startswith("--"))  # nothing else to map
-    _, check = healthcheck()
-    check = [sys.executable, *(word.replace(f":{args.port}/", f":{port}/") for word in check[1:])]
     hub = subprocess.Popen([*chorus_command(), *argv], cwd=tmp_path, env=hub_env(), stdout=subprocess.DEVNULL)
     try:
         deadline = time.time() + 90
+        while (url := announced_url(tmp_path / "state", hub.pid)) is None:
+            assert hub.poll() is None and time.time() < deadline, "the hub did not start"
+            time.sleep(0.2)
+        port = int(url.rsplit(":", 1)[1])
+        _, check = healthcheck()
+        check = [sys.executable, *(word.replace(f":{args.port}/", f":{port}/") for word in check[1:])]
         while subprocess.run(check, capture_output=True, timeout=10, check=False).returncode != 0:
             assert hub.poll() is None and time.time() < deadline, "the hub did not become healthy"
             time.sleep(0.5)

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.support.admin import survey
-from tests.support.local_hub import CONNECTORS, ServedHub, chorus_command, free_port, hub_env, wait_for
+from tests.support.local_hub import CONNECTORS, ServedHub, chorus_command, hub_env, wait_for
 from tests.support.senders import SECRETS, typeform_headers
 
 pytestmark = pytest.mark.slow
@@ -110,7 +110,7 @@ def test_a_second_serve_on_the_same_state_directory_refuses_and_touches_nothing(
 
     before = snapshot()
     second = subprocess.run(
-        [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", str(free_port())],
+        [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", "0"],
         cwd=served.workdir,
         env=hub_env(),
         capture_output=True,
@@ -168,7 +168,7 @@ def test_serve_names_every_missing_secret_and_starts_nothing(tmp_path):
     for name in ("TEST_TYPEFORM_SECRET", "TEST_ZENDESK_SIGNING_SECRET"):
         env.pop(name, None)
     result = subprocess.run(
-        [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", str(free_port())],
+        [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", "0"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

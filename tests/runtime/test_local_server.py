@@ -1,58 +1,24 @@
-"""The real local hub over HTTP: `chorus serve` on a free port, signed deliveries, admin API."""
+"""The real local hub over HTTP: `chorus serve` on a port of its own, signed deliveries, admin API."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.paths import CONNECTORS
+from tests.support.local_hub import ServedHub, hub_env
 from tests.support.senders import SECRETS, fixture_bytes, hubspot_headers, typeform_headers, x_headers
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
-    chorus = Path(sys.executable).parent / "chorus"
-    command = [str(chorus)] if chorus.exists() else [sys.executable, "-m", "chalicelib.cli"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = hub_env()
     env.pop("CHORUS_CONFIG_DIR", None)
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [*command, "serve", "--config-dir", str(CONNECTORS), "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("chorus serve did not start:\n" + (tmp_path / "serve.log").read_text())
-    yield base, tmp_path
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    hub = ServedHub(tmp_path, env=env).start(wait=60)
+    yield hub.base, tmp_path
+    hub.stop()
 
 
 def wait_for(fetch, predicate, seconds=20.0):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +12,9 @@ from pathlib import Path
 
 import requests
 
+from chalicelib.runtime.local import STATE_FILE_NAME
+
 from .paths import CONNECTORS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def chorus_command() -> list[str]:
@@ -31,6 +27,16 @@ def hub_env(**extra: str) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **extra}
 
 
+def announced_url(state_dir: Path, pid: int) -> str | None:
+    """The URL the hub with this pid listens on, once its local.json says so (a hub started with
+    --port 0 listens on a port the OS picks, which no other test process can take before it)."""
+    try:
+        state = json.loads((state_dir / STATE_FILE_NAME).read_text())
+    except (OSError, ValueError):  # not written yet, or being written
+        return None
+    return state["url"] if state.get("pid") == pid else None  # else the previous start's file
+
+
 class ServedHub:
     """One `chorus serve` process in `workdir` (its state in workdir/.chorus)."""
 
@@ -41,8 +47,9 @@ class ServedHub:
         env: dict[str, str] | None = None,
         config_dir: Path = CONNECTORS,
     ):
-        self.workdir, self.port, self.config_dir = workdir, port or free_port(), config_dir
-        self.base = f"http://127.0.0.1:{self.port}"
+        # no port: --port 0 and the one local.json names (announced_url), never a free_port() guess
+        self.workdir, self.requested_port, self.config_dir = workdir, port or 0, config_dir
+        self.port, self.base = port or 0, f"http://127.0.0.1:{port}" if port else ""
         self.env = env or hub_env()
         self.proc: subprocess.Popen | None = None
         self.log_path = workdir / "serve.log"
@@ -50,7 +57,14 @@ class ServedHub:
     def start(self, wait: float = 90) -> ServedHub:
         log = self.log_path.open("a")
         self.proc = subprocess.Popen(
-            [*chorus_command(), "serve", "--config-dir", str(self.config_dir), "--port", str(self.port)],
+            [
+                *chorus_command(),
+                "serve",
+                "--config-dir",
+                str(self.config_dir),
+                "--port",
+                str(self.requested_port),
+            ],
             cwd=self.workdir,
             env=self.env,
             stdout=log,
@@ -62,13 +76,24 @@ class ServedHub:
             if self.proc.poll() is not None:
                 raise RuntimeError("chorus serve exited:\n" + self.log_path.read_text()[-3000:])
             try:
-                if requests.get(f"{self.base}/health", timeout=1).status_code == 200:
+                if self._listening() and requests.get(f"{self.base}/health", timeout=1).status_code == 200:
                     return self
             except requests.RequestException:  # not yet listening, or listening before it serves
                 pass
             time.sleep(0.2)
         self.kill()
         raise RuntimeError("chorus serve did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def _listening(self) -> bool:
+        """Whether this start's process has said where it listens."""
+        if self.requested_port:
+            return True
+        state_dir = self.workdir / (self.env.get("CHORUS_STATE_DIR") or ".chorus")
+        url = announced_url(state_dir, self.proc.pid) if self.proc else None
+        if url is None:
+            return False
+        self.base, self.port = url, int(url.rsplit(":", 1)[1])
+        return True
 
     def health(self) -> tuple[int, dict]:
         answer = requests.get(f"{self.base}/health", timeout=5)
