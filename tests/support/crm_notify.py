@@ -95,3 +95,10 @@ def dynamics_deleted(client, contact_id: str) -> None:
     context.update(PrimaryEntityId=contact_id, OperationId=str(uuid.uuid4()))
     context["InputParameters"][0]["value"]["Id"] = contact_id
     _post(client, "/webhooks/dynamics", context, {"x-chorus-key": SECRETS["TEST_DYNAMICS_WEBHOOK_KEY"]})
+
+
+def zoho_changed(client, record_id: str) -> None:
+    """A Notification API callback: a contact was updated in Zoho (Chorus fetches it)."""
+    callback = fixture_json("zoho/notification.json")
+    callback.update(ids=[record_id], server_time=next(_stamps), affected_fields=[{record_id: ["Email"]}])
+    _post(client, "/webhooks/zoho", callback, {})

@@ -34,6 +34,7 @@ from tests.support.crm_notify import (
     hubspot_deleted,
     pipedrive_deleted,
     send_survey,
+    zoho_changed,
     zoho_deleted,
 )
 from tests.support.paths import CONNECTORS, CRM_CONNECTORS, SINK_CONNECTORS
@@ -152,6 +153,8 @@ def test_a_contact_deleted_in_the_crm_is_not_created_again(crm, notified):
     crm.survey()
     [contact] = crm.fake.contacts
     crm.deleted(contact, notified)
+    if notified:  # the notification alone drops the link and tombstones the record
+        assert crm.state().crm_deleted == "deleted" and crm.state().crm_id == contact
     crm.survey(nps=3, n=2)
     crm.survey(nps=10, n=3)
     assert crm.fake.contacts == {} and crm.fake.creates == 1
@@ -169,8 +172,43 @@ def test_under_recreate_a_deleted_contact_is_created_again_with_the_typed_email(
     crm.survey()
     [contact] = crm.fake.contacts
     crm.deleted(contact, notified)
+    if notified:  # the notification alone drops the link: the next write matches by email
+        assert crm.state().crm_id is None and crm.state().crm_deleted is None
     crm.survey(nps=3, n=2)
     crm.survey(nps=10, n=3)
     [again] = crm.fake.contacts
     assert again != contact and crm.fake.email_of(again) == WRITTEN and crm.fake.creates == 2
     assert crm.hub.store.dead_letters(crm.spec.id, 10) == []
+
+
+@pytest.fixture
+def zoho(client, tmp_path, use_connectors, monkeypatch):
+    yield from _run(CRMS[2], client, tmp_path, use_connectors, monkeypatch, on_crm_delete=None)
+
+
+@pytest.fixture
+def pipedrive(client, tmp_path, use_connectors, monkeypatch):
+    yield from _run(CRMS[3], client, tmp_path, use_connectors, monkeypatch, on_crm_delete=None)
+
+
+def test_a_record_zoho_notified_is_written_by_its_id(zoho):
+    contact = zoho.fake.add("old.address@example.com")
+    zoho.fake.set_email(contact, "maya.chen@example.com")  # a rep gives it Maya's address
+    zoho_changed(zoho.client, contact)
+    drain(zoho.hub)
+    zoho.fake.set_email(contact, "maya@newcompany.example")  # and changes it again
+    zoho.survey("maya.chen@example.com")
+    assert list(zoho.fake.contacts) == [contact] and zoho.fake.by_id == [contact]
+    assert zoho.fake.email_of(contact) == "maya@newcompany.example" and zoho.fake.creates == 0
+
+
+def test_a_pipedrive_merge_moves_the_writes_to_the_surviving_person(pipedrive):
+    pipedrive.survey()
+    [merged] = pipedrive.fake.contacts
+    survivor = pipedrive.fake.add("maya@newcompany.example")
+    pipedrive.fake.delete(merged)  # merging deletes one person (merged_to_id) and changes the other
+    pipedrive_deleted(pipedrive.client, merged, merged_to=survivor)
+    drain(pipedrive.hub)
+    pipedrive.survey(nps=3, n=2)
+    assert list(pipedrive.fake.contacts) == [survivor] and pipedrive.fake.by_id == [survivor]
+    assert pipedrive.fake.creates == 1 and pipedrive.state().crm_id == survivor

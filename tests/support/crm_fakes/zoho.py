@@ -3,6 +3,7 @@ records by id, deletions (a deleted id answers INVALID_DATA on `id`), and the ca
 - POST {api}/crm/v8/Contacts/upsert {data, duplicate_check_fields}: one
   {code, action, details{id}, message, status} per record, in order; Last_Name is mandatory on
   create (MANDATORY_NOT_FOUND);
+- GET {api}/crm/v8/Contacts?ids=&fields= (a notification's records);
 - PUT {api}/crm/v8/Contacts {data: [{id, ...}]}: an update by id, "record updated", or
   INVALID_DATA "the id given seems to be invalid" for an id Zoho does not have.
 https://www.zoho.com/crm/developer/docs/api/v8/update-records.html
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import responses
 
@@ -38,6 +40,7 @@ class FakeZoho:
         )
         mock.add_callback(mock.POST, f"{API}/upsert", callback=self._upsert, content_type="application/json")
         mock.add_callback(mock.PUT, API, callback=self._update, content_type="application/json")
+        mock.add_callback(mock.GET, API, callback=self._get, content_type="application/json")
         return self
 
     # ---- what the CRM holds -------------------------------------------------------------
@@ -79,6 +82,20 @@ class FakeZoho:
                 self.creates += 1
                 results.append(self._done(record_id, "insert", "record added"))
         return _answer(results)
+
+    def _get(self, request) -> tuple[int, dict, str]:
+        """GET /Contacts?ids=&fields= (fields is mandatory); 204 when none of the ids exist."""
+        query = parse_qs(urlparse(request.url).query)
+        fields = query["fields"][0].split(",")
+        rows = [
+            {"id": i, **{f: self.contacts[i].get(f) for f in fields}}
+            for i in query["ids"][0].split(",")
+            if i in self.contacts
+        ]
+        if not rows:
+            return 204, {}, ""
+        info = {"per_page": 200, "count": len(rows), "page": 1, "more_records": False}
+        return 200, {}, json.dumps({"data": rows, "info": info})
 
     def _update(self, request) -> tuple[int, dict, str]:
         body = json.loads(request.body)
