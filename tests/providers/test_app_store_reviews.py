@@ -8,13 +8,12 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import math
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
 
-from tests.support.listener_fakes import NOW, poll
+from tests.support.listener_fakes import NOW, assert_paging_cost, poll
 from tests.support.senders import SECRETS, fixture_bytes
 
 API = "https://appstoreconnect.test/v1/apps/682658836/customerReviews"
@@ -146,10 +145,7 @@ def test_the_cursor_stops_paging_at_what_was_queued(lhub, connect):
 def test_n_new_reviews_cost_at_most_ceil_n_over_page_size_plus_one_calls(lhub, connect, n):
     lhub.connectors.get("app-store-ios").options.page_size = 3
     connect.reviews = [review(i, f"2026-11-30T11:{i:02d}:00Z", f"note {i}") for i in range(n)]
-    outcome = poll(lhub, "app-store-ios")
-    assert outcome.found == n and outcome.calls == len(connect.calls) <= math.ceil(n / 3) + 1
-    if n == 0:
-        assert outcome.calls == 1
+    assert_paging_cost(poll(lhub, "app-store-ios"), len(connect.calls), n, 3)
 
 
 def test_a_review_fetched_twice_is_stored_once(lhub, connect, workers):

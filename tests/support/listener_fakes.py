@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,14 @@ def poll(hub, connector_id="hn-brand", **kwargs):
     from chalicelib.pipeline.poll import poll_connector
 
     return poll_connector(hub, hub.connectors.get(connector_id), **kwargs)
+
+
+def assert_paging_cost(outcome, calls: int, n: int, page_size: int) -> None:
+    """A poll that finds n new items costs at most ceil(n / page size) + 1 calls (the API's own
+    count, `calls`, agrees with the runner's); one that finds nothing costs one."""
+    assert outcome.found == n and outcome.calls == calls <= math.ceil(n / page_size) + 1
+    if n == 0:
+        assert calls == 1
 
 
 def hn_hit(
