@@ -204,3 +204,13 @@ def test_a_known_contact_is_updated_by_contactid_and_a_deleted_one_is_reported_g
         [gone] = _provider().upsert([known], crm.connector("dynamics"), crm.http)
     assert ok.ok and ok.crm_id == contact
     assert not gone.ok and gone.gone
+
+
+def test_a_delete_without_the_row_id_is_a_malformed_entry_not_an_error(client, workers, hub):
+    context = fixture_json("dynamics/contact_delete.json")
+    context["PrimaryEntityId"] = None
+    context["InputParameters"][0]["value"] = ["not an EntityReference"]
+    assert post(client, json.dumps(context).encode()).status_code == 200
+    workers.drain()
+    assert hub.store.event_counts("dynamics").get("skipped_malformed_entry") == 1
+    assert hub.store.dead_letters("dynamics", 10) == []

@@ -373,3 +373,12 @@ def test_a_record_behind_a_dead_claim_waits_for_the_lease_end_not_for_the_receiv
         outcome = run_sync(crm.hub, {"m1": job})
     assert outcome.failed_messages == {"m1"} and api.creates == 0
     assert outcome.retry_after["m1"] == pytest.approx(CREATE_CLAIM_SECONDS - 20, abs=1)
+
+
+def test_a_delete_without_the_person_id_is_a_malformed_entry_not_an_error(client, workers, hub):
+    event = fixture_json("pipedrive/person_delete.json")
+    del event["meta"]["entity_id"], event["previous"]["id"]
+    assert post(client, json.dumps(event).encode()).status_code == 200
+    workers.drain()
+    assert hub.store.event_counts("pipedrive").get("skipped_malformed_entry") == 1
+    assert hub.store.dead_letters("pipedrive", 10) == []

@@ -307,3 +307,14 @@ def _stored_tokens(store):
     key = hashlib.sha256(f"zoho|{cache_key}".encode()).hexdigest()
     found = store.get_token(key)
     return [(key, found)] if found else []
+
+
+def test_a_delete_callback_is_one_deletion_per_id_and_fetches_nothing(client, workers, hub):
+    callback = fixture_json("zoho/notification_delete.json")
+    callback["ids"] = ["5843104000000424672", "5843104000000424673"]
+    with responses.RequestsMock():  # any call to Zoho would fail the test: the records are gone
+        assert post(client, json.dumps(callback).encode()).status_code == 200
+        workers.drain()
+    # neither record is any person's: a deletion never makes a person
+    assert hub.store.event_counts("zoho").get("skipped_unknown_record") == 2
+    assert hub.store.connector_interactions("zoho", 10) == []
