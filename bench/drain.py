@@ -76,9 +76,9 @@ def _hub(kind: str, state: Path) -> Any:
 
 def _drain(hub: Any, queues: dict[str, Any], names: Any) -> int:
     """Poll every queue until all are empty (what the hub's workers do, here on one thread)."""
-    from chalicelib.runtime.local import make_pollers
+    from chalicelib.runtime.local import LOCAL_BATCH_SIZE, make_pollers
 
-    pollers = make_pollers(hub, queues, names)
+    pollers = make_pollers(hub, queues, names, batch_size=LOCAL_BATCH_SIZE)
     handled = 0
     while True:
         done = sum(p.poll_once() for p in pollers)

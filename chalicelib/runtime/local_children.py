@@ -53,6 +53,7 @@ def beat_while(stopped: threading.Event, threads: list[threading.Thread]) -> Non
 def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store: str) -> None:
     """The four queue pollers and the schedule runner, on a Hub of this process's own."""
     from .local import (
+        LOCAL_BATCH_SIZE,
         LOCAL_INGEST_POLLERS,
         QUEUE_FILE_NAME,
         LocalWiring,
@@ -67,7 +68,7 @@ def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store
     hub = build_local_hub(LocalWiring.of(config_dir, state_dir, store))
     names = ResourceNames.from_env()
     queues = local_queues(names, Path(state_dir) / QUEUE_FILE_NAME)
-    pollers = make_pollers(hub, queues, names, LOCAL_INGEST_POLLERS)
+    pollers = make_pollers(hub, queues, names, LOCAL_INGEST_POLLERS, LOCAL_BATCH_SIZE)
     schedule = ScheduleRunner(hub, state_dir)
     mover = InboxMover(state_dir, Path(state_dir) / QUEUE_FILE_NAME)  # what the HTTP process acked
     threads: list[threading.Thread] = [mover, *pollers, schedule]
