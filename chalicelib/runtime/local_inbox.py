@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..store.sqlite import synchronous_mode
+
 log = logging.getLogger("chorus_hub.local")
 INBOX_FILE_NAME = "inbox.sqlite3"
 MOVE_BATCH = 500
@@ -45,7 +47,8 @@ _MOVED_SCHEMA = "CREATE TABLE IF NOT EXISTS inbox_moved (inbox_id TEXT PRIMARY K
 def _connect(path: str | os.PathLike) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")  # a committed send survives a crash of any hub process
+    # NORMAL (the default): a committed send survives a crash of any hub process, not a power cut
+    db.execute(f"PRAGMA synchronous={synchronous_mode()}")
     db.execute("PRAGMA secure_delete=ON")
     return db
 

@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..store.sqlite import synchronous_mode
+
 POLL_INTERVAL_SECONDS = 0.05
 
 _SCHEMA = """
@@ -57,7 +59,8 @@ class LocalQueue:
         # autocommit (isolation_level=None): every statement commits, BEGIN IMMEDIATE groups a receive
         self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # a committed send survives a crash of any hub process
+        # NORMAL (the default): a committed send survives a crash of any hub process, not a power cut
+        self._db.execute(f"PRAGMA synchronous={synchronous_mode()}")
         # a processed delivery's bytes are zeroed, not left in free pages (erasure, secrets in bodies)
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)

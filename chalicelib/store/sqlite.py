@@ -120,7 +120,7 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
             db.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL mode: a commit survives a crash of the process (SIGKILL), not a power
             # cut of the last moments; CHORUS_SQLITE_SYNCHRONOUS=FULL trades speed for that
-            db.execute(f"PRAGMA synchronous = {_synchronous()}")
+            db.execute(f"PRAGMA synchronous = {synchronous_mode()}")
             db.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left in free pages
             self._local.db, self._local.pid = db, os.getpid()
         return db
@@ -701,7 +701,8 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
         )
 
 
-def _synchronous() -> str:
+def synchronous_mode() -> str:
+    """PRAGMA synchronous for every SQLite file of the local hub (docs/storage.md, Durability)."""
     value = os.environ.get("CHORUS_SQLITE_SYNCHRONOUS", "NORMAL").upper()
     return value if value in ("OFF", "NORMAL", "FULL", "EXTRA") else "NORMAL"
 

@@ -103,3 +103,15 @@ def test_another_process_sends_and_this_one_receives_each_message_once(tmp_path)
     assert all(p.wait(timeout=30) == 0 for p in senders)
     assert len(seen) == 400 and len(set(seen)) == 400
     assert work.depth() == 0
+
+
+def test_full_durability_applies_to_the_queue_file_and_the_inbox_too(tmp_path, monkeypatch):
+    from chalicelib.runtime.local_inbox import Inbox
+
+    monkeypatch.setenv("CHORUS_SQLITE_SYNCHRONOUS", "FULL")
+    work, _ = queues(tmp_path)
+    inbox = Inbox(tmp_path, tmp_path / "queues.sqlite3")
+    full = 2  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL
+    assert work._db.execute("PRAGMA synchronous").fetchone()[0] == full
+    assert inbox._db.execute("PRAGMA synchronous").fetchone()[0] == full
+    inbox.close()
