@@ -375,7 +375,9 @@ def refresh_person(
     crm_namespaces = {c.provider for c in hub.connectors.sinks()}
     if sync_worthy(before, after, hub.settings.scoring, crm_namespaces):
         jobs = [
-            SyncJob(person_id=person_id, connector_id=c.id, requested_at=now).model_dump(mode="json")
+            SyncJob(
+                person_id=person_id, connector_id=c.id, requested_at=now, person_updated_at=now
+            ).model_dump(mode="json")
             for c in hub.connectors.sinks()
         ]
         outcome.jobs += jobs

@@ -36,3 +36,6 @@ class SyncJob(Model):
     requested_at: UtcDatetime
     attempt: int = 0  # deliveries tried so far, for a sink with a retry schedule
     not_before: UtcDatetime | None = None  # a scheduled retry: not sent before this time
+    # The person's updated_at the job was computed from, when it was queued before the store work
+    # committed (SQLite's batch transaction): an older person read means "not visible yet".
+    person_updated_at: UtcDatetime | None = None

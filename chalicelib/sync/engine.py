@@ -24,11 +24,15 @@ from ..providers import get_sink
 from ..providers.base import SinkResult
 from ..providers.crm_common import CreateClaims
 from ..providers.http import MeteredSession
-from ..schema import AdvocateRecord, IdentityRef, SyncJob
+from ..schema import AdvocateRecord, IdentityRef, Person, SyncJob
 from ..store.base import DeadLetter, SyncState
 from .budget import account_budget
 
 log = logging.getLogger("chorus_hub.sync")
+# A job read before its person's write committed: retried this soon, for at most this long (a
+# few receives, well inside the queue's maxReceiveCount of 5).
+NOT_VISIBLE_RETRY_SECONDS = 2.0
+NOT_VISIBLE_HORIZON = timedelta(seconds=6)
 
 
 @dataclass
@@ -74,6 +78,19 @@ def run_sync(hub: Hub, messages: dict[str, dict]) -> SyncOutcome:
     return outcome
 
 
+def _not_visible_yet(hub: Hub, person: Person | None, jobs: list[SyncJob]) -> bool:
+    """A job queued inside the store transaction that wrote its person (a SQLite batch sends
+    its sync jobs just before the commit, so a crash cannot lose them) can be received before
+    that commit: the person read is missing or older than the job. It is retried shortly rather
+    than skipped, which would leave the CRM without the change; after NOT_VISIBLE_HORIZON the
+    write is taken as undone (its batch failed and will send its jobs again, or the person was
+    erased) and the job goes on with what is stored."""
+    expected = [j.person_updated_at for j in jobs if j.person_updated_at]
+    if not expected or (person is not None and person.updated_at >= max(expected)):
+        return False
+    return hub.clock() - min(j.requested_at for j in jobs) < NOT_VISIBLE_HORIZON
+
+
 def _sync_connector(
     hub, connector, people: dict[str, list[str]], jobs: dict[str, SyncJob], outcome: SyncOutcome
 ) -> None:
@@ -84,6 +101,9 @@ def _sync_connector(
     for person_id in people:
         person = store.get_person(person_id)
         state = states.get((person_id, connector.id)) or SyncState(person_id, connector.id)
+        if _not_visible_yet(hub, person, [jobs[m] for m in people[person_id]]):
+            outcome.fail(people[person_id], NOT_VISIBLE_RETRY_SECONDS)
+            continue
         if person is None:
             outcome.skipped += 1
             continue

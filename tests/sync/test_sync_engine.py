@@ -186,3 +186,35 @@ def test_throttled_crm_holds_its_messages_back_but_not_other_crms(sink_client, s
     run_lambda(sink_hub.sync_queue.name, handle_sync_batch, sink_hub, 100)
     assert crm.calls == 1
     assert sink_hub.store.dead_letters("hubspot", 10) == []  # held, not lost
+
+
+@responses.activate
+def test_a_job_read_before_its_person_committed_is_retried_not_skipped(sink_client, sink_hub):
+    """A SQLite batch sends its sync jobs just before its commit: a sync worker can read the job
+    first. It must wait for the write, not skip the person (the CRM would never hear of it)."""
+    from chalicelib.sync.engine import NOT_VISIBLE_HORIZON, NOT_VISIBLE_RETRY_SECONDS, run_sync
+
+    crm = FakeHubSpot()
+    for url in (UPSERT, UPSERT.replace("upsert", "update")):
+        responses.add_callback(responses.POST, url, callback=crm, content_type="application/json")
+    body = survey("ada@example.com", 10, "tok-1", datetime(2026, 11, 2, tzinfo=UTC))
+    sink_client.http.post("/webhooks/typeform-nps", body=body, headers=typeform_headers(body))
+    run_lambda(sink_hub.ingest_queue.name, handle_ingest_batch, sink_hub, 10)
+    [record] = receive(sink_hub, sink_hub.sync_queue.name, 10)
+    job = json.loads(record["body"])
+    person = sink_hub.store.get_person(job["person_id"])
+    assert job["person_updated_at"] == person.model_dump(mode="json")["updated_at"]
+
+    now = sink_hub.clock()
+    later = (person.updated_at + timedelta(seconds=1)).isoformat()  # a write not committed yet
+    unseen = {**job, "person_id": "not-written-yet", "requested_at": now.isoformat()}
+    jobs = {"ahead": {**job, "person_updated_at": later, "requested_at": now.isoformat()}, "new": unseen}
+    held = run_sync(sink_hub, jobs)
+    assert held.failed_messages == {"ahead", "new"} and crm.calls == 0
+    assert held.retry_after == {"ahead": NOT_VISIBLE_RETRY_SECONDS, "new": NOT_VISIBLE_RETRY_SECONDS}
+
+    # past the horizon the write is taken as undone: the job goes on with what is stored
+    sink_hub.clock = lambda: now + NOT_VISIBLE_HORIZON
+    done = run_sync(sink_hub, jobs)
+    assert done.failed_messages == set() and done.skipped == 1  # the person that never was
+    assert crm.contacts["ada@example.com"]["chorus_latest_nps"] == "10"
