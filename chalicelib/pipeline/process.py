@@ -232,7 +232,7 @@ def apply_interaction(
     existing = store.get_interaction(person_id, interaction.interaction_id)
     if interaction.deleted:
         if interaction.deletes_thread:
-            _tombstone_thread(store, person_id, interaction)
+            _tombstone_thread(store, interaction)
         interaction = tombstone(existing, interaction)
     interaction = one_per_key(existing, interaction, connector.id)
     if not store.put_interaction(interaction):
@@ -303,15 +303,12 @@ def _names_someone(author: Author) -> bool:
     return any((author.email, author.handle, author.provider_user_id, author.display_name, author.phone))
 
 
-def _tombstone_thread(store: Store, person_id: str, deletion: Interaction) -> None:
-    """A thread deletion: the person's stored items of that thread keep none of what they said."""
-    for item in store.person_interactions(person_id):
-        if (
-            item.connector_id == deletion.connector_id
-            and item.thread_id == deletion.thread_id
-            and item.interaction_id != deletion.interaction_id
-            and not item.deleted
-        ):
+def _tombstone_thread(store: Store, deletion: Interaction) -> None:
+    """A thread deletion (a Zendesk ticket): every stored item of that thread keeps none of what
+    was said, whoever said it (a CC'd user's comment as much as the requester's)."""
+    assert deletion.thread_id is not None  # deletes_thread names a thread
+    for item in store.thread_interactions(deletion.connector_id, deletion.thread_id):
+        if item.interaction_id != deletion.interaction_id and not item.deleted:
             store.put_interaction(tombstone(item, deletion))
 
 

@@ -127,6 +127,10 @@ class InteractionStore(Protocol):
         ...
 
     def connector_interactions(self, connector_id: str, limit: int) -> list[Interaction]: ...
+    def thread_interactions(self, connector_id: str, thread_id: str) -> list[Interaction]:
+        """Every stored item of one of a connector's threads, whoever wrote it, oldest first."""
+        ...
+
     def person_interactions_page(
         self, person_id: str, limit: int, cursor: str | None = None
     ) -> Page[Interaction]:

@@ -2,7 +2,8 @@
 
 Items (pk / sk):
   P#{person}   PROFILE          Person; gsi2 ADVOCATES / score for "advocates by score"
-  P#{person}   I#{interaction}  Interaction; gsi1 C#{connector} / {occurred_at}#{id}
+  P#{person}   I#{interaction}  Interaction; gsi1 C#{connector} / {occurred_at}#{id}; a threaded one
+                                also gsi2 T#{connector}#{thread} / occurred_at (thread deletions)
   P#{person}   S#{connector}    SyncState (what was last written to that sink)
   ID#{ns}#{v}  ID               Identity -> person, claimed with a conditional put
   D#{conn}#{e} D                De-dup marker for a processed delivery event, with TTL
@@ -184,6 +185,7 @@ class DynamoStore(DynamoDeliveryLog, DynamoCounters):
                     "version_time": _n(version),
                     "gsi1pk": _s(f"C#{interaction.connector_id}"),
                     "gsi1sk": _s(f"{interaction.occurred_at.isoformat()}#{interaction.interaction_id}"),
+                    **self._thread_keys(interaction),
                 },
                 ConditionExpression="attribute_not_exists(pk) OR version_time <= :v",
                 ExpressionAttributeValues={":v": _n(version)},
@@ -200,6 +202,25 @@ class DynamoStore(DynamoDeliveryLog, DynamoCounters):
         )
         result = [Interaction.model_validate_json(i["data"]["S"]) for i in items]
         return sorted(result, key=lambda ix: ix.occurred_at)
+
+    @staticmethod
+    def _thread_keys(interaction: Interaction) -> dict[str, Any]:
+        """Threaded items sit in gsi2 under T#{connector}#{thread}, so a thread deletion finds
+        every author's items (profiles use gsi2 under ADVOCATES; the prefixes never meet)."""
+        if interaction.thread_id is None:
+            return {}
+        return {
+            "gsi2pk": _s(f"T#{interaction.connector_id}#{interaction.thread_id}"),
+            "gsi2sk": _n(interaction.occurred_at.timestamp()),
+        }
+
+    def thread_interactions(self, connector_id: str, thread_id: str) -> list[Interaction]:
+        items = self._query_all(
+            IndexName="gsi2",
+            KeyConditionExpression="gsi2pk = :t",
+            ExpressionAttributeValues={":t": _s(f"T#{connector_id}#{thread_id}")},
+        )
+        return [Interaction.model_validate_json(i["data"]["S"]) for i in items]
 
     def connector_interactions(self, connector_id: str, limit: int) -> list[Interaction]:
         reply = self._db.query(

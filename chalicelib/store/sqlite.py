@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS interactions (
     PRIMARY KEY (person_id, interaction_id));
 CREATE INDEX IF NOT EXISTS interactions_by_connector
     ON interactions (connector_id, connector_sort DESC, person_id DESC);
+CREATE INDEX IF NOT EXISTS interactions_by_thread ON interactions (connector_id, json_extract(data, '$.thread_id'))
+    WHERE json_extract(data, '$.thread_id') IS NOT NULL;
 CREATE TABLE IF NOT EXISTS sync_states (
     person_id TEXT NOT NULL, connector_id TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (person_id, connector_id)) WITHOUT ROWID;
@@ -372,6 +374,14 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
 
     def connector_interactions(self, connector_id: str, limit: int) -> list[Interaction]:
         return self.connector_interactions_page(connector_id, limit)[0]
+
+    def thread_interactions(self, connector_id: str, thread_id: str) -> list[Interaction]:
+        rows = self._all(
+            "SELECT data FROM interactions WHERE connector_id = ? AND json_extract(data, '$.thread_id') = ?"
+            " AND json_extract(data, '$.thread_id') IS NOT NULL",
+            (connector_id, thread_id),
+        )
+        return sorted((Interaction.model_validate_json(r[0]) for r in rows), key=lambda ix: ix.occurred_at)
 
     def person_interactions_page(
         self, person_id: str, limit: int, cursor: str | None = None

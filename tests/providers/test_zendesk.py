@@ -149,3 +149,34 @@ def test_deleted_ticket_removes_the_text_of_its_comments_and_rating(client, work
     assert items["ticket:35436:satisfaction"].deleted and items["ticket:35436:satisfaction"].text is None
     person = hub.store.get_person(items["comment:10001"].person_id)
     assert all(i.text is None for i in hub.store.person_interactions(person.person_id))
+
+
+def _cc_comment() -> bytes:
+    """A comment on the same ticket by a CC'd user, not its requester (Zendesk's shape)."""
+    event = json.loads(fixture_bytes("zendesk/comment_added.json"))
+    event["id"] = "d1e2f3a4-0000-4000-8000-000000000002"
+    event["event"]["comment"].update(
+        id="10002",
+        body="Same question here, I love how fast you answered.",
+        author={"id": "8447388090777", "is_staff": False, "name": "Cc User"},
+    )
+    return json.dumps(event).encode()
+
+
+@pytest.mark.parametrize("with_requester", [True, False], ids=["requester", "no_requester"])
+def test_deleted_ticket_removes_every_authors_comments(client, workers, hub, with_requester):
+    """The deletion names the requester (or nobody): a CC'd user's comment on that ticket loses
+    its text too, found by the ticket, not through the deletion's author."""
+    assert post(client, "comment_added.json").status_code == 200
+    assert post(client, "", body=_cc_comment()).status_code == 200
+    workers.drain()
+    items = by_external(hub)
+    assert items["comment:10001"].person_id != items["comment:10002"].person_id
+    deletion = json.loads(fixture_bytes("zendesk/ticket_soft_deleted.json"))
+    if not with_requester:
+        del deletion["detail"]["requester_id"]
+    assert post(client, "", body=json.dumps(deletion).encode()).status_code == 200
+    workers.drain()
+    items = by_external(hub)
+    for comment in ("comment:10001", "comment:10002"):
+        assert items[comment].deleted and items[comment].text is None and items[comment].sentiment is None

@@ -27,3 +27,18 @@ def test_timelines_oldest_first_and_connector_lists_newest_first(store):
     store.delete_interaction("p1", "ix0")
     assert store.get_interaction("p1", "ix0") is None
     assert [i.interaction_id for i in store.connector_interactions("typeform-nps", 10)] == ["ix2", "ix1"]
+
+
+def test_a_threads_items_are_found_whoever_wrote_them(store):
+    store.put_interaction(
+        interaction("a", "p1", minutes=2, connector="zendesk-support", thread_id="ticket:1")
+    )
+    store.put_interaction(
+        interaction("b", "p2", minutes=1, connector="zendesk-support", thread_id="ticket:1")
+    )
+    store.put_interaction(interaction("c", "p1", connector="zendesk-support", thread_id="ticket:2"))
+    store.put_interaction(interaction("d", "p3", connector="other-desk", thread_id="ticket:1"))
+    store.put_interaction(interaction("e", "p1", connector="zendesk-support"))
+    found = store.thread_interactions("zendesk-support", "ticket:1")
+    assert [(i.interaction_id, i.person_id) for i in found] == [("b", "p2"), ("a", "p1")]
+    assert store.thread_interactions("zendesk-support", "ticket:9") == []
