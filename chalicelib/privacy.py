@@ -225,8 +225,8 @@ def erase_person(hub: Hub, person_id: str) -> ErasureReport | None:
     report.dedup_markers = len(set(markers))
     report.identities = sum(store.delete_identity(key, person_id) for key in identity_keys)
     for interaction in data.interactions:
-        if interaction.key:
-            store.delete_interaction_key(interaction.key, interaction.interaction_id)
+        for key in [interaction.key, *interaction.also_keys] if interaction.key else interaction.also_keys:
+            store.delete_interaction_key(key, interaction.interaction_id)
     store.delete_person_items(person_id)
     for other in merged_into(hub, person_id, data):  # what was merged into them is theirs too
         if erase_person(hub, other) is not None:

@@ -27,10 +27,38 @@ class Holder:
 
 
 def cross_key(interaction: Interaction) -> str:
-    key = interaction.key
+    return _canonical(interaction.key) or f"{interaction.connector_id}#{interaction.external_id}"
+
+
+def _canonical(key: str | None) -> str | None:
     if key and key.lower().startswith(("http://", "https://")):
-        key = canonical_permalink(key) or key
-    return key or f"{interaction.connector_id}#{interaction.external_id}"
+        return canonical_permalink(key) or key
+    return key
+
+
+def key_interaction(interaction: Interaction) -> str:
+    """Set the interaction's canonical key and aliases in place; its key."""
+    interaction.key = cross_key(interaction)
+    aliases = (_canonical(alias) for alias in interaction.also_keys)
+    interaction.also_keys = list(dict.fromkeys(a for a in aliases if a and a != interaction.key))
+    return interaction.key
+
+
+def find_any_holder(store: Store, interaction: Interaction) -> Holder | None:
+    """The stored interaction named by the key or, failing that, by one of its aliases (a
+    deletion naming an edited post's later version finds the post kept under its first)."""
+    for key in [interaction.key, *interaction.also_keys]:
+        holder = find_holder(store, key) if key else None
+        if holder is not None:
+            return holder
+    return None
+
+
+def claim_aliases(store: Store, interaction: Interaction) -> None:
+    """Point the interaction's aliases at it (where nothing else holds them yet)."""
+    assert interaction.person_id is not None
+    for alias in interaction.also_keys:
+        store.claim_interaction_key(alias, interaction.person_id, interaction.interaction_id)
 
 
 def find_holder(store: Store, key: str) -> Holder | None:

@@ -25,7 +25,7 @@ from ..sync.budget import AccountBudget, ApiBudget, budget_key
 from . import crm_records
 from .advocate import sync_worthy
 from .authors import complete_author
-from .crosskey import claim_holder, cross_key, find_holder
+from .crosskey import claim_aliases, claim_holder, find_any_holder, key_interaction
 from .enrich import enrich
 from .identity import author_links, crm_namespaces, resolve_links, typed_email
 from .ingest import envelope_body
@@ -119,7 +119,7 @@ def prepare_message(hub: Hub, message: dict) -> PreparedMessage:
 
 def prepare_interaction(hub: Hub, connector: Connector, interaction: Interaction) -> list[IdentityLink]:
     """Key and enrich the interaction in place; its author's identity links."""
-    interaction.key = cross_key(interaction)
+    key_interaction(interaction)
     enrich(interaction, [*hub.settings.brand_terms, *connector.config.brand_terms])
     # the links carry the identities too: normalised once (an email's validation is ~25 us)
     return author_links(interaction, hub.settings.identity, crm_namespaces(hub.connectors), hub.clock())
@@ -194,7 +194,7 @@ def apply_interaction(
         links = prepare_interaction(hub, connector, interaction)
     key = interaction.key
     assert key is not None  # prepare_interaction keyed it
-    holder = find_holder(store, key)
+    holder = find_any_holder(store, interaction)
     if holder is not None:
         interaction.interaction_id = holder.interaction_id
     refs = [link.ref() for link in links]
@@ -240,6 +240,8 @@ def apply_interaction(
         return False
     if holder.pointer_person != person_id:  # moved by a merge: the key follows it
         store.claim_interaction_key(key, person_id, interaction.interaction_id)
+    if interaction.also_keys:
+        claim_aliases(store, interaction)
     refresh_person(hub, person_id, owned, interaction, outcome)
     if settlement is not None:
         note_suggestions(hub, settlement, interaction.interaction_id)  # weak ties, listed on both persons
@@ -274,9 +276,15 @@ def one_per_key(existing: Interaction | None, arrival: Interaction, connector_id
         return arrival.model_copy(update={"seen_by": list(dict.fromkeys([*arrival.seen_by, connector_id]))})
     seen = list(dict.fromkeys([*(existing.seen_by or [existing.connector_id]), connector_id]))
     same_object = (existing.connector_id, existing.external_id) == (arrival.connector_id, arrival.external_id)
+    aliases = [a for a in dict.fromkeys([*existing.also_keys, *arrival.also_keys]) if a != existing.key]
     if same_object or arrival.deleted or existing.deleted:
         return arrival.model_copy(
-            update={"seen_by": seen, "connector_id": existing.connector_id, "provider": existing.provider}
+            update={
+                "seen_by": seen,
+                "connector_id": existing.connector_id,
+                "provider": existing.provider,
+                "also_keys": aliases,
+            }
         )
     richer, other = (
         (arrival, existing) if len(arrival.text or "") > len(existing.text or "") else (existing, arrival)
@@ -288,6 +296,7 @@ def one_per_key(existing: Interaction | None, arrival: Interaction, connector_id
             "provider": existing.provider,
             "external_id": existing.external_id,
             "key": existing.key,
+            "also_keys": aliases,
             "person_id": existing.person_id,
             "url": existing.url or arrival.url,
             "author": richer.author if _names_someone(richer.author) else other.author,

@@ -150,6 +150,8 @@ class XProvider(Source):
         return self.interaction(
             connector,
             original,
+            key=_post_key(original),
+            also_keys=[_post_key(version) for version in _version_ids(tweet) if version != original],
             kind=kind,
             event_id=f"tweet_create:{tweet_id}",
             event_type="tweet_edit" if original != tweet_id else "tweet_create",
@@ -195,6 +197,7 @@ class XProvider(Source):
         return self.interaction(
             connector,
             tweet_id,
+            key=_post_key(tweet_id),  # an edited post's later version id finds it by its alias
             kind="post",
             event_id=f"tweet_delete:{tweet_id}",
             event_type="tweet_delete",
@@ -288,6 +291,20 @@ def _initial_tweet_id(tweet: dict[str, Any]) -> str:
     if isinstance(versions, list) and versions:
         return str(versions[0])
     return str(tweet["id_str"])
+
+
+def _version_ids(tweet: dict[str, Any]) -> list[str]:
+    """Every id the post has had: v1.1 `edit_history.edit_tweet_ids`, v2 `edit_history_tweet_ids`."""
+    history = tweet.get("edit_history")
+    versions = history.get("edit_tweet_ids") if isinstance(history, dict) else None
+    if not isinstance(versions, list):
+        versions = tweet.get("edit_history_tweet_ids")
+    return [str(v) for v in versions or []] + [str(tweet["id_str"])]
+
+
+def _post_key(tweet_id: str) -> str:
+    """The platform's object id: one interaction per post, whichever connector delivers it."""
+    return f"x:post:{tweet_id}"
 
 
 def _tweet_time(tweet: dict[str, Any]) -> datetime:

@@ -75,6 +75,12 @@ class Interaction(Model):
         description="Cross-connector key: the platform's object id where known, else the canonical "
         "permalink. One interaction per key, however many connectors deliver it.",
     )
+    also_keys: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Further keys of the same object (the ids of an edited post's other versions): "
+        "an edit or a deletion naming any of them updates this interaction.",
+    )
     seen_by: list[str] = Field(
         default_factory=list, description="Every connector that delivered this interaction."
     )

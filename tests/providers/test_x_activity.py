@@ -105,3 +105,24 @@ def test_edit_of_a_mention_updates_the_one_interaction(client, workers, hub):
     assert mention.external_id == "2125244096205475840" and "disappointed" in mention.text
     assert mention.sentiment.label == "negative" and mention.url.endswith("/2125246600000000003")
     assert hub.store.get_person(mention.person_id).stats.interaction_count == 1
+
+
+def _delete_of(tweet_id: str, user_id: str) -> bytes:
+    """X's tweet_delete_events shape (tests/fixtures/x/tweet_delete_events.json) for one status."""
+    event = {"status": {"id": tweet_id, "user_id": user_id}, "timestamp_ms": "1795543999000"}
+    return json.dumps({"for_user_id": "1590412873065041921", "tweet_delete_events": [event]}).encode()
+
+
+def test_deleting_an_edited_posts_latest_version_deletes_the_one_interaction(client, workers, hub):
+    """The post is kept under its first version's id; X's delete event names the version the
+    author deleted (the latest): its id is an alias of the same interaction."""
+    assert post(client, "tweet_create_events").status_code == 200
+    assert post(client, "tweet_edited").status_code == 200
+    workers.drain()
+    [mention] = [i for i in stored(hub).values() if i.author.handle == "maya_builds"]
+    assert "x:post:2125246600000000003" in mention.also_keys
+    body = _delete_of("2125246600000000003", mention.author.provider_user_id)
+    assert client.http.post(URL, body=body, headers=x_headers(body)).status_code == 200
+    workers.drain()
+    maya = [i for i in stored(hub).values() if i.author.provider_user_id == mention.author.provider_user_id]
+    assert [(i.external_id, i.deleted, i.text) for i in maya] == [("2125244096205475840", True, None)]
