@@ -6,6 +6,8 @@ Checks per sample: the declared media type is accepted and other types answer 41
 is acknowledged and queued once; without the operator's secret, unsigned, tampered (when the scheme
 signs the body) and stale (when it signs a time) deliveries answer 401 and queue nothing; verify()
 compares with hmac.compare_digest; parse() yields Interactions whose envelope is the builder's.
+Every handshake method a source declares has a vendor-shaped case whose answer the vendor would
+accept; a handshake that proves the secret is not answered that way by a hub holding another one.
 """
 
 from __future__ import annotations
@@ -20,13 +22,22 @@ from urllib.parse import urlencode
 import pytest
 import responses
 
-from tests.support.samples import HOST, Sample, registered_sources, samples_of, source_cases
+from tests.support.samples import (
+    HOST,
+    Handshake,
+    Sample,
+    handshake_cases,
+    registered_sources,
+    samples_of,
+    source_cases,
+)
 from tests.support.senders import FIXTURES
 
 SOURCES = registered_sources()  # listeners have their own contract: tests/conformance/test_listeners.py
 
 
 CASES = source_cases()
+HANDSHAKES = handshake_cases()
 
 
 def request(sample: Sample, now: float | None = None, body: bytes | None = None, signed: bool = True):
@@ -81,6 +92,19 @@ class TestSource:
         answer, queued = receive(hub, sample, request(sample))
         assert answer.status in (200, 202, 204), answer.body
         assert queued == 1
+
+    def test_every_declared_media_type_is_accepted(self, name, sample, hub):
+        """Each of `content_types` (SurveyMonkey's vendor type as much as application/json),
+        with the sample's own parameters (a multipart boundary) kept."""
+        from chalicelib.providers import get_source
+
+        signed = request(sample)
+        _, _, params = signed.headers.get("content-type", "").partition(";")
+        for declared in get_source(name).content_types:
+            headers = {**signed.headers, "content-type": declared + (";" + params if params else "")}
+            inbound = type(signed)(signed.method, signed.url, signed.path, headers, signed.query, signed.body)
+            answer, queued = receive(hub, sample, inbound)
+            assert answer.status in (200, 202, 204) and queued == 1, (declared, answer.status, answer.body)
 
     def test_an_undeclared_media_type_is_415(self, name, sample, hub):
         inbound = request(sample)
@@ -183,3 +207,44 @@ def test_a_handshake_request_without_its_parameters_is_refused_not_a_500(name, h
         answer = receive_webhook(hub, samples[0].connector_id, bare)
         expected = {200, 204, 401, 403} if method in get_source(name).handshake_methods else {405}
         assert answer.status in expected, (method, answer.status, answer.body)
+
+
+def _handshake_request(sample: Sample, handshake: Handshake):
+    from chalicelib.providers.base import InboundRequest
+
+    headers = {k.lower(): v for k, v in handshake.headers(handshake.body, time.time()).items()}
+    query = "?" + urlencode(handshake.query) if handshake.query else ""
+    return InboundRequest(
+        handshake.method,
+        HOST + sample.path + query,
+        sample.path,
+        headers,
+        dict(handshake.query),
+        handshake.body,
+    )
+
+
+def _answer_bytes(answer) -> bytes:
+    body = answer.body
+    if isinstance(body, (dict, list)):
+        return json.dumps(body).encode()
+    return body.encode() if isinstance(body, str) else (body or b"")
+
+
+@pytest.mark.parametrize("name,sample,handshake", HANDSHAKES)
+def test_the_vendors_handshake_gets_the_answer_its_docs_require(name, sample, handshake, hub, wrong_hub):
+    from chalicelib.providers import get_source
+
+    assert handshake is not None, (
+        f"'{name}' answers handshakes on {get_source(name).handshake_methods} but no sample declares a "
+        "Handshake for each: add one to its tests/fixtures/<folder>/samples.py"
+    )
+    assert handshake.method in get_source(name).handshake_methods
+    answer, queued = receive(hub, sample, _handshake_request(sample, handshake))
+    assert queued == 0, "a handshake is never queued as a delivery"
+    assert handshake.expect(answer.status, _answer_bytes(answer)), (answer.status, answer.body)
+    if handshake.proves_secret:
+        answer, queued = receive(wrong_hub, sample, _handshake_request(sample, handshake))
+        assert queued == 0 and not handshake.expect(answer.status, _answer_bytes(answer)), (
+            "a hub without the connector's secret gave the answer that proves it"
+        )

@@ -22,6 +22,22 @@ from tests.support.senders import FIXTURES
 HOST = "http://localhost"  # what the Chalice test client and the benchmarks put in request.url
 
 
+@dataclass(frozen=True)
+class Handshake:
+    """A handshake request as the vendor sends it, and the answer its docs require.
+
+    `expect(status, body)` is the vendor's acceptance test of the answer, computed here with
+    plain hmac/hashlib. `proves_secret`: the answer shows the hub holds the connector's secret,
+    so a hub with another secret must not give it."""
+
+    method: str
+    query: dict[str, str] = field(default_factory=dict)
+    expect: Callable[[int, bytes], bool] = lambda status, body: 200 <= status < 300
+    body: bytes = b""
+    headers: Callable[[bytes, float], dict[str, str]] = lambda body, now: {}
+    proves_secret: bool = False
+
+
 @dataclass
 class Sample:
     """A delivery for one connector: sign(body, url, now) -> (headers, query)."""
@@ -36,6 +52,7 @@ class Sample:
     signs_body: bool = True  # False: a shared secret (URL token, header key) vouches, not a body MAC
     # the body without the credential it carries, for schemes whose secret travels in the body
     unsigned: Callable[[bytes], bytes] = lambda body: body
+    handshakes: tuple[Handshake, ...] = ()  # one per method the source answers a handshake on
 
     @property
     def body(self) -> bytes:
@@ -110,6 +127,27 @@ def source_cases() -> list:
         if not samples:
             cases.append(pytest.param(name, None, id=f"{name}-NO-SAMPLE"))
         cases += [pytest.param(name, s, id=s.connector_id) for s in samples]
+    return cases
+
+
+def handshake_cases() -> list:
+    """(provider, sample, handshake) pytest params: every declared handshake of every registered
+    source, and a `<name>-<METHOD>-NO-CASE` param (sample and handshake None) for each method
+    a source answers handshakes on that no sample declares, so the suite fails for it."""
+    import pytest
+
+    from chalicelib.providers import get_source
+
+    cases = []
+    for name in registered_sources():
+        samples = samples_of(name)
+        declared = {h.method for s in samples for h in s.handshakes}
+        for method in get_source(name).handshake_methods:
+            if method not in declared:
+                cases.append(pytest.param(name, None, None, id=f"{name}-{method}-NO-CASE"))
+        cases += [
+            pytest.param(name, s, h, id=f"{s.connector_id}-{h.method}") for s in samples for h in s.handshakes
+        ]
     return cases
 
 
