@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 
 import pytest
 
@@ -150,7 +151,13 @@ def test_list_filters_pages_and_rejects_foreign_cursors(client, hub, workers, ad
     refused = get(client, "/admin/deliveries?status=refused", admin_headers)["items"]
     assert [i["reason"] for i in refused] == ["bad_signature"]
     everyone = get(client, "/admin/deliveries", admin_headers)["items"]
-    assert len(everyone) == 5 and everyone[0]["connector_id"] == "x-brand"  # newest first
+
+    # newest first, by the millisecond received (two deliveries in one millisecond tie)
+    def ms(item):
+        return int(datetime.fromisoformat(item["received_at"]).timestamp() * 1000)
+
+    assert len(everyone) == 5 and [ms(i) for i in everyone] == sorted(map(ms, everyone), reverse=True)
+    assert [ms(i) for i in everyone if i["connector_id"] == "x-brand"] == [ms(everyone[0])]
     get(client, f"/admin/deliveries?connector_id=x-brand&next={page['next']}", admin_headers, 400)
     get(client, "/admin/deliveries?next=garbage!", admin_headers, 400)
     get(client, "/admin/deliveries?status=lost", admin_headers, 400)

@@ -100,11 +100,12 @@ def test_a_second_serve_on_the_same_state_directory_refuses_and_touches_nothing(
     # change (a file created, removed or replaced; the lock's or local.json's content)
     def snapshot():
         # SQLite itself may drop and recreate -wal and -shm files as connections come and go
-        # and the running hub's job runner replaces schedule.json whenever a job runs
+        # and the running hub's job runner replaces schedule.json (through schedule.tmp) whenever
+        # a job runs
         files = {
             p.name: p.stat().st_ino
             for p in state.iterdir()
-            if not p.name.endswith(("-wal", "-shm")) and p.name != "schedule.json"
+            if not p.name.endswith(("-wal", "-shm")) and not p.name.startswith("schedule.")
         }
         return files, (state / "hub.lock").read_bytes(), (state / "local.json").read_bytes()
 
