@@ -331,6 +331,10 @@ def tombstone(existing: Interaction | None, deletion: Interaction) -> Interactio
             "sentiment": None,
             "brand_matches": [],
             "language": None,
+            "nps": None,
+            "nps_category": None,
+            "rating": None,
+            "ratings": [],
             "event_id": deletion.event_id,
             "updated_at": deletion.updated_at or deletion.occurred_at,
         }

@@ -13,7 +13,8 @@ https://github.com/SurveyMonkey/public_api_docs (includes/_webhooks.md, _respons
   parse() fetches GET /v3/surveys/{survey_id}/responses/{id}/details (answers by choice id)
   and GET /v3/surveys/{survey_id}/details (headings, family/subtype, choice texts) with
   `secrets.access_token`. Both events upsert one Interaction per response id; the newer
-  `date_modified` wins. A callback with a missing or wrong-typed id is skipped as
+  `date_modified` wins. `response_deleted` and `response_disqualified` (the response leaves the
+  survey's results) delete the stored response; nothing is fetched for them. A callback with a missing or wrong-typed id is skipped as
   `malformed_entry`; fetched objects not in the documented shape dead-letter the delivery.
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 from pydantic import Field
 
 from ..errors import MalformedPayload, SignatureMismatch
-from ..schema import Interaction
+from ..schema import Author, Interaction
 from .base import JSON_TYPES, Delivery, ParseContext, Skipped, WebResponse, parse_iso
 from .entries import entry_id, guarded, misshapen_is_malformed
 from .signatures import constant_time_equals, sign, verify_hmac
@@ -33,6 +34,7 @@ from .source import SignedTestDelivery, Source
 from .survey import SurveyOptions, fetch_json, survey_response
 
 EVENTS = ("response_completed", "response_updated")
+REMOVALS = ("response_deleted", "response_disqualified")
 CALLBACK_TYPE = "application/vnd.surveymonkey.response.v1+json"
 
 
@@ -87,8 +89,10 @@ class SurveyMonkeyProvider(Source):
         if not isinstance(event, dict) or not event.get("event_type"):
             raise MalformedPayload("a SurveyMonkey callback is a JSON object with event_type")
         event_id = entry_id(event.get("event_id"))
-        if event["event_type"] not in EVENTS or event.get("object_type") != "response":
+        if event["event_type"] not in (*EVENTS, *REMOVALS) or event.get("object_type") != "response":
             return [Skipped("unsupported_event", str(event["event_type"]), event_id)]
+        if event["event_type"] in REMOVALS:
+            return [guarded(lambda callback: self._removal(callback, delivery), event, event_id)]
         return [guarded(lambda callback: self._callback(callback, ctx, delivery.connector), event, event_id)]
 
     def _callback(self, event: dict[str, Any], ctx: ParseContext, connector) -> Interaction:
@@ -106,6 +110,26 @@ class SurveyMonkeyProvider(Source):
         # the API's answer, not the callback: dead-letter to replay once fixed
         with misshapen_is_malformed("SurveyMonkey response is not in the documented shape"):
             return self._response(event, response, survey, connector)
+
+    def _removal(self, event: dict[str, Any], delivery: Delivery) -> Interaction:
+        """The response is gone from the survey: the stored one keeps none of its answers."""
+        response_id, survey_id = entry_id(event["object_id"]), entry_id(event["resources"]["survey_id"])
+        if not response_id or not survey_id or not entry_id(event["event_id"]):
+            raise ValueError("callback without event_id, object_id or resources.survey_id")
+        moment = parse_iso(event["event_datetime"]) if event.get("event_datetime") else delivery.received_at
+        return self.interaction(
+            delivery.connector,
+            response_id,
+            kind="survey_response",
+            event_id=str(event["event_id"]),
+            event_type=event["event_type"],
+            occurred_at=moment,
+            updated_at=moment,
+            author=Author(),
+            thread_id=survey_id,
+            public=False,
+            deleted=True,
+        )
 
     def _response(self, event, response: dict[str, Any], survey: dict[str, Any], connector) -> Interaction:
         questions = {q["id"]: q for page in survey.get("pages") or [] for q in page.get("questions") or []}

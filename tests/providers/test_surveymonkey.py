@@ -95,6 +95,21 @@ def test_updated_response_replaces_the_same_interaction(client, workers, hub, ap
     assert hub.store.get_person(item.person_id).stats.interaction_count == 1
 
 
+@pytest.mark.parametrize("removal", ["response_deleted.json", "response_disqualified.json"])
+def test_a_deleted_or_disqualified_response_loses_its_answers_and_its_nps(client, workers, hub, api, removal):
+    serve_ok(api)
+    assert post(client, "response_completed.json").status_code == 200
+    workers.drain()
+    fetches = len(api.calls)
+    assert post(client, removal).status_code == 200
+    workers.drain()
+    [item] = hub.store.connector_interactions("surveymonkey-nps", 10)
+    assert item.deleted and item.text is None and item.sentiment is None and item.nps is None
+    assert len(api.calls) == fetches  # the response is gone: nothing to fetch
+    person = hub.store.get_person(item.person_id)  # the respondent's, found by the response id
+    assert person.stats.interaction_count == 0 and person.stats.latest_nps is None
+
+
 def test_duplicate_callbacks_are_stored_once(client, workers, hub, api):
     serve_ok(api)
     for _ in range(3):

@@ -318,3 +318,14 @@ def test_a_delete_callback_is_one_deletion_per_id_and_fetches_nothing(client, wo
     # neither record is any person's: a deletion never makes a person
     assert hub.store.event_counts("zoho").get("skipped_unknown_record") == 2
     assert hub.store.connector_interactions("zoho", 10) == []
+
+
+def test_channel_renewal_is_a_scheduled_job_locally_and_on_aws():
+    import app
+    from chalicelib.jobs import registered
+    from chalicelib.providers.zoho import CHANNEL_DAYS
+
+    renewal = next(job for job in registered() if job.target == "chalicelib.channels:renew_channels")
+    # each renewal sets the expiry CHANNEL_DAYS ahead: many runs fit before a channel could lapse
+    assert renewal.every_seconds * 4 < CHANNEL_DAYS * 86400
+    assert callable(app.renew_channels)
