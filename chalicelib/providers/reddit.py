@@ -4,8 +4,9 @@ Application-only OAuth (client credentials: `POST https://www.reddit.com/api/v1/
 HTTP Basic with the app's id and secret), then `GET https://oauth.reddit.com/search?q=TERM&
 sort=new&type=link`, `/r/{sub}/new` and `/r/{sub}/comments`, 100 a page, newest first, `after`
 a fullname anchor (so posts arriving meanwhile never shift the pages). Each feed's cursor is the
-newest `created_utc` queued and the fullnames of that very second; a run pages back until it
-reaches them. Reddit counts requests per OAuth client over 10 minutes and says so in
+newest `created_utc` queued and the fullnames of that very second (listener.newest_first_page):
+a run pages back until an item older than that second, so posts of the cursor's own second, which
+Reddit lists in no set order and may index late, are each queued once, on whichever page. Reddit counts requests per OAuth client over 10 minutes and says so in
 `X-Ratelimit-*` headers: a spent window pauses this source until its reset.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +25,16 @@ from ..errors import UpstreamError
 from ..schema import Author
 from .base import Delivery, ParseContext, utc_from_epoch
 from .http import raise_for_permanent
-from .listener import POLL_TIMEOUT, Listener, Page, PollRequest, fetch_json, rate_limit_pause
+from .listener import (
+    POLL_TIMEOUT,
+    Listener,
+    Listing,
+    Page,
+    PollRequest,
+    fetch_json,
+    newest_first_page,
+    rate_limit_pause,
+)
 from .permalink import canonical_permalink
 
 PAGE_MAX = 100
@@ -66,38 +78,31 @@ class RedditProvider(Listener):
 
     def fetch_page(self, request: PollRequest) -> Page:
         options: RedditOptions = request.connector.options
-        state = json.loads(request.page) if request.page else None
-        seen = json.loads(request.position) if request.position and not request.since else None
-        if seen is None:
-            start = request.since or request.now.replace(microsecond=0)
-            floor = start.timestamp() if request.since else start.timestamp() - options.lookback_hours * 3600
-            seen = {"t": floor, "names": []}
-        if state is None:
-            state = {"after": None, "pending": None}
         path, params = self._listing(request.feed, options)
-        if state["after"]:
-            params["after"] = state["after"]
         url = f"{options.base_url.rstrip('/')}/{path}"
         headers = {"Authorization": f"bearer {self._token(request)}", "User-Agent": options.user_agent}
-        response, body = fetch_json(request.http, url, params=params, headers=headers)
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
-        things = [
-            c["data"]
-            for c in data.get("children") or []
-            if isinstance(c, dict) and isinstance(c.get("data"), dict)
-        ]
-        new = [t for t in things if _is_new(t, seen)]
-        reached = len(new) < len(things)  # an item already queued (or older): this run is done
-        pending = state["pending"] or _position(new, seen)
-        page = Page(
-            items=[{**t, "kind": _kind_of(t)} for t in new],
-            position=json.dumps(pending),
-            url=url,
-            pause_seconds=rate_limit_pause(response),
+
+        def fetch_listing(after: str | None) -> Listing:
+            query = {**params, "after": after} if after else params
+            response, body = fetch_json(request.http, url, params=query, headers=headers)
+            data = body.get("data") if isinstance(body.get("data"), dict) else {}
+            things = [
+                c["data"]
+                for c in data.get("children") or []
+                if isinstance(c, dict) and isinstance(c.get("data"), dict)
+            ]
+            # a short page is the listing's last, whatever `after` says
+            more = data.get("after") if len(things) >= options.page_size else None
+            return Listing(
+                items=[{**t, "kind": _kind_of(t)} for t in things],
+                next=str(more) if more else None,
+                url=url,
+                pause_seconds=rate_limit_pause(response),
+            )
+
+        return newest_first_page(
+            _upgraded(request), timedelta(hours=options.lookback_hours), _stamp, fetch_listing
         )
-        if not reached and data.get("after") and len(things) >= options.page_size:
-            page.next_page = json.dumps({"after": data["after"], "pending": pending})
-        return page
 
     @staticmethod
     def _listing(feed: str, options: RedditOptions) -> tuple[str, dict[str, Any]]:
@@ -167,17 +172,30 @@ def _kind_of(thing: dict[str, Any]) -> str:
     return "t1" if str(thing.get("name", "")).startswith("t1_") else "t3"
 
 
-def _is_new(thing: dict[str, Any], seen: dict[str, Any]) -> bool:
-    created = float(thing.get("created_utc") or 0)
-    return created > seen["t"] or (created == seen["t"] and thing.get("name") not in seen["names"])
+def _stamp(thing: dict[str, Any]) -> tuple[float, str]:
+    return float(thing.get("created_utc") or 0), str(thing.get("name") or "")
 
 
-def _position(new: list[dict[str, Any]], seen: dict[str, Any]) -> dict[str, Any]:
-    """The newest second queued and the fullnames of that second (the old position if none)."""
-    if not new:
-        return seen
-    newest = max(float(t["created_utc"]) for t in new)
-    names = [t["name"] for t in new if float(t["created_utc"]) == newest]
-    if newest == seen["t"]:
-        names = list(dict.fromkeys([*seen["names"], *names]))
-    return {"t": newest, "names": names}
+def _upgraded(request: PollRequest) -> PollRequest:
+    """A cursor written before Reddit used `newest_first_page` ({"t", "names"}, and a resume of
+    {"after", "pending"}) in that helper's shape ({"t", "ids"}; {"next", "mark", "pending"})."""
+
+    def mark(value: Any) -> Any:
+        if isinstance(value, dict) and "names" in value and "ids" not in value:
+            return {"t": value["t"], "ids": list(value["names"])}
+        return value
+
+    position = json.loads(request.position) if request.position else None
+    if isinstance(position, dict) and "names" in position:
+        request = replace(request, position=json.dumps(mark(position)))
+    page = json.loads(request.page) if request.page else None
+    if isinstance(page, dict) and "after" in page and "mark" not in page:
+        if request.since:
+            seen = {"t": request.since.timestamp(), "ids": []}
+        elif position:
+            seen = mark(position)
+        else:  # a first run's resume kept no floor: start that run again (nothing is skipped)
+            return replace(request, page=None)
+        pending = mark(page.get("pending")) or seen
+        request = replace(request, page=json.dumps({"next": page["after"], "mark": seen, "pending": pending}))
+    return request

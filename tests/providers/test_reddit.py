@@ -7,12 +7,12 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
 
-from tests.support.listener_fakes import poll
+from tests.support.listener_fakes import NOW, CapturingQueue, poll
 from tests.support.senders import SECRETS, fixture_bytes
 
 API = "https://oauth.reddit.test"
@@ -21,10 +21,30 @@ SEARCH = json.loads(fixture_bytes("reddit/search_new.json"))
 COMMENTS = json.loads(fixture_bytes("reddit/subreddit_comments.json"))
 
 
+def listing(*things: dict) -> dict:
+    """A Listing of these things, in this order (Reddit's newest first; posts of one second in
+    whatever order it serves them)."""
+    body = copy.deepcopy(SEARCH)
+    body["data"].update(children=[{"kind": t["name"][:2], "data": t} for t in things], dist=len(things))
+    return body
+
+
+def post(name: str, created_utc: float) -> dict:
+    thing = copy.deepcopy(SEARCH["data"]["children"][0]["data"])
+    fullname = f"t3_{name}"
+    thing.update(name=fullname, id=name, created_utc=created_utc, created=created_utc)
+    thing["permalink"] = f"/r/CustomerSuccess/comments/{name}/chorus_post_{name}/"
+    return thing
+
+
 class FakeReddit:
+    """Reddit's listings: `limit` things a page (at most 100, default 25), `after` the fullname
+    the page starts after, `data.after` the page's last fullname while more follow (else null)."""
+
     def __init__(self):
         self.tokens = 0
         self.calls: list[str] = []
+        self.params: list[dict[str, str]] = []
         self.remaining = "598.0"
         self.listings = {
             "/search": SEARCH,
@@ -50,7 +70,9 @@ class FakeReddit:
 
     def listing(self, request):
         path = request.path_url.split("?", 1)[0]
+        params = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
         self.calls.append(path)
+        self.params.append(params)
         assert request.headers["Authorization"] == "bearer app-token-1"
         assert request.headers["User-Agent"].startswith("server:chorus-listener")
         headers = {
@@ -58,7 +80,22 @@ class FakeReddit:
             "X-Ratelimit-Remaining": self.remaining,
             "X-Ratelimit-Reset": "412",
         }
-        return 200, headers, json.dumps(self.listings[path])
+        body = copy.deepcopy(self.listings[path])
+        children = body["data"]["children"]
+        names = [c["data"]["name"] for c in children]
+        start = 0
+        if "after" in params:  # an anchor no longer listed: an empty page, as Reddit answers
+            start = names.index(params["after"]) + 1 if params["after"] in names else len(names)
+        limit = min(int(params.get("limit", 25)), 100)
+        page = children[start : start + limit]
+        more = bool(page) and start + limit < len(children)
+        body["data"].update(
+            children=page,
+            dist=len(page),
+            after=page[-1]["data"]["name"] if more else None,
+            before=page[0]["data"]["name"] if start and page else None,
+        )
+        return 200, headers, json.dumps(body)
 
 
 @pytest.fixture
@@ -144,3 +181,58 @@ def test_wrong_app_credentials_are_a_recorded_failure(lhub, reddit, monkeypatch)
     outcome = poll(get_hub(), "reddit-brand")
     assert all("HTTP 401" in (f.error or "") for f in outcome.feeds)
     assert "wrong" not in json.dumps([f.error for f in outcome.feeds])
+
+
+@pytest.mark.parametrize(
+    "second_run",
+    [
+        ["e", "c", "d", "a", "b", "o"],  # c (queued on run 1's second page) now on the first page
+        ["e", "a", "d", "c", "b", "o"],  # an already queued post ends the first page, d follows
+    ],
+)
+def test_posts_of_the_cursors_second_across_pages_are_each_queued_once(lhub, reddit, second_run):
+    lhub.ingest_queue = CapturingQueue()
+    options = lhub.connectors.get("reddit-brand").options
+    options.page_size, options.subreddits = 2, []
+    t = NOW.timestamp() - 600
+    posts = {n: post(n, t) for n in "abcd"}  # one second: the cursor's after the first run
+    posts["e"], posts["o"] = post("e", t + 1), post("o", t - 60)
+    reddit.listings["/search"] = listing(*(posts[n] for n in "abco"))  # pages [a b] [c o]
+    first = poll(lhub, "reddit-brand")
+    assert [i["name"] for i in first.feeds[0].items] == ["t3_a", "t3_b", "t3_c", "t3_o"]
+    assert [p.get("after") for p in reddit.params] == [None, "t3_b"] and reddit.params[0]["limit"] == "2"
+
+    # d was indexed late with the same created_utc; e is newer; Reddit orders the second's posts anew
+    reddit.listings["/search"] = listing(*(posts[n] for n in second_run))
+    second = poll(lhub, "reddit-brand")
+    assert sorted(i["name"] for i in second.feeds[0].items) == ["t3_d", "t3_e"]
+    assert second.feeds[0].finished and second.feeds[0].calls == 3  # back to o, older than the cursor
+
+    queued = [json.loads(base64.b64decode(m["body_b64"]))["item"]["name"] for m in lhub.ingest_queue.messages]
+    assert sorted(queued) == [f"t3_{n}" for n in "abcdeo"]  # each exactly once over the two runs
+    assert poll(lhub, "reddit-brand").found == 0
+
+
+def test_a_cursor_written_before_the_shared_paging_helper_still_reads(lhub, reddit):
+    from chalicelib.store.listener_cursors import ListenerCursor
+
+    options = lhub.connectors.get("reddit-brand").options
+    options.page_size, options.subreddits = 2, []
+    t = NOW.timestamp() - 600
+    a, b, c, o = post("a", t), post("b", t), post("c", t), post("o", t - 60)
+    reddit.listings["/search"] = listing(c, a, b, o)
+    old = json.dumps({"t": t, "names": ["t3_a", "t3_b"]})  # the {"t", "names"} shape of before
+    lhub.store.put_cursor(ListenerCursor("reddit-brand", "search:Chorus", position=old))
+    assert [i["name"] for i in poll(lhub, "reddit-brand").feeds[0].items] == ["t3_c"]
+    cursor = lhub.store.get_cursor("reddit-brand", "search:Chorus")
+    assert json.loads(cursor.position) == {"t": t, "ids": ["t3_a", "t3_b", "t3_c"]}
+    # a run cut short before the upgrade goes on from its old resume
+    resume = json.dumps({"after": "t3_a", "pending": {"t": t, "names": ["t3_a", "t3_b", "t3_c"]}})
+    lhub.store.put_cursor(
+        ListenerCursor("reddit-brand", "search:Chorus", position=old, resume=resume, resume_position=old)
+    )
+    resumed = poll(lhub, "reddit-brand")
+    assert resumed.feeds[0].error is None and resumed.feeds[0].items == []
+    assert reddit.params[-1]["after"] == "t3_a"
+    cursor = lhub.store.get_cursor("reddit-brand", "search:Chorus")
+    assert cursor.resume is None and json.loads(cursor.position)["ids"] == ["t3_a", "t3_b", "t3_c"]
