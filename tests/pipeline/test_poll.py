@@ -176,3 +176,106 @@ def test_chorus_poll_prints_what_it_found(lhub, algolia, capsys):
     assert algolia.calls[0]["numericFilters"].startswith(f"created_at_i>{int(NOW.timestamp()) - 2 * 86400},")
     assert main(["poll", "hn-brand", "--since", "yesterday"]) == 2
     assert main(["poll", "youtube-creators"]) == 1
+
+
+class BudgetClock:
+    """The clock the runner's API budget (blocks, windows) reads: wall time plus `offset`, so a
+    test can step past a back-off."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        import time
+
+        return time.time() + self.offset
+
+    def step(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def later(monkeypatch):
+    from chalicelib.pipeline import poll as module
+    from chalicelib.sync.budget import ApiBudget
+
+    clock = BudgetClock()
+    monkeypatch.setattr(module, "ApiBudget", lambda store: ApiBudget(store, clock=clock))
+    return clock
+
+
+class Outage:
+    """An API in trouble in front of `fake`: each call times out (`kind` "timeout") or answers
+    that 5xx status, until `kind` is None; `calls` counts every call, answered or not."""
+
+    def __init__(self, kind, fake=None):
+        self.kind, self.fake, self.calls = kind, fake, 0
+
+    def __call__(self, request):
+        import requests
+
+        self.calls += 1
+        if self.kind is None:
+            return self.fake(request)
+        if self.kind == "timeout":
+            raise requests.ReadTimeout("read timed out")
+        return self.kind, {"Content-Type": "text/html"}, "<html>upstream trouble</html>"
+
+
+@pytest.mark.parametrize("kind", ["timeout", 500, 502, 503, 504])
+def test_an_outage_backs_off_that_source_alone_and_the_run_after_picks_the_items_up(lhub, later, kind):
+    from chalicelib.pipeline.poll import run_due_pollers
+    from chalicelib.sync.budget import budget_key
+
+    lhub.ingest_queue = CapturingQueue()
+    hits = [hn_hit(61, T0, "Chorus during the outage"), hn_hit(62, T0 + 5, "Chorus again")]
+    down = Outage(kind, FakeAlgolia(hits=hits))
+    other = FakeAlgolia(hits=[hn_hit(63, T0, "Acme and Chorus")])
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.GET, "https://hn.test/api/v1/search_by_date", callback=down)
+        mock.add_callback(responses.GET, "https://hn-mirror.test/api/v1/search_by_date", callback=other)
+        outcomes = {o.connector_id: o for o in run_due_pollers(lhub, NOW)}
+        [failed] = outcomes["hn-brand"].feeds
+        expected = "ReadTimeout" if kind == "timeout" else f"HTTP {kind}"
+        assert failed.error.startswith(expected) and failed.found == 0 and not failed.finished
+        assert outcomes["hn-other"].found == 2  # the same run, both its queries, undelayed
+        cursor = lhub.store.get_cursor("hn-brand", "Chorus")
+        assert cursor.position is None and cursor.resume is None  # nothing skipped
+        assert cursor.failures == 1 and cursor.last_error.startswith(expected) and cursor.last_ok_at is None
+        # the first failure backs off about a minute (60 s, jittered down to 48 s), this source alone
+        key = f"{budget_key(lhub.connectors.get('hn-brand'))}:"
+        assert 47 <= lhub.store.budget_blocked_until(key) - later() <= 60
+        calls = down.calls
+        held = poll(lhub)
+        assert held.feeds[0].throttled and down.calls == calls and held.feeds[0].error is None
+        assert poll(lhub, "hn-other").calls == 2  # not blocked by the other's outage
+        assert lhub.store.get_cursor("hn-brand", "Chorus").failures == 1  # a held run is no failure
+        # the API is back; the next run after the back-off finds what the outage hid
+        later.step(61)
+        down.kind = None
+        back = poll(lhub)
+    assert sorted(i["objectID"] for i in back.feeds[0].items) == ["61", "62"] and back.feeds[0].finished
+    cursor = lhub.store.get_cursor("hn-brand", "Chorus")
+    assert cursor.position == str(T0 + 5) and cursor.failures == 0 and cursor.last_error is None
+    assert cursor.last_ok_at == NOW
+    queued = [
+        json.loads(base64.b64decode(m["body_b64"]))["item"]["objectID"] for m in lhub.ingest_queue.messages
+    ]
+    assert sorted(i for i in queued if i in ("61", "62")) == ["61", "62"]  # each once
+
+
+def test_failures_in_a_row_back_off_longer(lhub, later):
+    from chalicelib.sync.budget import budget_key
+
+    key = f"{budget_key(lhub.connectors.get('hn-brand'))}:"
+    waits = []
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.GET, "https://hn.test/api/v1/search_by_date", callback=Outage(503))
+        for _ in range(3):
+            before = later()
+            assert poll(lhub).feeds[0].error.startswith("HTTP 503")
+            waits.append(lhub.store.budget_blocked_until(key) - before)
+            later.step(waits[-1] + 1)
+    assert lhub.store.get_cursor("hn-brand", "Chorus").failures == 3
+    # 1 minute doubling (jittered down by at most a fifth)
+    assert 47 <= waits[0] <= 61 and 95 <= waits[1] <= 121 and 191 <= waits[2] <= 241
