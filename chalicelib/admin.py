@@ -184,10 +184,43 @@ def list_connectors(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
                 "skipped": {
                     k.removeprefix("skipped_"): v for k, v in counts.items() if k.startswith("skipped_")
                 },
+                "listener": _listener_health(hub, hub.connectors.connectors[cid]),
             }
         )
     nxt = encode_cursor({"after": page[-1]}) if len(ids) > limit else None
     return {"items": items, "next": nxt}
+
+
+def _listener_health(hub: Hub, connector) -> dict[str, Any] | None:
+    """A listener's feeds as their cursors stand (one query of the connector's cursors), and the
+    worst of them: the most `failures` in a row of any feed, the `last_error` of the feed that
+    failed last, and `last_ok_at`, the oldest of the feeds' last finished runs (null while a feed
+    never finished one). None for a connector that is not a listener."""
+    from .pipeline.poll import feed_cursors
+
+    cursors = feed_cursors(hub, connector)
+    if not cursors:
+        return None
+    failing = sorted(
+        (c for c in cursors if c.failures),
+        key=lambda c: c.last_run_at.timestamp() if c.last_run_at else 0.0,
+    )
+    oks = [c.last_ok_at for c in cursors if c.last_ok_at is not None]
+    return {
+        "failures": max(c.failures for c in cursors),
+        "last_error": failing[-1].last_error if failing else None,
+        "last_ok_at": _iso(min(oks)) if len(oks) == len(cursors) else None,
+        "feeds": [
+            {
+                "feed": c.feed,
+                "last_run_at": _iso(c.last_run_at),
+                "last_ok_at": _iso(c.last_ok_at),
+                "failures": c.failures,
+                "last_error": c.last_error,
+            }
+            for c in cursors
+        ],
+    }
 
 
 def list_dead_letters(hub: Hub, query: dict[str, str]) -> dict[str, Any]:

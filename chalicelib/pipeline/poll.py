@@ -79,6 +79,27 @@ def search_terms(hub: Hub, connector: Connector) -> list[str]:
     return list(dict.fromkeys(t for t in [*hub.settings.brand_terms, *connector.config.brand_terms] if t))
 
 
+def feed_cursors(hub: Hub, connector: Connector) -> list[ListenerCursor]:
+    """A listener's health, one cursor per feed it polls now (`last_run_at`, `last_ok_at`: the
+    last run that finished, `failures` in a row, `last_error`); a feed never polled has a blank
+    cursor, a feed no longer configured is left out. [] when the connector is not a listener."""
+    listener = listener_of(connector)
+    if listener is None or not connector.config.is_source:
+        return []
+    cursors = {c.feed: c for c in hub.store.connector_cursors(connector.id)}
+    return [
+        cursors.get(feed) or ListenerCursor(connector.id, feed)
+        for feed in listener.feeds(connector, search_terms(hub, connector))
+    ]
+
+
+def health_line(cursor: ListenerCursor) -> str:
+    """One feed's health as `chorus poll` prints it."""
+    ok = f"{cursor.last_ok_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if cursor.last_ok_at else "never"
+    line = f"last ok {ok}, {cursor.failures} consecutive failure{'' if cursor.failures == 1 else 's'}"
+    return line + (f", last error: {cursor.last_error}" if cursor.last_error else "")
+
+
 def every_seconds(connector: Connector) -> int:
     return connector.config.schedule.seconds if connector.config.schedule else DEFAULT_EVERY_SECONDS
 
@@ -313,6 +334,9 @@ def describe_outcome(hub: Hub, connector: Connector, outcome: PollOutcome) -> li
         lines.append(
             f"{connector.id} [{feed.feed}]: {feed.found} found and queued, {feed.calls} call(s), {state}"
         )
+        cursor = hub.store.get_cursor(connector.id, feed.feed)
+        if cursor is not None:
+            lines.append(f"  health: {health_line(cursor)}")
     return lines
 
 

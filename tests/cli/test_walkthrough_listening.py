@@ -72,6 +72,7 @@ def test_the_listening_walkthrough_runs_as_written(hub):
     # step 4: a poll by hand finds the stand-in's two items again; they are stored once
     printed = chorus(hub, "poll", "hn-brand")
     assert "hn-brand [Chorus]: 2 found and queued, 1 call(s), done" in printed
+    assert "\n  health: last ok " in printed and printed.rstrip().endswith(" UTC, 0 consecutive failures")
     assert "0 found and queued" in chorus(hub, "poll", "blog-feed")
     # step 5: what is stored
     hn = {i["key"]: i for i in interactions(hub, "hn-brand")}

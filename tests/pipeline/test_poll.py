@@ -279,3 +279,88 @@ def test_failures_in_a_row_back_off_longer(lhub, later):
     assert lhub.store.get_cursor("hn-brand", "Chorus").failures == 3
     # 1 minute doubling (jittered down by at most a fifth)
     assert 47 <= waits[0] <= 61 and 95 <= waits[1] <= 121 and 191 <= waits[2] <= 241
+
+
+def test_admin_connectors_show_each_listeners_health(lhub, later, client, admin_headers):
+    chorus = FakeAlgolia(hits=[hn_hit(71, T0, "Chorus keeps listening")])
+    acme = Outage(503, FakeAlgolia(hits=[hn_hit(72, T0, "Acme is back")]))
+
+    def mirror(request):
+        return acme(request) if "query=Acme" in request.url else chorus(request)
+
+    def listed():
+        response = client.http.get("/admin/connectors?limit=500", headers=admin_headers)
+        assert response.status_code == 200
+        return {c["id"]: c for c in json.loads(response.body)["items"]}
+
+    second = NOW + timedelta(minutes=15)
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.GET, "https://hn-mirror.test/api/v1/search_by_date", callback=mirror)
+        poll(lhub, "hn-other")
+        later.step(3600)
+        lhub.clock = lambda: second
+        poll(lhub, "hn-other")
+        connectors = listed()
+        health = connectors["hn-other"]["listener"]
+        assert health["failures"] == 2 and health["last_error"].startswith("HTTP 503 from hn-mirror.test")
+        assert health["last_ok_at"] is None  # one feed never finished a run
+        assert {f["feed"]: f for f in health["feeds"]} == {
+            "Chorus": {
+                "feed": "Chorus",
+                "last_run_at": second.isoformat(),
+                "last_ok_at": second.isoformat(),
+                "failures": 0,
+                "last_error": None,
+            },
+            "Acme": {
+                "feed": "Acme",
+                "last_run_at": second.isoformat(),
+                "last_ok_at": None,
+                "failures": 2,
+                "last_error": "HTTP 503 from hn-mirror.test",
+            },
+        }
+        never = connectors["hn-brand"]["listener"]  # a listener never polled
+        assert never["feeds"] == [
+            {"feed": "Chorus", "last_run_at": None, "last_ok_at": None, "failures": 0, "last_error": None}
+        ]
+        assert never["last_ok_at"] is None and never["failures"] == 0
+        assert connectors["slack-members"]["listener"] is None  # a webhook source has none
+        # the API is back: the next run after the back-off clears the failures
+        acme.kind = None
+        later.step(3600)
+        lhub.clock = lambda: second + timedelta(minutes=15)
+        poll(lhub, "hn-other")
+        health = listed()["hn-other"]["listener"]
+    assert health["failures"] == 0 and health["last_error"] is None
+    assert health["last_ok_at"] == (second + timedelta(minutes=15)).isoformat()
+    assert all(f["failures"] == 0 and f["last_error"] is None for f in health["feeds"])
+
+
+@pytest.mark.moto  # the CLI finds lhub (and its fixed clock) through the AWS environment
+def test_chorus_poll_prints_each_feeds_health(lhub, later, capsys):
+    from chalicelib.cli import main
+
+    chorus = FakeAlgolia(hits=[hn_hit(81, T0, "Chorus all day")])
+    acme = Outage("timeout")
+    with responses.RequestsMock() as mock:
+        mock.add_callback(
+            responses.GET,
+            "https://hn-mirror.test/api/v1/search_by_date",
+            callback=lambda r: acme(r) if "query=Acme" in r.url else chorus(r),
+        )
+        assert main(["poll", "hn-other"]) == 1
+        later.step(3600)
+        assert main(["poll", "hn-other"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failed = lines.index(
+        "hn-other [Acme]: 0 found and queued, 1 call(s), error: ReadTimeout fetching hn-mirror.test"
+    )
+    assert lines[failed + 1] == (
+        "  health: last ok never, 1 consecutive failure, last error: ReadTimeout fetching hn-mirror.test"
+    )
+    assert lines[-1] == (
+        "  health: last ok never, 2 consecutive failures, last error: ReadTimeout fetching hn-mirror.test"
+    )
+    done = lines.index("hn-other [Chorus]: 1 found and queued, 1 call(s), done")
+    assert lines[done + 1] == "  health: last ok 2026-11-30 12:00 UTC, 0 consecutive failures"
