@@ -168,11 +168,12 @@ def _sync_connector(
             outcome.calls += session.calls
             session.calls = 0
         by_person = {r.person_id: r for r in results}
-        for record, digest, state in chunk:
-            result = by_person.get(record.person_id) or SinkResult(
-                record.person_id, ok=False, error="no result returned for this record", retryable=True
-            )
-            _apply_result(hub, connector, record, digest, state, result, people, jobs, outcome)
+        with store.atomic():  # the chunk's states in one commit (SQLite), after the CRM answered
+            for record, digest, state in chunk:
+                result = by_person.get(record.person_id) or SinkResult(
+                    record.person_id, ok=False, error="no result returned for this record", retryable=True
+                )
+                _apply_result(hub, connector, record, digest, state, result, people, jobs, outcome)
 
 
 def _apply_result(
