@@ -196,20 +196,20 @@ def _listener_health(hub: Hub, connector) -> dict[str, Any] | None:
     worst of them: the most `failures` in a row of any feed, the `last_error` of the feed that
     failed last, and `last_ok_at`, the oldest of the feeds' last finished runs (null while a feed
     never finished one). None for a connector that is not a listener."""
-    from .pipeline.poll import feed_cursors
+    from .pipeline.poll import feed_cursors, listener_of
 
-    cursors = feed_cursors(hub, connector)
-    if not cursors:
+    if listener_of(connector) is None or not connector.config.is_source:
         return None
+    cursors = feed_cursors(hub, connector)  # [] when it has nothing to poll (no brand terms)
     failing = sorted(
         (c for c in cursors if c.failures),
         key=lambda c: c.last_run_at.timestamp() if c.last_run_at else 0.0,
     )
     oks = [c.last_ok_at for c in cursors if c.last_ok_at is not None]
     return {
-        "failures": max(c.failures for c in cursors),
+        "failures": max((c.failures for c in cursors), default=0),
         "last_error": failing[-1].last_error if failing else None,
-        "last_ok_at": _iso(min(oks)) if len(oks) == len(cursors) else None,
+        "last_ok_at": _iso(min(oks)) if oks and len(oks) == len(cursors) else None,
         "feeds": [
             {
                 "feed": c.feed,

@@ -335,6 +335,14 @@ def test_admin_connectors_show_each_listeners_health(lhub, later, client, admin_
     assert health["failures"] == 0 and health["last_error"] is None
     assert health["last_ok_at"] == (second + timedelta(minutes=15)).isoformat()
     assert all(f["failures"] == 0 and f["last_error"] is None for f in health["feeds"])
+    options = lhub.connectors.get("reddit-brand").options
+    options.search, options.subreddits = False, []  # a listener with nothing to poll is still one
+    assert listed()["reddit-brand"]["listener"] == {
+        "failures": 0,
+        "last_error": None,
+        "last_ok_at": None,
+        "feeds": [],
+    }
 
 
 @pytest.mark.moto  # the CLI finds lhub (and its fixed clock) through the AWS environment
