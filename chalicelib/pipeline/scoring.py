@@ -31,6 +31,31 @@ def _latest_ids(interactions: list[Interaction]) -> list[str]:
     return [i.interaction_id for i in reversed(interactions[-EXPLAIN_LIMIT:])]
 
 
+def _latest_stated(with_nps: list[Interaction], with_rating: list[Interaction]) -> list[Interaction]:
+    """The interaction behind the score's `nps` component: the newer of the latest NPS answer
+    and the latest rating (an NPS answer wins a tie)."""
+    nps, rating = with_nps[-1:], with_rating[-1:]
+    if rating and (not nps or rating[0].occurred_at > nps[0].occurred_at):
+        return rating
+    return nps
+
+
+def stated_score(stats: PersonStats) -> tuple[float | None, str | None]:
+    """The person's latest stated score on NPS's 0-10 scale and where it came from: their NPS
+    answer, or a newer rating as its share of its own scale times 10 (5 of 5 stars is 10, a
+    promoter; 4 of 5 is 8, passive; 3 of 5 is 6, a detractor)."""
+    rating_newer = stats.latest_rating is not None and (
+        stats.latest_nps_at is None
+        or (stats.latest_rating_at is not None and stats.latest_rating_at > stats.latest_nps_at)
+    )
+    if rating_newer:
+        assert stats.latest_rating is not None
+        return round(stats.latest_rating * 10, 2), "rating"
+    if stats.latest_nps is not None:
+        return float(stats.latest_nps), "nps"
+    return None, None
+
+
 def person_stats(interactions: list[Interaction]) -> PersonStats:
     said = sorted(
         (i for i in interactions if i.kind in BEHAVIOUR_KINDS and not i.deleted), key=lambda i: i.occurred_at
@@ -45,6 +70,13 @@ def person_stats(interactions: list[Interaction]) -> PersonStats:
     with_nps = [i for i in said if i.nps is not None]
     if with_nps:
         stats.latest_nps, stats.latest_nps_at = with_nps[-1].nps, with_nps[-1].occurred_at
+    with_rating = [i for i in said if i.rating is not None and i.nps is None]
+    if with_rating:
+        rated = with_rating[-1]
+        assert rated.rating is not None
+        stats.latest_rating = round(min(1.0, max(0.0, rated.rating.value / rated.rating.scale)), 4)
+        stats.latest_rating_at = rated.occurred_at
+    stated = _latest_stated(with_nps, with_rating)
     with_followers = [i for i in said if i.author.followers is not None]
     followers = [i.author.followers for i in said if i.author.followers is not None]
     stats.max_followers = max(followers) if followers else None
@@ -59,7 +91,7 @@ def person_stats(interactions: list[Interaction]) -> PersonStats:
     stats.last_mention_url = urls[-1] if urls else None
     widest = [i for i in with_followers if i.author.followers == stats.max_followers]
     stats.evidence = {
-        "nps": _latest_ids(with_nps[-1:]),
+        "nps": _latest_ids(stated),
         "sentiment": _latest_ids(with_sentiment),
         "reach": _latest_ids(widest[-1:]),
         "frequency": _latest_ids(said),
@@ -74,16 +106,18 @@ def advocate_score(stats: PersonStats, settings: ScoringSettings, now: datetime)
     components: list[ScoreComponent] = []
 
     category = None
-    if stats.latest_nps is not None:
-        category = (
-            "promoter" if stats.latest_nps >= 9 else "passive" if stats.latest_nps >= 7 else "detractor"
-        )
+    stated, source = stated_score(stats)
+    if stated is not None:
+        category = "promoter" if stated >= 9 else "passive" if stated >= 7 else "detractor"
+    inputs: dict = {"latest_nps": stats.latest_nps, "category": category}
+    if source == "rating":
+        inputs.update(latest_rating=stats.latest_rating, from_rating=True)
     components.append(
         ScoreComponent(
             name="nps",
             weight=w.nps,
             points=w.nps * NPS_FACTOR.get(category or "", 0.0),
-            inputs={"latest_nps": stats.latest_nps, "category": category},
+            inputs=inputs,
         )
     )
 

@@ -37,6 +37,11 @@ class PersonStats(Model):
     sentiment_avg: float | None = None
     latest_nps: int | None = None
     latest_nps_at: UtcDatetime | None = None
+    latest_rating: float | None = Field(
+        default=None,
+        description="The latest star or scale rating as a fraction of its scale (5 of 5 is 1.0).",
+    )
+    latest_rating_at: UtcDatetime | None = None
     max_followers: int | None = None
     first_interaction_at: UtcDatetime | None = None
     last_interaction_at: UtcDatetime | None = None

@@ -33,6 +33,10 @@ def _points(stats: PersonStats, name: str, now: datetime = T0) -> float:
         ("nps", {"latest_nps": 8}, 0.0),
         ("nps", {"latest_nps": 6}, -30.0),
         ("nps", {}, 0.0),
+        # a rating counts as its share of its scale on NPS's 0-10: 5/5 -> 10, 4/5 -> 8, 3/5 -> 6
+        ("nps", {"latest_rating": 1.0, "latest_rating_at": T0}, 30.0),
+        ("nps", {"latest_rating": 0.8, "latest_rating_at": T0}, 0.0),
+        ("nps", {"latest_rating": 0.6, "latest_rating_at": T0}, -30.0),
         ("sentiment", {"sentiment_avg": 0.5}, 10.0),
         ("sentiment", {"sentiment_avg": -0.25}, -5.0),
         ("reach", {"max_followers": 999}, 9.0),  # 15 x 3 / 5.0000043 = 8.99999
@@ -78,6 +82,34 @@ def _said(n: int, **fields) -> Interaction:
         occurred_at=T0 + timedelta(hours=n),
     )
     return Interaction(**{**defaults, **fields})
+
+
+def _review(n: int, stars: float, scale: float = 5) -> Interaction:
+    from chalicelib.schema import Rating
+
+    return _said(n, kind="review", provider="app_store_reviews", rating=Rating(value=stars, scale=scale))
+
+
+@pytest.mark.parametrize(
+    "timeline, points, behind",
+    [
+        ([_review(1, 5)], 30.0, "i01"),  # a five-star review alone: a promoter
+        ([_said(1, kind="survey_response", nps=10), _review(2, 2)], -30.0, "i02"),  # a newer 2/5 wins
+        ([_review(1, 1), _said(2, kind="survey_response", nps=9)], 30.0, "i02"),  # a newer NPS wins
+        ([_review(1, 8, scale=10)], 0.0, "i01"),  # 8 of 10: passive, on its own scale
+    ],
+)
+def test_a_reviews_stars_count_like_a_stated_score(timeline, points, behind):
+    stats = person_stats(timeline)
+    [nps] = [c for c in advocate_score(stats, DEFAULTS, T0).components if c.name == "nps"]
+    assert nps.points == pytest.approx(points)
+    assert nps.inputs["interaction_ids"] == [behind]
+
+
+def test_a_deleted_review_no_longer_counts():
+    deleted = _review(1, 5).model_copy(update={"deleted": True})
+    stats = person_stats([deleted])
+    assert stats.latest_rating is None and _points(stats, "nps") == 0.0
 
 
 def test_components_name_the_interactions_behind_them():
