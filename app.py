@@ -260,17 +260,19 @@ def not_found(message: str) -> Response:
 
 
 # A mistyped admin path reaches these (concrete routes match first) instead of API Gateway's own
-# 403, whose message echoes a hashed Authorization header: 401 without a valid token, else 404.
-ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# 403, whose message quotes the Authorization header: 401 without a valid token, else 404. They
+# cover /admin itself and every depth up to two segments below the deepest admin route.
+ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+UNKNOWN_ADMIN_DEPTH = 6
 
 
-@admin_route("/admin/{first}", methods=ANY_METHOD)
-@admin_route("/admin/{first}/{second}", methods=ANY_METHOD)
-@admin_route("/admin/{first}/{second}/{third}", methods=ANY_METHOD)
-@admin_route("/admin/{first}/{second}/{third}/{fourth}", methods=ANY_METHOD)
 def admin_unknown_route(**_parts):
     _admin_query()
     return not_found("no such route")  # as the local hub's front answers one
+
+
+for _depth in range(UNKNOWN_ADMIN_DEPTH + 1):
+    admin_route("/admin" + "".join(f"/{{part{n}}}" for n in range(_depth)), ANY_METHOD)(admin_unknown_route)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

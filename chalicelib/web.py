@@ -122,14 +122,17 @@ def require_admin(request: Request) -> None:
 
 
 def chorus_error_shape(response: Any) -> Any:
-    """A Chalice error response rewritten to {"error": code, "message": text}; others as they are."""
+    """A Chalice error response rewritten to {"error": code, "message": text}, and every JSON
+    error labelled application/json (Chalice sends a dict body without a Content-Type); others
+    as they are."""
     body = getattr(response, "body", None)
     if getattr(response, "status_code", 200) < 400 or not isinstance(body, dict):
         return response
-    if set(body) != {"Code", "Message"}:
-        return response
-    name = str(body["Code"])
-    code = re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower() or "error"
-    message = str(body["Message"]).removeprefix(f"{name}: ")
-    response.body = {"error": code, "message": message}
+    if set(body) == {"Code", "Message"}:
+        name = str(body["Code"])
+        code = re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower() or "error"
+        message = str(body["Message"]).removeprefix(f"{name}: ")
+        response.body = {"error": code, "message": message}
+    if not any(k.lower() == "content-type" for k in response.headers):
+        response.headers["Content-Type"] = "application/json"
     return response

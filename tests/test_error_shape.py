@@ -1,52 +1,163 @@
-"""One error body everywhere: {"error": code, "message": text}, also for Chalice's own errors and
-for a mistyped admin route (never API Gateway's 403, whose message echoes the Authorization header)."""
+"""One error body everywhere: {"error": code, "message": text} (webhook answers add `delivery_id`),
+also for Chalice's own errors and for a mistyped admin route (never API Gateway's 403, whose
+message echoes the Authorization header). Each case runs on the Chalice app (`chalice.test`, the
+routing API Gateway gets) and through the local hub's HTTP front (waitress, real sockets)."""
 
+import http.client
 import json
+import re
+import threading
 
 import pytest
 
+from tests.support.senders import SECRETS
 
-def _error(answer) -> dict:
-    body = json.loads(answer.body)
-    assert set(body) >= {"error", "message"} and isinstance(body["error"], str), body
-    return body
+TOKEN = SECRETS["CHORUS_ADMIN_TOKEN"]
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {"Content-Type": "application/json"}
 
 
-@pytest.mark.parametrize(
-    "path,method",
-    [("/admin/peeple", "GET"), ("/admin/people/p1/exports", "GET"), ("/admin/x/y/z/w", "DELETE")],
-)
-def test_a_mistyped_admin_route_is_404_json_for_an_admin_and_401_otherwise(
-    path, method, client, admin_headers
-):
-    answer = client.http.request(method, path, headers=admin_headers)
-    assert answer.status_code == 404
-    body = _error(answer)
-    assert (
-        body["error"] == "not_found"
-        and admin_headers["Authorization"].split()[-1] not in answer.body.decode()
+@pytest.fixture(params=["chalice", "front"])
+def call(request, backend):
+    """send(method, path, headers, body) -> (status, lower-cased headers, body bytes)."""
+    import app as chalice_app
+
+    if request.param == "chalice":
+        from chalice.test import Client
+
+        with Client(chalice_app.app) as client:
+
+            def send(method: str, path: str, headers: dict | None = None, body: bytes = b""):
+                answer = client.http.request(method, path, headers=headers or {}, body=body)
+                return answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.body
+
+            yield send
+        return
+    from chalicelib.runtime.local_http import create_front
+
+    front = create_front(chalice_app.app, "127.0.0.1", 0, max_body_bytes=1024 * 1024)
+    thread = threading.Thread(target=front.run, daemon=True)
+    thread.start()
+
+    def send(method: str, path: str, headers: dict | None = None, body: bytes = b""):
+        conn = http.client.HTTPConnection("127.0.0.1", front.port, timeout=10)
+        try:
+            conn.request(method, path, body=body or None, headers=headers or {})
+            answer = conn.getresponse()
+            return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+        finally:
+            conn.close()
+
+    yield send
+    front.close()
+    thread.join(5)
+
+
+def one_shape(status: int, headers: dict, body: bytes) -> dict:
+    """The Chorus error body, checked strictly: JSON, `error` a snake_case code, `message` text,
+    nothing else but a webhook's `delivery_id`."""
+    assert status >= 400, (status, body)
+    assert headers.get("content-type", "").startswith("application/json"), (status, headers, body)
+    doc = json.loads(body)
+    assert isinstance(doc, dict) and {"error", "message"} <= set(doc) <= {
+        "error",
+        "message",
+        "delivery_id",
+    }, doc
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", doc["error"]), doc
+    assert isinstance(doc["message"], str) and doc["message"], doc
+    return doc
+
+
+# Who calls: only the first is an admin. The others must learn nothing, and see nothing of what they sent.
+CALLERS = {
+    "admin": f"Bearer {TOKEN}",
+    "no-token": None,
+    "wrong-token": "Bearer guess-0123456789",
+    "bare-token": TOKEN,
+    "basic": f"Basic {TOKEN}",
+}
+MISTYPED = [
+    "/admin/conectors",
+    "/admin/anything-unknown",
+    "/admin",
+    "/admin/",
+    "/admin/people/p1/exports",
+    "/admin/connectors/typeform-nps/test-deliveries",
+    "/admin/dead-letters/c/l/replay/now",
+]
+
+
+@pytest.mark.parametrize("path", MISTYPED)
+def test_a_mistyped_admin_route_is_404_json_for_an_admin_and_401_json_otherwise(path, call):
+    for caller, authorization in CALLERS.items():
+        headers = {} if authorization is None else {"Authorization": authorization}
+        for method in ("GET", "POST", "DELETE", "PUT"):
+            status, answer_headers, body = call(method, path, headers)
+            expected = (404, "not_found") if caller == "admin" else (401, "unauthorized")
+            assert (status, one_shape(status, answer_headers, body)["error"]) == expected, (
+                caller,
+                method,
+                status,
+                body,
+            )
+            assert TOKEN.encode() not in body and b"guess" not in body, (caller, method, body)
+        status, _, _ = call("HEAD", path, headers)
+        assert status == (404 if caller == "admin" else 401), (caller, "HEAD", status)
+
+
+def test_unknown_admin_paths_are_caught_to_two_segments_below_the_deepest_admin_route(call):
+    """Past the catch-all routes API Gateway would answer its own 403: a deeper admin route needs
+    a deeper catch-all (app.UNKNOWN_ADMIN_DEPTH)."""
+    import app as chalice_app
+
+    deepest = max(
+        path.count("/") - 1
+        for path, methods in chalice_app.app.routes.items()
+        if path.startswith("/admin")
+        and all(entry.view_function is not chalice_app.admin_unknown_route for entry in methods.values())
     )
-    stranger = client.http.request(method, path, headers={"Authorization": "Bearer guess"})
-    assert stranger.status_code == 401 and _error(stranger)["error"] == "unauthorized"
-    assert b"guess" not in stranger.body
+    for depth in range(deepest + 3):
+        path = "/admin" + "/zz" * depth
+        status, headers, body = call("GET", path, ADMIN)
+        assert (status, one_shape(status, headers, body)["error"]) == (404, "not_found"), (path, body)
 
 
-def test_chalice_errors_take_the_chorus_shape(client, admin_headers):
-    bad_limit = client.http.get("/admin/advocates?limit=0", headers=admin_headers)
-    assert bad_limit.status_code == 400
-    assert _error(bad_limit) == {
-        "error": "bad_request",
-        "message": "limit must be a whole number from 1 to 500",
-    }
-    missing = client.http.get("/admin/people/nobody", headers=admin_headers)
-    assert missing.status_code == 404 and _error(missing) == {
-        "error": "not_found",
-        "message": "no person nobody",
-    }
+# (method, path, headers, body, status, error): refusals of every route family
+REFUSALS = [
+    ("POST", "/webhooks/no-such-connector", JSON, b"{}", 404, "unknown_connector"),
+    ("POST", "/webhooks/typeform-nps", JSON, b"{}", 401, "missing_signature"),
+    ("POST", "/webhooks/typeform-nps", {"Content-Type": "image/png"}, b"png", 415, "unsupported_media_type"),
+    ("PUT", "/webhooks/typeform-nps", JSON, b"{}", 405, "method_not_allowed"),
+    ("DELETE", "/health", {}, b"", 405, "method_not_allowed"),
+    ("GET", "/admin/people", {}, b"", 401, "unauthorized"),
+    ("GET", "/admin/advocates?limit=0", ADMIN, b"", 400, "bad_request"),
+    ("GET", "/admin/people/nobody", ADMIN, b"", 404, "not_found"),
+    ("POST", "/admin/merges/nope/undo", ADMIN, b"", 404, "unknown_merge"),
+    ("POST", "/admin/merges", {**ADMIN, **JSON}, b"not json", 400, "bad_request"),
+    ("GET", "/admin/charts/nope", ADMIN, b"", 404, "not_found"),
+    ("GET", "/console/nope.js", {}, b"", 404, "not_found"),
+    ("GET", "/admin/conectors", ADMIN, b"", 404, "not_found"),
+]
 
 
-def test_webhook_errors_have_the_same_shape(client):
-    answer = client.http.post(
-        "/webhooks/no-such-connector", body=b"{}", headers={"Content-Type": "application/json"}
-    )
-    assert answer.status_code == 404 and _error(answer)["error"] == "unknown_connector"
+def test_refusals_of_webhooks_admin_console_and_health_share_one_shape(call):
+    for method, path, headers, body, status, error in REFUSALS:
+        got, answer_headers, answer = call(method, path, headers, body)
+        assert (got, one_shape(got, answer_headers, answer)["error"]) == (status, error), (
+            method,
+            path,
+            answer,
+        )
+
+
+@pytest.mark.parametrize("call", ["front"], indirect=True)
+def test_the_local_fronts_own_refusals_have_the_same_shape(call):
+    """What the local hub's front answers before the app runs."""
+    for path, headers, status, error in [
+        ("/nothing/here", {}, 404, "not_found"),
+        ("/webhooks/x-brand?crc_token=" + "a" * 20_000, {}, 414, "uri_too_long"),
+        ("/health", {f"X-Filler-{n}": "x" for n in range(150)}, 431, "too_many_headers"),
+    ]:
+        got, answer_headers, answer = call("GET", path, headers)
+        assert (got, one_shape(got, answer_headers, answer)["error"]) == (status, error), (path, answer)

@@ -185,15 +185,20 @@ class Front:
         )  # waitress sets TCP_NODELAY on accepted sockets: an answer never waits for a delayed ACK
         self.port: int = self._server.effective_port
         self._closed = threading.Event()
+        self._closing = threading.Event()
 
     def run(self) -> None:
         try:
             self._server.run()
+        except OSError:  # close() shut a socket the loop was selecting on (EBADF): it is done
+            if not self._closing.is_set():
+                raise
         finally:
             self._closed.set()
 
     def close(self) -> None:
         """Stop listening and drop open connections; run() then returns."""
+        self._closing.set()
         for dispatcher in list(self._server._map.values()):
             try:
                 dispatcher.close()
