@@ -135,6 +135,7 @@ class FacebookProvider(MetaProvider):
     """Page fields `feed` (posts, comments, ratings on the Page), `ratings` and `mention`."""
 
     name = "facebook"
+    object_key = "facebook"  # Graph ids (post, comment, message) are unique across Facebook
     object = "page"
 
     def _ratings(self, field: str, value: dict, entry: dict, connector) -> Interaction | Skipped:
@@ -233,6 +234,7 @@ class InstagramProvider(MetaProvider):
     """
 
     name = "instagram"
+    object_key = "instagram"  # a comment is the same object as a comments change or a mention
     object = "instagram"
     Options = InstagramOptions
     # Graph API platform limit for a User token: 200 calls per hour, per user
@@ -324,6 +326,7 @@ class WhatsAppProvider(MetaProvider):
     """
 
     name = "whatsapp"
+    object_key = "whatsapp"  # wamids are unique across WhatsApp
     object = "whatsapp_business_account"
 
     def _changes(self, entry: dict, connector) -> list[Interaction | Skipped]:

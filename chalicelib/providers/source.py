@@ -64,6 +64,10 @@ class Source(Provider):
     # requests per window of seconds of the API `parse` fetches id-only objects from; when set,
     # parse's ctx.http takes each call from the connector's budget and a 429 parks it
     fetch_rate_limit: ClassVar[tuple[int, float] | None] = None
+    # when the provider's ids name one object across the whole platform (a Graph API comment id,
+    # a YouTube video id), its cross-connector key prefix: two connectors that see the object
+    # store one interaction (pipeline/crosskey.py); else the key is the connector and the id
+    object_key: ClassVar[str | None] = None
 
     def handshake(self, request: InboundRequest, connector: Connector) -> WebResponse | None:
         """Answer a GET/HEAD verification request, or a POST challenge (called after verify)."""
@@ -94,6 +98,8 @@ class Source(Provider):
 
     def interaction(self, connector: Connector, external_id: str, **fields: Any) -> Interaction:
         """An Interaction of this source (see `new_interaction`)."""
+        if self.object_key and "key" not in fields:
+            fields["key"] = f"{self.object_key}:{external_id}"
         return new_interaction(self.name, connector, external_id, **fields)
 
     def handler_for(self, event_type: str) -> Callable[..., Any] | None:

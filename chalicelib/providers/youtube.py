@@ -81,6 +81,7 @@ def _xml(body: bytes) -> Element:
 
 class YouTubeProvider(Source):
     name = "youtube"
+    object_key = "youtube:video"  # a video id names the video for every channel's subscriber
     Options = YouTubeOptions
     content_types = XML_TYPES
     handshake_methods = ("GET",)

@@ -110,6 +110,7 @@ class SqliteStore(SqliteDeliveryLog, SqliteCounters):
         self._ttl_writes = 0
         self._salt: str | None = None
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(f"{self.path}.writer").touch()  # the writers' lock file (_writer_turn), made once here
         # one transaction, so hub processes starting together see the whole schema or none
         self._db.executescript(
             f"BEGIN IMMEDIATE; {SCHEMA} INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')"

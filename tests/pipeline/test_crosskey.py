@@ -103,3 +103,58 @@ def test_an_erased_post_does_not_come_back_through_another_connector(lhub, worke
         workers.drain()
     assert lhub.store.connector_interactions("hn-other", 10) == []
     assert lhub.store.event_counts("hn-other")["skipped_erased"] >= 1
+
+
+def test_a_comment_seen_as_a_comment_and_as_a_mention_is_one_interaction(lhub, client, workers):
+    """Two Instagram accounts: a fan's comment on the partner's post names the brand. The
+    partner's connector gets it as a `comments` change, the brand's as a `mentions` change (ids
+    only, fetched): one interaction, keyed on the Graph comment id, naming both connectors."""
+    import json
+
+    from tests.providers.test_meta_mentions import GRAPH, graph
+    from tests.support.social_senders import meta_headers
+
+    comment = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": "17841400000000077",  # the partner's account
+                "time": 1795533890,
+                "changes": [
+                    {
+                        "field": "comments",
+                        "value": {
+                            "from": {"id": "17841411112222333", "username": "maya_builds"},
+                            "media": {"id": "17918195224117851", "media_product_type": "FEED"},
+                            "id": "17894227972186120",
+                            "text": "@chorus_hq the new advocate scores are brilliant, thank you!",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    body = json.dumps(comment).encode()
+    mention = fixture_bytes("meta/instagram_mentions.json")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru("http://localhost")
+        mock.add_callback(responses.GET, GRAPH, callback=graph([]))
+        assert (
+            client.http.post("/webhooks/instagram-partner", body=body, headers=meta_headers(body)).status_code
+            == 200
+        )
+        assert (
+            client.http.post(
+                "/webhooks/instagram-mentions", body=mention, headers=meta_headers(mention)
+            ).status_code
+            == 200
+        )
+        workers.drain()
+    [seen_twice] = [
+        i
+        for c in ("instagram-partner", "instagram-mentions")
+        for i in lhub.store.connector_interactions(c, 10)
+        if i.external_id == "17894227972186120"
+    ]
+    assert seen_twice.key == "instagram:17894227972186120"
+    assert sorted(seen_twice.seen_by) == ["instagram-mentions", "instagram-partner"]
