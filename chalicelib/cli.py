@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from .runtime.local import LocalWiring
 
 
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {value!r}")
+    return int(value)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import logging
     import signal
@@ -26,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .runtime.local_supervisor import ChildFailed
 
     logging.basicConfig(level=logging.WARNING)
-    hub = LocalHub(args.config_dir, args.host, args.port, args.state_dir, args.store)
+    hub = LocalHub(args.config_dir, args.host, args.port, args.state_dir, args.store, args.workers)
     try:
         hub.start()
     except HubAlreadyRunning as exc:
@@ -424,6 +430,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["sqlite", "dynamodb"],
         default="sqlite",
         help="sqlite (default: one file in the state directory) or dynamodb (at AWS_ENDPOINT_URL, or AWS)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="worker processes draining the queues (default $CHORUS_WORKERS, else one per core, at most 4)",
     )
     serve.set_defaults(func=_serve)
     validate = sub.add_parser("validate", help="check connector files; exit 1 listing each problem")

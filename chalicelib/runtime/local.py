@@ -203,6 +203,19 @@ def sqs_consumers(sqs: Any, names: ResourceNames) -> dict[str, SqsConsumer]:
     return {n: SqsConsumer(sqs, sqs.get_queue_url(QueueName=n)["QueueUrl"]) for n in names_list}
 
 
+def default_worker_processes() -> int:
+    """$CHORUS_WORKERS, else one worker process per core, at most 4: the store has one writer at a
+    time, and two processes drain ~1.3x what one does on 2 cores (docs/performance.md)."""
+    configured = os.environ.get("CHORUS_WORKERS")
+    if not configured:
+        return max(1, min(4, os.cpu_count() or 1))
+    if not configured.strip().isdigit() or int(configured) < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError([("environment", "CHORUS_WORKERS", f"not a number of processes: {configured!r}")])
+    return int(configured)
+
+
 class LocalHub:
     """Start with `start()`, serve with `serve_forever()`, stop with `stop()`.
 
@@ -218,8 +231,10 @@ class LocalHub:
         port: int = 8000,
         state_dir: str | os.PathLike = DEFAULT_STATE_DIR,
         store: str = "sqlite",
+        workers: int | None = None,
     ):
         self.config_dir, self.host, self.port, self.store = config_dir, host, port, store
+        self.workers = workers
         self.state_dir = Path(state_dir).resolve()
         self.lock = StateLock(self.state_dir)
         self.supervisor = Supervisor()
@@ -246,6 +261,7 @@ class LocalHub:
         problems = unresolved_secrets(connectors)
         if problems:
             raise ConfigError(problems)
+        self.workers = self.workers or default_worker_processes()
         self.notes += _admin_token_note()
         wiring = LocalWiring.of(self.config_dir, self.state_dir, self.store)
         config_dir = str(wiring.config_dir)
@@ -272,19 +288,19 @@ class LocalHub:
             {"/health": self.health},
         )
         self.port = self._front.port
-        self.supervisor.start(
-            "workers",
-            [
-                "--nice",
-                str(WORKER_NICENESS),
-                "--config-dir",
-                config_dir,
-                "--state-dir",
-                str(self.state_dir),
-                "--store",
-                self.store,
-            ],
-        )
+        worker_args = [
+            "--nice",
+            str(WORKER_NICENESS),
+            "--config-dir",
+            config_dir,
+            "--state-dir",
+            str(self.state_dir),
+            "--store",
+            self.store,
+        ]
+        self.supervisor.start("workers", worker_args)
+        for n in range(2, self.workers + 1):  # more cores: more processes draining the queues
+            self.supervisor.start("queue-workers", worker_args, name=f"queue-workers-{n}")
         state = {
             "url": f"http://{self.host}:{self.port}",
             "pid": os.getpid(),

@@ -50,8 +50,11 @@ def beat_while(stopped: threading.Event, threads: list[threading.Thread]) -> Non
         print("beat", flush=True)
 
 
-def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store: str) -> None:
-    """The four queue pollers and the schedule runner, on a Hub of this process's own."""
+def run_workers(
+    stopped: threading.Event, config_dir: str, state_dir: str, store: str, queues_only: bool = False
+) -> None:
+    """The queue pollers, and (unless `queues_only`: a second worker process on a machine with
+    more cores) the inbox mover and the schedule runner, on a Hub of this process's own."""
     from .local import (
         LOCAL_BATCH_SIZE,
         LOCAL_INGEST_POLLERS,
@@ -69,17 +72,19 @@ def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store
     names = ResourceNames.from_env()
     queues = local_queues(names, Path(state_dir) / QUEUE_FILE_NAME)
     pollers = make_pollers(hub, queues, names, LOCAL_INGEST_POLLERS, LOCAL_BATCH_SIZE)
-    schedule = ScheduleRunner(hub, state_dir)
-    mover = InboxMover(state_dir, Path(state_dir) / QUEUE_FILE_NAME)  # what the HTTP process acked
-    threads: list[threading.Thread] = [mover, *pollers, schedule]
+    others: list = []
+    if not queues_only:  # one process moves what the HTTP process acked and runs the jobs
+        others = [
+            InboxMover(state_dir, Path(state_dir) / QUEUE_FILE_NAME),
+            ScheduleRunner(hub, state_dir),
+        ]
+    threads: list[threading.Thread] = [*others, *pollers]
     for thread in threads:
         thread.start()
     print("ready", flush=True)
     beat_while(stopped, threads)
-    for poller in pollers:
-        poller.stop()
-    schedule.stop()
-    mover.stop()
+    for thread in [*pollers, *others]:
+        thread.stop()
     deadline = time.monotonic() + 5  # let a batch in hand finish; what is left stays on its queue
     for poller in pollers:
         poller.join(max(0.0, deadline - time.monotonic()))
@@ -87,7 +92,11 @@ def run_workers(stopped: threading.Event, config_dir: str, state_dir: str, store
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.runtime.local_children")
-    parser.add_argument("role", choices=["workers"])
+    parser.add_argument(
+        "role",
+        choices=["workers", "queue-workers"],
+        help="workers: queues, inbox and jobs; queue-workers: the queues only (extra processes)",
+    )
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by this much")
     parser.add_argument("--config-dir", required=True)
@@ -103,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     stopped = threading.Event()
     _stop_on_signals(stopped)
     watch_parent(args.parent, stopped)
-    run_workers(stopped, args.config_dir, args.state_dir, args.store)
+    run_workers(
+        stopped, args.config_dir, args.state_dir, args.store, queues_only=args.role == "queue-workers"
+    )
     return 0 if stopped.is_set() else 1  # a thread died: exit, and the supervisor starts a new one
 
 

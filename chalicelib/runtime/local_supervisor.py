@@ -37,9 +37,10 @@ class ChildFailed(RuntimeError):
 class Child:
     """One supervised process and what /health says about it."""
 
-    role: str
+    role: str  # the local_children role it runs
     args: list[str]
     on_ready: Callable[[Child], None] | None = None
+    name: str = ""  # what /health calls it (default: its role); unique per child
     process: subprocess.Popen | None = None
     ready: bool = False
     detail: str = ""
@@ -54,7 +55,7 @@ class Child:
     def snapshot(self, now: float) -> dict:
         alive = self.process is not None and self.process.poll() is None
         return {
-            "role": self.role,
+            "role": self.name or self.role,
             "pid": self.process.pid if alive and self.process else None,
             "state": "running" if alive and self.ready else ("starting" if alive else "restarting"),
             "up_seconds": round(now - self.started_at, 1) if alive else 0.0,
@@ -79,14 +80,20 @@ class Supervisor:
 
     # --- starting -------------------------------------------------------------------------------
 
-    def start(self, role: str, args: list[str], on_ready: Callable[[Child], None] | None = None) -> Child:
-        child = Child(role, args, on_ready)
+    def start(
+        self,
+        role: str,
+        args: list[str],
+        on_ready: Callable[[Child], None] | None = None,
+        name: str | None = None,
+    ) -> Child:
+        child = Child(role, args, on_ready, name or role)
         with self._lock:
-            self._children[role] = child
+            self._children[child.name] = child
         self._launch(child)
         if not child._ready_event.wait(READY_TIMEOUT_SECONDS) or not child.ready:
             code = child.process.poll() if child.process else None
-            raise ChildFailed(f"the {role} process did not start (exit {code})")
+            raise ChildFailed(f"the {child.name} process did not start (exit {code})")
         if self._thread is None:
             self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
             self._thread.start()
@@ -175,12 +182,12 @@ class Supervisor:
         with self._lock:
             return [c.snapshot(now) for c in self._children.values()]
 
-    def running(self, role: str) -> bool:
-        child = self._children.get(role)
+    def running(self, name: str) -> bool:
+        child = self._children.get(name)
         return child is not None and child.running
 
-    def pid(self, role: str) -> int | None:
-        child = self._children.get(role)
+    def pid(self, name: str) -> int | None:
+        child = self._children.get(name)
         return child.process.pid if child and child.process and child.process.poll() is None else None
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -77,6 +77,41 @@ def test_a_dead_worker_is_restarted_and_health_is_503_meanwhile(served):
     assert len(wait_for(lambda: typeform_interactions(served), lambda i: len(i) == 1)) == 1
 
 
+def test_more_worker_processes_share_the_queues_and_each_is_supervised(tmp_path):
+    hub = ServedHub(tmp_path, env=hub_env(CHORUS_WORKERS="2")).start()
+    try:
+        status, report = hub.health()
+        assert status == 200
+        assert {p["role"] for p in report["processes"]} == {"http", "workers", "queue-workers-2"}
+        extra = hub.child_pids()["queue-workers-2"]
+        os.kill(extra, signal.SIGKILL)
+        restarted = wait_for(
+            hub.health,
+            lambda h: any(p["role"] == "queue-workers-2" and p["restarts"] == 1 for p in h[1]["processes"]),
+            30,
+        )[1]
+        assert restarted["processing"] is True  # the main worker never stopped
+        for n in range(30):
+            assert post_survey(hub, n) == 200
+        items = wait_for(lambda: typeform_interactions(hub), lambda i: len(i) >= 30, 60)
+        assert len(items) == 30 and len({i["interaction_id"] for i in items}) == 30  # each once
+    finally:
+        hub.stop()
+
+
+def test_a_bad_worker_count_is_one_line_and_starts_nothing(tmp_path):
+    run = subprocess.run(
+        [*chorus_command(), "serve", "--config-dir", str(CONNECTORS), "--port", "0"],
+        cwd=tmp_path,
+        env=hub_env(CHORUS_WORKERS="lots"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "CHORUS_WORKERS: not a number of processes: 'lots'" in run.stderr
+
+
 def test_health_reports_the_backlog_while_the_workers_are_paused(shared):
     workers = shared.child_pids()["workers"]
     os.kill(workers, signal.SIGSTOP)

@@ -23,8 +23,13 @@ def chorus_command() -> list[str]:
 
 
 def hub_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without its moto credentials, plus `extra`."""
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **extra}
+    """The test process's environment without its moto credentials, plus `extra`. One worker
+    process unless `extra` says otherwise: the tests that pause or kill "the" worker mean it."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        "CHORUS_WORKERS": "1",
+        **extra,
+    }
 
 
 def announced_url(state_dir: Path, pid: int) -> str | None:
