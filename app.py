@@ -309,9 +309,11 @@ def renew_channels(event):
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def poll_listeners(event):
     """Listeners (pollers): fetch what is new for every source that is due, within a time budget."""
-    from chalicelib.pipeline.poll import run_due_pollers
+    from chalicelib.pipeline.poll import run_due_pollers, time_budget_for
 
-    outcomes = run_due_pollers(get_hub())
+    context = getattr(event, "context", None)
+    remaining = context.get_remaining_time_in_millis() if context is not None else None
+    outcomes = run_due_pollers(get_hub(), time_budget=time_budget_for(remaining))
     return {"polled": len(outcomes), "found": sum(o.found for o in outcomes)}
 
 

@@ -25,15 +25,18 @@ from ..errors import ChorusError, MalformedPayload, UpstreamError
 from ..hub import Hub
 from ..providers import get_provider
 from ..providers.base import InboundRequest
-from ..providers.listener import Listener, PollRequest, item_body
+from ..providers.listener import POLL_TIMEOUT, Listener, PollRequest, item_body
 from ..store.listener_cursors import ListenerCursor
 from ..sync.budget import ApiBudget, budget_key
 from .ingest import build_envelope
 
 log = logging.getLogger("chorus_hub.poll")
 DEFAULT_EVERY_SECONDS = 15 * 60
-# A Lambda run stays well under Chalice's default 60 s timeout; a long backfill goes on next run.
+# A Lambda run stays well under its timeout; a long backfill goes on next run.
 DEFAULT_TIME_BUDGET = 40.0
+# what a run keeps back from the Lambda's remaining time: a call in flight when the budget ends
+# (the HTTP timeout) and the cursors' writes after it
+CALL_MARGIN_SECONDS = sum(POLL_TIMEOUT) + 5.0
 MAX_BACKOFF_SECONDS = 3600.0
 MAX_PARALLEL_SOURCES = 8
 
@@ -115,6 +118,8 @@ def is_due(hub: Hub, connector: Connector, now: datetime) -> bool:
         cursor = cursors.get(feed)
         if cursor is None or cursor.last_run_at is None or cursor.resume is not None:
             return True
+        if cursor.failures:  # the source's back-off decides when it is called again, not `every`
+            return True
         if (now - cursor.last_run_at).total_seconds() >= every_seconds(connector):
             return True
     return False
@@ -149,6 +154,14 @@ def run_due_pollers(
             )
             outcomes.append(PollOutcome(connector.id, [FeedOutcome("*", error=type(exc).__name__)]))
     return outcomes
+
+
+def time_budget_for(remaining_ms: int | None) -> float:
+    """A run's time budget in a Lambda with `remaining_ms` left (None: not in Lambda): the default,
+    or less when the function has less time left than the default plus a call in flight."""
+    if remaining_ms is None:
+        return DEFAULT_TIME_BUDGET
+    return max(0.0, min(DEFAULT_TIME_BUDGET, remaining_ms / 1000 - CALL_MARGIN_SECONDS))
 
 
 def _oldest_run(hub: Hub, connector: Connector) -> float:
@@ -203,6 +216,11 @@ def poll_connector(
             feed_outcome.error = (
                 str(exc) if isinstance(exc, MalformedPayload) else f"{type(exc).__name__}: {exc}"
             )
+        if not feed_outcome.finished and not feed_outcome.error:
+            # held by its budget, or by the run's time budget, before it finished: due again at
+            # the next run (a held feed costs no call), not only after `every`
+            hub.store.put_cursor(cursor)
+            continue
         cursor.last_run_at = hub.clock()
         if feed_outcome.error:
             cursor.failures += 1

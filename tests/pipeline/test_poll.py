@@ -372,3 +372,43 @@ def test_chorus_poll_prints_each_feeds_health(lhub, later, capsys):
     )
     done = lines.index("hn-other [Chorus]: 1 found and queued, 1 call(s), done")
     assert lines[done + 1] == "  health: last ok 2026-11-30 12:00 UTC, 0 consecutive failures"
+
+
+def test_a_feed_held_by_its_back_off_is_polled_when_it_ends_not_a_schedule_later(lhub, later):
+    """A failed feed is due again once its back-off ends, and a feed its budget held before any
+    call is due at the next run: neither waits out `every` (15 minutes here)."""
+    from chalicelib.pipeline.poll import is_due, run_due_pollers
+    from chalicelib.sync.budget import ApiBudget, budget_key
+
+    connector = lhub.connectors.get("hn-brand")
+    lhub.ingest_queue = CapturingQueue()
+    down = Outage(503, FakeAlgolia(hits=[hn_hit(71, T0, "Chorus after the outage")]))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.GET, "https://hn.test/api/v1/search_by_date", callback=down)
+        mock.add_callback(
+            responses.GET, "https://hn-mirror.test/api/v1/search_by_date", callback=FakeAlgolia()
+        )
+        run_due_pollers(lhub, NOW)
+        assert lhub.store.get_cursor("hn-brand", "Chorus").failures == 1
+        later.step(61)  # the back-off is over; `every` is not
+        down.kind = None
+        soon = NOW + timedelta(minutes=1)
+        lhub.clock = lambda: soon
+        assert is_due(lhub, connector, soon)
+        again = {o.connector_id: o for o in run_due_pollers(lhub, soon)}
+        assert [i["objectID"] for f in again["hn-brand"].feeds for i in f.items] == ["71"]
+        assert not is_due(lhub, connector, soon + timedelta(minutes=1))  # fine again: on its schedule
+
+        # its budget blocked (another worker's 429, say) before its next call: held, then due
+        key = f"{budget_key(connector)}:"
+        ApiBudget(lhub.store, clock=later).block(key, 30)
+        due_at = soon + timedelta(minutes=15)
+        lhub.clock = lambda: due_at
+        held = {o.connector_id: o for o in run_due_pollers(lhub, due_at)}["hn-brand"]
+        assert all(f.throttled and f.calls == 0 for f in held.feeds)
+        assert is_due(lhub, connector, due_at + timedelta(minutes=1))
+        later.step(31)
+        calls = down.calls
+        lhub.clock = lambda: due_at + timedelta(minutes=1)
+        run_due_pollers(lhub, due_at + timedelta(minutes=1))
+        assert down.calls > calls
