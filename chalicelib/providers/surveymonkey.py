@@ -89,16 +89,15 @@ class SurveyMonkeyProvider(Source):
         if not isinstance(event, dict) or not event.get("event_type"):
             raise MalformedPayload("a SurveyMonkey callback is a JSON object with event_type")
         event_id = entry_id(event.get("event_id"))
-        if event["event_type"] not in (*EVENTS, *REMOVALS) or event.get("object_type") != "response":
+        handler = self.handler_for(str(event["event_type"]))
+        if handler is None or event.get("object_type") != "response":
             return [Skipped("unsupported_event", str(event["event_type"]), event_id)]
-        if event["event_type"] in REMOVALS:
-            return [guarded(lambda callback: self._removal(callback, delivery), event, event_id)]
-        return [guarded(lambda callback: self._callback(callback, ctx, delivery.connector), event, event_id)]
+        return [guarded(lambda callback: handler(callback, delivery, ctx), event, event_id)]
 
-    def _callback(self, event: dict[str, Any], ctx: ParseContext, connector) -> Interaction:
-        survey_id, response_id = entry_id(event["resources"]["survey_id"]), entry_id(event["object_id"])
-        if not survey_id or not response_id or not entry_id(event["event_id"]):
-            raise ValueError("callback without event_id, object_id or resources.survey_id")
+    def _callback(self, event: dict[str, Any], delivery: Delivery, ctx: ParseContext) -> Interaction:
+        """A completed or updated response: its answers and the survey's questions are fetched."""
+        survey_id, response_id = _ids(event)
+        connector = delivery.connector
         base, headers = (
             f"{connector.options.base_url}/v3/surveys/{survey_id}",
             {"Authorization": f"Bearer {connector.secret('access_token')}"},
@@ -111,11 +110,9 @@ class SurveyMonkeyProvider(Source):
         with misshapen_is_malformed("SurveyMonkey response is not in the documented shape"):
             return self._response(event, response, survey, connector)
 
-    def _removal(self, event: dict[str, Any], delivery: Delivery) -> Interaction:
+    def _removal(self, event: dict[str, Any], delivery: Delivery, ctx: ParseContext) -> Interaction:
         """The response is gone from the survey: the stored one keeps none of its answers."""
-        response_id, survey_id = entry_id(event["object_id"]), entry_id(event["resources"]["survey_id"])
-        if not response_id or not survey_id or not entry_id(event["event_id"]):
-            raise ValueError("callback without event_id, object_id or resources.survey_id")
+        survey_id, response_id = _ids(event)
         moment = parse_iso(event["event_datetime"]) if event.get("event_datetime") else delivery.received_at
         return self.interaction(
             delivery.connector,
@@ -183,6 +180,20 @@ class SurveyMonkeyProvider(Source):
             thread_id=str(response.get("survey_id") or event["resources"]["survey_id"]),
             url=response.get("analyze_url"),
         )
+
+    # event_type -> its handler
+    events = {
+        **dict.fromkeys(EVENTS, _callback),
+        **dict.fromkeys(REMOVALS, _removal),
+    }
+
+
+def _ids(event: dict[str, Any]) -> tuple[str, str]:
+    """(survey id, response id) of a callback; ValueError (a malformed entry) without them."""
+    survey_id, response_id = entry_id(event["resources"]["survey_id"]), entry_id(event["object_id"])
+    if not survey_id or not response_id or not entry_id(event["event_id"]):
+        raise ValueError("callback without event_id, object_id or resources.survey_id")
+    return survey_id, response_id
 
 
 def _is_nps(question: dict[str, Any]) -> bool:
