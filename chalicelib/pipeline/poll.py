@@ -25,7 +25,7 @@ from ..errors import ChorusError, MalformedPayload, UpstreamError
 from ..hub import Hub
 from ..providers import get_provider
 from ..providers.base import InboundRequest
-from ..providers.listener import POLL_TIMEOUT, Listener, PollRequest, item_body
+from ..providers.listener import POLL_TIMEOUT, BudgetHeld, Listener, PollRequest, item_body
 from ..store.listener_cursors import ListenerCursor
 from ..sync.budget import ApiBudget, budget_key
 from .ingest import build_envelope
@@ -253,25 +253,33 @@ def _poll_feed(
     monotonic: Callable[[], float],
     acquire: Callable[[], float],
 ) -> None:
+    def charge() -> None:  # a call beyond the page's own (a token request), from the same budget
+        if acquire() > 0:
+            raise BudgetHeld
+        out.calls += 1
+
     while True:
         if deadline is not None and monotonic() >= deadline:
             return  # cut short: cursor.resume says where the next run goes on
-        if acquire() > 0:
-            out.throttled = True  # the budget is spent (or blocked): next run, not a wait here
-            return
-        out.calls += 1
-        page = listener.fetch_page(
-            PollRequest(
-                connector=connector,
-                feed=feed,
-                terms=terms,
-                position=cursor.position,
-                page=cursor.resume,
-                since=since,
-                http=hub.http,
-                now=hub.clock(),
+        sent = out.calls
+        try:
+            charge()
+            page = listener.fetch_page(
+                PollRequest(
+                    connector=connector,
+                    feed=feed,
+                    terms=terms,
+                    position=cursor.position,
+                    page=cursor.resume,
+                    since=since,
+                    http=hub.http,
+                    now=hub.clock(),
+                    charge=charge,
+                )
             )
-        )
+        except BudgetHeld:  # the budget is spent (or blocked): next run, not a wait here
+            out.throttled, out.calls = True, sent  # nor was the page's own call sent
+            return
         if page.items:
             hub.ingest_queue.send_many(
                 [_envelope(hub, connector, feed, page.url, item) for item in page.items]

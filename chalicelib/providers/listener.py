@@ -19,17 +19,29 @@ from ..config.connector import Connector
 from ..errors import MalformedPayload, MethodNotAllowed, UpstreamError
 from .base import Delivery, InboundRequest
 from .http import RETRYABLE_STATUSES, raise_for_permanent, retry_after_seconds
+from .oauth import TokenRequest, get_token
 from .source import Source
 
 # One slow API never holds a run for long: a listener's call gives up sooner than a CRM write.
 POLL_TIMEOUT = (3.05, 10)
 
 
+class BudgetHeld(Exception):
+    """A call beyond a page's own (a token request) found the source's budget spent: the runner
+    stops the feed as throttled, as when the page's own call is held (no error, the next run)."""
+
+
+def _no_charge() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class PollRequest:
     """One page to fetch. `position` is the feed's committed cursor (None: never polled);
     `page` where an unfinished run goes on (None: the first page); `since` overrides the
-    position for a run asked for by hand (`chorus poll --since`)."""
+    position for a run asked for by hand (`chorus poll --since`). `charge()` takes one more call
+    from the source's budget, for a call beyond the page's own (a token request); it raises
+    BudgetHeld when the budget is spent."""
 
     connector: Connector
     feed: str
@@ -39,6 +51,7 @@ class PollRequest:
     since: datetime | None
     http: Any
     now: datetime
+    charge: Callable[[], None] = _no_charge
 
 
 @dataclass
@@ -102,16 +115,21 @@ def fetch(
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     throttled: Callable[[Any], float | None] | None = None,
+    method: str = "GET",
+    **send: Any,
 ) -> Any:
-    """One GET, no retry: a 429, 5xx or timeout raises a retryable UpstreamError (with the
-    server's Retry-After) so the runner backs this source off and moves on to the others;
-    another 4xx is permanent. 304 is returned (a conditional GET found nothing new).
-    `throttled(response)` names the seconds to wait when an API says "quota spent" its own way
-    (Google's 403 `quotaExceeded`), else None."""
+    """One request (a GET unless `method` says), no retry: a 429, 5xx or timeout raises a
+    retryable UpstreamError (with the server's Retry-After) so the runner backs this source off
+    and moves on to the others; another 4xx is permanent. 304 is returned (a conditional GET
+    found nothing new). `throttled(response)` names the seconds to wait when an API says "quota
+    spent" its own way (Google's 403 `quotaExceeded`), else None. `send`: more of the request
+    (a form's `data`, `auth`)."""
     import requests
 
     try:
-        response = http.request("GET", url, params=params, headers=dict(headers or {}), timeout=POLL_TIMEOUT)
+        response = http.request(
+            method, url, params=params, headers=dict(headers or {}), timeout=POLL_TIMEOUT, **send
+        )
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise UpstreamError(f"{type(exc).__name__} fetching {_host(url)}", retryable=True) from None
     wait = throttled(response) if throttled is not None and response.status_code >= 400 else None
@@ -124,8 +142,22 @@ def fetch(
             else retry_after_seconds(response.headers.get("Retry-After")),
             status=response.status_code,
         )
-    raise_for_permanent(response, f"GET {_host(url)}")
+    raise_for_permanent(response, f"{method} {_host(url)}")
     return response
+
+
+def access_token(request: PollRequest, grant: TokenRequest, headers: Mapping[str, str] | None = None) -> str:
+    """The connector's OAuth token for `grant` (providers/oauth.py: its cache, one fetch until it
+    expires). A token request is sent as the listener's own calls are: charged to the source's
+    budget (`request.charge`), no retry in the run, a 429 or 5xx backing this source off with
+    its Retry-After. `headers`: more headers for the token request (Reddit's User-Agent)."""
+    extra = dict(headers or {})
+
+    def post(url: str, *, headers: Mapping[str, str] | None = None, **form: Any) -> Any:
+        request.charge()
+        return fetch(request.http, url, method="POST", headers={**(headers or {}), **extra}, **form)
+
+    return get_token(request.connector.id, request.http, grant, send=post).access_token
 
 
 def fetch_json(http: Any, url: str, *, expect: type = dict, **kwargs: Any) -> tuple[Any, Any]:

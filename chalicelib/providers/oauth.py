@@ -7,6 +7,8 @@ Grants (RFC 6749 / RFC 7523), each a pure function returning the token request:
   (needs the `cryptography` package, imported only when this grant is used). `sign_rs256` and
   `sign_es256` also sign the JWTs of Google service accounts and the App Store Connect API.
 A connector with only `secrets.access_token` uses that token as is (no refresh possible).
+A grant may authenticate the client with HTTP Basic instead of the form (`basic`, RFC 6749
+2.3.1: Reddit takes no other way).
 
 `authorized_call` sends one API request with the cached token; on a 401 it drops the token,
 fetches a new one and retries once. Tokens never reach a log line or an error message.
@@ -37,16 +39,19 @@ DEFAULT_LIFETIME_SECONDS = 900  # Salesforce's client-credentials answer carries
 class TokenRequest:
     """Where and what to POST (form-encoded) to get an access token. `static` skips the POST;
     `signed` adds form fields made only when a token is fetched (a JWT assertion: loading a
-    private key costs more than the cached token's look-up)."""
+    private key costs more than the cached token's look-up); `basic` the (client id, secret) sent
+    as HTTP Basic authentication."""
 
     token_url: str
     form: dict[str, str] = field(default_factory=dict)
     static: str | None = None
     signed: Callable[[], dict[str, str]] | None = None
+    basic: tuple[str, str] | None = field(default=None, repr=False)
 
     @property
     def cache_key(self) -> str:
-        return f"{self.token_url}|{self.form.get('client_id', '')}|{self.form.get('grant_type', '')}"
+        client = self.form.get("client_id") or (self.basic[0] if self.basic else "")
+        return f"{self.token_url}|{client}|{self.form.get('grant_type', '')}"
 
 
 @dataclass
@@ -69,12 +74,16 @@ def clear_cache() -> None:
 
 
 def client_credentials(
-    token_url: str, client_id: str, client_secret: str, scope: str | None = None
+    token_url: str, client_id: str, client_secret: str, scope: str | None = None, *, basic: bool = False
 ) -> TokenRequest:
-    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+    """The client credentials grant; `basic`: the client authenticates with HTTP Basic, not in
+    the form."""
+    form = {"grant_type": "client_credentials"}
+    if not basic:
+        form.update(client_id=client_id, client_secret=client_secret)
     if scope:
         form["scope"] = scope
-    return TokenRequest(token_url, form)
+    return TokenRequest(token_url, form, basic=(client_id, client_secret) if basic else None)
 
 
 def refresh_token_grant(
@@ -182,8 +191,19 @@ class SharedTokens(Protocol):
     def put_token(self, key: str, sealed: str, expires_at: float) -> None: ...
 
 
-def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: bool = False) -> Token:
+def get_token(
+    connector_id: str,
+    http: Any,
+    request: TokenRequest,
+    *,
+    force: bool = False,
+    send: Callable[..., Any] | None = None,
+) -> Token:
     """The cached token for this connector and grant, fetched when missing, expired or forced.
+
+    `send(url, data=, headers=, [auth=])` POSTs the token request: by default `call_api`
+    (retries in the call) on the session under any meter; a listener sends it as its own calls
+    (listener.access_token: charged to the source's budget, a 429 backing the source off).
 
     With a shared cache (`http.tokens`, the store's, given by the sync engine and the ingest
     worker) a token one worker fetched serves every other: Zoho allows 10 tokens per refresh
@@ -205,12 +225,16 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
             with _lock:
                 _cache[key] = token
             return token
-    response = call_api(  # a token request is not a CRM API call: not charged to its budget
-        unmetered(http),
-        "POST",
+    if send is None:  # a token request is not a CRM API call: not charged to its budget
+
+        def send(url: str, **kwargs: Any) -> Any:
+            return call_api(unmetered(http), "POST", url, **kwargs)
+
+    response = send(
         request.token_url,
         data={**request.form, **(request.signed() if request.signed else {})},
         headers={"Accept": "application/json"},
+        **({"auth": request.basic} if request.basic else {}),
     )
     body = json_object(response)
     if "accessToken" in body:  # HubSpot's newer token answers are camelCase
@@ -241,7 +265,11 @@ def get_token(connector_id: str, http: Any, request: TokenRequest, *, force: boo
 def _seal_key(request: TokenRequest) -> bytes | None:
     """Key material only the grant's holder has (its client secret or refresh token); a JWT grant
     has neither in its form, and then the token is cached per process only."""
-    secret = request.form.get("client_secret") or request.form.get("refresh_token")
+    secret = (
+        request.form.get("client_secret")
+        or request.form.get("refresh_token")
+        or (request.basic[1] if request.basic else None)
+    )
     return hashlib.sha256(b"chorus-token-seal\x00" + secret.encode()).digest() if secret else None
 
 

@@ -1,7 +1,8 @@
 """Reddit: posts naming the brand (site search) and new posts or comments in chosen subreddits.
 
 Application-only OAuth (client credentials: `POST https://www.reddit.com/api/v1/access_token`,
-HTTP Basic with the app's id and secret), then `GET https://oauth.reddit.com/search?q=TERM&
+HTTP Basic with the app's id and secret; oauth.py caches the token, and its request is charged to
+the budget and backed off as a listing is), then `GET https://oauth.reddit.com/search?q=TERM&
 sort=new&type=link`, `/r/{sub}/new` and `/r/{sub}/comments`, 100 a page, newest first, `after`
 a fullname anchor (so posts arriving meanwhile never shift the pages). Each feed's cursor is the
 newest `created_utc` queued and the fullnames of that very second (listener.newest_first_page):
@@ -13,34 +14,29 @@ Reddit lists in no set order and may index late, are each queued once, on whiche
 from __future__ import annotations
 
 import json
-import threading
-import time
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import UpstreamError
 from ..schema import Author
 from .base import Delivery, ParseContext, utc_from_epoch
-from .http import raise_for_permanent
 from .listener import (
-    POLL_TIMEOUT,
     Listener,
     Listing,
     Page,
     PollRequest,
+    access_token,
     fetch_json,
     newest_first_page,
     rate_limit_pause,
 )
+from .oauth import client_credentials
 from .permalink import canonical_permalink
 
 PAGE_MAX = 100
 GONE_AUTHORS = ("[deleted]", "[removed]")
-_tokens: dict[str, tuple[str, float]] = {}  # connector id -> (token, expires at): one per process
-_tokens_lock = threading.Lock()
 
 
 class RedditOptions(BaseModel):
@@ -112,30 +108,13 @@ class RedditProvider(Listener):
         return feed, params
 
     def _token(self, request: PollRequest) -> str:
-        """The app's bearer token, fetched once per process until it expires."""
+        """The app's bearer token (oauth.py's cache, one per connector until it expires), its
+        request charged to Reddit's budget and backed off as the listings are."""
         connector, options = request.connector, request.connector.options
-        with _tokens_lock:
-            cached = _tokens.get(connector.id)
-            if cached and cached[1] > time.time() + 60:
-                return cached[0]
-            try:
-                response = request.http.request(
-                    "POST",
-                    options.token_url,
-                    data={"grant_type": "client_credentials"},
-                    auth=(connector.secret("client_id"), connector.secret("client_secret")),
-                    headers={"User-Agent": options.user_agent},
-                    timeout=POLL_TIMEOUT,
-                )
-            except Exception as exc:  # requests' connection errors: try again next run
-                raise UpstreamError(f"{type(exc).__name__} fetching a Reddit token", retryable=True) from None
-            raise_for_permanent(response, "Reddit token")
-            body = response.json() if response.content else {}
-            token = body.get("access_token") if isinstance(body, dict) else None
-            if not token:
-                raise UpstreamError("Reddit token: no access_token in the answer", retryable=False)
-            _tokens[connector.id] = (token, time.time() + float(body.get("expires_in") or 3600))
-            return token
+        grant = client_credentials(
+            options.token_url, connector.secret("client_id"), connector.secret("client_secret"), basic=True
+        )
+        return access_token(request, grant, headers={"User-Agent": options.user_agent})
 
     def parse(self, delivery: Delivery, ctx: ParseContext):
         _, thing = self.found_item(delivery)

@@ -43,6 +43,8 @@ class FakeReddit:
 
     def __init__(self):
         self.tokens = 0
+        self.token_requests = 0
+        self.token_answer: tuple[int, dict, str] | None = None  # a canned answer instead
         self.calls: list[str] = []
         self.params: list[dict[str, str]] = []
         self.remaining = "598.0"
@@ -53,6 +55,9 @@ class FakeReddit:
         }
 
     def token(self, request):
+        self.token_requests += 1
+        if self.token_answer is not None:
+            return self.token_answer
         expected = base64.b64encode(
             f"{SECRETS['TEST_REDDIT_CLIENT_ID']}:{SECRETS['TEST_REDDIT_CLIENT_SECRET']}".encode()
         ).decode()
@@ -100,9 +105,9 @@ class FakeReddit:
 
 @pytest.fixture
 def reddit():
-    from chalicelib.providers import reddit as module
+    from chalicelib.providers import oauth
 
-    module._tokens.clear()
+    oauth.clear_cache()
     fake = FakeReddit()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_callback(responses.POST, TOKEN, callback=fake.token)
@@ -236,3 +241,35 @@ def test_a_cursor_written_before_the_shared_paging_helper_still_reads(lhub, redd
     assert reddit.params[-1]["after"] == "t3_a"
     cursor = lhub.store.get_cursor("reddit-brand", "search:Chorus")
     assert cursor.resume is None and json.loads(cursor.position)["ids"] == ["t3_a", "t3_b", "t3_c"]
+
+
+def budget_blocked_for(hub) -> float:
+    import time
+
+    from chalicelib.sync.budget import budget_key
+
+    key = f"{budget_key(hub.connectors.get('reddit-brand'))}:"
+    return hub.store.budget_blocked_until(key) - time.time()
+
+
+def test_the_token_request_is_charged_to_reddits_budget(lhub, reddit, monkeypatch):
+    from chalicelib.providers.reddit import RedditProvider
+
+    monkeypatch.setattr(RedditProvider, "poll_rate_limit", (2, 600.0))  # two calls this window
+    outcome = poll(lhub, "reddit-brand")
+    assert reddit.tokens == 1 and reddit.calls == ["/search"]  # the token took the other call
+    assert outcome.calls == 2 and outcome.feeds[0].found == 1
+    assert all(f.throttled and f.error is None and f.calls == 0 for f in outcome.feeds[1:])
+
+
+def test_a_throttled_token_request_backs_reddit_off_for_its_retry_after(lhub, reddit):
+    reddit.token_answer = (429, {"Retry-After": "900"}, json.dumps({"message": "Too Many Requests"}))
+    outcome = poll(lhub, "reddit-brand")
+    assert outcome.feeds[0].error.startswith("HTTP 429") and reddit.token_requests == 1  # no retry
+    assert all(f.throttled for f in outcome.feeds[1:]) and reddit.calls == []
+    assert 800 < budget_blocked_for(lhub) <= 900  # Retry-After, not the default back-off
+    cursor = lhub.store.get_cursor("reddit-brand", "search:Chorus")
+    assert cursor.failures == 1 and cursor.position is None
+    reddit.token_answer = None
+    again = poll(lhub, "reddit-brand")  # within Retry-After: no request at all
+    assert all(f.throttled for f in again.feeds) and reddit.token_requests == 1
