@@ -63,8 +63,8 @@ class HackerNewsProvider(Listener):
                 "page": 0,
                 "high": floor,
             }
-            if request.position and not request.since:
-                state["high"] = int(request.position)
+            if request.position:  # a backfill (--since) never moves the cursor back
+                state["high"] = max(floor, int(request.position))
         url = f"{options.base_url.rstrip('/')}/search_by_date"
         _, body = fetch_json(
             request.http,

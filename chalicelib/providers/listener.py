@@ -215,13 +215,15 @@ def newest_first_page(
     newest until an item older than the feed's mark, then stop. The mark is the newest
     item queued, {"t": its time (`stamp`'s epoch seconds), "ids": the ids of that very time}, so
     an item of the mark's second that arrives late is still found; a first run (or --since)
-    starts `lookback` ago. `fetch_listing(None)` fetches the first page, then its `next`."""
+    starts `lookback` ago. `fetch_listing(None)` fetches the first page, then its `next`.
+    A backfill (--since) reads back to its start, but the cursor it leaves is the later of the
+    stored one and its own: it never moves back (what it finds again is de-duplicated)."""
     state = json.loads(request.page) if request.page else None
     if state is None:
         start = request.since or request.now - lookback
-        mark = json.loads(request.position) if request.position and not request.since else None
-        mark = mark or {"t": start.timestamp(), "ids": []}
-        state = {"next": None, "mark": mark, "pending": mark}
+        stored = json.loads(request.position) if request.position else None
+        mark = stored if stored and not request.since else {"t": start.timestamp(), "ids": []}
+        state = {"next": None, "mark": mark, "pending": _later(stored, mark) if stored else mark}
     listing = fetch_listing(state["next"])
     stamped = [(item, stamp(item)) for item in listing.items]
     new = [(item, at) for item, at in stamped if _is_after(state["mark"], *at)]
@@ -242,6 +244,13 @@ def newest_first_page(
 
 def _is_after(mark: Mapping[str, Any], stamp: float, item_id: str) -> bool:
     return stamp > mark["t"] or (stamp == mark["t"] and item_id not in mark["ids"])
+
+
+def _later(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The later of two marks (one of the same second: both its ids)."""
+    if a["t"] != b["t"]:
+        return a if a["t"] > b["t"] else b
+    return {"t": a["t"], "ids": list(dict.fromkeys([*a["ids"], *b["ids"]]))}
 
 
 def _advance(mark: dict[str, Any], stamped: Iterable[tuple[float, str]]) -> dict[str, Any]:

@@ -74,7 +74,9 @@ class MastodonProvider(Listener):
         statuses = body if isinstance(body, list) else body.get("statuses") or []
         statuses = [s for s in statuses if isinstance(s, dict) and s.get("id")]
         newest = max((int(s["id"]) for s in statuses), default=int(min_id))
-        page = Page(items=statuses, position=str(newest), url=url, pause_seconds=rate_limit_pause(response))
+        # a backfill (--since) pages from its start but never moves the cursor back
+        position = max(newest, int(request.position or 0))
+        page = Page(items=statuses, position=str(position), url=url, pause_seconds=rate_limit_pause(response))
         if len(statuses) >= options.page_size:
             page.next_page = str(newest)
         return page

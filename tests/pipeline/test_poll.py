@@ -157,6 +157,22 @@ def test_overlapping_polls_and_restarts_store_each_item_once(lhub, algolia, work
     assert sorted(i.external_id for i in stored) == ["21", "22"]
 
 
+def test_a_backfill_with_since_never_moves_the_cursor_back(lhub, algolia, workers):
+    algolia.hits = [hn_hit(31, T0, "Chorus first"), hn_hit(32, T0 + 10, "Chorus newest")]
+    poll(lhub)
+    workers.drain()
+    # the newest story is gone from the index; an older one appears to a backfill of two days
+    algolia.hits = [hn_hit(30, T0 - 86400, "Chorus older"), hn_hit(31, T0, "Chorus first")]
+    backfill = poll(lhub, since=NOW - timedelta(days=2))
+    assert sorted(i["objectID"] for i in backfill.feeds[0].items) == ["30", "31"]  # older items too
+    assert lhub.store.get_cursor("hn-brand", "Chorus").position == str(T0 + 10)  # max(old, new)
+    workers.drain()
+    stored = lhub.store.connector_interactions("hn-brand", 50)
+    assert sorted(i.external_id for i in stored) == ["30", "31", "32"]  # 31 found twice: one
+    algolia.calls.clear()
+    assert poll(lhub).found == 0 and algolia.calls[0]["numericFilters"].startswith(f"created_at_i>{T0 + 10},")
+
+
 def test_a_listener_connector_takes_no_webhooks(lhub, client):
     response = client.http.post(
         "/webhooks/hn-brand", body=b"{}", headers={"Content-Type": "application/json"}

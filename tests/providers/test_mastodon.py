@@ -52,6 +52,17 @@ def test_the_cursor_walks_forward_and_an_empty_poll_costs_one_call(lhub, instanc
     assert instance.calls[0]["min_id"] == str(NOW_ID - 996)
 
 
+def test_a_backfill_with_since_keeps_the_later_cursor(lhub, instance):
+    from datetime import timedelta
+
+    instance.statuses = [mastodon_status(NOW_ID - 10, "#Chorus newest")]
+    poll(lhub, "mastodon-tags")
+    instance.statuses = [mastodon_status(NOW_ID - (7200_000 << 16), "#Chorus older")]  # newest deleted
+    backfill = poll(lhub, "mastodon-tags", since=NOW - timedelta(hours=3))
+    assert [s["content"] for s in backfill.feeds[0].items] == ["<p>#Chorus older</p>"]
+    assert lhub.store.get_cursor("mastodon-tags", "#chorus").position == str(NOW_ID - 10)
+
+
 def test_a_spent_rate_limit_pauses_that_instance(lhub, instance):
     instance.statuses = [mastodon_status(NOW_ID - 10, "#Chorus")]
     instance.remaining = 0

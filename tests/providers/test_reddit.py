@@ -273,3 +273,24 @@ def test_a_throttled_token_request_backs_reddit_off_for_its_retry_after(lhub, re
     reddit.token_answer = None
     again = poll(lhub, "reddit-brand")  # within Retry-After: no request at all
     assert all(f.throttled for f in again.feeds) and reddit.token_requests == 1
+
+
+def test_a_backfill_with_since_keeps_the_later_cursor(lhub, reddit, workers):
+    from datetime import timedelta
+
+    options = lhub.connectors.get("reddit-brand").options
+    options.subreddits = []
+    t = NOW.timestamp() - 600
+    a, b, old = post("a", t - 60), post("b", t), post("old", t - 2 * 86400)
+    reddit.listings["/search"] = listing(b, a)
+    poll(lhub, "reddit-brand")
+    workers.drain()
+    cursor = json.loads(lhub.store.get_cursor("reddit-brand", "search:Chorus").position)
+    assert cursor == {"t": t, "ids": ["t3_b"]}
+    reddit.listings["/search"] = listing(a, old)  # b was removed; an older post shows to a backfill
+    backfill = poll(lhub, "reddit-brand", since=NOW - timedelta(days=3))
+    assert [i["name"] for i in backfill.feeds[0].items] == ["t3_a", "t3_old"]
+    assert json.loads(lhub.store.get_cursor("reddit-brand", "search:Chorus").position) == cursor
+    workers.drain()
+    stored = lhub.store.connector_interactions("reddit-brand", 10)
+    assert sorted(i.external_id for i in stored) == ["t3_a", "t3_b", "t3_old"]  # a once
