@@ -184,14 +184,14 @@ def list_connectors(hub: Hub, query: dict[str, str]) -> dict[str, Any]:
                 "skipped": {
                     k.removeprefix("skipped_"): v for k, v in counts.items() if k.startswith("skipped_")
                 },
-                "listener": _listener_health(hub, hub.connectors.connectors[cid]),
+                "listener": listener_health(hub, hub.connectors.connectors[cid]),
             }
         )
     nxt = encode_cursor({"after": page[-1]}) if len(ids) > limit else None
     return {"items": items, "next": nxt}
 
 
-def _listener_health(hub: Hub, connector) -> dict[str, Any] | None:
+def listener_health(hub: Hub, connector) -> dict[str, Any] | None:
     """A listener's feeds as their cursors stand (one query of the connector's cursors), and the
     worst of them: the most `failures` in a row of any feed, the `last_error` of the feed that
     failed last, and `last_ok_at`, the oldest of the feeds' last finished runs (null while a feed

@@ -17,7 +17,9 @@ DEAD_LETTER_PAGES = 20  # a connector's dead letters are few; an id is found wit
 
 
 def connector_detail(hub: Hub, connector_id: str) -> dict[str, Any] | None:
-    """What the provider expects at the connector's webhook URL, and whether the hub can sign."""
+    """What the provider expects at the connector's webhook URL, and whether the hub can sign;
+    for a listener (which takes no webhooks) its feeds' health instead, as the list gives it."""
+    from .admin import listener_health
     from .providers import get_provider
     from .providers.source import CannotSign, Source
 
@@ -26,15 +28,17 @@ def connector_detail(hub: Hub, connector_id: str) -> dict[str, Any] | None:
         return None
     config = connector.config
     provider = get_provider(connector.provider)
+    listener = listener_health(hub, connector)
     detail: dict[str, Any] = {
         "id": connector_id,
         "provider": config.provider,
         "direction": config.direction,
         "description": config.description,
-        "webhook_path": f"/webhooks/{connector_id}" if config.is_source else None,
+        "webhook_path": f"/webhooks/{connector_id}" if config.is_source and listener is None else None,
         "log_bodies": config.log_bodies,
+        "listener": listener,
     }
-    if isinstance(provider, Source) and config.is_source:
+    if isinstance(provider, Source) and config.is_source and listener is None:
         signature = provider.body_signature
         detail["expects"] = {
             "content_types": list(provider.content_types),

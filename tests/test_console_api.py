@@ -124,3 +124,27 @@ def test_loop_rules(client, admin_headers):
         "promoter_posted_publicly",
     }
     assert all(r["cooldown_days"] > 0 for r in doc["rules"])
+
+
+def test_a_listeners_detail_gives_its_feeds_health_and_no_webhook_url(lhub, client, admin_headers):
+    from datetime import UTC, datetime
+
+    from chalicelib.store.listener_cursors import ListenerCursor
+
+    ran = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    lhub.store.put_cursor(
+        ListenerCursor("hn-brand", "Chorus", last_run_at=ran, failures=2, last_error="HTTP 503 from hn.test")
+    )
+    detail = json.loads(client.http.get("/admin/connectors/hn-brand", headers=admin_headers).body)
+    assert detail["webhook_path"] is None and "expects" not in detail  # it takes no webhooks
+    assert detail["listener"]["failures"] == 2 and detail["listener"]["feeds"] == [
+        {
+            "feed": "Chorus",
+            "last_run_at": ran.isoformat(),
+            "last_ok_at": None,
+            "failures": 2,
+            "last_error": "HTTP 503 from hn.test",
+        }
+    ]
+    webhook = json.loads(client.http.get("/admin/connectors/slack-members", headers=admin_headers).body)
+    assert webhook["listener"] is None and webhook["webhook_path"] == "/webhooks/slack-members"

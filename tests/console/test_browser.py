@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from tests.support.admin import survey, tweet
-from tests.support.local_hub import ServedHub
+from tests.support.local_hub import ServedHub, hub_env
+from tests.support.paths import CONNECTORS
 from tests.support.senders import SECRETS, typeform_headers, x_headers
 
 pytestmark = pytest.mark.slow
@@ -263,3 +264,63 @@ def test_phone_width_and_keyboard(browser, hub, seeded):
     tab.wait_for_selector("text=typeform-nps")
     shot(tab, "overview-phone")
     context.close()
+
+
+# what a remote server may put in an error the hub records: it must read as text, never run
+HOSTILE_ERROR = 'HTTP 503 from hn.test: <img src=x onerror="document.body.dataset.pwned=1"><b>down</b>'
+
+
+@pytest.fixture(scope="module")
+def listening_hub(tmp_path_factory):
+    """A hub with a Hacker News listener whose one feed failed three runs in a row, recorded in
+    its store before it starts (listening off, so the record stays as seeded)."""
+    from datetime import UTC, datetime
+
+    from chalicelib.store.listener_cursors import ListenerCursor
+    from chalicelib.store.local import open_local_storage
+
+    workdir = tmp_path_factory.mktemp("console-listening")
+    config = workdir / "connectors"
+    shutil.copytree(CONNECTORS, config)
+    (config / "hn-console.yaml").write_text(
+        "id: hn-console\nprovider: hackernews\nbrand_terms: [Chorus]\n"
+        "options:\n  base_url: https://hn.invalid/api/v1\n"
+    )
+    (workdir / ".chorus").mkdir()
+    store = open_local_storage(workdir / ".chorus").store
+    ran = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    store.put_cursor(
+        ListenerCursor("hn-console", "Chorus", last_run_at=ran, failures=3, last_error=HOSTILE_ERROR)
+    )
+    store.close()
+    served = ServedHub(workdir, config_dir=config, env=hub_env(CHORUS_POLL_INTERVAL_SECONDS="0")).start()
+    yield served
+    served.stop()
+
+
+def test_listener_health_in_the_connectors_view_is_text(page, listening_hub):
+    listed = {c["id"]: c for c in api(listening_hub, "/admin/connectors?limit=500")["items"]}
+    assert listed["hn-console"]["listener"]["last_error"] == HOSTILE_ERROR
+    sign_in(page, listening_hub)
+    page.wait_for_selector("#nav")
+    page.goto(listening_hub.base + "/console#/connectors")
+    row = page.locator("#view .paged tbody tr:has(a[href='#/connectors/hn-console'])")
+    row.locator(".listener-health").wait_for()
+    health = row.locator(".listener-health").inner_text()
+    assert "3 failures in a row" in health and "last ok —" in health
+    assert HOSTILE_ERROR in health  # the markup shown as the characters it is
+    assert page.locator("#view img:not(.chart), #view b").count() == 0
+    assert page.evaluate("document.body.dataset.pwned") is None
+    typeform = page.locator("#view .paged tbody tr:has(a[href='#/connectors/typeform-nps'])").inner_text()
+    assert typeform.rstrip().endswith("—")  # a webhook source has no listener health
+    shot(page, "connectors-listener")
+
+    row.locator("a[href='#/connectors/hn-console']").click()
+    feeds = page.locator("table:has(caption:has-text('Listener feeds')) tbody tr")
+    feeds.first.wait_for()
+    assert feeds.count() == 1
+    [cells] = [feeds.first.locator("td").all_inner_texts()]
+    assert cells[0] == "Chorus" and cells[3] == "3" and cells[4] == HOSTILE_ERROR
+    assert page.locator("#webhook-url").count() == 0  # a listener takes no webhooks
+    assert page.locator("#view img, #view b").count() == 0
+    assert page.evaluate("document.body.dataset.pwned") is None

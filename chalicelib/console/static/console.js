@@ -64,6 +64,23 @@
         : h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, "Nothing here yet."))));
   }
 
+  // A listener's health (the `listener` object of /admin/connectors): its worst feed in one cell.
+  function listenerHealth(l) {
+    if (!l) return "—";
+    if (!l.feeds.length) return h("span", { class: "muted" }, "nothing to poll");
+    const polled = l.feeds.some((f) => f.last_run_at);
+    const state = l.failures
+      ? h("span", { class: "badge failing" }, l.failures + (l.failures === 1 ? " failure" : " failures") + " in a row")
+      : h("span", { class: "badge " + (polled ? "ok" : "queued") }, polled ? "ok" : "not polled yet");
+    return h("span", { class: "listener-health" }, state, " last ok " + when(l.last_ok_at),
+      l.last_error ? h("span", { class: "error last-error" }, l.last_error) : null);
+  }
+
+  function listenerFeeds(l) {
+    return table(["Feed", "Last run", "Last ok", "Failures in a row", "Last error"], l.feeds.map((f) =>
+      [f.feed, when(f.last_run_at), when(f.last_ok_at), String(f.failures), f.last_error || "—"]), "Listener feeds");
+  }
+
   function failure(err) { return h("p", { class: "error", role: "alert" }, err.message || String(err)); }
 
   // A list that pages through the admin API's cursor: "Next page" asks for the following one.
@@ -122,9 +139,9 @@
       if (id) return pages.connector(view, id);
       view.append(h("h1", {}, "Connectors"));
       view.append(pagedList((cursor) => api("/admin/connectors" + q({ limit: 50, next: cursor })), (items) =>
-        table(["Connector", "Provider", "Direction", "Last delivery", "Refusals"], items.map((c) =>
+        table(["Connector", "Provider", "Direction", "Last delivery", "Refusals", "Listener health"], items.map((c) =>
           [link("#/connectors/" + c.id, c.id), c.provider, c.direction, when(c.last_delivery_at),
-            Object.entries(c.errors).map(([k, v]) => k + " " + v).join(", ") || "none"]))));
+            Object.entries(c.errors).map(([k, v]) => k + " " + v).join(", ") || "none", listenerHealth(c.listener)]))));
     },
 
     async connector(view, id) {
@@ -140,7 +157,9 @@
           (c.expects.signature_header ? " in " + c.expects.signature_header : "") +
           (c.expects.handshake_methods.length ? "; handshake by " + c.expects.handshake_methods.join(", ") : "")));
       }
+      if (c.listener) dl.append(h("dt", {}, "Listener health"), h("dd", {}, listenerHealth(c.listener)));
       view.append(dl);
+      if (c.listener) view.append(listenerFeeds(c.listener));
       if (c.webhook_path) {
         view.append(h("h2", {}, "Recent deliveries"), pagedList((cursor) =>
           api("/admin/deliveries" + q({ connector_id: id, limit: 10, next: cursor })), deliveryTable));
