@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ..errors import HandshakeRejected, MalformedPayload, UpstreamError
 from ..schema import Author, Interaction
@@ -53,8 +53,11 @@ def is_challenge_code(value: str) -> bool:
 
 class LinkedInOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    api_url: str = Field(
-        default="https://api.linkedin.com/rest", description="REST API base, to fetch a comment or post."
+    base_url: str = Field(
+        default="https://api.linkedin.com/rest",
+        # `api_url`: this option's name before every provider's was base_url; still read
+        validation_alias=AliasChoices("base_url", "api_url"),
+        description="REST API base, to fetch a comment or post (`api_url` is a deprecated name).",
     )
     linkedin_version: str = Field(
         default="202610", description="The LinkedIn-Version header (YYYYMM) of those fetches."
@@ -173,7 +176,7 @@ class LinkedInProvider(Source):
             "X-Restli-Protocol-Version": "2.0.0",
         }
         try:
-            _, body = fetch_json(http, options.api_url.rstrip("/") + path, headers=headers)
+            _, body = fetch_json(http, options.base_url.rstrip("/") + path, headers=headers)
         except UpstreamError as exc:
             if exc.http_status in (404, 410):  # deleted before it was fetched: nothing to store
                 return Skipped("object_gone", f"LinkedIn answered {exc.http_status}", note_id)

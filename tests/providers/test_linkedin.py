@@ -212,3 +212,52 @@ def test_without_a_token_a_urn_only_notification_is_skipped_with_its_reason():
     delivery = Delivery(bare, body, {}, {}, "application/json", "https://hub/webhooks/l", datetime.now(UTC))
     (skipped,) = LinkedInProvider().parse(delivery, ParseContext(now=datetime.now(UTC)))
     assert skipped.reason == "needs_fetch" and "access_token" in skipped.detail
+
+
+def _page_options(options: dict):
+    from chalicelib.config.loader import validate_documents
+
+    doc = {
+        "id": "linkedin-page",
+        "provider": "linkedin",
+        "secrets": {"signing": "env:TEST_LINKEDIN_CLIENT_SECRET"},
+        "options": options,
+    }
+    valid, _, problems = validate_documents([("linkedin-page.yaml", doc)], {})
+    return (valid[0][2] if valid else None), problems
+
+
+@pytest.mark.parametrize("name", ["base_url", "api_url"])  # api_url: the deprecated name, still read
+def test_the_rest_api_host_is_options_base_url(name):
+    import requests
+
+    options, problems = _page_options({name: "https://mirror.linkedin.test/rest"})
+    assert problems == [] and options.base_url == "https://mirror.linkedin.test/rest"
+    connector = load_directory(TEST_CONNECTORS).get("linkedin-page")
+    connector.options = options
+    body = fixture_bytes("linkedin/share_mention.json")
+    delivery = Delivery(
+        connector, body, {}, {}, "application/json", "https://hub/webhooks/l", datetime.now(UTC)
+    )
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.GET,
+            "https://mirror.linkedin.test/rest/posts/urn%3Ali%3Ashare%3A7391500066667777888",
+            body=fixture_bytes("linkedin/api_post.json"),
+            content_type="application/json",
+        )
+        (item,) = LinkedInProvider().parse(
+            delivery, ParseContext(now=datetime.now(UTC), http=requests.Session())
+        )
+    assert item.text.startswith("Three months with Chorus")
+
+
+def test_unknown_linkedin_options_are_still_refused():
+    for options, field in (
+        ({"api_host": "https://x.test"}, "api_host"),
+        ({"base_url": "a", "api_url": "b"}, "api_url"),
+    ):
+        valid, problems = _page_options(options)
+        assert valid is None and [(p[1], p[2]) for p in problems] == [
+            (f"options.{field}", "Extra inputs are not permitted")
+        ]
