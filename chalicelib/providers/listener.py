@@ -205,62 +205,79 @@ class Listing:
     pause_seconds: float | None = None
 
 
+MAX_RECENT_IDS = 500  # a mark's ids of its overlap window; past that the oldest are re-read
+
+
 def newest_first_page(
     request: PollRequest,
     lookback: timedelta,
     stamp: Callable[[dict[str, Any]], tuple[float, str]],
     fetch_listing: Callable[[str | None], Listing],
+    overlap: timedelta = timedelta(0),
 ) -> Page:
     """A run over a listing served newest first (reviews, comment threads): page back from the
     newest until an item older than the feed's mark, then stop. The mark is the newest
     item queued, {"t": its time (`stamp`'s epoch seconds), "ids": the ids of that very time}, so
     an item of the mark's second that arrives late is still found; a first run (or --since)
     starts `lookback` ago. `fetch_listing(None)` fetches the first page, then its `next`.
+    `overlap`: for a listing that shows items late (a search index), each run also re-reads
+    that long before the mark, and the mark keeps the ids it queued in that window ("recent":
+    [[time, id], ...]), so a late item is queued once and an item already queued is not again.
     A backfill (--since) reads back to its start, but the cursor it leaves is the later of the
     stored one and its own: it never moves back (what it finds again is de-duplicated)."""
+    window = overlap.total_seconds()
     state = json.loads(request.page) if request.page else None
     if state is None:
         start = request.since or request.now - lookback
         stored = json.loads(request.position) if request.position else None
         mark = stored if stored and not request.since else {"t": start.timestamp(), "ids": []}
-        state = {"next": None, "mark": mark, "pending": _later(stored, mark) if stored else mark}
+        pending = (
+            _marked(max(mark["t"], stored["t"]), [*_seen(stored), *_seen(mark)], window) if stored else mark
+        )
+        state = {"next": None, "mark": mark, "pending": pending}
     listing = fetch_listing(state["next"])
     stamped = [(item, stamp(item)) for item in listing.items]
-    new = [(item, at) for item, at in stamped if _is_after(state["mark"], *at)]
-    state["pending"] = _advance(state["pending"], [at for _, at in new])
+    new = [(item, at) for item, at in stamped if _is_after(state["mark"], *at, window)]
+    pending = state["pending"]
+    state["pending"] = _marked(pending["t"], [*_seen(pending), *(at for _, at in new)], window)
     page = Page(
         items=[item for item, _ in new],
         position=json.dumps(state["pending"]),
         url=listing.url,
         pause_seconds=listing.pause_seconds,
     )
-    # the first item older than the mark ends the run; one of the mark's own second does not,
-    # since items of one second come in no set order
-    reached = any(at[0] < state["mark"]["t"] for _, at in stamped)
+    # the first item older than the mark (less the overlap) ends the run; one of the mark's own
+    # second does not, since items of one second come in no set order
+    reached = any(at[0] < state["mark"]["t"] - window for _, at in stamped)
     if listing.next and not reached:
         page.next_page = json.dumps({**state, "next": listing.next})
     return page
 
 
-def _is_after(mark: Mapping[str, Any], stamp: float, item_id: str) -> bool:
-    return stamp > mark["t"] or (stamp == mark["t"] and item_id not in mark["ids"])
+def _is_after(mark: Mapping[str, Any], stamp: float, item_id: str, window: float = 0.0) -> bool:
+    """New to this mark: newer than it, or of its second or overlap window and not yet queued."""
+    if stamp > mark["t"]:
+        return True
+    if stamp < mark["t"] - window:
+        return False
+    return item_id not in {i for _, i in _seen(mark)}
 
 
-def _later(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """The later of two marks (one of the same second: both its ids)."""
-    if a["t"] != b["t"]:
-        return a if a["t"] > b["t"] else b
-    return {"t": a["t"], "ids": list(dict.fromkeys([*a["ids"], *b["ids"]]))}
+def _seen(mark: Mapping[str, Any]) -> list[tuple[float, str]]:
+    """(time, id) of every item a mark holds: its second's ids and its overlap window's."""
+    return [(mark["t"], i) for i in mark["ids"]] + [(t, i) for t, i in mark.get("recent") or []]
 
 
-def _advance(mark: dict[str, Any], stamped: Iterable[tuple[float, str]]) -> dict[str, Any]:
-    newest, ids = mark["t"], list(mark["ids"])
-    for stamp, item_id in stamped:
-        if stamp > newest:
-            newest, ids = stamp, [item_id]
-        elif stamp == newest and item_id not in ids:
-            ids.append(item_id)
-    return {"t": newest, "ids": ids}
+def _marked(t: float, seen: Iterable[tuple[float, str]], window: float) -> dict[str, Any]:
+    """The mark at the newest of `t` and the items `seen`: the ids of its second, and those
+    seen within `window` before it (the newest MAX_RECENT_IDS)."""
+    seen = list(seen)
+    newest = max([t, *(at for at, _ in seen)])
+    mark: dict[str, Any] = {"t": newest, "ids": list(dict.fromkeys(i for at, i in seen if at == newest))}
+    recent = sorted({(at, i) for at, i in seen if newest - window <= at < newest}, reverse=True)
+    if recent:
+        mark["recent"] = [[at, i] for at, i in recent[:MAX_RECENT_IDS]]
+    return mark
 
 
 def _host(url: str) -> str:

@@ -7,8 +7,13 @@ sort=new&type=link`, `/r/{sub}/new` and `/r/{sub}/comments`, 100 a page, newest 
 a fullname anchor (so posts arriving meanwhile never shift the pages). Each feed's cursor is the
 newest `created_utc` queued and the fullnames of that very second (listener.newest_first_page):
 a run pages back until an item older than that second, so posts of the cursor's own second, which
-Reddit lists in no set order and may index late, are each queued once, on whichever page. Reddit counts requests per OAuth client over 10 minutes and says so in
-`X-Ratelimit-*` headers: a spent window pauses this source until its reset.
+Reddit lists in no set order and may index late, are each queued once, on whichever page.
+Search also shows some posts late, after the cursor has moved past their `created_utc`: a search
+run re-reads `search_overlap_minutes` (30) before its cursor, whose mark keeps the fullnames it
+queued in that window, so a late post is queued once and the others are not again (an empty
+poll is still one call while that window holds fewer posts than a page). Reddit counts requests
+per OAuth client over 10 minutes and says so in `X-Ratelimit-*` headers: a spent window pauses
+this source until its reset.
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ class RedditOptions(BaseModel):
     subreddits: list[str] = Field(default_factory=list, description="New posts (and comments) in these.")
     comments: bool = Field(default=True, description="Also listen to the subreddits' new comments.")
     lookback_hours: int = Field(default=24, gt=0)
+    search_overlap_minutes: int = Field(
+        default=30,
+        ge=0,
+        le=24 * 60,
+        description="Search shows some posts late: each search run re-reads this long before its "
+        "cursor, so a post indexed late is still queued (once).",
+    )
     page_size: int = Field(default=PAGE_MAX, ge=1, le=PAGE_MAX)
 
 
@@ -96,8 +108,15 @@ class RedditProvider(Listener):
                 pause_seconds=rate_limit_pause(response),
             )
 
+        # search indexes posts late (a post may appear after the cursor passed its time); the
+        # subreddit listings list by creation at once
+        overlap = options.search_overlap_minutes if request.feed.startswith("search:") else 0
         return newest_first_page(
-            _upgraded(request), timedelta(hours=options.lookback_hours), _stamp, fetch_listing
+            _upgraded(request),
+            timedelta(hours=options.lookback_hours),
+            _stamp,
+            fetch_listing,
+            overlap=timedelta(minutes=overlap),
         )
 
     @staticmethod

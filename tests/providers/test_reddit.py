@@ -224,7 +224,7 @@ def test_a_cursor_written_before_the_shared_paging_helper_still_reads(lhub, redd
     options = lhub.connectors.get("reddit-brand").options
     options.page_size, options.subreddits = 2, []
     t = NOW.timestamp() - 600
-    a, b, c, o = post("a", t), post("b", t), post("c", t), post("o", t - 60)
+    a, b, c, o = post("a", t), post("b", t), post("c", t), post("o", t - 3600)  # o: before the overlap
     reddit.listings["/search"] = listing(c, a, b, o)
     old = json.dumps({"t": t, "names": ["t3_a", "t3_b"]})  # the {"t", "names"} shape of before
     lhub.store.put_cursor(ListenerCursor("reddit-brand", "search:Chorus", position=old))
@@ -286,7 +286,7 @@ def test_a_backfill_with_since_keeps_the_later_cursor(lhub, reddit, workers):
     poll(lhub, "reddit-brand")
     workers.drain()
     cursor = json.loads(lhub.store.get_cursor("reddit-brand", "search:Chorus").position)
-    assert cursor == {"t": t, "ids": ["t3_b"]}
+    assert cursor == {"t": t, "ids": ["t3_b"], "recent": [[t - 60, "t3_a"]]}  # a: in search's overlap
     reddit.listings["/search"] = listing(a, old)  # b was removed; an older post shows to a backfill
     backfill = poll(lhub, "reddit-brand", since=NOW - timedelta(days=3))
     assert [i["name"] for i in backfill.feeds[0].items] == ["t3_a", "t3_old"]
@@ -294,3 +294,35 @@ def test_a_backfill_with_since_keeps_the_later_cursor(lhub, reddit, workers):
     workers.drain()
     stored = lhub.store.connector_interactions("reddit-brand", 10)
     assert sorted(i.external_id for i in stored) == ["t3_a", "t3_b", "t3_old"]  # a once
+
+
+def test_a_search_result_indexed_late_is_queued_once_and_an_empty_poll_costs_one_call(lhub, reddit, workers):
+    lhub.ingest_queue = CapturingQueue()
+    options = lhub.connectors.get("reddit-brand").options
+    options.subreddits = []
+    t = NOW.timestamp() - 600
+    early, newest, late = post("early", t - 120), post("newest", t), post("late", t - 600)
+    reddit.listings["/search"] = listing(newest, early)
+    assert [i["name"] for i in poll(lhub, "reddit-brand").feeds[0].items] == ["t3_newest", "t3_early"]
+    # search now shows a post created ten minutes before the cursor: it was indexed late
+    reddit.listings["/search"] = listing(newest, early, late)
+    reddit.calls.clear()
+    second = poll(lhub, "reddit-brand")
+    assert [i["name"] for i in second.feeds[0].items] == ["t3_late"] and len(reddit.calls) == 1
+    reddit.calls.clear()
+    third = poll(lhub, "reddit-brand")  # nothing new: one call, nothing queued again
+    assert third.found == 0 and len(reddit.calls) == 1
+    queued = [json.loads(base64.b64decode(m["body_b64"]))["item"]["name"] for m in lhub.ingest_queue.messages]
+    assert sorted(queued) == ["t3_early", "t3_late", "t3_newest"]  # each once
+    # the window is bounded: a post older than the cursor less the overlap is not re-read for
+    options.search_overlap_minutes = 5
+    reddit.listings["/search"] = listing(newest, early, late, post("later", t - 1200))
+    assert poll(lhub, "reddit-brand").found == 0
+
+
+def test_subreddit_listings_re_read_no_overlap(lhub, reddit):
+    options = lhub.connectors.get("reddit-brand").options
+    options.search = False
+    poll(lhub, "reddit-brand")
+    positions = [json.loads(c.position) for c in lhub.store.connector_cursors("reddit-brand")]
+    assert positions and all("recent" not in p for p in positions)
